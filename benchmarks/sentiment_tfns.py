@@ -1,0 +1,148 @@
+"""Tweet sentiment on Twitter Financial News: fintune against Hugging Face Trainer.
+
+Both fine-tune the default backbone (all-MiniLM-L6-v2) on sent_train.csv with the same
+hyperparameters (learning rate, batch size, epochs, weight decay, warmup, max length) and
+are scored on sent_valid.csv. Trainer keeps its defaults otherwise (dynamic padding through
+its default collator, fp32, random batches). Each system runs in its own process so peak
+RSS is its own.
+
+    python benchmarks/sentiment_tfns.py            # both systems, table + JSON
+    python benchmarks/sentiment_tfns.py --epochs 1 # quicker
+
+Writes benchmarks/results/sentiment_tfns.json: {"fintune": {...}, "trainer": {...}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
+RESULT = ROOT / "benchmarks" / "results" / "sentiment_tfns.json"
+LABELS = ["Bearish", "Bullish", "Neutral"]
+KEYS = ["accuracy", "weighted_f1", "macro_f1", "train_seconds", "train_samples_per_s", "peak_rss_mb"]
+
+
+def hyperparameters(epochs: int) -> dict:
+    return {"lr": 1e-4, "batch_size": 32, "epochs": epochs, "weight_decay": 0.01,
+            "warmup_fraction": 0.1, "max_length": 64, "seed": 42}
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_fintune(hp: dict, out: Path) -> dict:
+    from fintune import api
+    from fintune.config import validate_config
+
+    cfg = validate_config({
+        "output_dir": str(out / "fintune"), "seed": hp["seed"],
+        "data": {"train": str(DATA / "sent_train.csv"), "validation": str(DATA / "sent_valid.csv"),
+                 "text_column": "text", "label_column": "label",
+                 "label_map": dict(enumerate(LABELS)), "clean": {"replace_urls": True},
+                 "split": {"test_size": 0.0}},
+        "model": {"backbone": "minilm", "max_length": hp["max_length"]},
+        "strategy": {"name": "full"},
+        "train": {"epochs": hp["epochs"], "batch_size": hp["batch_size"], "lr": hp["lr"],
+                  "weight_decay": hp["weight_decay"], "warmup_fraction": hp["warmup_fraction"],
+                  "checkpoint_every": 0, "early_stopping": None},
+    })
+    result = api.train(cfg, show_progress=sys.stderr.isatty())
+    val, training = result.metrics["validation"], result.metrics["training"]
+    return {"accuracy": val["accuracy"], "weighted_f1": val["weighted_f1"], "macro_f1": val["macro_f1"],
+            "train_seconds": training["train_seconds"],
+            "train_samples_per_s": training["train_samples_per_s"], "precision": training["precision"]}
+
+
+def run_trainer(hp: dict, out: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+    from datasets import Dataset
+    from sklearn.metrics import accuracy_score, f1_score
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Trainer,
+                              TrainingArguments, set_seed)
+
+    from fintune.models.backbones import resolve_backbone
+
+    set_seed(hp["seed"])
+    path = resolve_backbone("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)})
+
+    def dataset(name: str) -> Dataset:
+        frame = pd.read_csv(DATA / name)
+        ds = Dataset.from_pandas(frame.rename(columns={"label": "labels"}))
+        return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=hp["max_length"]),
+                      batched=True, remove_columns=["text"])
+
+    train, valid = dataset("sent_train.csv"), dataset("sent_valid.csv")
+    steps = int(np.ceil(len(train) / hp["batch_size"])) * hp["epochs"]
+    args = TrainingArguments(
+        output_dir=str(out / "trainer"), learning_rate=hp["lr"], per_device_train_batch_size=hp["batch_size"],
+        per_device_eval_batch_size=128, num_train_epochs=hp["epochs"], weight_decay=hp["weight_decay"],
+        warmup_steps=int(hp["warmup_fraction"] * steps), seed=hp["seed"], save_strategy="no",
+        report_to=[], logging_steps=50, disable_tqdm=not sys.stderr.isatty(),
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
+    stats = trainer.train().metrics
+    pred = trainer.predict(valid)
+    y_pred, y_true = pred.predictions.argmax(axis=1), pred.label_ids
+    return {"accuracy": float(accuracy_score(y_true, y_pred)),
+            "weighted_f1": float(f1_score(y_true, y_pred, average="weighted")),
+            "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
+            "train_seconds": round(stats["train_runtime"], 3),
+            "train_samples_per_s": round(stats["train_samples_per_second"], 3), "precision": "fp32"}
+
+
+SYSTEMS = {"fintune": run_fintune, "trainer": run_trainer}
+
+
+def child(system: str, epochs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        row = SYSTEMS[system](hyperparameters(epochs), Path(tmp))
+    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print("RESULT " + json.dumps(row), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--systems", default="fintune,trainer")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.epochs)
+        return
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} is not here (the benchmark reads the data at run time)")
+        return
+    results = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+    for system in args.systems.split(","):
+        start = time.time()
+        proc = subprocess.run([sys.executable, __file__, "--child", system, "--epochs", str(args.epochs)],
+                              stdout=subprocess.PIPE, text=True, check=True)
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        results[system] = {**json.loads(line[7:]), "epochs": args.epochs, "wall_seconds": round(time.time() - start, 1)}
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{'system':<10}" + "".join(f"{k:>21}" for k in KEYS))
+    for system, row in results.items():
+        print(f"{system:<10}" + "".join(f"{row[k]:>21.4f}" if isinstance(row[k], float) else f"{row[k]:>21}"
+                                        for k in KEYS))
+    if {"fintune", "trainer"} <= results.keys():
+        speedup = results["fintune"]["train_samples_per_s"] / results["trainer"]["train_samples_per_s"]
+        print(f"throughput ratio fintune/trainer: {speedup:.2f}x; weighted F1 target 0.88: "
+              f"{'met' if results['fintune']['weighted_f1'] >= 0.88 else 'missed'}")
+
+
+if __name__ == "__main__":
+    main()

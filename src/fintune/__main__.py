@@ -1,0 +1,3 @@
+from fintune.cli import main
+
+main()

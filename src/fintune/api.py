@@ -1,0 +1,214 @@
+"""The Python API. The CLI in :mod:`fintune.cli` calls exactly these functions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from transformers import set_seed
+
+from fintune.config import RunConfig, dump_config, load_config
+from fintune.data import PreparedData, load_examples, prepare_data, print_report, read_table
+from fintune.errors import ConfigError, FintuneError
+from fintune.evaluation import write_evaluation
+from fintune.modelcard import render_model_card
+from fintune.models.backbones import load_model, load_tokenizer
+from fintune.models.fintune_model import FintuneModel
+from fintune.models.inference import model_outputs, encode
+from fintune.strategies import build_strategy
+from fintune.training import loop
+
+console = Console(stderr=True)
+
+
+@dataclass
+class RunResult:
+    """Where a run lives and what it measured."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+
+    @property
+    def model_dir(self) -> Path:
+        return self.run_dir / "model"
+
+
+def _as_config(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    if isinstance(config, RunConfig):
+        if overrides:
+            from fintune.config import apply_override, validate_config
+
+            raw = config.model_dump(mode="json")
+            for item in overrides:
+                apply_override(raw, item)
+            return validate_config(raw)
+        return config
+    return load_config(config, overrides)
+
+
+def _token_counter(tokenizer: Any):
+    def count(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+    return count
+
+
+def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = (),
+               output: str | Path | None = None) -> dict[str, Any]:
+    """Load, clean and split the data as training would; print and write the quality report."""
+    cfg = _as_config(config, overrides)
+    data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(load_tokenizer(cfg.model)))
+    print_report(data.report, console)
+    out = Path(output) if output else Path(cfg.output_dir) / "data_check.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data.report, indent=2), encoding="utf-8")
+    console.print(f"data report written to [bold]{out}[/]")
+    return data.report
+
+
+def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    if resume or not run_dir.exists() or not any(run_dir.iterdir()):
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"run directory {run_dir} already holds a run; pass --resume to continue it, "
+            "--overwrite to replace it, or set output_dir to a new folder"
+        )
+
+
+def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = (), *,
+          resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> RunResult:
+    """Fine-tune, evaluate and save a servable model in ``output_dir``.
+
+    Data and backbone are validated before anything is written, so a bad input leaves
+    no half-made run directory behind.
+    """
+    cfg = _as_config(config, overrides)
+    run_dir = Path(cfg.output_dir)
+    _check_run_dir(run_dir, resume, overwrite)
+    set_seed(cfg.seed)
+    tokenizer = load_tokenizer(cfg.model)
+    data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(tokenizer))
+    model = load_model(cfg.model, cfg.task, data.label_names)
+    strategy = build_strategy(cfg.strategy)
+    model = strategy.prepare(model)
+
+    if overwrite and not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    (run_dir / "data_check.json").write_text(json.dumps(data.report, indent=2), encoding="utf-8")
+
+    result = loop.train(
+        model, strategy, tokenizer, data.train, data.validation, task=cfg.task,
+        label_names=data.label_names, cfg=cfg.train, max_length=cfg.model.max_length,
+        seed=cfg.seed, work_dir=run_dir, resume=resume, show_progress=show_progress,
+    )
+    console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
+                  f"({100 * result.trainable_params / result.total_params:.2f}%)")
+    metrics = _final_evaluation(model, tokenizer, data, cfg, run_dir)
+    training = {k: v for k, v in asdict(result).items() if k != "history"}
+    metrics["training"] = training
+    fmodel = FintuneModel(model, tokenizer, {
+        "task": cfg.task, "label_names": data.label_names, "max_length": cfg.model.max_length,
+        "data": cfg.data.model_dump(mode="json"), "backbone": cfg.model.backbone,
+        "strategy": cfg.strategy.name,
+    })
+    fmodel.save(run_dir / "model")
+    (run_dir / "model" / "README.md").write_text(
+        render_model_card(cfg, data.report, metrics, training), encoding="utf-8")
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    for name in (loop.CHECKPOINT, loop.BEST):
+        (run_dir / name).unlink(missing_ok=True)
+    _print_summary(metrics, run_dir)
+    return RunResult(run_dir, metrics)
+
+
+def _final_evaluation(model: Any, tokenizer: Any, data: PreparedData, cfg: RunConfig,
+                      run_dir: Path) -> dict[str, Any]:
+    # Final numbers in fp32, as `fintune predict` computes them by default.
+    metrics: dict[str, Any] = {"label_names": data.label_names}
+    for split, examples in (("validation", data.validation), ("test", data.test)):
+        if examples is None or not examples.texts:
+            continue
+        encoded = encode(tokenizer, examples.texts, cfg.model.max_length)
+        outputs = model_outputs(model, encoded, cfg.train.eval_batch_size, cfg.task,
+                                tokenizer.pad_token_id or 0, None)
+        metrics[split] = write_evaluation(run_dir / "eval" / split, cfg.task, examples.labels,
+                                          outputs, data.label_names, f"{split} ({examples.source})")
+    return metrics
+
+
+def _print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
+    table = Table(title="results")
+    table.add_column("metric")
+    splits = [s for s in ("validation", "test") if s in metrics]
+    for split in splits:
+        table.add_column(split, justify="right")
+    for name in ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "ks", "gini", "mse", "mae", "r2"):
+        values = [metrics[s].get(name) for s in splits]
+        if any(v is not None for v in values):
+            table.add_row(name, *(f"{v:.4f}" if v is not None else "" for v in values))
+    console.print(table)
+    console.print(f"servable model: [bold]{run_dir / 'model'}[/]  (report: {run_dir / 'eval'})")
+
+
+def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = None,
+             batch_size: int = 64) -> dict[str, Any]:
+    """Score a finished run on a labeled file; writes metrics, plots and a Markdown report."""
+    model = FintuneModel.load(run)
+    examples = load_examples(str(data), model.data_config, model.task, model.label_names)
+    outputs = model.outputs(examples.texts, batch_size)
+    out_dir = Path(output) if output else Path(run) / "eval" / Path(str(data)).stem
+    metrics = write_evaluation(out_dir, model.task, examples.labels, outputs, model.label_names,
+                               f"{Path(str(data)).name}")
+    console.print(f"evaluation written to [bold]{out_dir}[/]")
+    return metrics
+
+
+WRITERS = {
+    ".csv": lambda df, path, first: df.to_csv(path, mode="w" if first else "a", header=first, index=False),
+    ".jsonl": lambda df, path, first: df.to_json(path, orient="records", lines=True, mode="w" if first else "a"),
+}
+
+
+def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_size: int = 64,
+            chunk_rows: int = 2048, show_progress: bool = True) -> Path:
+    """Append the predicted label and class probabilities to every row of a CSV/JSONL file."""
+    output = Path(output)
+    writer = WRITERS.get(output.suffix.lower())
+    if writer is None:
+        raise FintuneError(f"output {output}: use a .csv or .jsonl file name")
+    model = FintuneModel.load(run)
+    frame = read_table(str(input), "auto", model.data_config.encoding)
+    # Validate every row before writing anything, so a bad row leaves no partial output.
+    texts = model.texts_of(frame, str(input))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with Progress(console=console, disable=not show_progress) as progress:
+        bar = progress.add_task("predict", total=len(texts))
+        for start in range(0, len(texts), chunk_rows):
+            chunk = frame.iloc[start:start + chunk_rows].copy()
+            out = model.outputs(texts[start:start + chunk_rows], batch_size,
+                                on_batch=lambda n: progress.advance(bar, n))
+            for name, values in model.prediction_columns(out).items():
+                chunk[name] = values
+            writer(chunk, output, start == 0)
+    console.print(f"{len(texts)} predictions written to [bold]{output}[/]")
+    return output
+
+
+def read_metrics(run: str | Path) -> dict[str, Any]:
+    """The final metrics of a finished run."""
+    path = Path(run) / "metrics.json"
+    if not path.exists():
+        raise FintuneError(f"{run} has no metrics.json: is it a finished run?")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+__all__ = ["RunResult", "data_check", "evaluate", "predict", "read_metrics", "train", "pd"]

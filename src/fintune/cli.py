@@ -1,0 +1,87 @@
+"""The `fintune` command line. Each command is a thin call into :mod:`fintune.api`."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fintune.errors import FintuneError
+
+app = typer.Typer(help="Fine-tune language models for finance.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Inspect data before training.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+Overrides = Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. train.lr=3e-5")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bars")]
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a FintuneError as one line and exit 2: no traceback for mistakes a user can fix."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FintuneError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(exc.exit_code) from None
+    return wrapper
+
+
+@app.command()
+@user_errors
+def train(config: Path, overrides: Overrides = None,
+          resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
+          overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+          no_progress: NoProgress = False) -> None:
+    """Fine-tune, evaluate and save a model as CONFIG says."""
+    from fintune import api
+    api.train(config, overrides or [], resume=resume, overwrite=overwrite, show_progress=not no_progress)
+
+
+@app.command()
+@user_errors
+def evaluate(run: Path, data: Annotated[Path, typer.Option(help="labeled CSV/JSONL/Parquet file")],
+             output: Annotated[Path | None, typer.Option(help="report folder (default RUN/eval/NAME)")] = None) -> None:
+    """Score a finished run on labeled data: metrics JSON, plots and a Markdown report."""
+    from fintune import api
+    api.evaluate(run, data, output=output)
+
+
+@app.command()
+@user_errors
+def predict(run: Path, input: Annotated[Path, typer.Option("--input", help="CSV/JSONL/Parquet rows")],
+            output: Annotated[Path, typer.Option(help="CSV or JSONL to write")],
+            batch_size: int = 64, no_progress: NoProgress = False) -> None:
+    """Add predicted labels and class probabilities to every row of a file."""
+    from fintune import api
+    api.predict(run, input, output, batch_size=batch_size, show_progress=not no_progress)
+
+
+@data_app.command("check")
+@user_errors
+def data_check(config: Path, overrides: Overrides = None,
+               output: Annotated[Path | None, typer.Option(help="JSON report path")] = None) -> None:
+    """Data quality report (rows, balance, lengths, duplicates, conflicts, overlap) without training."""
+    from fintune import api
+    api.data_check(config, overrides or [], output=output)
+
+
+@app.command()
+@user_errors
+def quickstart(output_dir: str = "runs/quickstart", epochs: int = 4,
+               overwrite: Annotated[bool, typer.Option(help="replace an existing run")] = True,
+               no_progress: NoProgress = False) -> None:
+    """Offline demo: fine-tune the default model on German credit data and report."""
+    from fintune import api
+    from fintune.quickstart import quickstart_config
+    api.train(quickstart_config(output_dir, epochs), overwrite=overwrite, show_progress=not no_progress)
+
+
+def main() -> None:  # pragma: no cover - entry point for `python -m fintune`
+    sys.exit(app())

@@ -1,0 +1,225 @@
+"""The run config: a tree of typed, validated models loaded from YAML.
+
+Unknown keys are errors that name the key and the nearest valid one, so a typo never
+silently becomes a default. Each part of the tree goes only to the code that needs it:
+``data`` to :func:`fintune.data.prepare_data`, ``model`` to the backbone loader,
+``strategy`` to the strategy registry, ``train`` to the training loop.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator,
+)
+
+from fintune.errors import ConfigError
+from fintune.strategies import STRATEGIES, StrategyConfig, strategy_config
+
+Task = Literal["classification", "regression"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CleanConfig(Strict):
+    """Text cleaning applied to every split, and at evaluation and prediction time."""
+
+    unicode_nfkc: bool = True
+    whitespace: bool = True
+    replace_urls: bool = False
+    replace_tickers: bool = False
+    drop_duplicates: bool = True
+    drop_conflicts: bool = True
+    remove_overlap: bool = True
+
+
+class SplitConfig(Strict):
+    """How to carve validation/test sets out of ``data.train`` when files are not given."""
+
+    method: Literal["stratified", "random", "time"] = "stratified"
+    validation_size: float = Field(0.1, gt=0, lt=1)
+    test_size: float = Field(0.1, ge=0, lt=1)
+
+
+class DataConfig(Strict):
+    """Where the data is and which columns mean what."""
+
+    train: str
+    validation: str | None = None
+    test: str | None = None
+    format: Literal["auto", "csv", "jsonl", "parquet", "hf_disk", "hub"] = "auto"
+    encoding: str = "utf-8"
+    text_column: str | None = None
+    feature_columns: list[str] | None = None
+    label_column: str = "label"
+    label_names: list[str] | None = None
+    label_map: dict[str, str] | None = None
+    date_column: str | None = None
+    clean: CleanConfig = CleanConfig()
+    split: SplitConfig = SplitConfig()
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        # YAML reads `0: Bearish` with an int key; raw labels are compared as text.
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _one_input_kind(self) -> DataConfig:
+        if (self.text_column is None) == (self.feature_columns is None):
+            raise ValueError("set exactly one of data.text_column or data.feature_columns")
+        if self.split.method == "time" and self.date_column is None:
+            raise ValueError("data.split.method 'time' needs data.date_column")
+        return self
+
+
+class ModelConfig(Strict):
+    """The backbone: a registry name (``minilm``), a Hugging Face id, or a local path."""
+
+    backbone: str = "minilm"
+    max_length: int = Field(128, ge=8)
+    trust_remote_code: bool = False
+    dropout: float | None = Field(None, ge=0, lt=1)
+
+
+class EarlyStoppingConfig(Strict):
+    metric: str | None = None  # default: weighted_f1 (classification) or mse (regression)
+    mode: Literal["max", "min"] | None = None  # default: from the metric's name
+    patience: int = Field(2, ge=1)
+
+
+class TrainConfig(Strict):
+    """Hyperparameters of the one training loop."""
+
+    epochs: int = Field(3, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_fraction: float = Field(0.1, ge=0, lt=1)
+    warmup_steps: int | None = Field(None, ge=0)  # wins over warmup_fraction when set
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    class_weights: bool = False
+    group_by_length: bool = True
+    eval_every: int | None = Field(None, ge=1)  # steps; None evaluates after each epoch
+    checkpoint_every: int = Field(200, ge=0)  # steps; 0 turns checkpoints off
+    early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    num_threads: int | None = Field(None, ge=1)
+
+
+class RunConfig(Strict):
+    """The whole run: one YAML file."""
+
+    output_dir: str = "runs/run"
+    task: Task = "classification"
+    seed: int = 42
+    data: DataConfig
+    model: ModelConfig = ModelConfig()
+    strategy: SerializeAsAny[StrategyConfig] = Field(default_factory=lambda: strategy_config("full"))
+    train: TrainConfig = TrainConfig()
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _registered_strategy(cls, value: Any) -> StrategyConfig:
+        return strategy_config(value)
+
+
+# ---------------------------------------------------------------- loading and errors
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a YAML config, apply ``a.b=value`` overrides, and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    for item in overrides:
+        apply_override(raw, item)
+    return validate_config(raw, source=str(path))
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set ``train.lr=3e-5`` in a nested dict; the value is parsed as YAML."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{item}' must look like section.key=value, e.g. train.lr=3e-5")
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{item}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a config dict, turning pydantic's errors into messages that say what to fix."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except ValidationError as exc:
+        lines = [_explain(err, raw) for err in exc.errors()]
+        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(lines)) from None
+
+
+def _explain(err: Any, raw: dict[str, Any]) -> str:
+    loc = tuple(str(p) for p in err["loc"])
+    dotted = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(loc[:-1], raw)
+        near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+        hint = f"; did you mean '{'.'.join(loc[:-1] + (near[0],))}'?" if near else ""
+        return f"unknown key '{dotted}'{hint} (valid keys here: {', '.join(valid)})"
+    if err["type"] == "missing":
+        return f"missing required key '{dotted}'"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{dotted}: {msg}" if loc else msg
+
+
+def _fields_at(loc: tuple[str, ...], raw: dict[str, Any]) -> list[str]:
+    """The field names of the model found by walking ``loc`` down from RunConfig."""
+    cls: Any = RunConfig
+    node: Any = raw
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+        if part == "strategy" and cls is RunConfig:
+            name = node.get("name") if isinstance(node, dict) else None
+            cls = STRATEGIES[name].Config if name in STRATEGIES else StrategyConfig
+            continue
+        field = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        cls = _model_in(field.annotation) if field else None
+    return list(cls.model_fields) if cls else []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved config as YAML, defaults filled in, so a run can be reproduced."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

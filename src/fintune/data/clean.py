@@ -1,0 +1,159 @@
+"""Text cleaning, tabular serialization, and removal of duplicates, conflicts and overlap.
+
+The same :func:`clean_text` runs on training, evaluation and prediction input, so a model
+never sees text at prediction time that was cleaned differently from what it trained on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fintune.config import CleanConfig
+
+# http(s):// or www. up to whitespace, leaving trailing sentence punctuation outside the URL.
+URL_RE = re.compile(r"(?:https?://|www\.)\S+?(?=[.,;:!?)\]}'\"]*(?:\s|$))", re.IGNORECASE)
+# Cashtags: $ and 1-6 letters, with an optional share class (.B); "$100" is money, not a ticker.
+TICKER_RE = re.compile(r"(?<![\w$])\$[A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?\b")
+
+MAX_CONFLICT_EXAMPLES = 5
+_EXAMPLE_CHARS = 200  # conflict examples go into a report; keep long texts readable
+
+
+def clean_text(text: str, cfg: CleanConfig) -> str:
+    """Normalize one text: NFKC, URLs -> ``URL``, cashtags -> ``TICKER``, whitespace collapsed.
+
+    NFKC runs first so full-width characters (``＄ＡＡＰＬ``) become ASCII before the
+    patterns look for them; URLs are replaced before tickers because a URL may hold a ``$``.
+    """
+    if cfg.unicode_nfkc:
+        text = unicodedata.normalize("NFKC", text)
+    if cfg.replace_urls:
+        text = URL_RE.sub("URL", text)
+    if cfg.replace_tickers:
+        text = TICKER_RE.sub("TICKER", text)
+    if cfg.whitespace:
+        text = " ".join(text.split())
+    return text
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN, pd.NA and NaT; False for everything else, lists included."""
+    if value is None:
+        return True
+    if isinstance(value, (list, tuple, dict, set, np.ndarray)):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def format_value(value: Any) -> str:
+    """One cell as text: ints without ``.0``, floats with ``:g``, missing as ``missing``."""
+    if is_missing(value):
+        return "missing"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        # A float column that holds whole numbers (often because of NaNs) still prints as ints.
+        if math.isfinite(number) and number.is_integer():
+            return str(int(number))
+        return f"{number:g}"
+    if isinstance(value, (pd.Timestamp, datetime, date)):
+        return value.isoformat()
+    text = str(value).strip()
+    return text if text else "missing"
+
+
+def humanize(column: str) -> str:
+    """``credit_amount`` -> ``credit amount``."""
+    return " ".join(str(column).replace("_", " ").split())
+
+
+def serialize_row(row: Mapping[str, Any], columns: list[str]) -> str:
+    """A tabular row as text: ``"credit amount: 1169; purpose: radio/television"``."""
+    return "; ".join(f"{humanize(col)}: {format_value(row[col])}" for col in columns)
+
+
+# ---------------------------------------------------------------- duplicates and conflicts
+
+
+def drop_duplicates_and_conflicts(
+    frame: pd.DataFrame, cfg: CleanConfig
+) -> tuple[pd.DataFrame, int, dict[str, Any]]:
+    """Drop exact (text, label) duplicates and texts that carry more than one label.
+
+    ``frame`` has ``text`` and ``label`` columns. Exact duplicates keep their first row.
+    A conflict is a text seen with different labels; with ``drop_conflicts`` every row of
+    it goes, because no row can be trusted over the others. Conflicts are reported either way.
+
+    Returns:
+        The kept rows, the number of duplicate rows removed, and
+        ``{"count": texts, "rows": rows, "dropped": bool, "examples": [up to 5 texts]}``.
+    """
+    duplicates = 0
+    if cfg.drop_duplicates:
+        dup = frame.duplicated(subset=["text", "label"], keep="first")
+        duplicates = int(dup.sum())
+        frame = frame.loc[~dup]
+    labels_per_text = frame.groupby("text", sort=False)["label"].nunique()
+    conflicted = labels_per_text[labels_per_text > 1].index
+    in_conflict = frame["text"].isin(conflicted)
+    conflicts = {
+        "count": len(conflicted),
+        "rows": int(in_conflict.sum()),
+        "dropped": bool(cfg.drop_conflicts and len(conflicted)),
+        "examples": [_shorten(t) for t in list(conflicted[:MAX_CONFLICT_EXAMPLES])],
+    }
+    if cfg.drop_conflicts:
+        frame = frame.loc[~in_conflict]
+    return frame, duplicates, conflicts
+
+
+def merge_conflicts(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add up the conflict reports of several files."""
+    examples = [e for part in parts for e in part["examples"]][:MAX_CONFLICT_EXAMPLES]
+    return {
+        "count": sum(p["count"] for p in parts),
+        "rows": sum(p["rows"] for p in parts),
+        "dropped": any(p["dropped"] for p in parts),
+        "examples": examples,
+    }
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _EXAMPLE_CHARS else text[: _EXAMPLE_CHARS - 1] + "…"
+
+
+# ---------------------------------------------------------------- overlap between splits
+
+
+def remove_overlap(
+    train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, int]]:
+    """Remove from validation the texts also in train, and from test those in train or validation.
+
+    A text scored in evaluation that the model trained on inflates the score, so the
+    evaluation splits give up those rows; train is never touched.
+    """
+    seen = set(train["text"])
+    in_train = validation["text"].isin(seen)
+    validation = validation.loc[~in_train]
+    removed = {"validation": int(in_train.sum()), "test": 0}
+    if test is not None:
+        seen.update(validation["text"])
+        in_seen = test["text"].isin(seen)
+        test = test.loc[~in_seen]
+        removed["test"] = int(in_seen.sum())
+    return validation, test, removed

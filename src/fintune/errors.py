@@ -1,0 +1,29 @@
+"""Errors a user can cause and fix. The CLI prints them without a traceback and exits 2."""
+
+from __future__ import annotations
+
+
+class FintuneError(Exception):
+    """A problem with the user's input or config, with a message that says what to fix."""
+
+    exit_code = 2
+
+
+class DataError(FintuneError):
+    """Bad data: names the file and, where it applies, the row and column."""
+
+    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
+                 column: str | None = None) -> None:
+        where = ", ".join(
+            part for part in (
+                f"file {file}" if file else "",
+                f"row {row}" if row is not None else "",
+                f"column '{column}'" if column else "",
+            ) if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file, self.row, self.column = file, row, column
+
+
+class ConfigError(FintuneError):
+    """An invalid config: unknown keys, wrong types, impossible combinations."""

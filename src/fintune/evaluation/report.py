@@ -1,0 +1,208 @@
+"""Write an evaluation to a folder: metrics.json, plots and a Markdown report.
+
+Layout of ``out_dir``::
+
+    metrics.json            every metric, as returned by compute_metrics
+    confusion_matrix.png    classification: counts and row shares
+    roc_curve.png           binary classification with both classes present
+    predicted_vs_true.png   regression
+    report.md               headline table, per-class table, confusion matrix, plot links
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+from fintune.evaluation.metrics import compute_metrics
+
+CONFUSION_PNG = "confusion_matrix.png"
+ROC_PNG = "roc_curve.png"
+SCATTER_PNG = "predicted_vs_true.png"
+_PLOTS = (CONFUSION_PNG, ROC_PNG, SCATTER_PNG)
+
+_HEADLINE = {
+    "classification": ("accuracy", "macro_precision", "macro_recall", "macro_f1",
+                       "weighted_precision", "weighted_recall", "weighted_f1",
+                       "roc_auc", "pr_auc", "ks", "gini", "n"),
+    "regression": ("mse", "rmse", "mae", "r2", "n"),
+}
+
+
+def _pyplot() -> Any:
+    """pyplot on the Agg backend, imported only when a plot is drawn.
+
+    Lazy so that importing fintune.evaluation (the training loop does, for metrics) stays
+    cheap; Agg so plotting works on headless training machines.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    plt = _pyplot()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    # Close explicitly: pyplot keeps every figure alive otherwise, and runs evaluate often.
+    plt.close(fig)
+
+
+def _row_shares(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its total; rows of absent classes stay 0 instead of NaN."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=np.float64),
+                     where=totals > 0)
+
+
+def plot_confusion_matrix(path: Path, labels: list[str], matrix: np.ndarray, title: str) -> None:
+    """Heatmap coloured by row share, each cell annotated with its count and share."""
+    plt = _pyplot()
+    k = len(labels)
+    shares = _row_shares(matrix)
+    side = min(4.0 + 0.8 * k, 20.0)  # grow with the classes, but keep the file bounded
+    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    # Colour by share, not count, so a small class's errors are as visible as a large one's.
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fontsize = max(5.0, 10.0 - 0.2 * k)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{int(matrix[i, j])}\n{shares[i, j]:.1%}", ha="center", va="center",
+                    fontsize=fontsize, color="white" if shares[i, j] > 0.5 else "black")
+    long_names = max((len(name) for name in labels), default=0) > 6
+    ax.set_xticks(range(k), labels, rotation=45 if long_names else 0,
+                  ha="right" if long_names else "center")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True")
+    ax.set_title(f"{title}: confusion matrix")
+    fig.colorbar(image, ax=ax, label="share of true class")
+    _save(fig, path)
+
+
+def plot_roc_curve(path: Path, y_true: np.ndarray, scores: np.ndarray, auc: float, ks: float,
+                   title: str) -> None:
+    """ROC curve of the positive-class score, with the chance diagonal and the KS gap."""
+    plt = _pyplot()
+    fpr, tpr, _ = roc_curve(y_true == 1, scores)
+    best = int(np.argmax(tpr - fpr))
+    fig, ax = plt.subplots(figsize=(5.5, 5.0))
+    ax.plot(fpr, tpr, lw=2, label=f"ROC (AUC = {auc:.3f}, KS = {ks:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
+    ax.plot([fpr[best], fpr[best]], [fpr[best], tpr[best]], ls=":", color="red",
+            label=f"KS = {ks:.3f} at FPR {fpr[best]:.2f}")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_title(f"{title}: ROC curve")
+    ax.legend(loc="lower right")
+    _save(fig, path)
+
+
+def plot_predicted_vs_true(path: Path, y_true: np.ndarray, y_pred: np.ndarray, title: str) -> None:
+    """Scatter of predictions against targets with the identity line (perfect predictions)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5.0))
+    ax.scatter(y_true, y_pred, s=10, alpha=0.5)
+    low = float(min(y_true.min(), y_pred.min()))
+    high = float(max(y_true.max(), y_pred.max()))
+    ax.plot([low, high], [low, high], ls="--", color="grey", label="y = x")
+    ax.set_xlabel("True")
+    ax.set_ylabel("Predicted")
+    ax.set_title(f"{title}: predicted vs true")
+    ax.legend(loc="upper left")
+    _save(fig, path)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _cell(text: Any) -> str:
+    # A "|" in a label name would split the Markdown table cell.
+    return str(text).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(task: str, metrics: dict[str, Any], title: str, plots: list[str]) -> str:
+    """The report: headline metrics, per-class scores, confusion matrix and plot links."""
+    lines = [f"# {title}", "", f"Task: {task}. Rows evaluated: {metrics['n']}."]
+    if "positive_label" in metrics:
+        lines.append(f"Positive class for AUC, KS and Gini: `{metrics['positive_label']}`.")
+    headline = [[name, _fmt(metrics[name])] for name in _HEADLINE[task] if name in metrics]
+    lines += ["", "## Metrics", ""] + _table(["metric", "value"], headline)
+    if "per_class" in metrics:
+        rows = [[name, _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"]), s["support"]]
+                for name, s in metrics["per_class"].items()]
+        lines += ["", "## Per class", ""]
+        lines += _table(["class", "precision", "recall", "f1", "support"], rows)
+    if "confusion_matrix" in metrics:
+        cm = metrics["confusion_matrix"]
+        rows = [[name, *counts] for name, counts in zip(cm["labels"], cm["matrix"])]
+        lines += ["", "## Confusion matrix", "", "Rows are true classes, columns predicted.", ""]
+        lines += _table(["true \\ predicted", *cm["labels"]], rows)
+    if plots:
+        lines += ["", "## Plots", ""]
+        # A blank line between images so each renders as its own paragraph.
+        for name in plots:
+            lines += [f"![{Path(name).stem.replace('_', ' ')}]({name})", ""]
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.ndarray,
+                     label_names: list[str] | None, title: str) -> dict[str, Any]:
+    """Compute the metrics and write metrics.json, the plots and report.md to ``out_dir``.
+
+    Returns the metrics dict (the same content as metrics.json).
+    """
+    # Metrics first: bad input raises before anything is written.
+    metrics = compute_metrics(task, y_true, outputs, label_names)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n",
+                                          encoding="utf-8")
+
+    plots: list[str] = []
+    if task == "classification":
+        cm = metrics["confusion_matrix"]
+        plot_confusion_matrix(out_dir / CONFUSION_PNG, cm["labels"], np.asarray(cm["matrix"]),
+                              title)
+        plots.append(CONFUSION_PNG)
+        # ROC needs both classes; with one, roc_auc is None and there is no curve to draw.
+        if metrics.get("roc_auc") is not None:
+            y = np.asarray(y_true).reshape(-1).astype(np.int64)
+            plot_roc_curve(out_dir / ROC_PNG, y, np.asarray(outputs, dtype=np.float64)[:, 1],
+                           metrics["roc_auc"], metrics["ks"], title)
+            plots.append(ROC_PNG)
+    else:
+        plot_predicted_vs_true(out_dir / SCATTER_PNG,
+                               np.asarray(y_true, dtype=np.float64).reshape(-1),
+                               np.asarray(outputs, dtype=np.float64).reshape(-1), title)
+        plots.append(SCATTER_PNG)
+    # A re-run into the same folder must not leave a plot from an earlier run next to this report.
+    for name in _PLOTS:
+        if name not in plots:
+            (out_dir / name).unlink(missing_ok=True)
+
+    (out_dir / "report.md").write_text(render_markdown(task, metrics, title, plots),
+                                       encoding="utf-8")
+    return metrics

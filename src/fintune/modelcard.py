@@ -1,0 +1,73 @@
+"""The model card written next to the weights (README.md in the model folder)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fintune.config import RunConfig
+
+HEADLINE = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "mse", "mae", "r2")
+
+
+def _metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
+    splits = [s for s in ("validation", "test") if metrics.get(s)]
+    names = [m for m in HEADLINE if any(metrics[s].get(m) is not None for s in splits)]
+    lines = ["| metric | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
+    for name in names:
+        cells = [f"{metrics[s][name]:.4f}" if metrics[s].get(name) is not None else "" for s in splits]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str, Any],
+                      training: dict[str, Any]) -> str:
+    """Markdown: data, metrics, training, intended use and limits."""
+    task = cfg.task
+    inputs = (f"text column `{cfg.data.text_column}`" if cfg.data.text_column
+              else "table rows serialized to text from columns " + ", ".join(f"`{c}`" for c in cfg.data.feature_columns or []))
+    labels = (", ".join(f"`{n}`" for n in metrics.get("label_names") or [])
+              if task == "classification" else f"a number (`{cfg.data.label_column}`)")
+    rows = report.get("rows", {})
+    return f"""---
+library_name: transformers
+pipeline_tag: text-classification
+tags: [fintune, finance, {task}]
+---
+# Model card: {cfg.output_dir}
+
+Fine-tuned with [fintune](https://github.com/) from backbone `{cfg.model.backbone}` with
+strategy `{cfg.strategy.name}` for {task}.
+
+## Data
+- Training file: `{cfg.data.train}`; validation: `{cfg.data.validation or 'carved from training data'}`;
+  test: `{cfg.data.test or ('carved from training data' if cfg.data.split.test_size else 'none')}`.
+- Input: {inputs}. Output: {labels}.
+- Rows after cleaning: {", ".join(f"{k} {v}" for k, v in rows.items())}.
+  Duplicates removed: {report.get("duplicates_removed", 0)}; conflicting labels dropped:
+  {report.get("conflicts", {}).get("count", 0)}; train/eval overlap removed: {report.get("overlap_removed", {})}.
+- Split: {cfg.data.split.method}, seed {cfg.seed}.
+
+## Metrics
+{_metrics_table(metrics)}
+
+## Training
+- Trainable parameters: {training["trainable_params"]:,} of {training["total_params"]:,}.
+- Steps: {training["global_step"]}; best `{training["metric"]}` {training["best_metric"]} at step
+  {training["best_step"]}; precision {training["precision"]}; {training["train_seconds"]:.0f} s of training.
+- Hyperparameters: learning rate {cfg.train.lr}, batch size {cfg.train.batch_size}, epochs
+  {cfg.train.epochs}, weight decay {cfg.train.weight_decay}, max length {cfg.model.max_length}.
+  The full resolved config is `config.yaml` in the run directory.
+
+## Intended use
+Decision support for financial {task} on inputs like the training data (same source,
+language, period and label definitions). Predictions come with class probabilities; a
+person should review decisions with material consequences.
+
+## Limits
+- Quality is measured only on the splits above; other sources, periods or writing styles
+  can score lower (distribution shift). Re-evaluate with `fintune evaluate` before use on new data.
+- Probabilities are not calibrated unless a later calibration step says so.
+- Inputs are truncated to {cfg.model.max_length} tokens.
+- The model inherits the biases of its backbone and of its training labels; no fairness
+  review has been run by this card.
+"""

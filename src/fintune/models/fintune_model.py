@@ -1,0 +1,85 @@
+"""A trained model with what it needs to predict: tokenizer, labels and the data mapping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from fintune.config import DataConfig
+from fintune.data import frame_to_texts
+from fintune.errors import FintuneError
+from fintune.models.inference import encode, model_outputs, resolve_precision
+
+META = "fintune.json"
+
+
+class FintuneModel:
+    """Owns predict: texts (or rows of a table) in, labels and probabilities out."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, meta: dict[str, Any],
+                 dtype: torch.dtype | None = None) -> None:
+        self.model, self.tokenizer, self.meta, self.dtype = model, tokenizer, meta, dtype
+        self.task: str = meta["task"]
+        self.label_names: list[str] | None = meta.get("label_names")
+        self.max_length: int = meta["max_length"]
+        self.data_config = DataConfig.model_validate(meta["data"])
+
+    @classmethod
+    def load(cls, path: str | Path, precision: str = "fp32") -> FintuneModel:
+        """Load from a run directory or its ``model`` folder (Hugging Face format).
+
+        fp32 by default so predictions match what evaluation reported; 'auto' uses bf16
+        where the hardware runs it natively.
+        """
+        path = Path(path)
+        folder = path / "model" if (path / "model" / META).exists() else path
+        if not (folder / META).exists():
+            raise FintuneError(f"{path} is not a fintune run or model folder (no {META}); "
+                               "give the output_dir of a finished `fintune train`")
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return cls(model.to(device).eval(), tokenizer, meta, resolve_precision(precision, device))
+
+    def save(self, folder: str | Path) -> None:
+        """Write model, tokenizer and metadata; the folder loads with transformers alone too."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)
+        (folder / META).write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
+
+    def outputs(self, texts: list[str], batch_size: int = 64, on_batch: Any = None) -> np.ndarray:
+        """Class probabilities (n, k), or predictions (n,) for regression."""
+        encoded = encode(self.tokenizer, texts, self.max_length)
+        return model_outputs(self.model, encoded, batch_size, self.task,
+                             self.tokenizer.pad_token_id or 0, self.dtype, on_batch)
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[str] | np.ndarray:
+        """Label names for classification, numbers for regression."""
+        out = self.outputs(texts, batch_size)
+        if self.task == "regression":
+            return out
+        assert self.label_names is not None
+        return [self.label_names[i] for i in out.argmax(axis=1)]
+
+    def texts_of(self, frame: pd.DataFrame, source: str, first_row: int = 1) -> list[str]:
+        """Rows of a table turned into model input with the mapping and cleaning of training."""
+        return frame_to_texts(frame, self.data_config, source, first_row)
+
+    def prediction_columns(self, out: np.ndarray) -> dict[str, Any]:
+        """Columns to append to input rows: predicted label and one probability per class."""
+        if self.task == "regression":
+            return {"prediction": out}
+        assert self.label_names is not None
+        cols: dict[str, Any] = {"predicted_label": [self.label_names[i] for i in out.argmax(axis=1)]}
+        for i, name in enumerate(self.label_names):
+            cols[f"prob_{name}"] = out[:, i]
+        return cols

@@ -1,0 +1,17 @@
+"""Tuning strategies, one file each, registered by name."""
+
+from fintune.strategies import freeze, full  # noqa: F401  (import registers them)
+from fintune.strategies.base import (
+    STRATEGIES,
+    Strategy,
+    StrategyConfig,
+    build_strategy,
+    count_parameters,
+    register,
+    strategy_config,
+)
+
+__all__ = [
+    "STRATEGIES", "Strategy", "StrategyConfig", "build_strategy", "count_parameters",
+    "register", "strategy_config",
+]

@@ -1,0 +1,60 @@
+"""Batches for the training loop: dynamic padding and length-grouped order.
+
+Financial tweets and headlines are short and vary in length; padding every batch to a
+fixed length spends most of the compute on pad tokens. Grouping texts of similar length
+into the same batch and padding to the longest in the batch removes most of that waste.
+The order depends only on (seed, epoch), so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+MEGABATCH = 50  # batches sorted together; large enough to group, small enough to stay random
+
+
+def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int,
+                  group_by_length: bool) -> list[np.ndarray]:
+    """The batches of one epoch as index arrays, reproducible from (seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    if not group_by_length:
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    lengths_arr = np.asarray(lengths)
+    batches: list[np.ndarray] = []
+    span = batch_size * MEGABATCH
+    for start in range(0, len(order), span):
+        chunk = order[start:start + span]
+        chunk = chunk[np.argsort(-lengths_arr[chunk], kind="stable")]
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    # Shuffle batch order so the model does not see all long texts at once.
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def eval_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Length-sorted batches for inference; callers put outputs back with the indices."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(encoded: dict[str, list[list[int]]], index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad the selected rows to the longest among them."""
+    rows = [encoded["input_ids"][i] for i in index]
+    width = max(len(r) for r in rows)
+    batch: dict[str, torch.Tensor] = {}
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, row in enumerate(rows):
+        ids[j, :len(row)] = torch.tensor(row)
+        mask[j, :len(row)] = 1
+    batch["input_ids"], batch["attention_mask"] = ids, mask
+    if "token_type_ids" in encoded:
+        types = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, i in enumerate(index):
+            row = encoded["token_type_ids"][i]
+            types[j, :len(row)] = torch.tensor(row)
+        batch["token_type_ids"] = types
+    return batch

@@ -1,0 +1,266 @@
+"""The one training loop shared by every strategy.
+
+AdamW with warmup then linear decay, gradient clipping, optional class weights, dynamic
+padding with length-grouped batches, bf16 autocast where the hardware supports it,
+evaluation each epoch or every N steps, early stopping that restores the best weights,
+and atomic checkpoints from which a killed run resumes to the same final result.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from fintune.config import TrainConfig
+from fintune.data import Examples
+from fintune.evaluation import compute_metrics, metric_mode, primary_metric
+from fintune.models.inference import autocast, encode, model_outputs, resolve_precision
+from fintune.strategies import Strategy, count_parameters
+from fintune.training import checkpoint
+from fintune.training.batching import collate, epoch_batches
+
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+HISTORY = "metrics.jsonl"
+
+
+@dataclass
+class LoopState:
+    """Everything besides tensors that a resumed run needs to continue exactly."""
+
+    global_step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_metric: float | None = None
+    best_step: int = 0
+    bad_evals: int = 0
+    stopped_early: bool = False
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    samples_seen: int = 0
+    train_seconds: float = 0.0  # wall time of the loop, evaluation included, all processes together
+    eval_seconds: float = 0.0
+
+
+@dataclass
+class TrainResult:
+    """What the loop reports back to the recipe."""
+
+    metric: str
+    best_metric: float | None
+    best_step: int
+    global_step: int
+    stopped_early: bool
+    train_seconds: float
+    eval_seconds: float
+    train_samples_per_s: float
+    trainable_params: int
+    total_params: int
+    precision: str
+    resumed_from_step: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
+    # Inverse frequency, scaled so a balanced set gets weight 1 for every class.
+    counts = np.bincount(labels, minlength=num_labels).astype(np.float64)
+    weights = len(labels) / (num_labels * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _loss(logits: torch.Tensor, labels: torch.Tensor, task: str,
+          weights: torch.Tensor | None) -> torch.Tensor:
+    logits = logits.float()
+    if task == "regression":
+        return torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
+    return torch.nn.functional.cross_entropy(logits, labels, weight=weights)
+
+
+def _eval_metrics(outputs: np.ndarray, labels: np.ndarray, task: str,
+                  label_names: list[str] | None) -> dict[str, Any]:
+    metrics = compute_metrics(task, labels, outputs, label_names)
+    if task == "classification":
+        picked = outputs[np.arange(len(labels)), labels]
+        metrics["loss"] = float(-np.mean(np.log(np.clip(picked, 1e-12, None))))
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
+
+
+def train(
+    model: PreTrainedModel,
+    strategy: Strategy,
+    tokenizer: PreTrainedTokenizerBase,
+    train_data: Examples,
+    validation: Examples,
+    *,
+    task: str,
+    label_names: list[str] | None,
+    cfg: TrainConfig,
+    max_length: int,
+    seed: int,
+    work_dir: Path,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` in place; on return it holds the best (or last) weights."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    dtype = resolve_precision(cfg.precision, device)
+    metric_name = (cfg.early_stopping.metric if cfg.early_stopping and cfg.early_stopping.metric
+                   else primary_metric(task)[0])
+    mode = (cfg.early_stopping.mode if cfg.early_stopping and cfg.early_stopping.mode
+            else metric_mode(metric_name))
+
+    enc_train = encode(tokenizer, train_data.texts, max_length)
+    enc_val = encode(tokenizer, validation.texts, max_length)
+    lengths = [len(ids) for ids in enc_train["input_ids"]]
+    labels = torch.tensor(train_data.labels)
+    pad_id = tokenizer.pad_token_id or 0
+    weights = (_class_weights(train_data.labels, len(label_names or [])).to(device)
+               if cfg.class_weights and task == "classification" else None)
+
+    per_epoch = len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length))
+    total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_fraction * total_steps)
+    optimizer = torch.optim.AdamW(strategy.param_groups(model, cfg.lr, cfg.weight_decay), lr=cfg.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    trainable, total = count_parameters(model)
+
+    state = LoopState()
+    resumed_from: int | None = None
+    ckpt_path, best_path = work_dir / CHECKPOINT, work_dir / BEST
+    if resume and ckpt_path.exists():
+        saved = checkpoint.load(ckpt_path)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = LoopState(**saved["state"])
+        torch.set_rng_state(saved["rng"])
+        resumed_from = state.global_step
+        _truncate_history(work_dir / HISTORY, state.global_step)
+    else:
+        torch.manual_seed(seed)
+        (work_dir / HISTORY).unlink(missing_ok=True)
+
+    def save_checkpoint() -> None:
+        checkpoint.atomic_save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "state": asdict(state), "rng": torch.get_rng_state(),
+        }, ckpt_path)
+
+    def evaluate_now() -> bool:
+        """Evaluate, log, track the best weights; True when early stopping says stop."""
+        eval_start = time.perf_counter()
+        outputs = model_outputs(model, enc_val, cfg.eval_batch_size, task, pad_id, dtype)
+        metrics = _eval_metrics(outputs, validation.labels, task, label_names)
+        model.train()
+        value = metrics.get(metric_name)
+        if value is None:
+            raise ValueError(f"early stopping metric '{metric_name}' is not computed; "
+                             f"available: {', '.join(sorted(metrics))}")
+        improved = state.best_metric is None or (value > state.best_metric if mode == "max" else value < state.best_metric)
+        if improved:
+            state.best_metric, state.best_step, state.bad_evals = float(value), state.global_step, 0
+            if cfg.early_stopping:
+                checkpoint.atomic_save(model.state_dict(), best_path)
+        else:
+            state.bad_evals += 1
+        record = {
+            "step": state.global_step, "epoch": round(state.global_step / per_epoch, 4),
+            "train_loss": state.loss_sum / max(state.loss_count, 1),
+            "lr": scheduler.get_last_lr()[0], "validation": metrics,
+        }
+        state.loss_sum, state.loss_count = 0.0, 0
+        with open(work_dir / HISTORY, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        state.eval_seconds += time.perf_counter() - eval_start
+        return bool(cfg.early_stopping and state.bad_evals >= cfg.early_stopping.patience)
+
+    model.train()
+    progress = Progress(
+        TextColumn("[bold]train[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:.1f} samples/s"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress,
+    )
+    # Seconds are banked into the state at each checkpoint, so a resumed run reports the
+    # time of all its processes together.
+    start = banked_at = time.perf_counter()
+    eval_at_start = state.eval_seconds
+    samples_this_run = 0
+    with progress:
+        bar = progress.add_task("train", total=total_steps, completed=state.global_step,
+                                epoch=state.epoch + 1, loss=0.0, speed=0.0)
+        while state.epoch < cfg.epochs and state.global_step < total_steps and not state.stopped_early:
+            strategy.on_epoch_start(model, state.epoch)
+            batches = epoch_batches(lengths, cfg.batch_size, seed, state.epoch, cfg.group_by_length)
+            for index in batches[state.batch_in_epoch:]:
+                batch = {k: v.to(device) for k, v in collate(enc_train, index, pad_id).items()}
+                with autocast(device, dtype):
+                    logits = model(**batch).logits
+                loss = _loss(logits, labels[index].to(device), task, weights)
+                loss.backward()
+                if cfg.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.global_step += 1
+                state.batch_in_epoch += 1
+                state.loss_sum += loss.item()
+                state.loss_count += 1
+                state.samples_seen += len(index)
+                samples_this_run += len(index)
+                elapsed = time.perf_counter() - start
+                progress.update(bar, advance=1, loss=loss.item(), epoch=state.epoch + 1,
+                                speed=samples_this_run / max(elapsed, 1e-9))
+                end_of_epoch = state.batch_in_epoch == len(batches)
+                if end_of_epoch:
+                    state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                due = (state.global_step % cfg.eval_every == 0) if cfg.eval_every else end_of_epoch
+                if due or state.global_step == total_steps:
+                    state.stopped_early = evaluate_now()
+                if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0:
+                    now = time.perf_counter()
+                    state.train_seconds, banked_at = state.train_seconds + now - banked_at, now
+                    save_checkpoint()
+                if state.stopped_early or state.global_step >= total_steps:
+                    break
+    end = time.perf_counter()
+    state.train_seconds += end - banked_at
+    # Throughput counts training steps only: evaluation time is reported on its own.
+    step_seconds = end - start - (state.eval_seconds - eval_at_start)
+    if cfg.early_stopping and best_path.exists():
+        model.load_state_dict(checkpoint.load(best_path))
+    return TrainResult(
+        metric=metric_name, best_metric=state.best_metric, best_step=state.best_step,
+        global_step=state.global_step, stopped_early=state.stopped_early,
+        train_seconds=round(state.train_seconds - state.eval_seconds, 3), eval_seconds=round(state.eval_seconds, 3),
+        train_samples_per_s=round(samples_this_run / max(step_seconds, 1e-9), 3),
+        trainable_params=trainable, total_params=total,
+        precision="bf16" if dtype is torch.bfloat16 else "fp32", resumed_from_step=resumed_from,
+        history=read_history(work_dir / HISTORY),
+    )
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The evaluation records of a run, in order."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _truncate_history(path: Path, step: int) -> None:
+    # Steps after the checkpoint are trained again on resume; drop their old records.
+    kept = [r for r in read_history(path) if r["step"] <= step]
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")

@@ -1,0 +1,112 @@
+"""End to end on the tiny BERT: train, the run directory, evaluate, predict, pipeline, regression."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import transformers
+
+from fintune import api
+from fintune.models.fintune_model import FintuneModel
+from tests.conftest import sentiment_frame
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_bert: Path) -> api.RunResult:
+    from tests.conftest import write_config
+
+    folder = tmp_path_factory.mktemp("api_run")
+    train = folder / "train.csv"
+    sentiment_frame(400, seed=1).to_csv(train, index=False)
+    config = write_config(folder / "c.yaml", tiny_bert, train, folder / "run",
+                          data={"split": {"method": "stratified", "validation_size": 0.2, "test_size": 0.2}},
+                          train={"epochs": 10, "eval_every": 10, "early_stopping": {"patience": 5}})
+    return api.train(config, show_progress=False)
+
+
+def test_run_directory_holds_everything(run: api.RunResult) -> None:
+    d = run.run_dir
+    for name in ("config.yaml", "metrics.json", "metrics.jsonl", "data_check.json", "model/config.json",
+                 "model/model.safetensors", "model/README.md", "model/fintune.json",
+                 "eval/validation/report.md", "eval/validation/confusion_matrix.png", "eval/test/metrics.json"):
+        assert (d / name).exists(), name
+    assert not (d / "checkpoint.pt").exists()
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["label_names"] == ["negative", "neutral", "positive"]
+    assert metrics["test"]["accuracy"] > 0.9  # the keyword decides the label: learnable
+    assert metrics["training"]["trainable_params"] == metrics["training"]["total_params"]
+    history = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == sorted(h["step"] for h in history)
+    assert history[0]["step"] == 10 and "weighted_f1" in history[0]["validation"]
+    card = (d / "model" / "README.md").read_text()
+    assert "Intended use" in card and "Limits" in card and "weighted_f1" in card
+
+
+def test_pipeline_loads_model_and_agrees(run: api.RunResult) -> None:
+    texts = list(sentiment_frame(20, seed=9).text)
+    pipe = transformers.pipeline("text-classification", model=str(run.model_dir), device="cpu")
+    ours = FintuneModel.load(run.run_dir).predict(texts)
+    assert [p["label"] for p in pipe(texts)] == ours
+
+
+def test_evaluate_writes_report(run: api.RunResult, tmp_path: Path) -> None:
+    data = tmp_path / "holdout.csv"
+    sentiment_frame(40, seed=5).to_csv(data, index=False)
+    metrics = api.evaluate(run.run_dir, data)
+    assert metrics["n"] == 40 and metrics["accuracy"] > 0.9
+    assert (run.run_dir / "eval" / "holdout" / "report.md").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_predict_adds_labels_and_probabilities(run: api.RunResult, tmp_path: Path, suffix: str) -> None:
+    frame = sentiment_frame(50, seed=3).drop(columns="label").assign(id=range(50))
+    src = tmp_path / "in.csv"
+    frame.to_csv(src, index=False)
+    out = api.predict(run.run_dir, src, tmp_path / f"out{suffix}", chunk_rows=16, show_progress=False)
+    result = pd.read_csv(out) if suffix == ".csv" else pd.read_json(out, lines=True)
+    assert list(result.id) == list(range(50))
+    probs = result[["prob_negative", "prob_neutral", "prob_positive"]].to_numpy()
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    names = np.array(["negative", "neutral", "positive"])
+    assert list(result.predicted_label) == list(names[probs.argmax(axis=1)])
+
+
+def test_existing_run_needs_resume_or_overwrite(run: api.RunResult) -> None:
+    from fintune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--resume"):
+        api.train(run.run_dir / "config.yaml", show_progress=False)
+
+
+def test_regression_task(make_config, tmp_path: Path) -> None:
+    frame = sentiment_frame(200, seed=2)
+    frame["score"] = frame.label.map({"negative": -0.8, "neutral": 0.0, "positive": 0.7})
+    frame["date"] = pd.date_range("2020-01-01", periods=len(frame), freq="D").astype(str)
+    path = tmp_path / "scores.jsonl"
+    frame.drop(columns="label").to_json(path, orient="records", lines=True)
+    config = make_config(train_file=path, task="regression",
+                         data={"label_column": "score", "date_column": "date",
+                               "split": {"method": "time", "validation_size": 0.2, "test_size": 0.2}},
+                         train={"epochs": 10})
+    result = api.train(config, show_progress=False)
+    test = result.metrics["test"]
+    assert {"mse", "mae", "r2"} <= set(test) and test["r2"] > 0.5
+    assert result.metrics["training"]["metric"] == "mse"
+    assert FintuneModel.load(result.run_dir).predict(["acme plunges today"])[0] < 0
+
+
+def test_early_stopping_restores_best_weights(make_config) -> None:
+    # A huge learning rate makes later evaluations worse: training stops and keeps the best.
+    config = make_config(train={"epochs": 6, "lr": 0.5, "eval_every": 5,
+                                "early_stopping": {"metric": "accuracy", "patience": 1}})
+    result = api.train(config, show_progress=False)
+    training = result.metrics["training"]
+    history = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    best = max(h["validation"]["accuracy"] for h in history)
+    assert training["best_metric"] == pytest.approx(best)
+    assert result.metrics["validation"]["accuracy"] == pytest.approx(best)
+    assert training["stopped_early"] == (training["global_step"] < 6 * 12)

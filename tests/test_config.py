@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fintune.config import RunConfig, apply_override, dump_config, load_config, validate_config
+from fintune.errors import ConfigError
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+MINIMAL = {"data": {"train": "x.csv", "text_column": "text"}}
+
+
+def test_configs_are_shipped() -> None:
+    assert len(CONFIGS) >= 3
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_shipped_config_loads(path: Path) -> None:
+    cfg = load_config(path)
+    assert isinstance(cfg, RunConfig)
+    # What a run writes as config.yaml must load back to the same config.
+    assert validate_config(yaml.safe_load(dump_config(cfg))) == cfg
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({**MINIMAL, "trian": {}}, "unknown key 'trian'; did you mean 'train'?"),
+    ({"data": {**MINIMAL["data"], "label_colum": "y"}}, "did you mean 'data.label_column'?"),
+    ({**MINIMAL, "strategy": {"name": "freeze", "trainable_layer": 1}}, "did you mean 'strategy.trainable_layers'?"),
+    ({**MINIMAL, "train": {"early_stopping": {"patiense": 1}}}, "did you mean 'train.early_stopping.patience'?"),
+    ({**MINIMAL, "strategy": {"name": "lorra"}}, "unknown strategy 'lorra'"),
+    ({"data": {"train": "x.csv"}}, "exactly one of data.text_column or data.feature_columns"),
+    ({**MINIMAL, "train": {"lr": -1}}, "train.lr"),
+    ({}, "missing required key 'data'"),
+])
+def test_invalid_configs_say_what_to_fix(raw: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_config(raw)
+    assert expected in str(err.value)
+
+
+def test_overrides_parse_yaml_values(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL))
+    cfg = load_config(path, ["train.lr=3e-5", "strategy.name=freeze", "strategy.trainable_layers=2",
+                             "data.clean.replace_urls=true"])
+    assert cfg.train.lr == 3e-5 and cfg.strategy.trainable_layers == 2 and cfg.data.clean.replace_urls
+
+
+def test_malformed_override() -> None:
+    with pytest.raises(ConfigError, match="section.key=value"):
+        apply_override({}, "train.lr")
+
+
+def test_label_map_keys_are_text() -> None:
+    cfg = validate_config({"data": {**MINIMAL["data"], "label_map": {0: "Bearish", 1: "Bullish"}}})
+    assert cfg.data.label_map == {"0": "Bearish", "1": "Bullish"}
