@@ -110,3 +110,47 @@ def test_early_stopping_restores_best_weights(make_config) -> None:
     assert training["best_metric"] == pytest.approx(best)
     assert result.metrics["validation"]["accuracy"] == pytest.approx(best)
     assert training["stopped_early"] == (training["global_step"] < 6 * 12)
+
+
+def test_resume_of_a_finished_run_returns_its_metrics(run: api.RunResult) -> None:
+    again = api.train(run.run_dir / "config.yaml", resume=True, show_progress=False)
+    assert again.metrics == json.loads((run.run_dir / "metrics.json").read_text())
+
+
+def test_data_check_then_train_in_the_same_folder(make_config, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fintune.cli import app
+
+    config = make_config(train={"epochs": 1})
+    result = CliRunner().invoke(app, ["data", "check", str(config)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "runs" / "run" / "data_check.json").read_text())
+    assert report["rows"]["train"] + report["rows"]["validation"] + report["rows"]["test"] == 240
+    assert set(report["class_balance"]["train"]) == {"negative", "neutral", "positive"}
+    assert "train" in result.output  # the printed table
+    assert api.train(config, show_progress=False).metrics["validation"]["n"] == report["rows"]["validation"]
+
+
+def test_lora_run_exports_a_merged_model_that_pipelines_load(make_config, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fintune.cli import app
+
+    config = make_config(strategy={"name": "lora", "r": 4}, train={"epochs": 2, "lr": 1e-2})
+    run = api.train(config, show_progress=False)
+    assert (run.model_dir / "adapter_config.json").exists()
+    assert not (run.model_dir / "model.safetensors").exists()  # only the adapter and the head
+    result = CliRunner().invoke(app, ["export", str(run.run_dir), "--output", str(tmp_path / "merged")])
+    assert result.exit_code == 0, result.output
+    texts = list(sentiment_frame(20, seed=9).text)
+    pipe = transformers.pipeline("text-classification", model=str(tmp_path / "merged"), device="cpu")
+    assert [p["label"] for p in pipe(texts)] == FintuneModel.load(run.run_dir).predict(texts)
+
+
+def test_lora_merge_at_the_end_of_training(make_config) -> None:
+    config = make_config(strategy={"name": "lora", "r": 4, "merge": True}, train={"epochs": 1})
+    run = api.train(config, show_progress=False)
+    assert (run.model_dir / "model.safetensors").exists()
+    assert not (run.model_dir / "adapter_config.json").exists()
+    assert run.metrics["training"]["trainable_params"] < run.metrics["training"]["total_params"] / 2

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 from transformers import set_seed
 
-from fintune.config import RunConfig, dump_config, load_config
-from fintune.data import PreparedData, load_examples, prepare_data, print_report, read_table
+from fintune.config import RunConfig, apply_override, dump_config, load_config, validate_config
+from fintune.data import Examples, PreparedData, load_examples, prepare_data, print_report, read_table
 from fintune.errors import ConfigError, FintuneError
 from fintune.evaluation import write_evaluation
 from fintune.modelcard import render_model_card
-from fintune.models.backbones import load_model, load_tokenizer
+from fintune.models.backbones import load_model, load_tokenizer, resolve_backbone
 from fintune.models.fintune_model import FintuneModel
-from fintune.models.inference import model_outputs, encode
+from fintune.models.inference import encode, model_outputs
 from fintune.strategies import build_strategy
 from fintune.training import loop
 
@@ -40,11 +40,10 @@ class RunResult:
         return self.run_dir / "model"
 
 
-def _as_config(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+def load_run_config(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """A validated config from a YAML path or a config object, with ``a.b=value`` overrides."""
     if isinstance(config, RunConfig):
         if overrides:
-            from fintune.config import apply_override, validate_config
-
             raw = config.model_dump(mode="json")
             for item in overrides:
                 apply_override(raw, item)
@@ -62,7 +61,7 @@ def _token_counter(tokenizer: Any):
 def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = (),
                output: str | Path | None = None) -> dict[str, Any]:
     """Load, clean and split the data as training would; print and write the quality report."""
-    cfg = _as_config(config, overrides)
+    cfg = load_run_config(config, overrides)
     data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(load_tokenizer(cfg.model)))
     print_report(data.report, console)
     out = Path(output) if output else Path(cfg.output_dir) / "data_check.json"
@@ -72,10 +71,13 @@ def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str,
     return data.report
 
 
+RUN_MARKERS = ("config.yaml", "metrics.json", loop.CHECKPOINT, "model")
+
+
 def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    if resume or not run_dir.exists() or not any(run_dir.iterdir()):
-        return
-    if not overwrite:
+    # A data_check.json alone is not a run: `fintune data check` then `train` is the usual path.
+    holds_run = any((run_dir / name).exists() for name in RUN_MARKERS)
+    if holds_run and not resume and not overwrite:
         raise ConfigError(
             f"run directory {run_dir} already holds a run; pass --resume to continue it, "
             "--overwrite to replace it, or set output_dir to a new folder"
@@ -83,21 +85,29 @@ def _check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
 
 
 def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = (), *,
-          resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> RunResult:
+          resume: bool = False, overwrite: bool = False, show_progress: bool = True,
+          on_evaluate: Callable[[int, dict[str, Any]], None] | None = None,
+          objective_for: Callable[[Examples], tuple[Examples, loop.Objective]] | None = None,
+          extra_meta: dict[str, Any] | None = None) -> RunResult:
     """Fine-tune, evaluate and save a servable model in ``output_dir``.
 
     Data and backbone are validated before anything is written, so a bad input leaves
-    no half-made run directory behind.
+    no half-made run directory behind. ``objective_for`` lets distillation swap the
+    training examples and loss; ``on_evaluate`` sees each validation result.
     """
-    cfg = _as_config(config, overrides)
+    cfg = load_run_config(config, overrides)
     run_dir = Path(cfg.output_dir)
     _check_run_dir(run_dir, resume, overwrite)
+    if resume and not (run_dir / loop.CHECKPOINT).exists() and (run_dir / "metrics.json").exists():
+        console.print(f"{run_dir} finished already; nothing to resume")
+        return RunResult(run_dir, read_metrics(run_dir))
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(tokenizer))
     model = load_model(cfg.model, cfg.task, data.label_names)
     strategy = build_strategy(cfg.strategy)
     model = strategy.prepare(model)
+    train_examples, objective = (objective_for(data.train) if objective_for else (data.train, None))
 
     if overwrite and not resume and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -106,19 +116,21 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     (run_dir / "data_check.json").write_text(json.dumps(data.report, indent=2), encoding="utf-8")
 
     result = loop.train(
-        model, strategy, tokenizer, data.train, data.validation, task=cfg.task,
+        model, strategy, tokenizer, train_examples, data.validation, task=cfg.task,
         label_names=data.label_names, cfg=cfg.train, max_length=cfg.model.max_length,
         seed=cfg.seed, work_dir=run_dir, resume=resume, show_progress=show_progress,
+        objective=objective, on_evaluate=on_evaluate,
     )
     console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
                   f"({100 * result.trainable_params / result.total_params:.2f}%)")
     metrics = _final_evaluation(model, tokenizer, data, cfg, run_dir)
     training = {k: v for k, v in asdict(result).items() if k != "history"}
     metrics["training"] = training
-    fmodel = FintuneModel(model, tokenizer, {
+    fmodel = FintuneModel(strategy.finalize(model), tokenizer, {
         "task": cfg.task, "label_names": data.label_names, "max_length": cfg.model.max_length,
         "data": cfg.data.model_dump(mode="json"), "backbone": cfg.model.backbone,
-        "strategy": cfg.strategy.name,
+        "base_model": resolve_backbone(cfg.model.backbone), "strategy": cfg.strategy.name,
+        **(extra_meta or {}),
     })
     fmodel.save(run_dir / "model")
     (run_dir / "model" / "README.md").write_text(
@@ -203,6 +215,17 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
     return output
 
 
+def export(run: str | Path, *, merge: bool = True, output: str | Path | None = None) -> Path:
+    """Write a plain Hugging Face model: adapters merged into the weights (LoRA)."""
+    model = FintuneModel.load(run)
+    out = Path(output) if output else Path(run) / "merged"
+    if merge:
+        model = model.merged()
+    model.save(out)
+    console.print(f"exported to [bold]{out}[/]")
+    return out
+
+
 def read_metrics(run: str | Path) -> dict[str, Any]:
     """The final metrics of a finished run."""
     path = Path(run) / "metrics.json"
@@ -211,4 +234,5 @@ def read_metrics(run: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-__all__ = ["RunResult", "data_check", "evaluate", "predict", "read_metrics", "train", "pd"]
+__all__ = ["RunResult", "data_check", "evaluate", "export", "load_run_config", "predict", "read_metrics",
+           "train"]

@@ -21,6 +21,16 @@ Overrides = Annotated[list[str] | None, typer.Argument(help="config overrides, e
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bars")]
 
 
+@app.callback(help="Fine-tune language models for finance.")
+def _quiet_libraries() -> None:
+    # Keep the terminal for fintune's own progress: transformers' load report lists the
+    # freshly initialized head on every run, which is expected, not news.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Print a FintuneError as one line and exit 2: no traceback for mistakes a user can fix."""
     @functools.wraps(fn)
@@ -74,13 +84,48 @@ def data_check(config: Path, overrides: Overrides = None,
 
 @app.command()
 @user_errors
-def quickstart(output_dir: str = "runs/quickstart", epochs: int = 4,
+def quickstart(output_dir: str = "runs/quickstart", epochs: int = 3,
                overwrite: Annotated[bool, typer.Option(help="replace an existing run")] = True,
                no_progress: NoProgress = False) -> None:
     """Offline demo: fine-tune the default model on German credit data and report."""
     from fintune import api
     from fintune.quickstart import quickstart_config
     api.train(quickstart_config(output_dir, epochs), overwrite=overwrite, show_progress=not no_progress)
+
+
+@app.command()
+@user_errors
+def tune(config: Path, overrides: Overrides = None,
+         trials: Annotated[int | None, typer.Option(help="finished trials to reach (default tune.trials)")] = None,
+         no_progress: NoProgress = False) -> None:
+    """Hyperparameter search (Optuna) over the config's `tune.space`; resumable."""
+    from fintune.tune import tune as run_tune
+    run_tune(config, overrides or [], trials=trials, show_progress=not no_progress)
+
+
+@app.command()
+@user_errors
+def distill(teacher: Annotated[Path, typer.Option(help="the teacher's run directory")],
+            student: Annotated[str, typer.Option(help="student backbone (name, id, path) or a config YAML")],
+            output_dir: Annotated[str | None, typer.Option(help="default: TEACHER_student")] = None,
+            student_layers: Annotated[int | None, typer.Option(help="keep the student's first N layers")] = None,
+            unlabeled: Annotated[Path | None, typer.Option(help="extra unlabeled text (same column names)")] = None,
+            temperature: float = 2.0, alpha: float = 0.5, overrides: Overrides = None,
+            overwrite: bool = False, no_progress: NoProgress = False) -> None:
+    """Distill a finished run into a smaller student with the teacher's soft targets."""
+    from fintune.distill import distill as run_distill
+    run_distill(teacher, student, output_dir=output_dir, num_layers=student_layers, unlabeled=unlabeled,
+                temperature=temperature, alpha=alpha, overrides=overrides or [], overwrite=overwrite,
+                show_progress=not no_progress)
+
+
+@app.command()
+@user_errors
+def export(run: Path, merge: Annotated[bool, typer.Option(help="merge LoRA adapters into the weights")] = True,
+           output: Annotated[Path | None, typer.Option(help="folder (default RUN/merged)")] = None) -> None:
+    """Write the run's model as a plain Hugging Face model (adapters merged)."""
+    from fintune import api
+    api.export(run, merge=merge, output=output)
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m fintune`

@@ -88,6 +88,7 @@ class ModelConfig(Strict):
     max_length: int = Field(128, ge=8)
     trust_remote_code: bool = False
     dropout: float | None = Field(None, ge=0, lt=1)
+    num_layers: int | None = Field(None, ge=1, description="keep only the first N transformer layers")
 
 
 class EarlyStoppingConfig(Strict):
@@ -117,6 +118,41 @@ class TrainConfig(Strict):
     num_threads: int | None = Field(None, ge=1)
 
 
+class ParamSpace(Strict):
+    """One searched hyperparameter: a float or int range, or a list of choices."""
+
+    type: Literal["float", "int", "categorical"] = "float"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ParamSpace:
+        if self.type == "categorical" and not self.choices:
+            raise ValueError("a categorical parameter needs choices: [...]")
+        if self.type != "categorical" and (self.low is None or self.high is None or self.low > self.high):
+            raise ValueError(f"a {self.type} parameter needs low <= high")
+        return self
+
+
+class TuneConfig(Strict):
+    """Hyperparameter search (``fintune tune``): keys of ``space`` are dotted config paths."""
+
+    trials: int = Field(20, ge=1)
+    metric: str | None = None  # default: the task's primary metric
+    pruning: bool = True
+    startup_trials: int = Field(2, ge=0, description="trials that run in full before pruning starts")
+    space: dict[str, ParamSpace] = Field(default_factory=dict)
+
+
+class DistillConfig(Strict):
+    """Soft-target distillation: temperature T and the weight alpha of the teacher's loss."""
+
+    temperature: float = Field(2.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1)
+
+
 class RunConfig(Strict):
     """The whole run: one YAML file."""
 
@@ -127,6 +163,7 @@ class RunConfig(Strict):
     model: ModelConfig = ModelConfig()
     strategy: SerializeAsAny[StrategyConfig] = Field(default_factory=lambda: strategy_config("full"))
     train: TrainConfig = TrainConfig()
+    tune: TuneConfig | None = None
 
     @field_validator("strategy", mode="before")
     @classmethod

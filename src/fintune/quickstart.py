@@ -28,7 +28,7 @@ GERMAN_CREDIT_FEATURES = [
 ]
 
 
-def quickstart_config(output_dir: str = "runs/quickstart", epochs: int = 4) -> RunConfig:
+def quickstart_config(output_dir: str = "runs/quickstart", epochs: int = 3) -> RunConfig:
     """Credit scoring on German credit: rows serialized to text, 'bad' is the positive class."""
     return validate_config({
         "output_dir": output_dir,

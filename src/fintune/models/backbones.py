@@ -69,14 +69,24 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> P
         )
     try:
         config = AutoConfig.from_pretrained(path, **kwargs)
+        if cfg.num_layers is not None:
+            # A shallower student for distillation: the first N layers keep their weights.
+            if not hasattr(config, "num_hidden_layers"):
+                raise FintuneError(f"model.num_layers: backbone '{cfg.backbone}' has no num_hidden_layers")
+            config.num_hidden_layers = min(cfg.num_layers, config.num_hidden_layers)
         if cfg.dropout is not None:
             # Names differ across architectures; set the ones this config has.
             for attr in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
                          "dropout", "attention_dropout", "seq_classif_dropout"):
                 if hasattr(config, attr):
                     setattr(config, attr, cfg.dropout)
-        return AutoModelForSequenceClassification.from_pretrained(
-            path, config=config, use_safetensors=True, trust_remote_code=cfg.trust_remote_code
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            path, config=config, use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
+            output_loading_info=True,
         )
     except (OSError, ValueError) as exc:
         raise _load_error(cfg.backbone, exc) from None
+    # Weights the checkpoint lacked were initialized at random; adapters must save them
+    # (see fintune.strategies.peft_common.head_modules).
+    model.fintune_newly_initialized = sorted(info.get("missing_keys", []))
+    return model

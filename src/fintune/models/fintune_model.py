@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from fintune.config import DataConfig
 from fintune.data import frame_to_texts
@@ -17,6 +17,7 @@ from fintune.errors import FintuneError
 from fintune.models.inference import encode, model_outputs, resolve_precision
 
 META = "fintune.json"
+ADAPTER = "adapter_config.json"
 
 
 class FintuneModel:
@@ -43,7 +44,15 @@ class FintuneModel:
             raise FintuneError(f"{path} is not a fintune run or model folder (no {META}); "
                                "give the output_dir of a finished `fintune train`")
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+        if (folder / ADAPTER).exists():
+            # A PEFT adapter: the base weights come from the backbone, the head from the adapter.
+            from peft import PeftModel
+
+            base = AutoModelForSequenceClassification.from_pretrained(
+                meta["base_model"], config=AutoConfig.from_pretrained(folder), use_safetensors=True)
+            model = PeftModel.from_pretrained(base, folder)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return cls(model.to(device).eval(), tokenizer, meta, resolve_precision(precision, device))
@@ -53,8 +62,26 @@ class FintuneModel:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(folder, safe_serialization=True)
+        if self.is_adapter:
+            # The base config carries id2label and the layer count the adapter was trained on.
+            self.model.get_base_model().config.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         (folder / META).write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
+
+    @property
+    def is_adapter(self) -> bool:
+        """True when the model is a PEFT adapter on a base model."""
+        return hasattr(self.model, "peft_config")
+
+    def merged(self) -> FintuneModel:
+        """A plain model with LoRA weights merged in; gives the same outputs as base + adapter."""
+        if not self.is_adapter:
+            return self
+        if not hasattr(self.model, "merge_and_unload"):
+            raise FintuneError(f"a {self.meta.get('strategy')} adapter cannot be merged into the "
+                               "weights (only LoRA can); serve it as an adapter")
+        meta = {**self.meta, "merged_from": self.meta.get("strategy")}
+        return FintuneModel(self.model.merge_and_unload(), self.tokenizer, meta, self.dtype)
 
     def outputs(self, texts: list[str], batch_size: int = 64, on_batch: Any = None) -> np.ndarray:
         """Class probabilities (n, k), or predictions (n,) for regression."""

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+from transformers import get_linear_schedule_with_warmup
 
 from fintune.errors import ConfigError
 
@@ -37,19 +39,32 @@ class Strategy:
         return model
 
     def param_groups(self, model: nn.Module, lr: float, weight_decay: float) -> list[dict[str, Any]]:
-        """Optimizer groups: no weight decay on biases and LayerNorm weights, as BERT does."""
-        decay, no_decay = [], []
-        for name, param in model.named_parameters():
-            if not param.requires_grad:
-                continue
-            (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
-        return [
-            {"params": decay, "lr": lr, "weight_decay": weight_decay},
-            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-        ]
+        """Optimizer groups over the trainable parameters, one learning rate."""
+        return split_decay([(n, p) for n, p in model.named_parameters() if p.requires_grad], lr, weight_decay)
 
-    def on_epoch_start(self, model: nn.Module, epoch: int) -> None:
-        """Hook for strategies that change what trains between epochs."""
+    def schedule(self, optimizer: Optimizer, total_steps: int, warmup_steps: int) -> LRScheduler:
+        """Learning-rate schedule: linear warmup, then linear decay to zero."""
+        return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+
+    def on_step(self, model: nn.Module, step: int, total_steps: int) -> None:
+        """Called before every optimizer step; for strategies that change what trains when.
+
+        It must depend only on ``step`` so that a resumed run trains the same parameters.
+        """
+
+    def finalize(self, model: nn.Module) -> nn.Module:
+        """The model to save after training (e.g. adapters merged into the weights)."""
+        return model
+
+
+def split_decay(named: list[tuple[str, nn.Parameter]], lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    """Two optimizer groups: no weight decay on biases and LayerNorm weights, as BERT does."""
+    decay = [p for n, p in named if p.ndim >= 2 and "LayerNorm" not in n]
+    no_decay = [p for n, p in named if p.ndim < 2 or "LayerNorm" in n]
+    return [
+        {"params": decay, "lr": lr, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+    ]
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}
@@ -113,7 +128,7 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
     )
 
 
-def head_parameters(model: nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+def head_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """Parameters outside the encoder body: the task head, plus BERT's pooler feeding it."""
     base = getattr(model, "base_model", None)
     body = {id(p) for p in base.parameters()} if base is not None and base is not model else set()

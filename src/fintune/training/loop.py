@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import torch
 from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
 )
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from fintune.config import TrainConfig
 from fintune.data import Examples
@@ -57,6 +58,7 @@ class TrainResult:
     """What the loop reports back to the recipe."""
 
     metric: str
+    train_rows: int
     best_metric: float | None
     best_step: int
     global_step: int
@@ -78,12 +80,22 @@ def _class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _loss(logits: torch.Tensor, labels: torch.Tensor, task: str,
-          weights: torch.Tensor | None) -> torch.Tensor:
-    logits = logits.float()
-    if task == "regression":
-        return torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
-    return torch.nn.functional.cross_entropy(logits, labels, weight=weights)
+Objective = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
+"""Loss of a batch from its logits and the row indices of its examples."""
+
+
+class Supervised:
+    """Cross-entropy (optionally class-weighted) or mean squared error against the labels."""
+
+    def __init__(self, labels: np.ndarray, task: str, weights: torch.Tensor | None = None) -> None:
+        self.labels, self.task, self.weights = torch.tensor(labels), task, weights
+
+    def __call__(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+        logits, labels = logits.float(), self.labels[index].to(logits.device)
+        if self.task == "regression":
+            return torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
+        weights = None if self.weights is None else self.weights.to(logits.device)
+        return torch.nn.functional.cross_entropy(logits, labels, weight=weights)
 
 
 def _eval_metrics(outputs: np.ndarray, labels: np.ndarray, task: str,
@@ -110,8 +122,14 @@ def train(
     work_dir: Path,
     resume: bool = False,
     show_progress: bool = True,
+    objective: Objective | None = None,
+    on_evaluate: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place; on return it holds the best (or last) weights."""
+    """Train ``model`` in place; on return it holds the best (or last) weights.
+
+    ``objective`` replaces the supervised loss (distillation uses this); ``on_evaluate``
+    sees every validation result (the hyperparameter search prunes from it).
+    """
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -125,16 +143,17 @@ def train(
     enc_train = encode(tokenizer, train_data.texts, max_length)
     enc_val = encode(tokenizer, validation.texts, max_length)
     lengths = [len(ids) for ids in enc_train["input_ids"]]
-    labels = torch.tensor(train_data.labels)
     pad_id = tokenizer.pad_token_id or 0
-    weights = (_class_weights(train_data.labels, len(label_names or [])).to(device)
-               if cfg.class_weights and task == "classification" else None)
+    if objective is None:
+        weights = (_class_weights(train_data.labels, len(label_names or []))
+                   if cfg.class_weights and task == "classification" else None)
+        objective = Supervised(train_data.labels, task, weights)
 
     per_epoch = len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length))
     total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_fraction * total_steps)
     optimizer = torch.optim.AdamW(strategy.param_groups(model, cfg.lr, cfg.weight_decay), lr=cfg.lr)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    scheduler = strategy.schedule(optimizer, total_steps, warmup)
     trainable, total = count_parameters(model)
 
     state = LoopState()
@@ -185,6 +204,8 @@ def train(
         with open(work_dir / HISTORY, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         state.eval_seconds += time.perf_counter() - eval_start
+        if on_evaluate is not None:
+            on_evaluate(state.global_step, metrics)
         return bool(cfg.early_stopping and state.bad_evals >= cfg.early_stopping.patience)
 
     model.train()
@@ -202,13 +223,13 @@ def train(
         bar = progress.add_task("train", total=total_steps, completed=state.global_step,
                                 epoch=state.epoch + 1, loss=0.0, speed=0.0)
         while state.epoch < cfg.epochs and state.global_step < total_steps and not state.stopped_early:
-            strategy.on_epoch_start(model, state.epoch)
             batches = epoch_batches(lengths, cfg.batch_size, seed, state.epoch, cfg.group_by_length)
             for index in batches[state.batch_in_epoch:]:
+                strategy.on_step(model, state.global_step, total_steps)
                 batch = {k: v.to(device) for k, v in collate(enc_train, index, pad_id).items()}
                 with autocast(device, dtype):
                     logits = model(**batch).logits
-                loss = _loss(logits, labels[index].to(device), task, weights)
+                loss = objective(logits, index)
                 loss.backward()
                 if cfg.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -243,7 +264,7 @@ def train(
     if cfg.early_stopping and best_path.exists():
         model.load_state_dict(checkpoint.load(best_path))
     return TrainResult(
-        metric=metric_name, best_metric=state.best_metric, best_step=state.best_step,
+        metric=metric_name, train_rows=len(train_data.texts), best_metric=state.best_metric, best_step=state.best_step,
         global_step=state.global_step, stopped_early=state.stopped_early,
         train_seconds=round(state.train_seconds - state.eval_seconds, 3), eval_seconds=round(state.eval_seconds, 3),
         train_samples_per_s=round(samples_this_run / max(step_seconds, 1e-9), 3),

@@ -1,0 +1,49 @@
+"""Distillation: the loss, and a shallower student trained from a teacher run plus unlabeled text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fintune import api
+from fintune.config import DistillConfig
+from fintune.distill import DistillObjective, distill
+from tests.conftest import sentiment_frame, write_config
+
+
+def test_distill_loss_matches_its_definition() -> None:
+    teacher = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], dtype=np.float32)
+    logits = torch.tensor([[1.0, 0.0, -1.0], [0.0, 0.5, 1.0]])
+    obj = DistillObjective(np.array([0, -1]), teacher, DistillConfig(temperature=2.0, alpha=0.5))
+    soft = torch.softmax(torch.log(torch.tensor(teacher)) / 2, dim=-1)
+    kd = torch.nn.functional.kl_div(torch.log_softmax(logits / 2, -1), soft, reduction="batchmean") * 4
+    ce = torch.nn.functional.cross_entropy(logits[:1], torch.tensor([0]))  # the unlabeled row has no CE
+    assert obj(logits, np.array([0, 1])).item() == pytest.approx((0.5 * kd + 0.5 * ce).item(), rel=1e-5)
+    # A student that reproduces the teacher exactly has zero soft loss.
+    only_kd = DistillObjective(np.array([-1, -1]), teacher, DistillConfig(alpha=1.0))
+    assert only_kd(torch.log(torch.tensor(teacher)), np.array([0, 1])).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_student_is_a_normal_smaller_run(tiny_bert: Path, tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    sentiment_frame(400, seed=1).to_csv(train, index=False)
+    teacher_cfg = write_config(tmp_path / "t.yaml", tiny_bert, train, tmp_path / "teacher",
+                               train={"epochs": 8, "early_stopping": {"patience": 4}})
+    teacher = api.train(teacher_cfg, show_progress=False)
+    unlabeled = tmp_path / "unlabeled.csv"
+    sentiment_frame(100, seed=11).drop(columns="label").to_csv(unlabeled, index=False)
+
+    student = distill(teacher.run_dir, str(tiny_bert), num_layers=1, unlabeled=unlabeled,
+                      output_dir=str(tmp_path / "student"), overrides=["train.epochs=8"], show_progress=False)
+    meta = json.loads((student.model_dir / "fintune.json").read_text())
+    assert meta["distilled_from"] == str(teacher.run_dir)
+    s_params, t_params = student.metrics["training"]["total_params"], teacher.metrics["training"]["total_params"]
+    assert s_params < t_params
+    assert json.loads((student.model_dir / "config.json").read_text())["num_hidden_layers"] == 1
+    assert student.metrics["test"]["accuracy"] > 0.8
+    report = json.loads((student.run_dir / "data_check.json").read_text())
+    assert student.metrics["training"]["train_rows"] == report["rows"]["train"] + 100  # + unlabeled

@@ -1,0 +1,40 @@
+"""Hyperparameter search: space from YAML, a resumable SQLite study, a best config that trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from fintune.config import load_config
+from fintune.errors import ConfigError
+from fintune.tune import STUDY, tune
+
+SPACE = {"trials": 2, "space": {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-3, "log": True},
+                                "train.batch_size": {"type": "categorical", "choices": [8, 16]}}}
+
+
+def test_search_resumes_and_writes_a_reproducible_best_config(make_config, tmp_path: Path) -> None:
+    config = make_config(train={"epochs": 1}, tune=SPACE)
+    first = tune(config, show_progress=False)
+    assert first["trials"] == 2
+    again = tune(config, trials=3, show_progress=False)  # continues the stored study
+    study = optuna.load_study(study_name="fintune", storage=f"sqlite:///{tmp_path / 'runs' / 'run' / STUDY}")
+    assert len(study.trials) == 3 and again["trials"] == 3
+    best = load_config(again["best_config"])
+    assert best.train.lr == pytest.approx(again["best_params"]["train.lr"])
+    assert best.train.batch_size == again["best_params"]["train.batch_size"]
+    assert best.tune is None and best.output_dir.endswith("best")
+    assert (tmp_path / "runs" / "run" / "trials" / "002" / "metrics.json").exists()
+
+
+def test_misspelled_search_key_fails_before_training(make_config) -> None:
+    config = make_config(tune={"space": {"train.learningrate": {"low": 1e-4, "high": 1e-3}}})
+    with pytest.raises(ConfigError, match="train.learningrate"):
+        tune(config, show_progress=False)
+
+
+def test_tune_needs_a_space(make_config) -> None:
+    with pytest.raises(ConfigError, match="tune:"):
+        tune(make_config(), show_progress=False)
