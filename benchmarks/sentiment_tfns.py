@@ -8,8 +8,10 @@ RSS is its own.
 
     python benchmarks/sentiment_tfns.py            # both systems, table + JSON
     python benchmarks/sentiment_tfns.py --epochs 1 # quicker
+    python benchmarks/sentiment_tfns.py --systems fintune_fp32   # one row: fintune without bf16
 
-Writes benchmarks/results/sentiment_tfns.json: {"fintune": {...}, "trainer": {...}}.
+Writes benchmarks/results/sentiment_tfns.json: {"fintune": {...}, "trainer": {...}}, plus
+"fintune_fp32" when that row is run. Rows already in the file and not rerun are kept.
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_fintune(hp: dict, out: Path) -> dict:
+def run_fintune_fp32(hp: dict, out: Path) -> dict:
+    """fintune without bf16 autocast: shows what bf16 costs or saves, all else equal."""
+    return run_fintune(hp, out, precision="fp32")
+
+
+def run_fintune(hp: dict, out: Path, precision: str = "auto") -> dict:
     from fintune import api
     from fintune.config import validate_config
 
@@ -53,7 +60,7 @@ def run_fintune(hp: dict, out: Path) -> dict:
         "strategy": {"name": "full"},
         "train": {"epochs": hp["epochs"], "batch_size": hp["batch_size"], "lr": hp["lr"],
                   "weight_decay": hp["weight_decay"], "warmup_fraction": hp["warmup_fraction"],
-                  "checkpoint_every": 0, "early_stopping": None},
+                  "checkpoint_every": 0, "early_stopping": None, "precision": precision},
     })
     result = api.train(cfg, show_progress=sys.stderr.isatty())
     training = result.metrics["training"]
@@ -110,7 +117,7 @@ def run_trainer(hp: dict, out: Path) -> dict:
             "validation_rows": int(len(y_true))}
 
 
-SYSTEMS = {"fintune": run_fintune, "trainer": run_trainer}
+SYSTEMS = {"fintune": run_fintune, "fintune_fp32": run_fintune_fp32, "trainer": run_trainer}
 
 
 def child(system: str, epochs: int) -> None:

@@ -113,3 +113,10 @@ def test_predict_bad_input_writes_nothing(trained_run: Path, tmp_path: Path) -> 
 def test_not_a_run_directory(tmp_path: Path) -> None:
     result, text = _run("predict", str(tmp_path), "--input", "x.csv", "--output", str(tmp_path / "o.csv"))
     assert result.exit_code == 2 and "not a fintune run" in text
+
+
+def test_unknown_early_stopping_metric_fails_before_training(make_config, tmp_path: Path) -> None:
+    config = make_config(train={"early_stopping": {"metric": "f1_weighted"}})
+    result, text = _run("train", str(config), "--no-progress")
+    assert result.exit_code == 2 and "weighted_f1" in text and "f1_weighted" in text
+    assert not (tmp_path / "runs" / "run").exists()

@@ -104,6 +104,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(tokenizer))
+    loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
     model = load_model(cfg.model, cfg.task, data.label_names)
     strategy = build_strategy(cfg.strategy)
     model = strategy.prepare(model)

@@ -24,6 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from fintune.config import TrainConfig
 from fintune.data import Examples
+from fintune.errors import ConfigError
 from fintune.evaluation import compute_metrics, metric_mode, primary_metric
 from fintune.models.inference import autocast, encode, model_outputs, resolve_precision
 from fintune.strategies import Strategy, count_parameters
@@ -107,6 +108,24 @@ def _eval_metrics(outputs: np.ndarray, labels: np.ndarray, task: str,
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
 
 
+def tracked_metric(cfg: TrainConfig, task: str) -> tuple[str, str]:
+    """The validation metric that picks the best weights, and whether higher is better."""
+    es = cfg.early_stopping
+    name = es.metric if es and es.metric else primary_metric(task)[0]
+    return name, (es.mode if es and es.mode else metric_mode(name))
+
+
+def check_metric(cfg: TrainConfig, validation: Examples, task: str, label_names: list[str] | None) -> None:
+    """Raise a ConfigError when the tracked metric is not one this task computes."""
+    name = tracked_metric(cfg, task)[0]
+    n, k = len(validation.labels), len(label_names or [])
+    dummy = np.zeros(n) if task == "regression" else np.full((n, k), 1.0 / max(k, 1))
+    known = _eval_metrics(dummy, validation.labels, task, label_names)
+    if name not in known:
+        raise ConfigError(f"train.early_stopping.metric '{name}' is not a validation metric of this "
+                          f"task; choose one of: {', '.join(sorted(known))}")
+
+
 def train(
     model: PreTrainedModel,
     strategy: Strategy,
@@ -135,10 +154,7 @@ def train(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     dtype = resolve_precision(cfg.precision, device)
-    metric_name = (cfg.early_stopping.metric if cfg.early_stopping and cfg.early_stopping.metric
-                   else primary_metric(task)[0])
-    mode = (cfg.early_stopping.mode if cfg.early_stopping and cfg.early_stopping.mode
-            else metric_mode(metric_name))
+    metric_name, mode = tracked_metric(cfg, task)
 
     enc_train = encode(tokenizer, train_data.texts, max_length)
     enc_val = encode(tokenizer, validation.texts, max_length)
@@ -184,10 +200,7 @@ def train(
         outputs = model_outputs(model, enc_val, cfg.eval_batch_size, task, pad_id, dtype)
         metrics = _eval_metrics(outputs, validation.labels, task, label_names)
         model.train()
-        value = metrics.get(metric_name)
-        if value is None:
-            raise ValueError(f"early stopping metric '{metric_name}' is not computed; "
-                             f"available: {', '.join(sorted(metrics))}")
+        value = metrics[metric_name]
         improved = state.best_metric is None or (value > state.best_metric if mode == "max" else value < state.best_metric)
         if improved:
             state.best_metric, state.best_step, state.bad_evals = float(value), state.global_step, 0
