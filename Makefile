@@ -28,6 +28,7 @@ test-all: setup
 
 bench: setup
 	$(BIN)/python benchmarks/sentiment_tfns.py
+	$(BIN)/python benchmarks/strategies_tfns.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -17,13 +17,11 @@ Writes benchmarks/results/sentiment_tfns.json: {"fintune": {...}, "trainer": {..
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import emit, peak_rss_mb, run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
@@ -35,10 +33,6 @@ KEYS = ["accuracy", "weighted_f1", "macro_f1", "train_seconds", "train_samples_p
 def hyperparameters(epochs: int) -> dict:
     return {"lr": 1e-4, "batch_size": 32, "epochs": epochs, "weight_decay": 0.01,
             "warmup_fraction": 0.1, "max_length": 64, "seed": 42}
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_fintune_fp32(hp: dict, out: Path) -> dict:
@@ -123,8 +117,7 @@ SYSTEMS = {"fintune": run_fintune, "fintune_fp32": run_fintune_fp32, "trainer": 
 def child(system: str, epochs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         row = SYSTEMS[system](hyperparameters(epochs), Path(tmp))
-    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    print("RESULT " + json.dumps(row), flush=True)
+    emit({**row, "peak_rss_mb": peak_rss_mb()})
 
 
 def main() -> None:
@@ -139,15 +132,7 @@ def main() -> None:
     if not DATA.is_dir():
         print(f"skipped: {DATA} is not here (the benchmark reads the data at run time)")
         return
-    results = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-    for system in args.systems.split(","):
-        start = time.time()
-        proc = subprocess.run([sys.executable, __file__, "--child", system, "--epochs", str(args.epochs)],
-                              stdout=subprocess.PIPE, text=True, check=True)
-        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-        results[system] = {**json.loads(line[7:]), "epochs": args.epochs, "wall_seconds": round(time.time() - start, 1)}
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(results, indent=2) + "\n")
+    results = run_rows(__file__, args.systems.split(","), args.epochs, RESULT)
     print(f"{'system':<10}" + "".join(f"{k:>21}" for k in KEYS))
     for system, row in results.items():
         print(f"{system:<10}" + "".join(f"{row[k]:>21.4f}" if isinstance(row[k], float) else f"{row[k]:>21}"

@@ -17,12 +17,10 @@ Writes benchmarks/results/strategies_tfns.json keyed by row.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from common import emit, peak_rss_mb, run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
@@ -97,7 +95,7 @@ def child(row: str, epochs: int) -> dict:
         "trainable_params": training["trainable_params"], "total_params": training["total_params"],
         "trainable_percent": round(100 * training["trainable_params"] / training["total_params"], 3),
         "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "model_size_mb": round(folder_mb(result.model_dir), 2),
         "inference_samples_per_s": round(inference_speed(result.run_dir, texts), 1),
         "epochs_run": round(training["global_step"] / -(-training["train_rows"] // 32), 2),
@@ -111,19 +109,12 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child, args.epochs)), flush=True)
+        emit(child(args.child, args.epochs))
         return
     if not DATA.is_dir():
         print(f"skipped: {DATA} is not here (the benchmark reads the data at run time)")
         return
-    results = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-    for row in args.rows.split(","):
-        proc = subprocess.run([sys.executable, __file__, "--child", row, "--epochs", str(args.epochs)],
-                              stdout=subprocess.PIPE, text=True, check=True)
-        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-        results[row] = {**json.loads(line[7:]), "epochs": args.epochs}
-        RESULT.parent.mkdir(parents=True, exist_ok=True)
-        RESULT.write_text(json.dumps(results, indent=2) + "\n")  # after each row: a crash keeps the rest
+    results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT)
     print(f"{'row':<10}" + "".join(f"{k:>24}" for k in KEYS))
     for row, r in results.items():
         print(f"{row:<10}" + "".join(f"{r[k]:>24.4f}" if isinstance(r[k], float) else f"{r[k]:>24}" for k in KEYS))

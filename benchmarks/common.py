@@ -1,0 +1,40 @@
+"""What the benchmark scripts share: one process per row, results merged into one JSON file."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MiB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run_rows(script: str, rows: list[str], epochs: int, result: Path,
+             extra: Callable[[dict], dict] = lambda row: {}) -> dict:
+    """Run ``script --child ROW`` for each row in its own process; keep earlier rows' results.
+
+    The file is rewritten after every row, so a crash loses only the row it happened in.
+    """
+    results = json.loads(result.read_text()) if result.exists() else {}
+    for row in rows:
+        start = time.time()
+        proc = subprocess.run([sys.executable, script, "--child", row, "--epochs", str(epochs)],
+                              stdout=subprocess.PIPE, text=True, check=True)
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        results[row] = {**json.loads(line[len("RESULT "):]), "epochs": epochs,
+                        "wall_seconds": round(time.time() - start, 1)}
+        result.parent.mkdir(parents=True, exist_ok=True)
+        result.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def emit(row: dict) -> None:
+    """How a child process hands its row to the parent."""
+    print("RESULT " + json.dumps(row), flush=True)
