@@ -154,7 +154,7 @@ def _final_evaluation(model: Any, tokenizer: Any, data: PreparedData, cfg: RunCo
         outputs = model_outputs(model, encoded, cfg.train.eval_batch_size, cfg.task,
                                 tokenizer.pad_token_id or 0, None)
         metrics[split] = write_evaluation(run_dir / "eval" / split, cfg.task, examples.labels,
-                                          outputs, data.label_names, f"{split} ({examples.source})")
+                                          outputs, data.label_names, f"{split} ({Path(examples.source).name})")
     return metrics
 
 
