@@ -14,6 +14,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from fintune.config import DataConfig
 from fintune.data import frame_to_texts
 from fintune.errors import FintuneError
+from fintune.models.backbones import resolve_backbone
 from fintune.models.inference import encode, model_outputs, resolve_precision
 
 META = "fintune.json"
@@ -48,8 +49,10 @@ class FintuneModel:
             # A PEFT adapter: the base weights come from the backbone, the head from the adapter.
             from peft import PeftModel
 
+            # The registry name resolves on this machine; the recorded path is the fallback.
+            base_path = resolve_backbone(meta["backbone"]) if "backbone" in meta else meta["base_model"]
             base = AutoModelForSequenceClassification.from_pretrained(
-                meta["base_model"], config=AutoConfig.from_pretrained(folder), use_safetensors=True)
+                base_path, config=AutoConfig.from_pretrained(folder), use_safetensors=True)
             model = PeftModel.from_pretrained(base, folder)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
