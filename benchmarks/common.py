@@ -38,3 +38,12 @@ def run_rows(script: str, rows: list[str], epochs: int, result: Path,
 def emit(row: dict) -> None:
     """How a child process hands its row to the parent."""
     print("RESULT " + json.dumps(row), flush=True)
+
+
+def print_table(results: dict, keys: list[str], first: str, width: int = 22) -> None:
+    """One line per row, one column per metric."""
+    print(f"{first:<14}" + "".join(f"{k:>{width}}" for k in keys))
+    for name, row in results.items():
+        cells = (f"{row.get(k):>{width}.4f}" if isinstance(row.get(k), float) else f"{row.get(k)!s:>{width}}"
+                 for k in keys)
+        print(f"{name:<14}" + "".join(cells))

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import emit, peak_rss_mb, run_rows
+from common import emit, peak_rss_mb, print_table, run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
@@ -133,10 +133,7 @@ def main() -> None:
         print(f"skipped: {DATA} is not here (the benchmark reads the data at run time)")
         return
     results = run_rows(__file__, args.systems.split(","), args.epochs, RESULT)
-    print(f"{'system':<10}" + "".join(f"{k:>21}" for k in KEYS))
-    for system, row in results.items():
-        print(f"{system:<10}" + "".join(f"{row[k]:>21.4f}" if isinstance(row[k], float) else f"{row[k]:>21}"
-                                        for k in KEYS))
+    print_table(results, KEYS, "system", 21)
     if {"fintune", "trainer"} <= results.keys():
         speedup = results["fintune"]["train_samples_per_s"] / results["trainer"]["train_samples_per_s"]
         print(f"throughput ratio fintune/trainer: {speedup:.2f}x; weighted F1 target 0.88: "

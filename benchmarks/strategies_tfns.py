@@ -20,7 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
-from common import emit, peak_rss_mb, run_rows
+from common import emit, peak_rss_mb, print_table, run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
@@ -115,9 +115,7 @@ def main() -> None:
         print(f"skipped: {DATA} is not here (the benchmark reads the data at run time)")
         return
     results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT)
-    print(f"{'row':<10}" + "".join(f"{k:>24}" for k in KEYS))
-    for row, r in results.items():
-        print(f"{row:<10}" + "".join(f"{r[k]:>24.4f}" if isinstance(r[k], float) else f"{r[k]:>24}" for k in KEYS))
+    print_table(results, KEYS, "row", 24)
     if {"full", "lora"} <= results.keys():
         full, lora = results["full"], results["lora"]
         print(f"lora - full weighted F1: {100 * (lora['weighted_f1'] - full['weighted_f1']):+.2f} points, "
