@@ -154,3 +154,27 @@ def test_lora_merge_at_the_end_of_training(make_config) -> None:
     assert (run.model_dir / "model.safetensors").exists()
     assert not (run.model_dir / "adapter_config.json").exists()
     assert run.metrics["training"]["trainable_params"] < run.metrics["training"]["total_params"] / 2
+
+
+def test_decision_threshold_is_chosen_saved_and_used(make_config, tmp_path: Path) -> None:
+    frame = sentiment_frame(300, seed=6)
+    frame["label"] = frame.label.map({"negative": "bad", "neutral": "good", "positive": "good"})
+    path = tmp_path / "binary.csv"
+    frame.to_csv(path, index=False)
+    config = make_config(train_file=path, data={"label_names": ["good", "bad"]},
+                         decision={"threshold": "recall", "target_recall": 1.0}, train={"epochs": 2})
+    run = api.train(config, show_progress=False)
+    model = FintuneModel.load(run.run_dir)
+    assert model.threshold is not None and run.metrics["validation"]["threshold"] == model.threshold
+    assert run.metrics["validation"]["per_class"]["bad"]["recall"] == 1.0  # the target, on validation
+    texts = list(sentiment_frame(30, seed=8).text)
+    probs = model.outputs(texts)
+    expected = ["bad" if p >= model.threshold else "good" for p in probs[:, 1]]
+    assert model.predict(texts) == expected
+
+
+def test_decision_threshold_needs_two_labels(make_config) -> None:
+    from fintune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="binary"):
+        api.train(make_config(decision={"threshold": "max_f1"}), show_progress=False)

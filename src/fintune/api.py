@@ -17,7 +17,7 @@ from transformers import set_seed
 from fintune.config import RunConfig, apply_override, dump_config, load_config, validate_config
 from fintune.data import Examples, PreparedData, load_examples, prepare_data, print_report, read_table
 from fintune.errors import ConfigError, FintuneError
-from fintune.evaluation import write_evaluation
+from fintune.evaluation import choose_threshold, write_evaluation
 from fintune.modelcard import render_model_card
 from fintune.models.backbones import load_model, load_tokenizer, resolve_backbone
 from fintune.models.fintune_model import FintuneModel
@@ -105,6 +105,9 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     tokenizer = load_tokenizer(cfg.model)
     data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(tokenizer))
     loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
+    if cfg.decision.threshold != "argmax" and len(data.label_names or []) != 2:
+        raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "
+                          "task (two labels); use 'argmax' otherwise")
     model = load_model(cfg.model, cfg.task, data.label_names)
     strategy = build_strategy(cfg.strategy)
     model = strategy.prepare(model)
@@ -124,13 +127,15 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     )
     console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
                   f"({100 * result.trainable_params / result.total_params:.2f}%)")
-    metrics = _final_evaluation(model, tokenizer, data, cfg, run_dir)
+    threshold = _decision_threshold(model, tokenizer, data, cfg)
+    metrics = _final_evaluation(model, tokenizer, data, cfg, run_dir, threshold)
     training = {k: v for k, v in asdict(result).items() if k != "history"}
     metrics["training"] = training
     fmodel = FintuneModel(strategy.finalize(model), tokenizer, {
         "task": cfg.task, "label_names": data.label_names, "max_length": cfg.model.max_length,
         "data": cfg.data.model_dump(mode="json"), "backbone": cfg.model.backbone,
         "base_model": resolve_backbone(cfg.model.backbone), "strategy": cfg.strategy.name,
+        "threshold": threshold,
         **(extra_meta or {}),
     })
     fmodel.save(run_dir / "model")
@@ -143,18 +148,35 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     return RunResult(run_dir, metrics)
 
 
+def _outputs(model: Any, tokenizer: Any, examples: Examples, cfg: RunConfig) -> Any:
+    # fp32, as `fintune predict` computes them by default.
+    encoded = encode(tokenizer, examples.texts, cfg.model.max_length)
+    return model_outputs(model, encoded, cfg.train.eval_batch_size, cfg.task, tokenizer.pad_token_id or 0, None)
+
+
+def _decision_threshold(model: Any, tokenizer: Any, data: PreparedData, cfg: RunConfig) -> float | None:
+    """The threshold on P(positive) from validation data, or None for argmax."""
+    rule = cfg.decision
+    if rule.threshold == "argmax":
+        return None
+    probs = _outputs(model, tokenizer, data.validation, cfg)
+    threshold = choose_threshold(data.validation.labels, probs[:, 1], rule.threshold,
+                                 target_recall=rule.target_recall,
+                                 cost_false_negative=rule.cost_false_negative,
+                                 cost_false_positive=rule.cost_false_positive)
+    console.print(f"decision threshold ({rule.threshold}, on validation data): {threshold:.4f}")
+    return threshold
+
+
 def _final_evaluation(model: Any, tokenizer: Any, data: PreparedData, cfg: RunConfig,
-                      run_dir: Path) -> dict[str, Any]:
-    # Final numbers in fp32, as `fintune predict` computes them by default.
+                      run_dir: Path, threshold: float | None) -> dict[str, Any]:
     metrics: dict[str, Any] = {"label_names": data.label_names}
     for split, examples in (("validation", data.validation), ("test", data.test)):
         if examples is None or not examples.texts:
             continue
-        encoded = encode(tokenizer, examples.texts, cfg.model.max_length)
-        outputs = model_outputs(model, encoded, cfg.train.eval_batch_size, cfg.task,
-                                tokenizer.pad_token_id or 0, None)
         metrics[split] = write_evaluation(run_dir / "eval" / split, cfg.task, examples.labels,
-                                          outputs, data.label_names, f"{split} ({Path(examples.source).name})")
+                                          _outputs(model, tokenizer, examples, cfg), data.label_names,
+                                          f"{split} ({Path(examples.source).name})", threshold)
     return metrics
 
 
@@ -180,7 +202,7 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
     outputs = model.outputs(examples.texts, batch_size)
     out_dir = Path(output) if output else Path(run) / "eval" / Path(str(data)).stem
     metrics = write_evaluation(out_dir, model.task, examples.labels, outputs, model.label_names,
-                               f"{Path(str(data)).name}")
+                               f"{Path(str(data)).name}", model.threshold)
     console.print(f"evaluation written to [bold]{out_dir}[/]")
     return metrics
 

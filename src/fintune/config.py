@@ -118,6 +118,19 @@ class TrainConfig(Strict):
     num_threads: int | None = Field(None, ge=1)
 
 
+class DecisionConfig(Strict):
+    """Binary tasks: how the threshold on P(positive) is chosen on validation data.
+
+    The positive class is the second label (``data.label_names[1]``). The chosen threshold
+    is saved with the model and used by evaluate, predict and the final metrics.
+    """
+
+    threshold: Literal["argmax", "max_f1", "recall", "cost"] = "argmax"
+    target_recall: float = Field(0.8, gt=0, le=1)
+    cost_false_negative: float = Field(1.0, ge=0, description="e.g. a missed default")
+    cost_false_positive: float = Field(1.0, ge=0, description="e.g. a rejected good customer")
+
+
 class ParamSpace(Strict):
     """One searched hyperparameter: a float or int range, or a list of choices."""
 
@@ -163,6 +176,7 @@ class RunConfig(Strict):
     model: ModelConfig = ModelConfig()
     strategy: SerializeAsAny[StrategyConfig] = Field(default_factory=lambda: strategy_config("full"))
     train: TrainConfig = TrainConfig()
+    decision: DecisionConfig = DecisionConfig()
     tune: TuneConfig | None = None
 
     @field_validator("strategy", mode="before")

@@ -75,7 +75,7 @@ def _binary_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float |
 
 
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
-                           label_names: list[str]) -> dict[str, Any]:
+                           label_names: list[str], threshold: float | None = None) -> dict[str, Any]:
     """Accuracy, macro/weighted P/R/F1, per-class scores and the confusion matrix.
 
     ``y_true`` holds class indices into ``label_names``; ``probs`` is ``(n, k)`` with one
@@ -89,7 +89,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
         raise ValueError(f"probs must have shape (n, {k}) for {k} label names, got {probs.shape}")
     _check_n(np.asarray(y_true).reshape(-1), probs.shape[0])
     y = _labels_as_indices(y_true, k)
-    pred = probs.argmax(axis=1)
+    # A decision threshold (binary only) replaces argmax: positive when P(positive) >= threshold.
+    pred = (probs[:, 1] >= threshold).astype(np.int64) if threshold is not None and k == 2 else probs.argmax(axis=1)
     labels = list(range(k))
 
     def prf(average: str | None) -> tuple[Any, Any, Any, Any]:
@@ -144,7 +145,7 @@ def _check_task(task: str) -> None:
 
 
 def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
-                    label_names: list[str] | None) -> dict[str, Any]:
+                    label_names: list[str] | None, threshold: float | None = None) -> dict[str, Any]:
     """Metrics for ``task``: class probabilities ``(n, k)`` or regression predictions.
 
     For classification without ``label_names`` the classes are named by index ("0", "1"...).
@@ -157,7 +158,10 @@ def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
         if outputs.ndim != 2:
             raise ValueError(f"classification outputs must have shape (n, k), got {outputs.shape}")
         label_names = [str(i) for i in range(outputs.shape[1])]
-    return classification_metrics(y_true, outputs, label_names)
+    metrics = classification_metrics(y_true, outputs, label_names, threshold)
+    if threshold is not None and len(label_names) == 2:
+        metrics["threshold"] = float(threshold)
+    return metrics
 
 
 def primary_metric(task: str) -> tuple[str, str]:

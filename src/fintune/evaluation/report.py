@@ -169,13 +169,14 @@ def render_markdown(task: str, metrics: dict[str, Any], title: str, plots: list[
 
 
 def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.ndarray,
-                     label_names: list[str] | None, title: str) -> dict[str, Any]:
+                     label_names: list[str] | None, title: str,
+                     threshold: float | None = None) -> dict[str, Any]:
     """Compute the metrics and write metrics.json, the plots and report.md to ``out_dir``.
 
     Returns the metrics dict (the same content as metrics.json).
     """
     # Metrics first: bad input raises before anything is written.
-    metrics = compute_metrics(task, y_true, outputs, label_names)
+    metrics = compute_metrics(task, y_true, outputs, label_names, threshold)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n",

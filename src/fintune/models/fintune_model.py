@@ -30,6 +30,7 @@ class FintuneModel:
         self.task: str = meta["task"]
         self.label_names: list[str] | None = meta.get("label_names")
         self.max_length: int = meta["max_length"]
+        self.threshold: float | None = meta.get("threshold")  # binary decision threshold, if chosen
         self.data_config = DataConfig.model_validate(meta["data"])
 
     @classmethod
@@ -95,10 +96,16 @@ class FintuneModel:
     def predict(self, texts: list[str], batch_size: int = 64) -> list[str] | np.ndarray:
         """Label names for classification, numbers for regression."""
         out = self.outputs(texts, batch_size)
-        if self.task == "regression":
-            return out
+        return out if self.task == "regression" else self.labels_of(out)
+
+    def labels_of(self, probs: np.ndarray) -> list[str]:
+        """Label names from class probabilities: the saved threshold, else argmax."""
         assert self.label_names is not None
-        return [self.label_names[i] for i in out.argmax(axis=1)]
+        if self.threshold is not None and probs.shape[1] == 2:
+            ids = (probs[:, 1] >= self.threshold).astype(int)
+        else:
+            ids = probs.argmax(axis=1)
+        return [self.label_names[i] for i in ids]
 
     def texts_of(self, frame: pd.DataFrame, source: str, first_row: int = 1) -> list[str]:
         """Rows of a table turned into model input with the mapping and cleaning of training."""
@@ -109,7 +116,7 @@ class FintuneModel:
         if self.task == "regression":
             return {"prediction": out}
         assert self.label_names is not None
-        cols: dict[str, Any] = {"predicted_label": [self.label_names[i] for i in out.argmax(axis=1)]}
+        cols: dict[str, Any] = {"predicted_label": self.labels_of(out)}
         for i, name in enumerate(self.label_names):
             cols[f"prob_{name}"] = out[:, i]
         return cols
