@@ -178,3 +178,17 @@ def test_decision_threshold_needs_two_labels(make_config) -> None:
 
     with pytest.raises(ConfigError, match="binary"):
         api.train(make_config(decision={"threshold": "max_f1"}), show_progress=False)
+
+
+def test_imbalance_options_train(make_config, tmp_path: Path) -> None:
+    frame = sentiment_frame(300, seed=12)
+    frame = frame[frame.label != "neutral"]
+    frame = pd.concat([frame[frame.label == "positive"], frame[frame.label == "negative"].head(15)])
+    path = tmp_path / "imbalanced.csv"
+    frame.to_csv(path, index=False)
+    config = make_config(train_file=path, train={"epochs": 4, "oversample": True, "loss": "focal",
+                                                 "class_weights": True, "early_stopping": None})
+    run = api.train(config, show_progress=False)
+    per_epoch = -(-run.metrics["training"]["train_rows"] // 16)
+    assert run.metrics["training"]["global_step"] > 4 * per_epoch * 1.3  # oversampled epochs are longer
+    assert run.metrics["validation"]["per_class"]["negative"]["support"] > 0

@@ -110,6 +110,9 @@ class TrainConfig(Strict):
     warmup_steps: int | None = Field(None, ge=0)  # wins over warmup_fraction when set
     max_grad_norm: float | None = Field(1.0, gt=0)
     class_weights: bool = False
+    loss: Literal["cross_entropy", "focal"] = "cross_entropy"
+    focal_gamma: float = Field(2.0, ge=0)
+    oversample: bool = False  # classification: minority rows repeated until classes are even
     group_by_length: bool = True
     eval_every: int | None = Field(None, ge=1)  # steps; None evaluates after each epoch
     checkpoint_every: int = Field(200, ge=0)  # steps; 0 turns checkpoints off

@@ -33,3 +33,13 @@ def test_collate_pads_to_longest_in_batch() -> None:
     assert batch["attention_mask"].tolist() == [[1, 0], [1, 1]]
     assert batch["token_type_ids"].shape == (2, 2)
     assert [len(b) for b in eval_batches([1, 5, 3], 2)] == [2, 1]
+
+
+def test_oversampling_evens_out_the_classes_and_keeps_every_row() -> None:
+    labels = np.array([0] * 90 + [1] * 10)
+    batches = epoch_batches([5] * 100, 16, seed=0, epoch=0, group_by_length=True, labels=labels)
+    rows = np.concatenate(batches)
+    assert np.bincount(labels[rows]).tolist() == [90, 90]
+    assert set(rows.tolist()) == set(range(100))
+    again = epoch_batches([5] * 100, 16, seed=0, epoch=0, group_by_length=True, labels=labels)
+    assert all((a == b).all() for a, b in zip(batches, again))  # resumable: same (seed, epoch), same rows

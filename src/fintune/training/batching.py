@@ -16,11 +16,29 @@ import torch
 MEGABATCH = 50  # batches sorted together; large enough to group, small enough to stay random
 
 
+def oversample(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Row indices in which every class appears as often as the largest one.
+
+    Minority rows are drawn with replacement; every original row stays in.
+    """
+    counts = np.bincount(labels)
+    parts = []
+    for cls, count in enumerate(counts):
+        rows = np.flatnonzero(labels == cls)
+        if len(rows):
+            parts += [rows, rng.choice(rows, size=counts.max() - count, replace=True)]
+    return np.concatenate(parts)
+
+
 def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int,
-                  group_by_length: bool) -> list[np.ndarray]:
-    """The batches of one epoch as index arrays, reproducible from (seed, epoch)."""
+                  group_by_length: bool, labels: np.ndarray | None = None) -> list[np.ndarray]:
+    """The batches of one epoch as index arrays, reproducible from (seed, epoch).
+
+    With ``labels`` the epoch is oversampled so every class is as frequent as the largest.
+    """
     rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
+    pool = oversample(labels, rng) if labels is not None else np.arange(len(lengths))
+    order = pool[rng.permutation(len(pool))]
     if not group_by_length:
         return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     lengths_arr = np.asarray(lengths)

@@ -88,15 +88,24 @@ Objective = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
 class Supervised:
     """Cross-entropy (optionally class-weighted) or mean squared error against the labels."""
 
-    def __init__(self, labels: np.ndarray, task: str, weights: torch.Tensor | None = None) -> None:
+    def __init__(self, labels: np.ndarray, task: str, weights: torch.Tensor | None = None,
+                 focal_gamma: float | None = None) -> None:
         self.labels, self.task, self.weights = torch.tensor(labels), task, weights
+        self.focal_gamma = focal_gamma
 
     def __call__(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
         logits, labels = logits.float(), self.labels[index].to(logits.device)
         if self.task == "regression":
             return torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
         weights = None if self.weights is None else self.weights.to(logits.device)
-        return torch.nn.functional.cross_entropy(logits, labels, weight=weights)
+        if self.focal_gamma is None:
+            return torch.nn.functional.cross_entropy(logits, labels, weight=weights)
+        # Focal loss (Lin et al. 2017): (1 - p_t)^gamma down-weights the easy, mostly majority rows.
+        log_p = torch.log_softmax(logits, dim=-1).gather(1, labels[:, None]).squeeze(1)
+        loss = -((1 - log_p.exp()) ** self.focal_gamma) * log_p
+        if weights is not None:
+            loss = loss * weights[labels]
+        return loss.mean()
 
 
 def _eval_metrics(outputs: np.ndarray, labels: np.ndarray, task: str,
@@ -163,9 +172,12 @@ def train(
     if objective is None:
         weights = (_class_weights(train_data.labels, len(label_names or []))
                    if cfg.class_weights and task == "classification" else None)
-        objective = Supervised(train_data.labels, task, weights)
+        objective = Supervised(train_data.labels, task, weights,
+                               focal_gamma=cfg.focal_gamma if cfg.loss == "focal" else None)
 
-    per_epoch = len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length))
+    # Oversampling draws the epoch's rows from the labels; regression and soft targets do not.
+    sample_labels = train_data.labels if cfg.oversample and task == "classification" else None
+    per_epoch = len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length, sample_labels))
     total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_fraction * total_steps)
     optimizer = torch.optim.AdamW(strategy.param_groups(model, cfg.lr, cfg.weight_decay), lr=cfg.lr)
@@ -236,7 +248,8 @@ def train(
         bar = progress.add_task("train", total=total_steps, completed=state.global_step,
                                 epoch=state.epoch + 1, loss=0.0, speed=0.0)
         while state.epoch < cfg.epochs and state.global_step < total_steps and not state.stopped_early:
-            batches = epoch_batches(lengths, cfg.batch_size, seed, state.epoch, cfg.group_by_length)
+            batches = epoch_batches(lengths, cfg.batch_size, seed, state.epoch, cfg.group_by_length,
+                                    sample_labels)
             for index in batches[state.batch_in_epoch:]:
                 strategy.on_step(model, state.global_step, total_steps)
                 batch = {k: v.to(device) for k, v in collate(enc_train, index, pad_id).items()}
