@@ -186,7 +186,7 @@ def _print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     splits = [s for s in ("validation", "test") if s in metrics]
     for split in splits:
         table.add_column(split, justify="right")
-    for name in ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "ks", "gini", "mse", "mae", "r2"):
+    for name in ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "ks", "gini", "brier", "mse", "mae", "r2"):
         values = [metrics[s].get(name) for s in splits]
         if any(v is not None for v in values):
             table.add_row(name, *(f"{v:.4f}" if v is not None else "" for v in values))

@@ -6,7 +6,7 @@ from typing import Any
 
 from fintune.config import RunConfig
 
-HEADLINE = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "mse", "mae", "r2")
+HEADLINE = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "mse", "mae", "r2")
 
 
 def _metrics_table(metrics: dict[str, dict[str, Any]]) -> str:

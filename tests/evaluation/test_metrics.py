@@ -183,3 +183,12 @@ def test_metric_mode_min_for_losses_and_errors(name: str) -> None:
                                   "pr_auc", "ks", "gini", "r2", "neg_mean_squared_error"])
 def test_metric_mode_max_for_scores(name: str) -> None:
     assert metric_mode(name) == "max"
+
+
+def test_brier_score_by_hand() -> None:
+    from fintune.evaluation import classification_metrics
+
+    probs = np.array([[0.2, 0.8], [0.6, 0.4], [0.9, 0.1], [0.5, 0.5]])
+    m = classification_metrics(np.array([1, 1, 0, 0]), probs, ["good", "bad"])
+    # (0.2^2 + 0.6^2 + 0.1^2 + 0.5^2) / 4
+    assert m["brier"] == pytest.approx((0.04 + 0.36 + 0.01 + 0.25) / 4)

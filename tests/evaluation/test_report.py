@@ -33,6 +33,7 @@ def test_binary_classification_writes_all_files(tmp_path: Path) -> None:
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert_png(out / "confusion_matrix.png")
     assert_png(out / "roc_curve.png")
+    assert_png(out / "calibration.png")
     assert not (out / "predicted_vs_true.png").exists()
 
     report = (out / "report.md").read_text()

@@ -60,8 +60,10 @@ def _binary_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float |
     sklearn's warning-plus-NaN (or exception, for ROC AUC).
     """
     positive = y_true == 1
+    # Brier score: mean squared error of the probability; defined with one class present too.
+    brier = _num(np.mean((np.asarray(scores, dtype=np.float64) - positive) ** 2))
     if positive.all() or not positive.any():
-        return {"roc_auc": None, "pr_auc": None, "ks": None, "gini": None}
+        return {"roc_auc": None, "pr_auc": None, "ks": None, "gini": None, "brier": brier}
     auc = float(roc_auc_score(positive, scores))
     fpr, tpr, _ = roc_curve(positive, scores)
     return {
@@ -71,6 +73,7 @@ def _binary_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float |
         # which is the best TPR - FPR over all thresholds.
         "ks": _num(np.max(tpr - fpr)),
         "gini": _num(2.0 * auc - 1.0),
+        "brier": brier,
     }
 
 

@@ -23,12 +23,13 @@ from fintune.evaluation.metrics import compute_metrics
 CONFUSION_PNG = "confusion_matrix.png"
 ROC_PNG = "roc_curve.png"
 SCATTER_PNG = "predicted_vs_true.png"
-_PLOTS = (CONFUSION_PNG, ROC_PNG, SCATTER_PNG)
+CALIBRATION_PNG = "calibration.png"
+_PLOTS = (CONFUSION_PNG, ROC_PNG, CALIBRATION_PNG, SCATTER_PNG)
 
 _HEADLINE = {
     "classification": ("accuracy", "macro_precision", "macro_recall", "macro_f1",
                        "weighted_precision", "weighted_recall", "weighted_f1",
-                       "roc_auc", "pr_auc", "ks", "gini", "n"),
+                       "roc_auc", "pr_auc", "ks", "gini", "brier", "n"),
     "regression": ("mse", "rmse", "mae", "r2", "n"),
 }
 
@@ -104,6 +105,25 @@ def plot_roc_curve(path: Path, y_true: np.ndarray, scores: np.ndarray, auc: floa
     ax.set_ylabel("True positive rate")
     ax.set_title(f"{title}: ROC curve")
     ax.legend(loc="lower right")
+    _save(fig, path)
+
+
+def plot_calibration(path: Path, y_true: np.ndarray, scores: np.ndarray, brier: float, title: str) -> None:
+    """Reliability diagram: observed share of positives against mean predicted probability."""
+    from sklearn.calibration import calibration_curve
+
+    plt = _pyplot()
+    # Quantile bins keep every point backed by data when scores bunch up near 0 or 1.
+    observed, predicted = calibration_curve(y_true == 1, scores, n_bins=10, strategy="quantile")
+    fig, ax = plt.subplots(figsize=(5.5, 5.0))
+    ax.plot(predicted, observed, marker="o", lw=2, label=f"model (Brier = {brier:.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("Mean predicted probability (decile bins)")
+    ax.set_ylabel("Observed share of positives")
+    ax.set_title(f"{title}: calibration")
+    ax.legend(loc="upper left")
     _save(fig, path)
 
 
@@ -194,6 +214,9 @@ def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.n
             plot_roc_curve(out_dir / ROC_PNG, y, np.asarray(outputs, dtype=np.float64)[:, 1],
                            metrics["roc_auc"], metrics["ks"], title)
             plots.append(ROC_PNG)
+            plot_calibration(out_dir / CALIBRATION_PNG, y, np.asarray(outputs, dtype=np.float64)[:, 1],
+                             metrics["brier"], title)
+            plots.append(CALIBRATION_PNG)
     else:
         plot_predicted_vs_true(out_dir / SCATTER_PNG,
                                np.asarray(y_true, dtype=np.float64).reshape(-1),
