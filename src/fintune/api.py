@@ -15,7 +15,7 @@ from rich.table import Table
 from transformers import set_seed
 
 from fintune.config import RunConfig, apply_override, dump_config, load_config, validate_config
-from fintune.data import Examples, PreparedData, load_examples, prepare_data, print_report, read_table
+from fintune.data import Examples, load_examples, prepare_data, print_report, read_table
 from fintune.errors import ConfigError, FintuneError
 from fintune.evaluation import choose_threshold, write_evaluation
 from fintune.modelcard import render_model_card
@@ -127,8 +127,12 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     )
     console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
                   f"({100 * result.trainable_params / result.total_params:.2f}%)")
-    threshold = _decision_threshold(model, tokenizer, data, cfg)
-    metrics = _final_evaluation(model, tokenizer, data, cfg, run_dir, threshold)
+    # Each evaluation split goes through the model once; the threshold reuses validation's.
+    splits = {name: ex for name, ex in (("validation", data.validation), ("test", data.test))
+              if ex is not None and ex.texts}
+    outputs = {name: _outputs(model, tokenizer, ex, cfg) for name, ex in splits.items()}
+    threshold = _decision_threshold(outputs["validation"], data.validation.labels, cfg)
+    metrics = _final_evaluation(splits, outputs, data.label_names, cfg, run_dir, threshold)
     training = {k: v for k, v in asdict(result).items() if k != "history"}
     metrics["training"] = training
     fmodel = FintuneModel(strategy.finalize(model), tokenizer, {
@@ -154,13 +158,12 @@ def _outputs(model: Any, tokenizer: Any, examples: Examples, cfg: RunConfig) -> 
     return model_outputs(model, encoded, cfg.train.eval_batch_size, cfg.task, tokenizer.pad_token_id or 0, None)
 
 
-def _decision_threshold(model: Any, tokenizer: Any, data: PreparedData, cfg: RunConfig) -> float | None:
-    """The threshold on P(positive) from validation data, or None for argmax."""
+def _decision_threshold(val_outputs: Any, val_labels: Any, cfg: RunConfig) -> float | None:
+    """The threshold on P(positive) from validation outputs, or None for argmax."""
     rule = cfg.decision
     if rule.threshold == "argmax":
         return None
-    probs = _outputs(model, tokenizer, data.validation, cfg)
-    threshold = choose_threshold(data.validation.labels, probs[:, 1], rule.threshold,
+    threshold = choose_threshold(val_labels, val_outputs[:, 1], rule.threshold,
                                  target_recall=rule.target_recall,
                                  cost_false_negative=rule.cost_false_negative,
                                  cost_false_positive=rule.cost_false_positive)
@@ -168,15 +171,12 @@ def _decision_threshold(model: Any, tokenizer: Any, data: PreparedData, cfg: Run
     return threshold
 
 
-def _final_evaluation(model: Any, tokenizer: Any, data: PreparedData, cfg: RunConfig,
-                      run_dir: Path, threshold: float | None) -> dict[str, Any]:
-    metrics: dict[str, Any] = {"label_names": data.label_names}
-    for split, examples in (("validation", data.validation), ("test", data.test)):
-        if examples is None or not examples.texts:
-            continue
-        metrics[split] = write_evaluation(run_dir / "eval" / split, cfg.task, examples.labels,
-                                          _outputs(model, tokenizer, examples, cfg), data.label_names,
-                                          f"{split} ({Path(examples.source).name})", threshold)
+def _final_evaluation(splits: dict[str, Examples], outputs: dict[str, Any], label_names: list[str] | None,
+                      cfg: RunConfig, run_dir: Path, threshold: float | None) -> dict[str, Any]:
+    metrics: dict[str, Any] = {"label_names": label_names}
+    for name, examples in splits.items():
+        metrics[name] = write_evaluation(run_dir / "eval" / name, cfg.task, examples.labels, outputs[name],
+                                         label_names, f"{name} ({Path(examples.source).name})", threshold)
     return metrics
 
 

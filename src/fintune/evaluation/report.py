@@ -88,6 +88,18 @@ def plot_confusion_matrix(path: Path, labels: list[str], matrix: np.ndarray, tit
     _save(fig, path)
 
 
+def _finish_unit_square(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str,
+                        legend: str) -> None:
+    """Axes of a plot over [0, 1] x [0, 1] (ROC, calibration): limits, labels, legend, save."""
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc=legend)
+    _save(fig, path)
+
+
 def plot_roc_curve(path: Path, y_true: np.ndarray, scores: np.ndarray, auc: float, ks: float,
                    title: str) -> None:
     """ROC curve of the positive-class score, with the chance diagonal and the KS gap."""
@@ -99,13 +111,7 @@ def plot_roc_curve(path: Path, y_true: np.ndarray, scores: np.ndarray, auc: floa
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
     ax.plot([fpr[best], fpr[best]], [fpr[best], tpr[best]], ls=":", color="red",
             label=f"KS = {ks:.3f} at FPR {fpr[best]:.2f}")
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel("False positive rate")
-    ax.set_ylabel("True positive rate")
-    ax.set_title(f"{title}: ROC curve")
-    ax.legend(loc="lower right")
-    _save(fig, path)
+    _finish_unit_square(fig, ax, path, "False positive rate", "True positive rate", f"{title}: ROC curve", "lower right")
 
 
 def plot_calibration(path: Path, y_true: np.ndarray, scores: np.ndarray, brier: float, title: str) -> None:
@@ -118,13 +124,7 @@ def plot_calibration(path: Path, y_true: np.ndarray, scores: np.ndarray, brier: 
     fig, ax = plt.subplots(figsize=(5.5, 5.0))
     ax.plot(predicted, observed, marker="o", lw=2, label=f"model (Brier = {brier:.3f})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel("Mean predicted probability (decile bins)")
-    ax.set_ylabel("Observed share of positives")
-    ax.set_title(f"{title}: calibration")
-    ax.legend(loc="upper left")
-    _save(fig, path)
+    _finish_unit_square(fig, ax, path, "Mean predicted probability (decile bins)", "Observed share of positives", f"{title}: calibration", "upper left")
 
 
 def plot_predicted_vs_true(path: Path, y_true: np.ndarray, y_pred: np.ndarray, title: str) -> None:
