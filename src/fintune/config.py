@@ -24,6 +24,9 @@ from fintune.strategies import STRATEGIES, StrategyConfig, strategy_config
 
 Task = Literal["classification", "regression"]
 
+# Fusion keeps the encoder a plain module, so strategies that wrap it with PEFT do not apply.
+FEATURE_STRATEGIES = {"fusion": ("full", "freeze", "gradual"), "mlp": ("full",)}
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -47,6 +50,30 @@ class SplitConfig(Strict):
     method: Literal["stratified", "random", "time"] = "stratified"
     validation_size: float = Field(0.1, gt=0, lt=1)
     test_size: float = Field(0.1, ge=0, lt=1)
+    gap: int = Field(0, ge=0, description="time split: rows dropped before each cut, so targets "
+                     "that span several steps never straddle train and evaluation")
+    fold: int | None = Field(None, ge=0, description="walk-forward: test on time block fold + 1 of "
+                             "folds + 1, train on the blocks before it (set by `fintune walk-forward`)")
+    folds: int = Field(5, ge=1)
+
+
+class WindowConfig(Strict):
+    """Time series: each row becomes a window of lagged values of ``data.feature_columns``.
+
+    Row t gets the values at t - horizon, ..., t - horizon - lags + 1 of every series, plus
+    rolling means and standard deviations over those past values; its target is row t's
+    ``data.label_column``. Nothing at or after t enters the features, so a window never
+    sees the value it predicts.
+    """
+
+    lags: int = Field(5, ge=1)
+    horizon: int = Field(1, ge=1, description="steps between the newest input value and the target")
+    rolling: list[int] = Field(default_factory=lambda: [5, 20],
+                               description="windows (in steps) for rolling mean and volatility")
+    target: Literal["value", "direction"] = Field(
+        "value", description="'direction': the label is Up/Down by the sign of label_column")
+    keep_columns: list[str] = Field(default_factory=list,
+                                    description="same-row columns known in advance, e.g. day_of_week")
 
 
 class DataConfig(Strict):
@@ -63,6 +90,14 @@ class DataConfig(Strict):
     label_names: list[str] | None = None
     label_map: dict[str, str] | None = None
     date_column: str | None = None
+    categorical_columns: list[str] | None = Field(
+        None, description="feature columns to one-hot; default: non-numeric ones and those in categories")
+    categories: dict[str, dict[str, str]] | None = Field(
+        None, description="codes to names per column for the text template, e.g. SEX: {1: male}")
+    column_names: dict[str, str] | None = Field(None, description="readable names for the text template")
+    windows: WindowConfig | None = None
+    leak_check: bool = Field(True, description="reject a feature that alone predicts the target "
+                             "almost perfectly on training rows (a leak, or future information)")
     clean: CleanConfig = CleanConfig()
     split: SplitConfig = SplitConfig()
 
@@ -72,12 +107,31 @@ class DataConfig(Strict):
         # YAML reads `0: Bearish` with an int key; raw labels are compared as text.
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: Any) -> Any:
+        # `SEX: {1: male}` reads 1 as an int; cells are matched by their printed form.
+        if not isinstance(value, dict):
+            return value
+        return {str(col): ({str(k): str(v) for k, v in codes.items()} if isinstance(codes, dict) else codes)
+                for col, codes in value.items()}
+
     @model_validator(mode="after")
     def _one_input_kind(self) -> DataConfig:
-        if (self.text_column is None) == (self.feature_columns is None):
-            raise ValueError("set exactly one of data.text_column or data.feature_columns")
+        if self.text_column is None and self.feature_columns is None:
+            raise ValueError("set data.text_column or data.feature_columns")
         if self.split.method == "time" and self.date_column is None:
             raise ValueError("data.split.method 'time' needs data.date_column")
+        if self.windows is not None:
+            if self.date_column is None or self.feature_columns is None:
+                raise ValueError("data.windows needs data.date_column and data.feature_columns (the series)")
+            if self.text_column is not None:
+                raise ValueError("data.windows builds its input from data.feature_columns; remove data.text_column")
+        unknown = [c for c in [*(self.categorical_columns or []), *(self.categories or {})]
+                   if c not in (self.feature_columns or [])]
+        if unknown:
+            raise ValueError(f"data.categorical_columns/categories name {', '.join(unknown)}, "
+                             "which are not in data.feature_columns")
         return self
 
 
@@ -89,6 +143,10 @@ class ModelConfig(Strict):
     trust_remote_code: bool = False
     dropout: float | None = Field(None, ge=0, lt=1)
     num_layers: int | None = Field(None, ge=1, description="keep only the first N transformer layers")
+    kind: Literal["text", "fusion", "mlp", "gbm"] = Field(
+        "text", description="text: the encoder reads the text; fusion: the encoder's sentence vector "
+        "joined with the row's features; mlp / gbm: the features alone (baselines)")
+    head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
 
 
 class EarlyStoppingConfig(Strict):
@@ -186,6 +244,24 @@ class RunConfig(Strict):
     @classmethod
     def _registered_strategy(cls, value: Any) -> StrategyConfig:
         return strategy_config(value)
+
+    @model_validator(mode="after")
+    def _inputs_fit_kind(self) -> RunConfig:
+        kind, data = self.model.kind, self.data
+        if kind == "text" and data.text_column is not None and data.feature_columns is not None:
+            raise ValueError("model.kind 'text' reads one input: set data.text_column or "
+                             "data.feature_columns, not both (model.kind: fusion uses both)")
+        if kind != "text" and data.feature_columns is None:
+            raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
+        if kind in ("mlp", "gbm") and data.text_column is not None:
+            raise ValueError(f"model.kind '{kind}' uses the features alone; remove data.text_column "
+                             "or use model.kind: fusion")
+        if kind in ("fusion", "mlp") and self.strategy.name not in FEATURE_STRATEGIES[kind]:
+            raise ValueError(f"model.kind '{kind}' trains with strategy "
+                             f"{' or '.join(FEATURE_STRATEGIES[kind])}, not '{self.strategy.name}'")
+        if data.windows is not None and data.windows.target == "direction" and self.task != "classification":
+            raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
+        return self
 
 
 # ---------------------------------------------------------------- loading and errors

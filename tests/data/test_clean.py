@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from fintune.config import CleanConfig
@@ -63,7 +64,7 @@ def test_serialize_row_humanizes_names_and_formats_values():
     row = {"credit_amount": 1169, "purpose": "radio/television", "rate": 0.123456789,
            "duration_months": 6.0, "savings": float("nan"), "job": None}
     text = serialize_row(row, ["credit_amount", "purpose", "rate", "duration_months", "savings", "job"])
-    assert text == ("credit amount: 1169; purpose: radio/television; rate: 0.123457; "
+    assert text == ("credit amount: 1,169; purpose: radio/television; rate: 0.1235; "
                     "duration months: 6; savings: missing; job: missing")
 
 
@@ -72,8 +73,28 @@ def test_serialize_row_handles_numpy_and_pandas_values_in_column_order():
     assert serialize_row(row, ["a", "b", "c", "d"]) == "a: 2.5; b: 3; c: missing; d: true"
 
 
-def test_serialize_row_large_and_small_floats_use_g():
-    assert serialize_row({"x": 1.5e-7, "y": 12345678.9}, ["x", "y"]) == "x: 1.5e-07; y: 1.23457e+07"
+def test_serialize_row_formats_large_and_small_numbers():
+    row = {"x": 1.5e-7, "y": 12345678.9, "z": -2500.125, "w": 1234567}
+    assert serialize_row(row, ["x", "y", "z", "w"]) == "x: 1.5e-07; y: 12,345,678.9; z: -2,500.12; w: 1,234,567"
+
+
+def test_serialize_row_decodes_categories_and_uses_readable_names():
+    row = {"SEX": 2, "EDUCATION": 7, "LIMIT_BAL": 20000.0, "AccidentArea": "Urban"}
+    text = serialize_row(row, ["SEX", "EDUCATION", "LIMIT_BAL", "AccidentArea"],
+                         names={"LIMIT_BAL": "credit limit (NT$)"},
+                         categories={"SEX": {"1": "male", "2": "female"}, "EDUCATION": {"1": "graduate school"}})
+    # An unlisted code prints as is, so nothing is silently dropped.
+    assert text == "sex: female; education: 7; credit limit (NT$): 20,000; accident area: Urban"
+
+
+@pytest.mark.parametrize("column, words", [
+    ("credit_amount", "credit amount"), ("AccidentArea", "accident area"), ("LIMIT_BAL", "limit bal"),
+    ("DJ_return", "DJ return"), ("PAY_0", "pay 0"), ("FraudFound_P", "fraud found P"),
+])
+def test_humanize(column, words):
+    from fintune.data.clean import humanize
+
+    assert humanize(column) == words
 
 
 # ---------------------------------------------------------------- duplicates and conflicts

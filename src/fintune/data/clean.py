@@ -57,33 +57,77 @@ def is_missing(value: Any) -> bool:
 
 
 def format_value(value: Any) -> str:
-    """One cell as text: ints without ``.0``, floats with ``:g``, missing as ``missing``."""
+    """One cell as text a person would write: ``1,169``, ``0.1235``, ``true``, ``missing``.
+
+    Whole numbers print without ``.0`` and with thousands separators; other numbers keep
+    four significant digits (two decimals from 1,000 up), which is what a reader, and a
+    tokenizer, can use; tiny and huge values fall back to scientific notation.
+    """
     if is_missing(value):
         return "missing"
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
     if isinstance(value, (int, np.integer)):
-        return str(int(value))
+        return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
-        number = float(value)
-        # A float column that holds whole numbers (often because of NaNs) still prints as ints.
-        if math.isfinite(number) and number.is_integer():
-            return str(int(number))
-        return f"{number:g}"
+        return _format_float(float(value))
     if isinstance(value, (pd.Timestamp, datetime, date)):
         return value.isoformat()
     text = str(value).strip()
     return text if text else "missing"
 
 
+def _format_float(number: float) -> str:
+    # A float column that holds whole numbers (often because of NaNs) still prints as ints.
+    if math.isfinite(number) and number.is_integer() and abs(number) < 1e15:
+        return f"{int(number):,}"
+    magnitude = abs(number)
+    if not math.isfinite(number) or magnitude < 1e-4 or magnitude >= 1e15:
+        return f"{number:.4g}"
+    if magnitude >= 1000:
+        return f"{number:,.2f}".rstrip("0").rstrip(".")
+    return f"{number:.4g}"
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
 def humanize(column: str) -> str:
-    """``credit_amount`` -> ``credit amount``."""
-    return " ".join(str(column).replace("_", " ").split())
+    """A column name as words: ``credit_amount`` -> ``credit amount``, ``AccidentArea`` ->
+    ``accident area``, ``LIMIT_BAL`` -> ``limit bal``; short acronyms (``DJ``) stay."""
+    name = str(column)
+    if name.upper() == name:  # SHOUTING_CASE has no acronyms to keep
+        return " ".join(name.replace("_", " ").lower().split())
+    words = _CAMEL.sub(" ", name.replace("_", " ")).split()
+    return " ".join(w if w.isupper() and len(w) <= 3 else w.lower() for w in words)
 
 
-def serialize_row(row: Mapping[str, Any], columns: list[str]) -> str:
-    """A tabular row as text: ``"credit amount: 1169; purpose: radio/television"``."""
-    return "; ".join(f"{humanize(col)}: {format_value(row[col])}" for col in columns)
+# A plain decimal as CSV text ("20000", "-0.5"); "0012" keeps its zeros, it is a code.
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+
+
+def serialize_row(row: Mapping[str, Any], columns: list[str],
+                  names: Mapping[str, str] | None = None,
+                  categories: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """A tabular row as text: ``"credit amount: 1,169; purpose: radio/television"``.
+
+    ``names`` gives readable column names (default: :func:`humanize`); ``categories``
+    decodes codes per column (``{"SEX": {"1": "male"}}``); a code not listed prints as is.
+    Numbers read from CSV as text are formatted like numbers.
+    """
+    names, categories = names or {}, categories or {}
+    parts = []
+    for col in columns:
+        value = row[col]
+        if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value.strip()):
+            value = float(value)
+        codes = categories.get(col)
+        code = format_value(value).replace(",", "") if isinstance(value, (int, float, np.number)) else None
+        text = format_value(value)
+        if codes is not None:
+            text = codes.get(code if code is not None else text, text)
+        parts.append(f"{names.get(col) or humanize(col)}: {text}")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------- duplicates and conflicts
@@ -102,19 +146,20 @@ def drop_duplicates_and_conflicts(
         The kept rows, the number of duplicate rows removed, and
         ``{"count": texts, "rows": rows, "dropped": bool, "examples": [up to 5 texts]}``.
     """
+    key = _key(frame)
     duplicates = 0
     if cfg.drop_duplicates:
-        dup = frame.duplicated(subset=["text", "label"], keep="first")
+        dup = frame.duplicated(subset=[key, "label"], keep="first")
         duplicates = int(dup.sum())
         frame = frame.loc[~dup]
-    labels_per_text = frame.groupby("text", sort=False)["label"].nunique()
+    labels_per_text = frame.groupby(key, sort=False)["label"].nunique()
     conflicted = labels_per_text[labels_per_text > 1].index
-    in_conflict = frame["text"].isin(conflicted)
+    in_conflict = frame[key].isin(conflicted)
     conflicts = {
         "count": len(conflicted),
         "rows": int(in_conflict.sum()),
         "dropped": bool(cfg.drop_conflicts and len(conflicted)),
-        "examples": [_shorten(t) for t in list(conflicted[:MAX_CONFLICT_EXAMPLES])],
+        "examples": [_shorten(t.replace("\x1f", " | ")) for t in list(conflicted[:MAX_CONFLICT_EXAMPLES])],
     }
     if cfg.drop_conflicts:
         frame = frame.loc[~in_conflict]
@@ -132,6 +177,11 @@ def merge_conflicts(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _key(frame: pd.DataFrame) -> str:
+    # "key" (text plus features, for fusion) when present, else the text alone.
+    return "key" if "key" in frame.columns else "text"
+
+
 def _shorten(text: str) -> str:
     return text if len(text) <= _EXAMPLE_CHARS else text[: _EXAMPLE_CHARS - 1] + "…"
 
@@ -147,13 +197,14 @@ def remove_overlap(
     A text scored in evaluation that the model trained on inflates the score, so the
     evaluation splits give up those rows; train is never touched.
     """
-    seen = set(train["text"])
-    in_train = validation["text"].isin(seen)
+    key = _key(train)
+    seen = set(train[key])
+    in_train = validation[key].isin(seen)
     validation = validation.loc[~in_train]
     removed = {"validation": int(in_train.sum()), "test": 0}
     if test is not None:
-        seen.update(validation["text"])
-        in_seen = test["text"].isin(seen)
+        seen.update(validation[key])
+        in_seen = test[key].isin(seen)
         test = test.loc[~in_seen]
         removed["test"] = int(in_seen.sum())
     return validation, test, removed

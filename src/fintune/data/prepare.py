@@ -24,9 +24,11 @@ from fintune.data.clean import (
 from fintune.data.load import read_table
 from fintune.data.report import build_report
 from fintune.data.split import carve, parse_dates
+from fintune.data.windows import build_windows, window_columns
 from fintune.errors import DataError
 
 ROW_NOTE = "(rows count data rows from 1; the header is not counted)"
+FEATURE_PREFIX = "feature:"  # raw feature columns ride along in the working frame under this prefix
 
 # The config key that names each kind of column, for "set X to the right name" hints.
 _ROLE_KEYS = {
@@ -45,9 +47,17 @@ class Examples:
     labels: np.ndarray | None  # int64 label ids (classification) or float32 (regression)
     dates: pd.Series | None  # parsed dates when data.date_column is set
     source: str  # file (and split) name, for messages and reports
+    features: pd.DataFrame | None = None  # raw feature columns; index = the file's row numbers
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def subset(self, start: int, stop: int) -> Examples:
+        """Rows ``start:stop``, for chunked prediction."""
+        def cut(x: Any) -> Any:
+            return None if x is None else x[start:stop]
+        return Examples(self.texts[start:stop], cut(self.labels), cut(self.dates), self.source,
+                        None if self.features is None else self.features.iloc[start:stop])
 
 
 @dataclass
@@ -87,7 +97,7 @@ def prepare_data(
     for split, path in paths.items():
         if path is None:
             continue
-        table = read_table(path, cfg.format, cfg.encoding)
+        table = load_table(path, cfg)
         raw_rows[split] = len(table)
         frame = _labelled_frame(table, cfg, task, source=path)
         frame, removed, conflicts = drop_duplicates_and_conflicts(frame, cfg.clean)
@@ -106,7 +116,7 @@ def prepare_data(
     carved = carve(
         frames["train"], cfg.split, seed, task,
         carve_validation=cfg.validation is None,
-        carve_test=cfg.test is None and cfg.split.test_size > 0,
+        carve_test=cfg.test is None and (cfg.split.test_size > 0 or cfg.split.fold is not None),
         source=cfg.train, label_names=label_names,
     )
     train = carved.train
@@ -127,6 +137,8 @@ def prepare_data(
     _check_not_empty("validation", validation, sources["validation"], raw_rows)
     if test is not None:
         _check_not_empty("test", test, sources["test"], raw_rows)
+    if label_names is not None:
+        _check_two_classes(train, label_names, sources["train"], carved.method, cfg.label_column)
 
     splits = {
         "train": _to_examples(train, task, cfg, sources["train"]),
@@ -162,7 +174,7 @@ def load_examples(
         DataError: as :func:`prepare_data`; also for a label the model was not trained on,
             naming the file, row, the label and the known labels.
     """
-    table = read_table(path, cfg.format, cfg.encoding)
+    table = load_table(path, cfg)
     texts = frame_to_texts(table, cfg, path)
     labels = None
     if require_labels or cfg.label_column in table.columns:
@@ -179,7 +191,40 @@ def load_examples(
     dates = None
     if cfg.date_column is not None and cfg.date_column in table.columns:
         dates = parse_dates(table[cfg.date_column], path, cfg.date_column)
-    return Examples(texts, labels, dates, path)
+    return Examples(texts, labels, dates, path, feature_frame(table, cfg, path))
+
+
+def load_table(path: str, cfg: DataConfig) -> pd.DataFrame:
+    """Read a data file; with ``data.windows``, turn the price table into windows first.
+
+    The index holds each row's number in the file (from 1), which errors name.
+    """
+    table = read_table(path, cfg.format, cfg.encoding)
+    if cfg.windows is not None:
+        return build_windows(table, cfg, path)
+    table.index = np.arange(1, len(table) + 1)
+    return table
+
+
+def input_columns(cfg: DataConfig) -> list[str]:
+    """The feature columns the model reads: ``data.feature_columns``, or the window's columns."""
+    if cfg.windows is not None:
+        return window_columns(list(cfg.feature_columns or []), cfg.windows)
+    return list(cfg.feature_columns or [])
+
+
+def categorical_columns(cfg: DataConfig) -> list[str]:
+    """Columns named categorical in the config (``categorical_columns`` and ``categories``)."""
+    return list(dict.fromkeys([*(cfg.categorical_columns or []), *(cfg.categories or {})]))
+
+
+def feature_frame(table: pd.DataFrame, cfg: DataConfig, source: str) -> pd.DataFrame | None:
+    """The raw feature columns of a table (None without feature columns)."""
+    if cfg.feature_columns is None:
+        return None
+    columns = input_columns(cfg)
+    check_columns(table, [(c, "feature") for c in columns], source)
+    return table[columns]
 
 
 def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1) -> list[str]:
@@ -192,11 +237,11 @@ def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: in
         check_columns(df, [(cfg.text_column, "text")], source)
         return [_clean_cell(value, cfg, source, first_row + pos)
                 for pos, value in enumerate(df[cfg.text_column].tolist())]
-    columns = list(cfg.feature_columns or [])
+    columns = input_columns(cfg)
     check_columns(df, [(c, "feature") for c in columns], source)
     values = zip(*(df[c].tolist() for c in columns))
-    return [clean_text(serialize_row(dict(zip(columns, row)), columns), cfg.clean)
-            for row in values]
+    return [clean_text(serialize_row(dict(zip(columns, row)), columns, cfg.column_names, cfg.categories),
+                       cfg.clean) for row in values]
 
 
 def check_columns(df: pd.DataFrame, wanted: list[tuple[str, str]], source: str) -> None:
@@ -241,8 +286,8 @@ def resolve_label_names(cfg: DataConfig, train_labels: list[str], source: str) -
 
 def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: str) -> pd.DataFrame:
     """Columns ``text``, ``label`` (label name or float target), ``row`` and maybe ``date``."""
-    wanted = ([(cfg.text_column, "text")] if cfg.text_column is not None
-              else [(c, "feature") for c in cfg.feature_columns or []])
+    wanted = [(cfg.text_column, "text")] if cfg.text_column is not None else []
+    wanted += [(c, "feature") for c in input_columns(cfg)]
     wanted.append((cfg.label_column, "label"))
     if cfg.date_column is not None:
         wanted.append((cfg.date_column, "date"))
@@ -255,11 +300,24 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         labels = _targets(values, source, cfg.label_column)
     else:
         labels = _map_labels(_label_texts(values), cfg, source, cfg.label_column)
-    frame = pd.DataFrame({"text": texts, "label": labels, "row": np.arange(1, len(texts) + 1)})
+    frame = pd.DataFrame({"text": texts, "label": labels, "row": table.index.to_numpy()})
     if cfg.date_column is not None:
         dates = parse_dates(table[cfg.date_column], source, cfg.date_column)
         frame["date"] = dates.reset_index(drop=True)  # frame has a fresh 0..n-1 index too
+    features = feature_frame(table, cfg, source)
+    if features is not None:
+        for col in features.columns:
+            frame[FEATURE_PREFIX + col] = features[col].to_numpy()
+    if cfg.text_column is not None and features is not None:
+        # Fusion: two rows with the same text but other features are different examples.
+        frame["key"] = [t + "\x1f" + s for t, s in zip(texts, _serialized(features, cfg))]
     return frame
+
+
+def _serialized(features: pd.DataFrame, cfg: DataConfig) -> list[str]:
+    columns = list(features.columns)
+    return [serialize_row(dict(zip(columns, row)), columns)
+            for row in zip(*(features[c].tolist() for c in columns))]
 
 
 def _clean_cell(value: Any, cfg: DataConfig, source: str, row: int) -> str:
@@ -281,7 +339,23 @@ def _clean_cell(value: Any, cfg: DataConfig, source: str, row: int) -> str:
 def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) -> Examples:
     labels = frame["label"].to_numpy(dtype=np.float32 if task == "regression" else np.int64)
     dates = frame["date"].reset_index(drop=True) if cfg.date_column is not None else None
-    return Examples(frame["text"].tolist(), labels, dates, source)
+    features = None
+    if cfg.feature_columns is not None:
+        columns = input_columns(cfg)
+        features = pd.DataFrame({c: frame[FEATURE_PREFIX + c].to_numpy() for c in columns},
+                                index=frame["row"].to_numpy())
+    return Examples(frame["text"].tolist(), labels, dates, source, features)
+
+
+def _check_two_classes(train: pd.DataFrame, label_names: list[str], source: str, method: str,
+                       column: str) -> None:
+    present = sorted(set(train["label"].tolist()))
+    if len(present) >= 2:
+        return
+    only = label_names[present[0]] if present else "none"
+    raise DataError(f"the training split ({len(train)} rows, {method} split) holds only the label "
+                    f"'{only}' in column '{column}'; a classifier needs at least two classes to learn. "
+                    "Use a stratified split, a longer time range, or other files", file=source, column=column)
 
 
 def _check_not_empty(split: str, frame: pd.DataFrame, source: str, raw_rows: dict[str, int]) -> None:

@@ -47,6 +47,11 @@ def carve(
     """
     if not (carve_validation or carve_test):
         return Carved(frame, None, None, method="files")
+    if cfg.fold is not None:
+        if cfg.method != "time" or not carve_validation:
+            raise ConfigError("data.split.fold (walk-forward) needs data.split.method: time and no "
+                              "data.validation/data.test files")
+        return _walk_forward(frame, cfg, source)
     if carve_validation and carve_test and cfg.validation_size + cfg.test_size >= 1:
         raise ConfigError("data.split.validation_size + data.split.test_size must be below 1 "
                           f"(got {cfg.validation_size} + {cfg.test_size})")
@@ -58,7 +63,7 @@ def carve(
                         "test rows and keep any for training; add data or give data.validation "
                         "(and data.test) files", file=source)
     if cfg.method == "time":
-        return _time_split(frame, n_val, n_test, source)
+        return _time_split(frame, n_val, n_test, source, cfg.gap)
     if cfg.method == "stratified":
         if task == "regression":
             note = "stratified split needs classes; regression labels were split at random"
@@ -101,14 +106,67 @@ def _random_split(frame: pd.DataFrame, n_val: int, n_test: int, seed: int, metho
     return Carved(frame.iloc[rest], validation, test, method=method)
 
 
-def _time_split(frame: pd.DataFrame, n_val: int, n_test: int, source: str) -> Carved:
-    """Earliest rows train, then validation, latest test; cuts only between different dates."""
+def _time_split(frame: pd.DataFrame, n_val: int, n_test: int, source: str, gap: int = 0) -> Carved:
+    """Earliest rows train, then validation, latest test; cuts only between different dates.
+
+    ``gap`` rows before each cut are dropped, so a target computed over the next steps
+    never overlaps the period the next split is scored on.
+    """
     ordered = frame.sort_values("date", kind="stable")
+    sizes = [len(ordered) - n_val - n_test] + [s for s in (n_val, n_test) if s]
+    parts = _cut_by_date(ordered, sizes, source)
+    if gap:
+        parts = [p.iloc[:max(len(p) - gap, 0)] for p in parts[:-1]] + [parts[-1]]
+    _check_time_parts(parts, ["train", *(["validation"] if n_val else []), *(["test"] if n_test else [])],
+                      source, gap)
+    train, rest = parts[0], parts[1:]
+    validation = rest.pop(0) if n_val else None
+    test = rest.pop(0) if n_test else None
+    return Carved(train, validation, test, method="time")
+
+
+MIN_TIME_PART = 2  # rows; fewer cannot be scored (or trained on) in any meaningful way
+
+
+def _check_time_parts(parts: list[pd.DataFrame], names: list[str], source: str, gap: int) -> None:
+    sizes = ", ".join(f"{name} {len(part)}" for name, part in zip(names, parts))
+    if min(len(p) for p in parts) < MIN_TIME_PART:
+        after_gap = f" after dropping {gap} gap row(s) at each cut" if gap else ""
+        raise DataError(f"a time split gives {sizes} rows{after_gap}; every part needs at least "
+                        f"{MIN_TIME_PART}. Add rows, raise data.split.validation_size/test_size, "
+                        "or lower data.split.folds or gap", file=source)
+
+
+def _walk_forward(frame: pd.DataFrame, cfg: SplitConfig, source: str) -> Carved:
+    """Fold k of an expanding-window walk-forward: test on time block k + 1 of folds + 1.
+
+    Training (and its validation tail) is every block before the test block, so each
+    fold is scored only on dates later than all it trained on, as in production.
+    """
+    assert cfg.fold is not None
+    if cfg.fold >= cfg.folds:
+        raise ConfigError(f"data.split.fold {cfg.fold} must be below data.split.folds ({cfg.folds})")
+    ordered = frame.sort_values("date", kind="stable")
+    n, blocks = len(ordered), cfg.folds + 1
+    sizes = [n // blocks + (1 if i < n % blocks else 0) for i in range(blocks)]
+    parts = _cut_by_date(ordered, sizes, source)
+    history = pd.concat(parts[:cfg.fold + 1])
+    n_val = max(1, round(cfg.validation_size * len(history)))
+    carved = _time_split(history, n_val, 0, source, cfg.gap)
+    test = parts[cfg.fold + 1]
+    if cfg.gap and carved.validation is not None:
+        carved.validation = carved.validation.iloc[:max(len(carved.validation) - cfg.gap, 0)]
+    _check_time_parts([carved.train, carved.validation, test], ["train", "validation", "test"],
+                      source, cfg.gap)
+    return Carved(carved.train, carved.validation, test, method=f"walk-forward fold {cfg.fold + 1}/{cfg.folds}")
+
+
+def _cut_by_date(ordered: pd.DataFrame, sizes: list[int], source: str) -> list[pd.DataFrame]:
+    """Cut date-sorted rows into parts of about ``sizes`` rows, only where the date changes."""
     dates = ordered["date"].to_numpy()
     # Positions where the date changes: the only places a cut may go.
     boundaries = (np.flatnonzero(dates[1:] != dates[:-1]) + 1).tolist()
     n = len(ordered)
-    sizes = [n - n_val - n_test] + [s for s in (n_val, n_test) if s]
     targets = np.cumsum(sizes)[:-1].tolist()
     if len(boundaries) < len(targets):
         raise DataError(
@@ -125,11 +183,7 @@ def _time_split(frame: pd.DataFrame, n_val: int, n_test: int, source: str) -> Ca
         cuts.insert(0, candidates[best])
         upper = k + best
     edges = [0, *cuts, n]
-    parts = [ordered.iloc[a:b] for a, b in zip(edges[:-1], edges[1:])]
-    train, rest = parts[0], parts[1:]
-    validation = rest.pop(0) if n_val else None
-    test = rest.pop(0) if n_test else None
-    return Carved(train, validation, test, method="time")
+    return [ordered.iloc[a:b] for a, b in zip(edges[:-1], edges[1:])]
 
 
 # ---------------------------------------------------------------- dates
