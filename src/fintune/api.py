@@ -15,13 +15,16 @@ from rich.table import Table
 from transformers import set_seed
 
 from fintune.config import RunConfig, apply_override, dump_config, load_config, validate_config
-from fintune.data import Examples, load_examples, prepare_data, print_report, read_table
+from fintune.data import Examples, PreparedData, load_examples, prepare_data, print_report
+from fintune.data.features import FeatureEncoder, check_leakage
+from fintune.data.prepare import categorical_columns, load_table
 from fintune.errors import ConfigError, FintuneError
 from fintune.evaluation import choose_threshold, write_evaluation
 from fintune.modelcard import render_model_card
-from fintune.models.backbones import load_model, load_tokenizer, resolve_backbone
+from fintune.models.backbones import build_model, load_tokenizer, resolve_backbone
 from fintune.models.fintune_model import FintuneModel
-from fintune.models.inference import encode, model_outputs
+from fintune.models.gbm import GBMModel
+from fintune.models.inference import Inputs
 from fintune.strategies import build_strategy
 from fintune.training import loop
 
@@ -102,15 +105,20 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         console.print(f"{run_dir} finished already; nothing to resume")
         return RunResult(run_dir, read_metrics(run_dir))
     set_seed(cfg.seed)
-    tokenizer = load_tokenizer(cfg.model)
-    data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(tokenizer))
+    uses_text = cfg.model.kind in ("text", "fusion")
+    tokenizer = load_tokenizer(cfg.model) if uses_text else None
+    data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(tokenizer) if tokenizer else None)
     loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
     if cfg.decision.threshold != "argmax" and len(data.label_names or []) != 2:
         raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "
                           "task (two labels); use 'argmax' otherwise")
-    model = load_model(cfg.model, cfg.task, data.label_names)
+    features = fit_features(cfg, data) if cfg.model.kind != "text" else None
+    inputs = Inputs(tokenizer, cfg.model.max_length, features)
     strategy = build_strategy(cfg.strategy)
-    model = strategy.prepare(model)
+    model: Any = None
+    if cfg.model.kind != "gbm":
+        model = build_model(cfg.model, cfg.task, data.label_names, features.width if features else 0)
+        model = strategy.prepare(model)
     train_examples, objective = (objective_for(data.train) if objective_for else (data.train, None))
 
     if overwrite and not resume and run_dir.exists():
@@ -119,29 +127,33 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
     (run_dir / "data_check.json").write_text(json.dumps(data.report, indent=2), encoding="utf-8")
 
-    result = loop.train(
-        model, strategy, tokenizer, train_examples, data.validation, task=cfg.task,
-        label_names=data.label_names, cfg=cfg.train, max_length=cfg.model.max_length,
-        seed=cfg.seed, work_dir=run_dir, resume=resume, show_progress=show_progress,
-        objective=objective, on_evaluate=on_evaluate,
-    )
-    console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
-                  f"({100 * result.trainable_params / result.total_params:.2f}%)")
-    # Each evaluation split goes through the model once; the threshold reuses validation's.
+    if model is None:
+        model, training = _fit_gbm(cfg, inputs, train_examples, data.validation, len(data.label_names or [None]))
+    else:
+        result = loop.train(
+            model, strategy, inputs, train_examples, data.validation, task=cfg.task,
+            label_names=data.label_names, cfg=cfg.train, seed=cfg.seed, work_dir=run_dir, resume=resume,
+            show_progress=show_progress, objective=objective, on_evaluate=on_evaluate,
+        )
+        console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
+                      f"({100 * result.trainable_params / result.total_params:.2f}%)")
+        training = {k: v for k, v in asdict(result).items() if k != "history"}
+        model = strategy.finalize(model)
+    fmodel = FintuneModel(model, tokenizer, {
+        "task": cfg.task, "kind": cfg.model.kind, "label_names": data.label_names,
+        "max_length": cfg.model.max_length, "data": cfg.data.model_dump(mode="json"),
+        "backbone": cfg.model.backbone, "base_model": resolve_backbone(cfg.model.backbone),
+        "strategy": cfg.strategy.name, **(extra_meta or {}),
+    }, features=features)
+    # Each evaluation split goes through the model once (fp32, as `fintune predict` by default);
+    # the threshold reuses validation's outputs.
     splits = {name: ex for name, ex in (("validation", data.validation), ("test", data.test))
               if ex is not None and ex.texts}
-    outputs = {name: _outputs(model, tokenizer, ex, cfg) for name, ex in splits.items()}
+    outputs = {name: fmodel.outputs(ex, cfg.train.eval_batch_size) for name, ex in splits.items()}
     threshold = _decision_threshold(outputs["validation"], data.validation.labels, cfg)
+    fmodel.threshold = fmodel.meta["threshold"] = threshold
     metrics = _final_evaluation(splits, outputs, data.label_names, cfg, run_dir, threshold)
-    training = {k: v for k, v in asdict(result).items() if k != "history"}
     metrics["training"] = training
-    fmodel = FintuneModel(strategy.finalize(model), tokenizer, {
-        "task": cfg.task, "label_names": data.label_names, "max_length": cfg.model.max_length,
-        "data": cfg.data.model_dump(mode="json"), "backbone": cfg.model.backbone,
-        "base_model": resolve_backbone(cfg.model.backbone), "strategy": cfg.strategy.name,
-        "threshold": threshold,
-        **(extra_meta or {}),
-    })
     fmodel.save(run_dir / "model")
     (run_dir / "model" / "README.md").write_text(
         render_model_card(cfg, data.report, metrics, training), encoding="utf-8")
@@ -152,10 +164,33 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     return RunResult(run_dir, metrics)
 
 
-def _outputs(model: Any, tokenizer: Any, examples: Examples, cfg: RunConfig) -> Any:
-    # fp32, as `fintune predict` computes them by default.
-    encoded = encode(tokenizer, examples.texts, cfg.model.max_length)
-    return model_outputs(model, encoded, cfg.train.eval_batch_size, cfg.task, tokenizer.pad_token_id or 0, None)
+def fit_features(cfg: RunConfig, data: PreparedData) -> FeatureEncoder:
+    """The feature encoder fitted on the training split, after the leak check."""
+    train = data.train
+    assert train.features is not None and train.labels is not None
+    enc = FeatureEncoder.fit(train.features, list(train.features.columns), categorical_columns(cfg.data),
+                             train.source)
+    if cfg.data.leak_check:
+        check_leakage(train.features, enc, train.labels, cfg.task, train.source)
+    console.print(f"features: {len(enc.numeric)} numeric, {len(enc.categorical)} categorical "
+                  f"-> {enc.width} inputs (fitted on {len(train)} training rows)")
+    return enc
+
+
+def _fit_gbm(cfg: RunConfig, inputs: Inputs, train: Examples, validation: Examples,
+             num_labels: int) -> tuple[GBMModel, dict[str, Any]]:
+    console.print("training LightGBM on the features")
+    gbm = GBMModel.fit(cfg.model.gbm, cfg.task, num_labels, inputs(train)["features"], train.labels,
+                       inputs(validation)["features"], validation.labels, cfg.seed, cfg.train.num_threads)
+    trees = gbm.booster.best_iteration or gbm.booster.current_iteration()
+    training = {
+        "metric": "validation loss", "train_rows": len(train), "best_metric": None, "best_step": trees,
+        "global_step": gbm.booster.current_iteration(), "stopped_early": trees < cfg.model.gbm.n_estimators,
+        "train_seconds": round(gbm.train_seconds, 3), "eval_seconds": 0.0,
+        "train_samples_per_s": round(len(train) * gbm.booster.current_iteration() / max(gbm.train_seconds, 1e-9), 3),
+        "trainable_params": trees, "total_params": trees, "precision": "fp64", "resumed_from_step": None,
+    }
+    return gbm, training
 
 
 def _decision_threshold(val_outputs: Any, val_labels: Any, cfg: RunConfig) -> float | None:
@@ -199,7 +234,7 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
     """Score a finished run on a labeled file; writes metrics, plots and a Markdown report."""
     model = FintuneModel.load(run)
     examples = load_examples(str(data), model.data_config, model.task, model.label_names)
-    outputs = model.outputs(examples.texts, batch_size)
+    outputs = model.outputs(examples, batch_size)
     out_dir = Path(output) if output else Path(run) / "eval" / Path(str(data)).stem
     metrics = write_evaluation(out_dir, model.task, examples.labels, outputs, model.label_names,
                                f"{Path(str(data)).name}", model.threshold)
@@ -221,20 +256,23 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
     if writer is None:
         raise FintuneError(f"output {output}: use a .csv or .jsonl file name")
     model = FintuneModel.load(run)
-    frame = read_table(str(input), "auto", model.data_config.encoding)
+    # data.windows turns a price table into one row per complete window.
+    frame = load_table(str(input), model.data_config.model_copy(update={"format": "auto"}))
     # Validate every row before writing anything, so a bad row leaves no partial output.
-    texts = model.texts_of(frame, str(input))
+    examples = model.examples_of(frame, str(input))
+    if model.features is not None:
+        model.inputs(examples)
     output.parent.mkdir(parents=True, exist_ok=True)
     with Progress(console=console, disable=not show_progress) as progress:
-        bar = progress.add_task("predict", total=len(texts))
-        for start in range(0, len(texts), chunk_rows):
+        bar = progress.add_task("predict", total=len(examples))
+        for start in range(0, len(examples), chunk_rows):
             chunk = frame.iloc[start:start + chunk_rows].copy()
-            out = model.outputs(texts[start:start + chunk_rows], batch_size,
+            out = model.outputs(examples.subset(start, start + chunk_rows), batch_size,
                                 on_batch=lambda n: progress.advance(bar, n))
             for name, values in model.prediction_columns(out).items():
                 chunk[name] = values
             writer(chunk, output, start == 0)
-    console.print(f"{len(texts)} predictions written to [bold]{output}[/]")
+    console.print(f"{len(examples)} predictions written to [bold]{output}[/]")
     return output
 
 

@@ -135,6 +135,18 @@ class DataConfig(Strict):
         return self
 
 
+class GBMConfig(Strict):
+    """LightGBM for ``model.kind: gbm``; trees are added until validation loss stops improving."""
+
+    n_estimators: int = Field(2000, ge=1)
+    learning_rate: float = Field(0.03, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_child_samples: int = Field(20, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+
+
 class ModelConfig(Strict):
     """The backbone: a registry name (``minilm``), a Hugging Face id, or a local path."""
 
@@ -147,6 +159,7 @@ class ModelConfig(Strict):
         "text", description="text: the encoder reads the text; fusion: the encoder's sentence vector "
         "joined with the row's features; mlp / gbm: the features alone (baselines)")
     head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
+    gbm: GBMConfig = GBMConfig()
 
 
 class EarlyStoppingConfig(Strict):
@@ -163,6 +176,7 @@ class TrainConfig(Strict):
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(128, ge=1)
     lr: float = Field(5e-5, gt=0)
+    head_lr: float | None = Field(None, gt=0, description="learning rate of the task head; default: lr")
     weight_decay: float = Field(0.01, ge=0)
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     warmup_steps: int | None = Field(None, ge=0)  # wins over warmup_fraction when set

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from torch import nn
 from transformers import (
-    AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
+    AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig, PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
 from fintune.config import ModelConfig, Task
 from fintune.errors import FintuneError
+from fintune.models.fusion import FusionModel, load_encoder
 
 
 def _minilm() -> str:
@@ -53,10 +55,28 @@ def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
         raise _load_error(cfg.backbone, exc) from None
 
 
+def backbone_config(cfg: ModelConfig, **kwargs: object) -> PretrainedConfig:
+    """The backbone's config with ``model.num_layers`` and ``model.dropout`` applied."""
+    config = AutoConfig.from_pretrained(resolve_backbone(cfg.backbone), trust_remote_code=cfg.trust_remote_code,
+                                        **kwargs)
+    if cfg.num_layers is not None:
+        # A shallower student for distillation: the first N layers keep their weights.
+        if not hasattr(config, "num_hidden_layers"):
+            raise FintuneError(f"model.num_layers: backbone '{cfg.backbone}' has no num_hidden_layers")
+        config.num_hidden_layers = min(cfg.num_layers, config.num_hidden_layers)
+    if cfg.dropout is not None:
+        # Names differ across architectures; set the ones this config has.
+        for attr in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
+                     "dropout", "attention_dropout", "seq_classif_dropout"):
+            if hasattr(config, attr):
+                setattr(config, attr, cfg.dropout)
+    return config
+
+
 def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> PreTrainedModel:
     """The backbone with a fresh head for the task; safetensors weights only."""
     path = resolve_backbone(cfg.backbone)
-    kwargs: dict = {"trust_remote_code": cfg.trust_remote_code}
+    kwargs: dict = {}
     if task == "regression":
         kwargs.update(num_labels=1, problem_type="regression")
     else:
@@ -68,18 +88,7 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> P
             problem_type="single_label_classification",
         )
     try:
-        config = AutoConfig.from_pretrained(path, **kwargs)
-        if cfg.num_layers is not None:
-            # A shallower student for distillation: the first N layers keep their weights.
-            if not hasattr(config, "num_hidden_layers"):
-                raise FintuneError(f"model.num_layers: backbone '{cfg.backbone}' has no num_hidden_layers")
-            config.num_hidden_layers = min(cfg.num_layers, config.num_hidden_layers)
-        if cfg.dropout is not None:
-            # Names differ across architectures; set the ones this config has.
-            for attr in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout",
-                         "dropout", "attention_dropout", "seq_classif_dropout"):
-                if hasattr(config, attr):
-                    setattr(config, attr, cfg.dropout)
+        config = backbone_config(cfg, **kwargs)
         model, info = AutoModelForSequenceClassification.from_pretrained(
             path, config=config, use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
             output_loading_info=True,
@@ -90,3 +99,19 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> P
     # (see fintune.strategies.peft_common.head_modules).
     model.fintune_newly_initialized = sorted(info.get("missing_keys", []))
     return model
+
+
+def build_model(cfg: ModelConfig, task: Task, label_names: list[str] | None,
+                n_features: int = 0) -> nn.Module:
+    """The model ``model.kind`` names: the encoder with a task head (text), the encoder's
+    sentence vector joined with ``n_features`` features (fusion), or an MLP on the features."""
+    if cfg.kind == "text":
+        return load_model(cfg, task, label_names)
+    num_labels = 1 if task == "regression" else len(label_names or [])
+    encoder = None
+    if cfg.kind == "fusion":
+        try:
+            encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise _load_error(cfg.backbone, exc) from None
+    return FusionModel(encoder, n_features, num_labels, hidden=cfg.head_hidden)

@@ -12,10 +12,14 @@ import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from fintune.config import DataConfig
-from fintune.data import frame_to_texts
+from fintune.data import Examples, frame_to_texts
+from fintune.data.features import FEATURES_FILE, FeatureEncoder
+from fintune.data.prepare import feature_frame
 from fintune.errors import FintuneError
 from fintune.models.backbones import resolve_backbone
-from fintune.models.inference import encode, model_outputs, resolve_precision
+from fintune.models.fusion import FusionModel, load_fusion
+from fintune.models.gbm import GBMModel
+from fintune.models.inference import Inputs, model_outputs, resolve_precision
 
 META = "fintune.json"
 ADAPTER = "adapter_config.json"
@@ -24,14 +28,17 @@ ADAPTER = "adapter_config.json"
 class FintuneModel:
     """Owns predict: texts (or rows of a table) in, labels and probabilities out."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer: Any, meta: dict[str, Any],
-                 dtype: torch.dtype | None = None) -> None:
+    def __init__(self, model: torch.nn.Module | GBMModel, tokenizer: Any, meta: dict[str, Any],
+                 dtype: torch.dtype | None = None, features: FeatureEncoder | None = None) -> None:
         self.model, self.tokenizer, self.meta, self.dtype = model, tokenizer, meta, dtype
+        self.features = features
         self.task: str = meta["task"]
+        self.kind: str = meta.get("kind", "text")
         self.label_names: list[str] | None = meta.get("label_names")
         self.max_length: int = meta["max_length"]
         self.threshold: float | None = meta.get("threshold")  # binary decision threshold, if chosen
         self.data_config = DataConfig.model_validate(meta["data"])
+        self.inputs = Inputs(tokenizer, self.max_length, features)
 
     @classmethod
     def load(cls, path: str | Path, precision: str = "fp32") -> FintuneModel:
@@ -46,7 +53,15 @@ class FintuneModel:
             raise FintuneError(f"{path} is not a fintune run or model folder (no {META}); "
                                "give the output_dir of a finished `fintune train`")
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        if (folder / ADAPTER).exists():
+        kind = meta.get("kind", "text")
+        features = FeatureEncoder.load(folder) if (folder / FEATURES_FILE).exists() else None
+        num_labels = len(meta.get("label_names") or [None])
+        if kind == "gbm":
+            return cls(GBMModel.load(folder, meta["task"], num_labels), None, meta, None, features)
+        tokenizer = AutoTokenizer.from_pretrained(folder) if kind in ("text", "fusion") else None
+        if kind in ("fusion", "mlp"):
+            model: torch.nn.Module = load_fusion(folder, meta["fusion_shape"], with_encoder=kind == "fusion")
+        elif (folder / ADAPTER).exists():
             # A PEFT adapter: the base weights come from the backbone, the head from the adapter.
             from peft import PeftModel
 
@@ -57,20 +72,28 @@ class FintuneModel:
             model = PeftModel.from_pretrained(base, folder)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(model.to(device).eval(), tokenizer, meta, resolve_precision(precision, device))
+        return cls(model.to(device).eval(), tokenizer, meta, resolve_precision(precision, device), features)
 
     def save(self, folder: str | Path) -> None:
         """Write model, tokenizer and metadata; the folder loads with transformers alone too."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder, safe_serialization=True)
+        meta = dict(self.meta)
+        if isinstance(self.model, (FusionModel, GBMModel)):
+            self.model.save(folder)
+            if isinstance(self.model, FusionModel):
+                meta["fusion_shape"] = self.model.shape
+        else:
+            self.model.save_pretrained(folder, safe_serialization=True)
         if self.is_adapter:
             # The base config carries id2label and the layer count the adapter was trained on.
             self.model.get_base_model().config.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-        (folder / META).write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(folder)
+        if self.features is not None:
+            self.features.save(folder)
+        (folder / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @property
     def is_adapter(self) -> bool:
@@ -85,17 +108,28 @@ class FintuneModel:
             raise FintuneError(f"a {self.meta.get('strategy')} adapter cannot be merged into the "
                                "weights (only LoRA can); serve it as an adapter")
         meta = {**self.meta, "merged_from": self.meta.get("strategy")}
-        return FintuneModel(self.model.merge_and_unload(), self.tokenizer, meta, self.dtype)
+        return FintuneModel(self.model.merge_and_unload(), self.tokenizer, meta, self.dtype, self.features)
 
-    def outputs(self, texts: list[str], batch_size: int = 64, on_batch: Any = None) -> np.ndarray:
-        """Class probabilities (n, k), or predictions (n,) for regression."""
-        encoded = encode(self.tokenizer, texts, self.max_length)
-        return model_outputs(self.model, encoded, batch_size, self.task,
-                             self.tokenizer.pad_token_id or 0, self.dtype, on_batch)
+    def outputs(self, examples: Examples | list[str], batch_size: int = 64, on_batch: Any = None) -> np.ndarray:
+        """Class probabilities (n, k), or predictions (n,) for regression.
 
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[str] | np.ndarray:
+        Texts alone do for a text model; fusion and feature models need :class:`Examples`
+        with features (see :meth:`examples_of`).
+        """
+        if not isinstance(examples, Examples):
+            examples = Examples(list(examples), None, None, "input")
+        encoded = self.inputs(examples)
+        if isinstance(self.model, GBMModel):
+            out = self.model.outputs(encoded["features"])
+            if on_batch:
+                on_batch(len(out))
+            return out
+        return model_outputs(self.model, encoded, batch_size, self.task, self.inputs.pad_id,
+                             self.dtype, on_batch)
+
+    def predict(self, examples: Examples | list[str], batch_size: int = 64) -> list[str] | np.ndarray:
         """Label names for classification, numbers for regression."""
-        out = self.outputs(texts, batch_size)
+        out = self.outputs(examples, batch_size)
         return out if self.task == "regression" else self.labels_of(out)
 
     def labels_of(self, probs: np.ndarray) -> list[str]:
@@ -107,9 +141,10 @@ class FintuneModel:
             ids = probs.argmax(axis=1)
         return [self.label_names[i] for i in ids]
 
-    def texts_of(self, frame: pd.DataFrame, source: str, first_row: int = 1) -> list[str]:
-        """Rows of a table turned into model input with the mapping and cleaning of training."""
-        return frame_to_texts(frame, self.data_config, source, first_row)
+    def examples_of(self, frame: pd.DataFrame, source: str) -> Examples:
+        """Rows of a table as model input, with the column mapping and cleaning of training."""
+        return Examples(frame_to_texts(frame, self.data_config, source), None, None, source,
+                        feature_frame(frame, self.data_config, source))
 
     def prediction_columns(self, out: np.ndarray) -> dict[str, Any]:
         """Columns to append to input rows: predicted label and one probability per class."""

@@ -1,21 +1,49 @@
-"""Tokenize and run a sequence-classification model in length-sorted batches."""
+"""Turn examples into model input and run a model over it in length-sorted batches."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from fintune.training.batching import collate, eval_batches
+from fintune.data import Examples
+from fintune.data.features import FeatureEncoder
+from fintune.errors import DataError
+from fintune.training.batching import collate, eval_batches, lengths_of
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> dict[str, list[list[int]]]:
     """Token ids without padding; padding happens per batch."""
     enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
     return {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
+
+
+@dataclass
+class Inputs:
+    """What a model reads from examples: token ids (text, fusion), feature rows (fusion, mlp, gbm)."""
+
+    tokenizer: PreTrainedTokenizerBase | None
+    max_length: int
+    features: FeatureEncoder | None = None
+
+    def __call__(self, examples: Examples) -> dict[str, Any]:
+        encoded: dict[str, Any] = {}
+        if self.tokenizer is not None:
+            encoded.update(encode(self.tokenizer, examples.texts, self.max_length))
+        if self.features is not None:
+            if examples.features is None:
+                raise DataError("this model reads feature columns, and the input has none", file=examples.source)
+            encoded["features"] = self.features.transform(examples.features, examples.source)
+        return encoded
+
+    @property
+    def pad_id(self) -> int:
+        return (self.tokenizer.pad_token_id or 0) if self.tokenizer is not None else 0
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -38,13 +66,13 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 
 @torch.inference_mode()
-def model_outputs(model: torch.nn.Module, encoded: dict[str, list[list[int]]], batch_size: int,
+def model_outputs(model: torch.nn.Module, encoded: dict[str, Any], batch_size: int,
                   task: str, pad_id: int, dtype: torch.dtype | None = None,
                   on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """Class probabilities (n, k) for classification, predictions (n,) for regression."""
     model.eval()
     device = next(model.parameters()).device
-    lengths = [len(ids) for ids in encoded["input_ids"]]
+    lengths = lengths_of(encoded)
     chunks: list[tuple[np.ndarray, np.ndarray]] = []
     for index in eval_batches(lengths, batch_size):
         batch = {k: v.to(device) for k, v in collate(encoded, index, pad_id).items()}

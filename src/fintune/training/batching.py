@@ -58,11 +58,22 @@ def eval_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(encoded: dict[str, list[list[int]]], index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad the selected rows to the longest among them."""
+def lengths_of(encoded: dict) -> list[int]:
+    """Token counts per row (1 per row for a features-only input), for length grouping."""
+    if "input_ids" in encoded:
+        return [len(ids) for ids in encoded["input_ids"]]
+    return [1] * len(encoded["features"])
+
+
+def collate(encoded: dict, index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad the selected rows to the longest among them; feature rows are taken as they are."""
+    batch: dict[str, torch.Tensor] = {}
+    if "features" in encoded:
+        batch["features"] = torch.from_numpy(encoded["features"][index])
+    if "input_ids" not in encoded:
+        return batch
     rows = [encoded["input_ids"][i] for i in index]
     width = max(len(r) for r in rows)
-    batch: dict[str, torch.Tensor] = {}
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for j, row in enumerate(rows):

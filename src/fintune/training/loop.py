@@ -20,16 +20,17 @@ import torch
 from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
 )
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from torch import nn
 
 from fintune.config import TrainConfig
 from fintune.data import Examples
 from fintune.errors import ConfigError
 from fintune.evaluation import compute_metrics, metric_mode, primary_metric
-from fintune.models.inference import autocast, encode, model_outputs, resolve_precision
+from fintune.models.inference import Inputs, autocast, model_outputs, resolve_precision
 from fintune.strategies import Strategy, count_parameters
+from fintune.strategies.base import head_parameters
 from fintune.training import checkpoint
-from fintune.training.batching import collate, epoch_batches
+from fintune.training.batching import collate, epoch_batches, lengths_of
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
@@ -135,17 +136,29 @@ def check_metric(cfg: TrainConfig, validation: Examples, task: str, label_names:
                           f"task; choose one of: {', '.join(sorted(known))}")
 
 
+def with_head_lr(groups: list[dict[str, Any]], model: nn.Module, head_lr: float) -> list[dict[str, Any]]:
+    """Give the head's parameters their own learning rate: a fresh head (fusion, MLP) learns
+    from scratch and needs a far larger step than the pretrained encoder under it."""
+    head = {id(p) for _, p in head_parameters(model)}
+    out = []
+    for group in groups:
+        for params, lr in (([p for p in group["params"] if id(p) in head], head_lr),
+                           ([p for p in group["params"] if id(p) not in head], group["lr"])):
+            if params:
+                out.append({**group, "params": params, "lr": lr})
+    return out
+
+
 def train(
-    model: PreTrainedModel,
+    model: nn.Module,
     strategy: Strategy,
-    tokenizer: PreTrainedTokenizerBase,
+    inputs: Inputs,
     train_data: Examples,
     validation: Examples,
     *,
     task: str,
     label_names: list[str] | None,
     cfg: TrainConfig,
-    max_length: int,
     seed: int,
     work_dir: Path,
     resume: bool = False,
@@ -165,10 +178,9 @@ def train(
     dtype = resolve_precision(cfg.precision, device)
     metric_name, mode = tracked_metric(cfg, task)
 
-    enc_train = encode(tokenizer, train_data.texts, max_length)
-    enc_val = encode(tokenizer, validation.texts, max_length)
-    lengths = [len(ids) for ids in enc_train["input_ids"]]
-    pad_id = tokenizer.pad_token_id or 0
+    enc_train, enc_val = inputs(train_data), inputs(validation)
+    lengths = lengths_of(enc_train)
+    pad_id = inputs.pad_id
     if objective is None:
         weights = (_class_weights(train_data.labels, len(label_names or []))
                    if cfg.class_weights and task == "classification" else None)
@@ -180,7 +192,10 @@ def train(
     per_epoch = len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length, sample_labels))
     total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_fraction * total_steps)
-    optimizer = torch.optim.AdamW(strategy.param_groups(model, cfg.lr, cfg.weight_decay), lr=cfg.lr)
+    groups = strategy.param_groups(model, cfg.lr, cfg.weight_decay)
+    if cfg.head_lr is not None:
+        groups = with_head_lr(groups, model, cfg.head_lr)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     scheduler = strategy.schedule(optimizer, total_steps, warmup)
     trainable, total = count_parameters(model)
 
