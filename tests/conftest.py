@@ -39,6 +39,43 @@ def sentiment_frame(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+PURPOSES = ["car", "tv", "business", "education"]
+
+
+def credit_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """Loan applications whose default risk follows debt ratio and purpose, with noise.
+
+    ``income`` is a number column with some missing values; ``purpose`` a category; the
+    label is ``bad`` for about a third of the rows.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    debt = rng.uniform(0, 1, n)
+    purpose = rng.choice(PURPOSES, n)
+    income = rng.normal(50_000, 15_000, n).round(0)
+    risk = 3 * debt + np.where(purpose == "business", 1.0, 0.0) - income / 100_000 + rng.normal(0, 0.4, n)
+    frame = pd.DataFrame({"income": income, "debt_ratio": debt.round(3), "purpose": purpose,
+                          "age": rng.integers(20, 70, n),
+                          "label": np.where(risk > np.quantile(risk, 0.66), "bad", "good")})
+    frame.loc[frame.sample(frac=0.05, random_state=seed).index, "income"] = np.nan
+    return frame
+
+
+def price_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """A daily series of returns, log volume and volatility, with some persistence in volume."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ret = rng.normal(0, 1, n)
+    vol = np.zeros(n)
+    for t in range(1, n):
+        vol[t] = 0.8 * vol[t - 1] + rng.normal(0, 0.3)
+    return pd.DataFrame({"date": pd.bdate_range("2020-01-01", periods=n).strftime("%Y-%m-%d"),
+                         "ret": ret.round(4), "log_volume": vol.round(4),
+                         "volatility": np.abs(ret).round(4)})
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer BERT with hidden size 64 and a vocabulary of the test words."""

@@ -93,6 +93,17 @@ def quickstart(output_dir: str = "runs/quickstart", epochs: int = 3,
     api.train(quickstart_config(output_dir, epochs), overwrite=overwrite, show_progress=not no_progress)
 
 
+@app.command("walk-forward")
+@user_errors
+def walk_forward(config: Path, overrides: Overrides = None,
+                 folds: Annotated[int, typer.Option(help="test blocks; fold K trains on every block before")] = 5,
+                 overwrite: Annotated[bool, typer.Option(help="replace existing fold runs")] = False,
+                 no_progress: NoProgress = False) -> None:
+    """Walk-forward evaluation of a time-split CONFIG: one run per fold, mean and spread of test metrics."""
+    from fintune.walkforward import walk_forward as run_walk_forward
+    run_walk_forward(config, overrides or [], folds=folds, overwrite=overwrite, show_progress=not no_progress)
+
+
 @app.command()
 @user_errors
 def tune(config: Path, overrides: Overrides = None,

@@ -364,3 +364,15 @@ def test_print_report_shows_the_tables(write_csv, make_cfg):
     assert "Class balance" in text and "neutral" in text
     assert "train.csv [carved validation]" in text  # brackets are not eaten as markup
     assert "1 texts in 2 rows, dropped" in text and "headline number 4" in text
+
+
+def test_time_split_with_one_class_in_training_names_the_label(write_csv, make_cfg):
+    # Every early row is 'good': a time split leaves the model nothing to tell apart.
+    frame = pd.DataFrame({"text": [f"loan {i}" for i in range(40)],
+                          "label": ["good"] * 30 + ["bad", "good"] * 5,
+                          "date": pd.date_range("2024-01-01", periods=40).strftime("%Y-%m-%d")})
+    cfg = make_cfg(write_csv("loans.csv", frame), date_column="date",
+                   split={"method": "time", "validation_size": 0.15, "test_size": 0.15})
+    with pytest.raises(DataError, match="the training split \\(28 rows, time split\\) holds only the label "
+                                        "'good' in column 'label'"):
+        prepare_data(cfg, "classification", 0)

@@ -161,3 +161,44 @@ def test_unparseable_date_names_file_row_and_column():
 def test_empty_date_is_an_error_with_row():
     with pytest.raises(DataError, match="row 12, column 'date': empty date"):
         parse_dates(pd.Series(["2024-01-01", None]), "f.csv", "date", first_row=11)
+
+
+# ---------------------------------------------------------------- walk-forward, gap, sizes
+
+
+def _days(n: int) -> list[str]:
+    return pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d").tolist()
+
+
+@pytest.mark.parametrize("fold", [0, 1, 2, 3])
+def test_walk_forward_trains_on_the_past_and_tests_on_the_next_block(fold):
+    frame = _dated(_days(100))
+    carved = carve(frame, SplitConfig(method="time", fold=fold, folds=4, validation_size=0.2), 0,
+                   "classification", carve_validation=True, carve_test=True, source="p.csv")
+    train, validation, test = carved.train["date"], carved.validation["date"], carved.test["date"]
+    assert len(test) == 20 and len(train) + len(validation) == 20 * (fold + 1)
+    assert train.max() < validation.min() <= validation.max() < test.min()
+    assert carved.method == f"walk-forward fold {fold + 1}/4"
+
+
+def test_gap_drops_rows_before_each_cut():
+    carved = carve(_dated(_days(100)), SplitConfig(method="time", gap=3), 0, "classification",
+                   carve_validation=True, carve_test=True, source="p.csv")
+    assert (len(carved.train), len(carved.validation), len(carved.test)) == (77, 7, 10)
+    assert (carved.validation["date"].min() - carved.train["date"].max()).days == 4
+
+
+def test_time_split_with_too_few_rows_names_the_sizes():
+    with pytest.raises(DataError, match="a time split gives train 12, validation 1, test 1 rows; every "
+                                        "part needs at least 2"):
+        carve(_dated(_days(14)), SplitConfig(method="time", validation_size=0.05, test_size=0.05), 0,
+              "classification", carve_validation=True, carve_test=True, source="p.csv")
+    with pytest.raises(DataError, match=r"train 6, validation 0, test 1 rows after dropping 2 gap row\(s\)"):
+        carve(_dated(_days(10)), SplitConfig(method="time", gap=2), 0, "classification",
+              carve_validation=True, carve_test=True, source="p.csv")
+
+
+def test_fold_needs_a_time_split():
+    with pytest.raises(ConfigError, match="data.split.fold .* needs data.split.method: time"):
+        carve(_dated(_days(50)), SplitConfig(method="random", fold=0), 0, "classification",
+              carve_validation=True, carve_test=True, source="p.csv")

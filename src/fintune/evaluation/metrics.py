@@ -126,7 +126,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     """MSE, RMSE, MAE and R² of predictions ``(n,)`` or ``(n, 1)`` against ``y_true``.
 
-    R² is None when it is undefined (fewer than two rows).
+    R² is None when it is undefined (fewer than two rows). When the target takes both
+    signs (returns), ``directional_accuracy`` is the share of rows whose sign is right.
     """
     y = np.asarray(y_true, dtype=np.float64)
     pred = np.asarray(y_pred, dtype=np.float64)
@@ -138,8 +139,12 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
     mse = float(mean_squared_error(y, pred))
     # sklearn returns NaN (with a warning) for R² on one row; say "undefined" instead.
     r2 = _num(r2_score(y, pred)) if y.shape[0] >= 2 else None
-    return {"mse": _num(mse), "rmse": _num(math.sqrt(mse)),
-            "mae": _num(mean_absolute_error(y, pred)), "r2": r2, "n": int(y.shape[0])}
+    out = {"mse": _num(mse), "rmse": _num(math.sqrt(mse)),
+           "mae": _num(mean_absolute_error(y, pred)), "r2": r2, "n": int(y.shape[0])}
+    if (y > 0).any() and (y < 0).any():
+        # Returns: did the forecast get the sign right? (undefined for all-positive targets)
+        out["directional_accuracy"] = _num(np.mean(np.sign(pred) == np.sign(y)))
+    return out
 
 
 def _check_task(task: str) -> None:

@@ -1,0 +1,140 @@
+"""model.kind end to end on the tiny BERT: text, fusion, mlp and gbm train, save, reload, predict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fintune import api
+from fintune.errors import DataError
+from fintune.models.fintune_model import FintuneModel
+from tests.conftest import credit_frame, price_frame, write_config
+
+FEATURES = ["income", "debt_ratio", "purpose", "age"]
+
+# kind -> (config sections, files the saved model must hold)
+KINDS = {
+    "text": ({"train": {"epochs": 2}}, ["model.safetensors", "tokenizer.json"]),
+    "fusion": ({"train": {"epochs": 4, "head_lr": 3e-3}},
+               ["model.safetensors", "fusion_head.safetensors", "features.json", "tokenizer.json"]),
+    "mlp": ({"train": {"epochs": 15, "lr": 3e-3}}, ["fusion_head.safetensors", "features.json"]),
+    "gbm": ({"model": {"gbm": {"n_estimators": 200, "min_child_samples": 5}}}, ["gbm.txt", "features.json"]),
+}
+
+
+@pytest.fixture(scope="module")
+def credit_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("credit") / "credit.csv"
+    credit_frame(400).to_csv(path, index=False)
+    return path
+
+
+def _config(tmp_path: Path, tiny_bert: Path, train_file: Path, kind: str, **sections) -> Path:
+    sections = {**KINDS[kind][0], **sections}
+    sections["train"] = {**KINDS[kind][0].get("train", {}), **sections.get("train", {})}
+    model = {"backbone": str(tiny_bert), "max_length": 48, "kind": kind, "head_hidden": 32,
+             **sections.pop("model", {})}
+    data = {"train": str(train_file), "text_column": None, "feature_columns": FEATURES, "label_column": "label",
+            "label_names": ["good", "bad"], **sections.pop("data", {})}
+    train_cfg = {"epochs": 3, "batch_size": 32, "lr": 1e-3, "checkpoint_every": 0, "precision": "fp32",
+                 "early_stopping": {"metric": "roc_auc", "patience": 20}, **sections.pop("train", {})}
+    return write_config(tmp_path / f"{kind}.yaml", tiny_bert, train_file, tmp_path / kind, data=data, model=model,
+                        train=train_cfg, **sections)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_each_kind_trains_saves_reloads_and_predicts(kind, tmp_path, tiny_bert, credit_csv):
+    run = api.train(_config(tmp_path, tiny_bert, credit_csv, kind), show_progress=False)
+    for name in KINDS[kind][1]:
+        assert (run.model_dir / name).exists(), name
+    meta = json.loads((run.model_dir / "fintune.json").read_text())
+    assert meta["kind"] == kind
+    test = run.metrics["test"]
+    for name in ("roc_auc", "pr_auc", "ks", "gini", "brier"):
+        assert test[name] is not None
+    if kind in ("fusion", "mlp", "gbm"):
+        # Debt ratio and purpose decide the label: the features carry real signal.
+        assert test["roc_auc"] > 0.8, test["roc_auc"]
+
+    model = FintuneModel.load(run.run_dir)
+    frame = pd.read_csv(credit_csv).iloc[:50]
+    examples = model.examples_of(frame, "rows")
+    out = model.outputs(examples)
+    assert out.shape == (50, 2) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
+    written = api.predict(run.run_dir, credit_csv, tmp_path / "pred.csv", show_progress=False)
+    pred = pd.read_csv(written)
+    np.testing.assert_allclose(pred["prob_bad"].to_numpy()[:50], out[:, 1], atol=1e-5)
+    again = api.evaluate(run.run_dir, credit_csv)
+    assert again["n"] == 400
+
+
+def test_fusion_reads_a_text_column_and_features_together(tmp_path, tiny_bert):
+    frame = credit_frame(300, seed=3)
+    frame["note"] = np.where(frame["purpose"] == "car", "car loan", "other loan")
+    path = tmp_path / "with_text.csv"
+    frame.to_csv(path, index=False)
+    config = _config(tmp_path, tiny_bert, path, "fusion", data={"text_column": "note"})
+    run = api.train(config, show_progress=False)
+    model = FintuneModel.load(run.run_dir)
+    assert model.examples_of(frame.iloc[:2], "x").texts == ["car loan" if p == "car" else "other loan"
+                                                            for p in frame["purpose"][:2]]
+
+
+def test_a_leaking_feature_stops_training_before_anything_is_written(tmp_path, tiny_bert):
+    frame = credit_frame(300)
+    frame["collections_flag"] = np.where(frame["label"] == "bad", "sent", "none")
+    path = tmp_path / "leaky.csv"
+    frame.to_csv(path, index=False)
+    config = _config(tmp_path, tiny_bert, path, "gbm", data={"feature_columns": [*FEATURES, "collections_flag"]})
+    with pytest.raises(DataError, match="'collections_flag' alone predicts the target"):
+        api.train(config, show_progress=False)
+    assert not (tmp_path / "gbm").exists()
+
+
+def test_text_in_a_number_column_at_prediction_names_the_row(tmp_path, tiny_bert, credit_csv):
+    run = api.train(_config(tmp_path, tiny_bert, credit_csv, "gbm"), show_progress=False)
+    bad = pd.read_csv(credit_csv).iloc[:5].astype({"income": object})
+    bad.loc[3, "income"] = "unknown"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="'income' holds numbers, but this row holds 'unknown'") as err:
+        api.predict(run.run_dir, tmp_path / "bad.csv", tmp_path / "out.csv", show_progress=False)
+    assert err.value.row == 4
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_walk_forward_on_windows_scores_every_fold_out_of_time(tmp_path, tiny_bert):
+    from fintune.walkforward import walk_forward
+
+    path = tmp_path / "prices.csv"
+    price_frame(400).to_csv(path, index=False)
+    config = write_config(
+        tmp_path / "wf.yaml", tiny_bert, path, tmp_path / "wf", task="regression",
+        data={"train": str(path), "text_column": None, "feature_columns": ["ret", "log_volume"], "label_column": "log_volume",
+              "date_column": "date", "windows": {"lags": 3, "rolling": [5]},
+              "split": {"method": "time", "validation_size": 0.2}},
+        model={"backbone": str(tiny_bert), "kind": "gbm", "gbm": {"n_estimators": 100, "min_child_samples": 5}})
+    summary = walk_forward(config, folds=3, show_progress=False)
+    assert [f["fold"] for f in summary["folds"]] == [1, 2, 3]
+    assert summary["folds"][0]["train_rows"] < summary["folds"][2]["train_rows"]
+    # log volume is persistent (AR 0.8): yesterday's value explains a good part of today's.
+    assert summary["mean"]["r2"] > 0.3, summary
+    assert (tmp_path / "wf" / "walk_forward.json").exists() and (tmp_path / "wf" / "walk_forward.png").exists()
+    predictions = api.predict(tmp_path / "wf" / "fold_3", path, tmp_path / "pred.csv", show_progress=False)
+    assert len(pd.read_csv(predictions)) == 400 - 5  # one prediction per complete window
+
+
+@pytest.mark.parametrize("strategy, trainable_share", [
+    ({"name": "full"}, (0.99, 1.0)),
+    ({"name": "freeze", "trainable_layers": 0}, (0.0, 0.3)),  # the head (and pooler) only
+    ({"name": "gradual"}, (0.99, 1.0)),
+])
+def test_fusion_trains_with_the_layer_strategies(strategy, trainable_share, tmp_path, tiny_bert, credit_csv):
+    config = _config(tmp_path, tiny_bert, credit_csv, "fusion", strategy=strategy, train={"epochs": 1})
+    run = api.train(config, show_progress=False)
+    training = run.metrics["training"]
+    share = training["trainable_params"] / training["total_params"]
+    assert trainable_share[0] <= share <= trainable_share[1], share
