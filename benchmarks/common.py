@@ -28,7 +28,8 @@ def run_rows(script: str, rows: list[str], epochs: int, result: Path,
         proc = subprocess.run([sys.executable, script, "--child", row, "--epochs", str(epochs)],
                               stdout=subprocess.PIPE, text=True, check=True)
         line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-        results[row] = {**json.loads(line[len("RESULT "):]), "epochs": epochs,
+        # A row may report the epochs it really ran (e.g. per-dataset settings).
+        results[row] = {"epochs": epochs, **json.loads(line[len("RESULT "):]),
                         "wall_seconds": round(time.time() - start, 1)}
         result.parent.mkdir(parents=True, exist_ok=True)
         result.write_text(json.dumps(results, indent=2) + "\n")
@@ -42,8 +43,9 @@ def emit(row: dict) -> None:
 
 def print_table(results: dict, keys: list[str], first: str, width: int = 22) -> None:
     """One line per row, one column per metric."""
-    print(f"{first:<14}" + "".join(f"{k:>{width}}" for k in keys))
+    pad = max(14, *(len(str(n)) + 2 for n in [first, *results]))
+    print(f"{first:<{pad}}" + "".join(f"{k:>{width}}" for k in keys))
     for name, row in results.items():
         cells = (f"{row.get(k):>{width}.4f}" if isinstance(row.get(k), float) else f"{row.get(k)!s:>{width}}"
                  for k in keys)
-        print(f"{name:<14}" + "".join(cells))
+        print(f"{name:<{pad}}" + "".join(cells))

@@ -168,8 +168,10 @@ def fit_features(cfg: RunConfig, data: PreparedData) -> FeatureEncoder:
     """The feature encoder fitted on the training split, after the leak check."""
     train = data.train
     assert train.features is not None and train.labels is not None
+    # Trees split raw values themselves; bins would only add columns to search.
+    bins = cfg.model.numeric_bins if cfg.model.kind != "gbm" else 0
     enc = FeatureEncoder.fit(train.features, list(train.features.columns), categorical_columns(cfg.data),
-                             train.source)
+                             train.source, numeric_bins=bins)
     if cfg.data.leak_check:
         check_leakage(train.features, enc, train.labels, cfg.task, train.source)
     console.print(f"features: {len(enc.numeric)} numeric, {len(enc.categorical)} categorical "

@@ -91,9 +91,9 @@ class DataConfig(Strict):
     label_map: dict[str, str] | None = None
     date_column: str | None = None
     categorical_columns: list[str] | None = Field(
-        None, description="feature columns to one-hot; default: non-numeric ones and those in categories")
+        None, description="feature columns to one-hot even when they hold numbers; text columns always are")
     categories: dict[str, dict[str, str]] | None = Field(
-        None, description="codes to names per column for the text template, e.g. SEX: {1: male}")
+        None, description="codes to names per column, for the text template only, e.g. SEX: {1: male}")
     column_names: dict[str, str] | None = Field(None, description="readable names for the text template")
     windows: WindowConfig | None = None
     leak_check: bool = Field(True, description="reject a feature that alone predicts the target "
@@ -127,8 +127,8 @@ class DataConfig(Strict):
                 raise ValueError("data.windows needs data.date_column and data.feature_columns (the series)")
             if self.text_column is not None:
                 raise ValueError("data.windows builds its input from data.feature_columns; remove data.text_column")
-        unknown = [c for c in [*(self.categorical_columns or []), *(self.categories or {})]
-                   if c not in (self.feature_columns or [])]
+        known = [*(self.feature_columns or []), *(self.windows.keep_columns if self.windows else [])]
+        unknown = [c for c in [*(self.categorical_columns or []), *(self.categories or {})] if c not in known]
         if unknown:
             raise ValueError(f"data.categorical_columns/categories name {', '.join(unknown)}, "
                              "which are not in data.feature_columns")
@@ -159,6 +159,8 @@ class ModelConfig(Strict):
         "text", description="text: the encoder reads the text; fusion: the encoder's sentence vector "
         "joined with the row's features; mlp / gbm: the features alone (baselines)")
     head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
+    numeric_bins: int = Field(8, ge=0, description="fusion, mlp, gbm: quantile bins of the piecewise-linear "
+                              "encoding of each numeric feature; 0 for standardized values alone")
     gbm: GBMConfig = GBMConfig()
 
 

@@ -64,7 +64,7 @@ def test_serialize_row_humanizes_names_and_formats_values():
     row = {"credit_amount": 1169, "purpose": "radio/television", "rate": 0.123456789,
            "duration_months": 6.0, "savings": float("nan"), "job": None}
     text = serialize_row(row, ["credit_amount", "purpose", "rate", "duration_months", "savings", "job"])
-    assert text == ("credit amount: 1,169; purpose: radio/television; rate: 0.1235; "
+    assert text == ("credit amount: 1169; purpose: radio/television; rate: 0.1235; "
                     "duration months: 6; savings: missing; job: missing")
 
 
@@ -75,7 +75,7 @@ def test_serialize_row_handles_numpy_and_pandas_values_in_column_order():
 
 def test_serialize_row_formats_large_and_small_numbers():
     row = {"x": 1.5e-7, "y": 12345678.9, "z": -2500.125, "w": 1234567}
-    assert serialize_row(row, ["x", "y", "z", "w"]) == "x: 1.5e-07; y: 12,345,678.9; z: -2,500.12; w: 1,234,567"
+    assert serialize_row(row, ["x", "y", "z", "w"]) == "x: 1.5e-07; y: 12,345,678.9; z: -2500.12; w: 1,234,567"
 
 
 def test_serialize_row_decodes_categories_and_uses_readable_names():

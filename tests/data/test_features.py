@@ -103,3 +103,12 @@ def test_fusion_dedup_keeps_rows_with_the_same_text_and_other_features(write_csv
                    split={"method": "random"})
     data = prepare_data(cfg, "classification", 0)
     assert len(data.train) + len(data.validation) + len(data.test) == 20
+
+
+def test_piecewise_linear_bins_follow_training_quantiles():
+    train = _frame(amount=[float(v) for v in range(101)], flag=[0, 1] * 50 + [0])
+    enc = FeatureEncoder.fit(train, ["amount", "flag"], [], "x", numeric_bins=4)
+    assert enc.bins == {"amount": [0.0, 25.0, 50.0, 75.0, 100.0]}  # a 0/1 column gets no bins
+    assert enc.names[-4:] == ["amount~bin1", "amount~bin2", "amount~bin3", "amount~bin4"]
+    x = enc.transform(_frame(amount=[30.0, 200.0, np.nan], flag=[0, 1, 0]), "x")
+    np.testing.assert_allclose(x[:, -4:], [[1, 0.2, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]])

@@ -59,16 +59,17 @@ def is_missing(value: Any) -> bool:
 def format_value(value: Any) -> str:
     """One cell as text a person would write: ``1,169``, ``0.1235``, ``true``, ``missing``.
 
-    Whole numbers print without ``.0`` and with thousands separators; other numbers keep
-    four significant digits (two decimals from 1,000 up), which is what a reader, and a
-    tokenizer, can use; tiny and huge values fall back to scientific notation.
+    Whole numbers print without ``.0``, with thousands separators from 10,000 up (so a
+    year stays ``1994``); other numbers keep four significant digits (two decimals from
+    1000 up), which is what a reader, and a tokenizer, can use; tiny and huge values fall
+    back to scientific notation.
     """
     if is_missing(value):
         return "missing"
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
     if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
+        return _format_int(int(value))
     if isinstance(value, (float, np.floating)):
         return _format_float(float(value))
     if isinstance(value, (pd.Timestamp, datetime, date)):
@@ -80,13 +81,18 @@ def format_value(value: Any) -> str:
 def _format_float(number: float) -> str:
     # A float column that holds whole numbers (often because of NaNs) still prints as ints.
     if math.isfinite(number) and number.is_integer() and abs(number) < 1e15:
-        return f"{int(number):,}"
+        return _format_int(int(number))
     magnitude = abs(number)
     if not math.isfinite(number) or magnitude < 1e-4 or magnitude >= 1e15:
         return f"{number:.4g}"
     if magnitude >= 1000:
-        return f"{number:,.2f}".rstrip("0").rstrip(".")
+        text = f"{number:,.2f}" if magnitude >= 10_000 else f"{number:.2f}"
+        return text.rstrip("0").rstrip(".")
     return f"{number:.4g}"
+
+
+def _format_int(number: int) -> str:
+    return f"{number:,}" if abs(number) >= 10_000 else str(number)
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

@@ -95,10 +95,17 @@ class FeatureEncoder:
     stds: list[float] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)  # numeric columns with a missing-flag slot
     categories: dict[str, list[str]] = field(default_factory=dict)
+    bins: dict[str, list[float]] = field(default_factory=dict)  # piecewise-linear bin edges per column
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, columns: list[str], categorical: list[str], source: str) -> FeatureEncoder:
-        """Learn column kinds, means, spreads and categories from the training rows."""
+    def fit(cls, frame: pd.DataFrame, columns: list[str], categorical: list[str], source: str,
+            numeric_bins: int = 0) -> FeatureEncoder:
+        """Learn column kinds, means, spreads, bin edges and categories from the training rows.
+
+        With ``numeric_bins`` > 0 each numeric column also gets a piecewise-linear encoding
+        over its training quantiles (Gorishniy et al. 2022, "On Embeddings for Numerical
+        Features"): a neural head then bends a feature's effect the way trees split it.
+        """
         numeric, cats = column_kinds(frame, columns, categorical, source)
         enc = cls(numeric, cats)
         for col in numeric:
@@ -109,6 +116,10 @@ class FeatureEncoder:
             enc.stds.append(std if std > 1e-12 and math.isfinite(std) else 1.0)
             if values.isna().any():
                 enc.flagged.append(col)
+            if numeric_bins and values.notna().any():
+                edges = np.unique(np.quantile(values.dropna(), np.linspace(0, 1, numeric_bins + 1)))
+                if len(edges) > 2:  # a binary or constant column gains nothing from bins
+                    enc.bins[col] = edges.tolist()
         for col in cats:
             counts = frame[col].map(_category).value_counts()
             enc.categories[col] = sorted(counts.index[:MAX_CATEGORIES].tolist())
@@ -118,6 +129,8 @@ class FeatureEncoder:
     def names(self) -> list[str]:
         """One name per output column: ``AGE``, ``AGE=missing``, ``SEX=2``, ..."""
         out = list(self.numeric) + [f"{c}=missing" for c in self.flagged]
+        for col, edges in self.bins.items():
+            out += [f"{col}~bin{i + 1}" for i in range(len(edges) - 1)]
         for col in self.categorical:
             out += [f"{col}={v}" for v in self.categories[col]] + [f"{col}=other"]
         return out
@@ -134,6 +147,8 @@ class FeatureEncoder:
             parts.append(((np.where(np.isnan(numbers), mean, numbers) - mean) / std)[:, None])
         for col in self.flagged:
             parts.append(to_numbers(frame[col]).isna().to_numpy(dtype=np.float64)[:, None])
+        for col, edges in self.bins.items():
+            parts.append(_piecewise_linear(to_numbers(frame[col]).to_numpy(), np.asarray(edges)))
         for col in self.categorical:
             known = self.categories[col]
             index = {v: i for i, v in enumerate(known)}
@@ -155,6 +170,13 @@ class FeatureEncoder:
     @classmethod
     def load(cls, folder: str | Path) -> FeatureEncoder:
         return cls(**json.loads(Path(folder, FEATURES_FILE).read_text(encoding="utf-8")))
+
+
+def _piecewise_linear(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin i is 0 below its range, 1 above it, and the position inside it; NaN is all zeros."""
+    low, width = edges[:-1], np.diff(edges)
+    out = np.clip((x[:, None] - low[None, :]) / width[None, :], 0.0, 1.0)
+    return np.nan_to_num(out, nan=0.0)
 
 
 def _category(value: Any) -> str:

@@ -214,8 +214,8 @@ def input_columns(cfg: DataConfig) -> list[str]:
 
 
 def categorical_columns(cfg: DataConfig) -> list[str]:
-    """Columns named categorical in the config (``categorical_columns`` and ``categories``)."""
-    return list(dict.fromkeys([*(cfg.categorical_columns or []), *(cfg.categories or {})]))
+    """Columns to one-hot although they may hold numbers (codes such as EDUCATION 1-6)."""
+    return list(cfg.categorical_columns or [])
 
 
 def feature_frame(table: pd.DataFrame, cfg: DataConfig, source: str) -> pd.DataFrame | None:

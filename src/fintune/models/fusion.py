@@ -24,7 +24,7 @@ HEAD_FILE = "fusion_head.safetensors"
 
 
 class FusionModel(nn.Module):
-    """Encoder sentence vector (optional) + feature vector -> MLP head -> logits."""
+    """Encoder sentence vector (optional) + feature vector -> MLP head (+ linear path) -> logits."""
 
     def __init__(self, encoder: PreTrainedModel | None, n_features: int, num_labels: int,
                  hidden: int = 256, dropout: float = 0.1) -> None:
@@ -36,6 +36,9 @@ class FusionModel(nn.Module):
             nn.Linear(text_dim + n_features, hidden), nn.GELU(), nn.Dropout(dropout),
             nn.Linear(hidden, num_labels),
         )
+        # "Wide and deep" (Cheng et al. 2016): a linear path on the features beside the MLP,
+        # so the model is never worse off than the scorecard-style linear model it joins.
+        self.wide = nn.Linear(n_features, num_labels) if n_features else None
         self.shape = {"n_features": n_features, "num_labels": num_labels, "hidden": hidden, "dropout": dropout}
 
     @property
@@ -56,8 +59,12 @@ class FusionModel(nn.Module):
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
             parts.append(self.text_norm(pooled))
         if features is not None:
-            parts.append(features.to(parts[0].dtype if parts else features.dtype))
-        return SequenceClassifierOutput(logits=self.classifier(torch.cat(parts, dim=-1)))
+            features = features.to(parts[0].dtype if parts else features.dtype)
+            parts.append(features)
+        logits = self.classifier(torch.cat(parts, dim=-1))
+        if self.wide is not None and features is not None:
+            logits = logits + self.wide(features)
+        return SequenceClassifierOutput(logits=logits)
 
     def head_state(self) -> dict[str, torch.Tensor]:
         """Weights outside the encoder: the layer norm and the MLP."""
