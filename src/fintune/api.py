@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -20,6 +21,7 @@ from fintune.data.features import FeatureEncoder, check_leakage
 from fintune.data.prepare import categorical_columns, load_table
 from fintune.errors import ConfigError, FintuneError
 from fintune.evaluation import choose_threshold, write_evaluation
+from fintune.evaluation.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from fintune.modelcard import render_model_card
 from fintune.models.backbones import build_model, load_tokenizer, resolve_backbone
 from fintune.models.fintune_model import FintuneModel
@@ -150,10 +152,16 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     splits = {name: ex for name, ex in (("validation", data.validation), ("test", data.test))
               if ex is not None and ex.texts}
     outputs = {name: fmodel.outputs(ex, cfg.train.eval_batch_size) for name, ex in splits.items()}
+    calibration = None
+    if cfg.task == "classification" and cfg.decision.temperature_scaling:
+        outputs, calibration = _calibrate(outputs, splits, fmodel)
     threshold = _decision_threshold(outputs["validation"], data.validation.labels, cfg)
     fmodel.threshold = fmodel.meta["threshold"] = threshold
     metrics = _final_evaluation(splits, outputs, data.label_names, cfg, run_dir, threshold)
     metrics["training"] = training
+    if calibration is not None:
+        metrics["calibration"] = calibration
+    _write_splits(run_dir, cfg, data)
     fmodel.save(run_dir / "model")
     (run_dir / "model" / "README.md").write_text(
         render_model_card(cfg, data.report, metrics, training), encoding="utf-8")
@@ -162,6 +170,52 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         (run_dir / name).unlink(missing_ok=True)
     _print_summary(metrics, run_dir)
     return RunResult(run_dir, metrics)
+
+
+def _calibrate(outputs: dict[str, Any], splits: dict[str, Examples],
+               fmodel: FintuneModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Temperature scaling fitted on validation outputs; the model applies it from now on."""
+    temperature = fit_temperature(splits["validation"].labels, outputs["validation"])
+    scaled = {name: apply_temperature(out, temperature) for name, out in outputs.items()}
+    fmodel.temperature = fmodel.meta["temperature"] = temperature
+    report = {"temperature": temperature,
+              "ece_before": {n: expected_calibration_error(splits[n].labels, o) for n, o in outputs.items()},
+              "ece_after": {n: expected_calibration_error(splits[n].labels, o) for n, o in scaled.items()}}
+    console.print(f"temperature scaling (fitted on validation): T = {temperature:.3f}, validation ECE "
+                  f"{report['ece_before']['validation']:.4f} -> {report['ece_after']['validation']:.4f}")
+    return scaled, report
+
+
+SPLITS = "splits.json"
+
+
+def _write_splits(run_dir: Path, cfg: RunConfig, data: PreparedData) -> None:
+    """Which file rows went to which split: the audit trail, and what reports reload."""
+    files = {"train": cfg.data.train, "validation": cfg.data.validation or cfg.data.train,
+             "test": cfg.data.test or cfg.data.train}
+    record = {name: {"file": files[name], "rows": [int(r) for r in ex.rows]}
+              for name, ex in (("train", data.train), ("validation", data.validation), ("test", data.test))
+              if ex is not None and ex.rows is not None}
+    (run_dir / SPLITS).write_text(json.dumps(record), encoding="utf-8")
+
+
+def load_split(run: str | Path, split: str = "test") -> tuple[Examples, Any]:
+    """A finished run's own split, as examples and as the raw table rows (for group columns)."""
+    run = Path(run)
+    path = run / SPLITS
+    if not path.exists():
+        raise FintuneError(f"{run} has no {SPLITS} (trained before fintune recorded its splits); "
+                           "pass --data with a labeled file instead")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if split not in record:
+        raise FintuneError(f"{run} has no '{split}' split; it has: {', '.join(record)}")
+    model = FintuneModel.load(run)
+    file, rows = record[split]["file"], record[split]["rows"]
+    examples = load_examples(file, model.data_config, model.task, model.label_names)
+    position = {int(r): i for i, r in enumerate(examples.rows)}
+    index = np.array([position[r] for r in rows])
+    table = load_table(file, model.data_config).loc[rows]
+    return examples.take(index), table
 
 
 def fit_features(cfg: RunConfig, data: PreparedData) -> FeatureEncoder:
@@ -271,7 +325,7 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
             chunk = frame.iloc[start:start + chunk_rows].copy()
             out = model.outputs(examples.subset(start, start + chunk_rows), batch_size,
                                 on_batch=lambda n: progress.advance(bar, n))
-            for name, values in model.prediction_columns(out).items():
+            for name, values in model.prediction_columns(out, chunk).items():
                 chunk[name] = values
             writer(chunk, output, start == 0)
     console.print(f"{len(examples)} predictions written to [bold]{output}[/]")

@@ -159,6 +159,8 @@ class ModelConfig(Strict):
         "text", description="text: the encoder reads the text; fusion: the encoder's sentence vector "
         "joined with the row's features; mlp / gbm: the features alone (baselines)")
     head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
+    text_dim: int | None = Field(32, ge=1, description="fusion: the sentence vector is projected to this "
+                                 "many dimensions before it joins the features; null keeps all")
     numeric_bins: int = Field(8, ge=0, description="fusion, mlp, gbm: quantile bins of the piecewise-linear "
                               "encoding of each numeric feature; 0 for standardized values alone")
     gbm: GBMConfig = GBMConfig()
@@ -196,12 +198,15 @@ class TrainConfig(Strict):
 
 
 class DecisionConfig(Strict):
-    """Binary tasks: how the threshold on P(positive) is chosen on validation data.
+    """Classification: calibration, and (binary tasks) how the threshold on P(positive) is
+    chosen on validation data.
 
     The positive class is the second label (``data.label_names[1]``). The chosen threshold
     is saved with the model and used by evaluate, predict and the final metrics.
     """
 
+    temperature_scaling: bool = Field(True, description="fit a softmax temperature on validation data "
+                                      "(calibrated probabilities; the argmax never changes)")
     threshold: Literal["argmax", "max_f1", "recall", "cost"] = "argmax"
     target_recall: float = Field(0.8, gt=0, le=1)
     cost_false_negative: float = Field(1.0, ge=0, description="e.g. a missed default")

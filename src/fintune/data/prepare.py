@@ -48,16 +48,23 @@ class Examples:
     dates: pd.Series | None  # parsed dates when data.date_column is set
     source: str  # file (and split) name, for messages and reports
     features: pd.DataFrame | None = None  # raw feature columns; index = the file's row numbers
+    rows: np.ndarray | None = None  # each example's row in its file (from 1), for audits and reports
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def subset(self, start: int, stop: int) -> Examples:
         """Rows ``start:stop``, for chunked prediction."""
-        def cut(x: Any) -> Any:
-            return None if x is None else x[start:stop]
-        return Examples(self.texts[start:stop], cut(self.labels), cut(self.dates), self.source,
-                        None if self.features is None else self.features.iloc[start:stop])
+        return self.take(np.arange(start, min(stop, len(self))))
+
+    def take(self, index: np.ndarray) -> Examples:
+        """The examples at positions ``index``."""
+        def pick(x: Any) -> Any:
+            return None if x is None else x[index]
+        return Examples([self.texts[i] for i in index], pick(self.labels),
+                        None if self.dates is None else self.dates.iloc[index].reset_index(drop=True),
+                        self.source, None if self.features is None else self.features.iloc[index],
+                        pick(self.rows))
 
 
 @dataclass
@@ -191,7 +198,7 @@ def load_examples(
     dates = None
     if cfg.date_column is not None and cfg.date_column in table.columns:
         dates = parse_dates(table[cfg.date_column], path, cfg.date_column)
-    return Examples(texts, labels, dates, path, feature_frame(table, cfg, path))
+    return Examples(texts, labels, dates, path, feature_frame(table, cfg, path), table.index.to_numpy())
 
 
 def load_table(path: str, cfg: DataConfig) -> pd.DataFrame:
@@ -344,7 +351,7 @@ def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) 
         columns = input_columns(cfg)
         features = pd.DataFrame({c: frame[FEATURE_PREFIX + c].to_numpy() for c in columns},
                                 index=frame["row"].to_numpy())
-    return Examples(frame["text"].tolist(), labels, dates, source, features)
+    return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy())
 
 
 def _check_two_classes(train: pd.DataFrame, label_names: list[str], source: str, method: str,

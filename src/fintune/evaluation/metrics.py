@@ -18,11 +18,13 @@ from sklearn.metrics import (
     mean_squared_error, precision_recall_fscore_support, r2_score, roc_auc_score, roc_curve,
 )
 
+from fintune.evaluation.calibration import expected_calibration_error
+
 TASKS = ("classification", "regression")
 
 # Name parts that mark a metric where lower is better; anything else is "higher is better".
 _LOWER_IS_BETTER = frozenset({
-    "loss", "mse", "rmse", "mae", "mape", "msle", "rmsle", "brier", "error", "err", "nll",
+    "loss", "mse", "rmse", "mae", "mape", "msle", "rmsle", "brier", "ece", "error", "err", "nll",
     "logloss", "perplexity", "ppl", "hinge", "entropy",
 })
 
@@ -107,6 +109,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray,
         metrics[f"{average}_recall"] = _num(recall)
         metrics[f"{average}_f1"] = _num(f1)
     metrics["n"] = int(y.shape[0])
+    # Probabilities can be over-confident while the argmax is right: ECE says by how much.
+    metrics["ece"] = _num(expected_calibration_error(y, probs))
 
     precision, recall, f1, support = prf(None)
     metrics["per_class"] = {

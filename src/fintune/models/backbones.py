@@ -114,4 +114,4 @@ def build_model(cfg: ModelConfig, task: Task, label_names: list[str] | None,
             encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
         except (OSError, ValueError) as exc:
             raise _load_error(cfg.backbone, exc) from None
-    return FusionModel(encoder, n_features, num_labels, hidden=cfg.head_hidden)
+    return FusionModel(encoder, n_features, num_labels, hidden=cfg.head_hidden, text_dim=cfg.text_dim)

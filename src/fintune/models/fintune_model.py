@@ -15,7 +15,9 @@ from fintune.config import DataConfig
 from fintune.data import Examples, frame_to_texts
 from fintune.data.features import FEATURES_FILE, FeatureEncoder
 from fintune.data.prepare import feature_frame
-from fintune.errors import FintuneError
+from fintune.errors import DataError, FintuneError
+from fintune.evaluation.calibration import apply_temperature
+from fintune.evaluation.fairness import GroupThresholds
 from fintune.models.backbones import resolve_backbone
 from fintune.models.fusion import FusionModel, load_fusion
 from fintune.models.gbm import GBMModel
@@ -37,6 +39,9 @@ class FintuneModel:
         self.label_names: list[str] | None = meta.get("label_names")
         self.max_length: int = meta["max_length"]
         self.threshold: float | None = meta.get("threshold")  # binary decision threshold, if chosen
+        self.temperature: float | None = meta.get("temperature")  # calibration, fitted on validation
+        groups = meta.get("group_thresholds")
+        self.group_thresholds = GroupThresholds(**groups) if groups else None
         self.data_config = DataConfig.model_validate(meta["data"])
         self.inputs = Inputs(tokenizer, self.max_length, features)
 
@@ -123,35 +128,53 @@ class FintuneModel:
             out = self.model.outputs(encoded["features"])
             if on_batch:
                 on_batch(len(out))
-            return out
-        return model_outputs(self.model, encoded, batch_size, self.task, self.inputs.pad_id,
-                             self.dtype, on_batch)
+        else:
+            out = model_outputs(self.model, encoded, batch_size, self.task, self.inputs.pad_id,
+                                self.dtype, on_batch)
+        if self.temperature is not None and self.task == "classification":
+            out = apply_temperature(out, self.temperature)
+        return out
 
     def predict(self, examples: Examples | list[str], batch_size: int = 64) -> list[str] | np.ndarray:
         """Label names for classification, numbers for regression."""
         out = self.outputs(examples, batch_size)
         return out if self.task == "regression" else self.labels_of(out)
 
-    def labels_of(self, probs: np.ndarray) -> list[str]:
-        """Label names from class probabilities: the saved threshold, else argmax."""
-        assert self.label_names is not None
+    def labels_ids(self, probs: np.ndarray, groups: pd.Series | None = None) -> np.ndarray:
+        """Class ids from probabilities: per-group thresholds when fitted and the group column
+        is given, else the saved threshold, else argmax."""
+        if self.group_thresholds is not None and groups is not None and probs.shape[1] == 2:
+            return self.group_thresholds.decide(probs[:, 1], groups)
         if self.threshold is not None and probs.shape[1] == 2:
-            ids = (probs[:, 1] >= self.threshold).astype(int)
-        else:
-            ids = probs.argmax(axis=1)
-        return [self.label_names[i] for i in ids]
+            return (probs[:, 1] >= self.threshold).astype(int)
+        return probs.argmax(axis=1)
+
+    def labels_of(self, probs: np.ndarray, groups: pd.Series | None = None) -> list[str]:
+        """Label names from class probabilities (see :meth:`labels_ids`)."""
+        assert self.label_names is not None
+        return [self.label_names[i] for i in self.labels_ids(probs, groups)]
 
     def examples_of(self, frame: pd.DataFrame, source: str) -> Examples:
         """Rows of a table as model input, with the column mapping and cleaning of training."""
         return Examples(frame_to_texts(frame, self.data_config, source), None, None, source,
                         feature_frame(frame, self.data_config, source))
 
-    def prediction_columns(self, out: np.ndarray) -> dict[str, Any]:
-        """Columns to append to input rows: predicted label and one probability per class."""
+    def prediction_columns(self, out: np.ndarray, frame: pd.DataFrame | None = None) -> dict[str, Any]:
+        """Columns to append to input rows: predicted label and one probability per class.
+
+        With per-group thresholds, ``frame`` must hold the group column.
+        """
         if self.task == "regression":
             return {"prediction": out}
         assert self.label_names is not None
-        cols: dict[str, Any] = {"predicted_label": self.labels_of(out)}
+        groups = None
+        if self.group_thresholds is not None and frame is not None:
+            column = self.group_thresholds.column
+            if column not in frame.columns:
+                raise DataError(f"this model decides with per-group thresholds on '{column}', and the input "
+                                f"has no such column; add it", column=column)
+            groups = frame[column]
+        cols: dict[str, Any] = {"predicted_label": self.labels_of(out, groups)}
         for i, name in enumerate(self.label_names):
             cols[f"prob_{name}"] = out[:, i]
         return cols

@@ -27,19 +27,25 @@ class FusionModel(nn.Module):
     """Encoder sentence vector (optional) + feature vector -> MLP head (+ linear path) -> logits."""
 
     def __init__(self, encoder: PreTrainedModel | None, n_features: int, num_labels: int,
-                 hidden: int = 256, dropout: float = 0.1) -> None:
+                 hidden: int = 256, dropout: float = 0.1, text_dim: int | None = 32) -> None:
         super().__init__()
         self.encoder = encoder
-        text_dim = encoder.config.hidden_size if encoder is not None else 0
-        self.text_norm = nn.LayerNorm(text_dim) if encoder is not None else None
+        width = encoder.config.hidden_size if encoder is not None else 0
+        self.text_norm = nn.LayerNorm(width) if encoder is not None else None
+        # The sentence vector is projected to a few dimensions before joining the features:
+        # 384 raw dimensions next to a few dozen features let a small table overfit on text.
+        self.text_proj = (nn.Sequential(nn.Dropout(dropout), nn.Linear(width, text_dim))
+                          if encoder is not None and text_dim else None)
+        text_width = text_dim if self.text_proj is not None else width
         self.classifier = nn.Sequential(
-            nn.Linear(text_dim + n_features, hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(text_width + n_features, hidden), nn.GELU(), nn.Dropout(dropout),
             nn.Linear(hidden, num_labels),
         )
         # "Wide and deep" (Cheng et al. 2016): a linear path on the features beside the MLP,
         # so the model is never worse off than the scorecard-style linear model it joins.
         self.wide = nn.Linear(n_features, num_labels) if n_features else None
-        self.shape = {"n_features": n_features, "num_labels": num_labels, "hidden": hidden, "dropout": dropout}
+        self.shape = {"n_features": n_features, "num_labels": num_labels, "hidden": hidden, "dropout": dropout,
+                      "text_dim": text_dim}
 
     @property
     def base_model(self) -> PreTrainedModel | None:
@@ -57,7 +63,8 @@ class FusionModel(nn.Module):
             hidden = self.encoder(**kwargs).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
-            parts.append(self.text_norm(pooled))
+            pooled = self.text_norm(pooled)
+            parts.append(self.text_proj(pooled) if self.text_proj is not None else pooled)
         if features is not None:
             features = features.to(parts[0].dtype if parts else features.dtype)
             parts.append(features)
