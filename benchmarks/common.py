@@ -36,6 +36,24 @@ def run_rows(script: str, rows: list[str], epochs: int, result: Path,
     return results
 
 
+def rows_to_run(doc: str, child: Callable[[str], dict], default: str | None) -> list[str] | None:
+    """Parse ``--rows`` and ``--child``; a child process runs its row, emits it and gets None.
+
+    For scripts whose rows carry their own settings (no ``--epochs``).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rows", default=default, help="comma-separated rows (default: all)")
+    parser.add_argument("--epochs", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        emit(child(args.child))
+        return None
+    return args.rows.split(",") if args.rows else []
+
+
 def emit(row: dict) -> None:
     """How a child process hands its row to the parent."""
     print("RESULT " + json.dumps(row), flush=True)

@@ -33,19 +33,18 @@ Writes benchmarks/results/structured.json keyed by dataset/system.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import time
 from pathlib import Path
 from typing import Any
 
-from common import emit, peak_rss_mb, print_table, run_rows
+from common import peak_rss_mb, print_table, rows_to_run, run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 RESULT = ROOT / "benchmarks" / "results" / "structured.json"
 RUNS = ROOT / "runs" / "bench_structured"
-SYSTEMS = ["text", "fusion", "mlp", "logreg", "lightgbm"]
+SYSTEMS = ["text", "fusion", "mlp", "logreg", "lightgbm", "lightgbm_same_rows"]
 SEED = 42
 
 TAIWAN_PAY = {"-2": "no consumption", "-1": "paid in full", "0": "revolving credit",
@@ -134,9 +133,13 @@ DATASETS: dict[str, tuple[str, Any, dict, Path | None]] = {
                     {"epochs": 1, "num_layers": 2, "max_length": 320}, SHARED / "islp_market"),
     "nyse_volatility": ("regression", lambda: nyse_data("log_volatility"),
                         {"epochs": 1, "num_layers": 2, "max_length": 320}, SHARED / "islp_market"),
-    "fraud": ("classification", fraud_data, {"epochs": 1, "num_layers": 2, "max_length": 256},
+    # Text and fusion train on a stratified sample of the training split (a CPU budget);
+    # `lightgbm_same_rows` is LightGBM on that same sample, for a like-for-like comparison.
+    "fraud": ("classification", fraud_data,
+              {"epochs": 1, "num_layers": 2, "max_length": 256, "max_train_rows": 6000},
               SHARED / "vehicle_insurance_fraud_oracle"),
-    "taiwan": ("classification", taiwan_data, {"epochs": 1, "num_layers": 2, "max_length": 256},
+    "taiwan": ("classification", taiwan_data,
+               {"epochs": 1, "num_layers": 2, "max_length": 256, "max_train_rows": 8000},
                SHARED / "taiwan_credit_card_default"),
 }
 
@@ -145,10 +148,13 @@ def run_config(dataset: str, system: str) -> dict:
     task, data, settings, _ = DATASETS[dataset]
     classification = task == "classification"
     model: dict = {"backbone": "minilm", "max_length": settings["max_length"],
-                   "kind": {"text": "text", "fusion": "fusion", "mlp": "mlp"}.get(system, "gbm")}
+                   "kind": {"text": "text", "fusion": "fusion"}.get(system, "mlp")}
     epochs = settings.get("fusion_epochs", settings["epochs"]) if system == "fusion" else settings["epochs"]
     train: dict = {"epochs": epochs, "batch_size": 32, "lr": 5e-5, "checkpoint_every": 0,
                    "early_stopping": {"metric": "roc_auc" if classification else "mse", "patience": 2}}
+    data_section = data()
+    if system in ("text", "fusion", "lightgbm_same_rows") and settings.get("max_train_rows"):
+        data_section["split"] = {**data_section["split"], "max_train_rows": settings["max_train_rows"]}
     if system in ("text", "fusion") and settings["num_layers"]:
         model["num_layers"] = settings["num_layers"]
     if system == "fusion":
@@ -157,17 +163,19 @@ def run_config(dataset: str, system: str) -> dict:
         train.update(epochs=40, lr=1e-3, early_stopping={**train["early_stopping"], "patience": 5})
     if classification and dataset in ("german", "taiwan", "fraud"):
         train["class_weights"] = True
-    return {"output_dir": str(RUNS / dataset / system), "task": task, "seed": SEED, "data": data(),
+    return {"output_dir": str(RUNS / dataset / system), "task": task, "seed": SEED, "data": data_section,
             "model": model, "strategy": {"name": "full"}, "train": train}
+
+
+KEYS = {"classification": ["roc_auc", "pr_auc", "ks", "gini", "brier", "accuracy"],
+        "regression": ["mse", "mae", "r2", "directional_accuracy"]}
 
 
 def scores(task: str, y, out) -> dict:
     from fintune.evaluation import compute_metrics
 
     metrics = compute_metrics(task, y, out, None if task == "regression" else ["0", "1"])
-    keys = (["roc_auc", "pr_auc", "ks", "gini", "brier", "accuracy"] if task == "classification"
-            else ["mse", "mae", "r2", "directional_accuracy"])
-    return {k: metrics.get(k) for k in keys}
+    return {k: metrics.get(k) for k in KEYS[task]}
 
 
 def baseline(dataset: str, system: str) -> dict:
@@ -180,7 +188,7 @@ def baseline(dataset: str, system: str) -> dict:
     from fintune.data.features import column_kinds, to_numbers
     from fintune.data.prepare import categorical_columns
 
-    cfg = validate_config(run_config(dataset, "mlp"))
+    cfg = validate_config(run_config(dataset, system))
     data = prepare_data(cfg.data, cfg.task, cfg.seed)
     numeric, cats = column_kinds(data.train.features, list(data.train.features.columns),
                                  categorical_columns(cfg.data), data.train.source)
@@ -195,7 +203,7 @@ def baseline(dataset: str, system: str) -> dict:
     y_tr, y_va, y_te = data.train.labels, data.validation.labels, data.test.labels
     regression = cfg.task == "regression"
     start = time.perf_counter()
-    if system == "lightgbm":
+    if system.startswith("lightgbm"):
         import lightgbm as lgb
 
         levels = {c: sorted(set(x_tr[c])) for c in cats}
@@ -233,13 +241,12 @@ def child(row: str) -> dict:
 
     dataset, system = row.split("/")
     settings = DATASETS[dataset][2]
-    if system in ("logreg", "lightgbm"):
+    if system in ("logreg", "lightgbm", "lightgbm_same_rows"):
         result = baseline(dataset, system)
     else:
         run = api.train(validate_config(run_config(dataset, system)), overwrite=True, show_progress=False)
         test, training = run.metrics["test"], run.metrics["training"]
-        keys = scores(DATASETS[dataset][0], [0, 1], [[0.5, 0.5], [0.5, 0.5]]).keys()
-        result = {**{k: test.get(k) for k in keys}, "train_seconds": training["train_seconds"],
+        result = {**{k: test.get(k) for k in KEYS[DATASETS[dataset][0]]}, "train_seconds": training["train_seconds"],
                   "train_rows": training["train_rows"], "test_rows": test["n"]}
         if system in ("text", "fusion"):
             result.update(epochs=run_config(dataset, system)["train"]["epochs"],
@@ -257,20 +264,16 @@ def default_rows() -> list[str]:
             print(f"skipped {dataset}: {folder} is not here (the benchmark reads the data at run time)")
             continue
         # Fast rows first, so a crash or a timeout still leaves the baselines.
-        rows += [f"{dataset}/{s}" for s in ("logreg", "lightgbm", "mlp", "fusion", "text")]
+        extra = ["lightgbm_same_rows"] if DATASETS[dataset][2].get("max_train_rows") else []
+        rows += [f"{dataset}/{s}" for s in ("logreg", "lightgbm", *extra, "mlp", "fusion", "text")]
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", help="comma-separated dataset/system rows (default: all)")
-    parser.add_argument("--epochs", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        emit(child(args.child))
+    rows = rows_to_run(__doc__, child, None)
+    if rows is None:
         return
-    rows = args.rows.split(",") if args.rows else default_rows()
+    rows = rows or default_rows()
     results = run_rows(__file__, rows, 0, RESULT)
     ordered = {k: results[k] for k in sorted(results, key=lambda r: (list(DATASETS).index(r.split("/")[0]),
                                                                       SYSTEMS.index(r.split("/")[1])))}

@@ -55,6 +55,8 @@ class SplitConfig(Strict):
     fold: int | None = Field(None, ge=0, description="walk-forward: test on time block fold + 1 of "
                              "folds + 1, train on the blocks before it (set by `fintune walk-forward`)")
     folds: int = Field(5, ge=1)
+    max_train_rows: int | None = Field(None, ge=2, description="train on a random (stratified) sample of "
+                                       "this many training rows; validation and test stay whole")
 
 
 class WindowConfig(Strict):

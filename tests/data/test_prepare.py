@@ -376,3 +376,11 @@ def test_time_split_with_one_class_in_training_names_the_label(write_csv, make_c
     with pytest.raises(DataError, match="the training split \\(28 rows, time split\\) holds only the label "
                                         "'good' in column 'label'"):
         prepare_data(cfg, "classification", 0)
+
+
+def test_max_train_rows_samples_training_rows_only(write_csv, make_cfg):
+    frame = pd.DataFrame({"text": [f"note {i}" for i in range(200)], "label": ["good", "bad", "good", "good"] * 50})
+    cfg = make_cfg(write_csv("s.csv", frame), split={"max_train_rows": 60})
+    data = prepare_data(cfg, "classification", 0)
+    assert len(data.train) == 60 and (len(data.validation), len(data.test)) == (20, 20)
+    assert np.bincount(data.train.labels).tolist() == [15, 45]  # the class mix is kept

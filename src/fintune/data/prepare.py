@@ -126,7 +126,7 @@ def prepare_data(
         carve_test=cfg.test is None and (cfg.split.test_size > 0 or cfg.split.fold is not None),
         source=cfg.train, label_names=label_names,
     )
-    train = carved.train
+    train = _sample(carved.train, cfg.split.max_train_rows, seed, task)
     validation = frames["validation"] if "validation" in frames else carved.validation
     test = frames["test"] if "test" in frames else carved.test
     assert validation is not None  # carve always makes validation when no file is given
@@ -352,6 +352,19 @@ def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) 
         features = pd.DataFrame({c: frame[FEATURE_PREFIX + c].to_numpy() for c in columns},
                                 index=frame["row"].to_numpy())
     return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy())
+
+
+def _sample(train: pd.DataFrame, rows: int | None, seed: int, task: Task) -> pd.DataFrame:
+    """At most ``rows`` training rows, drawn after splitting so evaluation data is untouched."""
+    if rows is None or len(train) <= rows:
+        return train
+    from sklearn.model_selection import train_test_split
+
+    labels = train["label"].to_numpy()
+    stratify = labels if task == "classification" and np.bincount(labels).min() >= 2 else None
+    kept, _ = train_test_split(np.arange(len(train)), train_size=rows, random_state=seed, stratify=stratify)
+    kept = np.sort(kept)  # keep time order for a time split
+    return train.iloc[kept]
 
 
 def _check_two_classes(train: pd.DataFrame, label_names: list[str], source: str, method: str,
