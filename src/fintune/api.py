@@ -277,7 +277,8 @@ def _print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     splits = [s for s in ("validation", "test") if s in metrics]
     for split in splits:
         table.add_column(split, justify="right")
-    for name in ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "ks", "gini", "brier", "mse", "mae", "r2"):
+    for name in ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
+                 "mse", "mae", "r2", "directional_accuracy"):
         values = [metrics[s].get(name) for s in splits]
         if any(v is not None for v in values):
             table.add_row(name, *(f"{v:.4f}" if v is not None else "" for v in values))
@@ -286,17 +287,38 @@ def _print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
 
 
 def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = None,
-             batch_size: int = 64) -> dict[str, Any]:
-    """Score a finished run on a labeled file; writes metrics, plots and a Markdown report."""
+             batch_size: int = 64, groups: list[str] | None = None) -> dict[str, Any]:
+    """Score a finished run on a labeled file; writes metrics, plots and a Markdown report.
+
+    With ``groups`` (column names, ``age:25,35,50`` for bins) the metrics also hold a
+    ``fairness`` table per group column, written to ``fairness.json`` as well.
+    """
     model = FintuneModel.load(run)
     examples = load_examples(str(data), model.data_config, model.task, model.label_names)
     outputs = model.outputs(examples, batch_size)
     out_dir = Path(output) if output else Path(run) / "eval" / Path(str(data)).stem
     metrics = write_evaluation(out_dir, model.task, examples.labels, outputs, model.label_names,
                                f"{Path(str(data)).name}", model.threshold)
+    own = Path(run) / "metrics.json"
+    if own.exists():
+        # Distribution shift: the same metrics on the run's own held-out data, and the gap.
+        held = json.loads(own.read_text(encoding="utf-8"))
+        held = held.get("test") or held.get("validation") or {}
+        metrics["shift_vs_run"] = {k: metrics[k] - held[k] for k in SHIFT_METRICS
+                                   if isinstance(metrics.get(k), float) and isinstance(held.get(k), float)}
+        for name, gap in metrics["shift_vs_run"].items():
+            console.print(f"{name}: {metrics[name]:.4f} ({gap:+.4f} against the run's own held-out split)")
+    if groups:
+        from fintune.trust import fairness, print_fairness
+
+        metrics["fairness"] = fairness(run, groups, data=data)["before"]
+        (out_dir / "fairness.json").write_text(json.dumps(metrics["fairness"], indent=2), encoding="utf-8")
+        print_fairness(metrics["fairness"], console)
     console.print(f"evaluation written to [bold]{out_dir}[/]")
     return metrics
 
+
+SHIFT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "mse", "mae")
 
 WRITERS = {
     ".csv": lambda df, path, first: df.to_csv(path, mode="w" if first else "a", header=first, index=False),

@@ -18,6 +18,7 @@ data_app = typer.Typer(help="Inspect data before training.", no_args_is_help=Tru
 app.add_typer(data_app, name="data")
 
 Overrides = Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. train.lr=3e-5")]
+Groups = Annotated[str | None, typer.Option(help="group columns for fairness: COL[,COL], age:25,35,50 bins")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bars")]
 
 
@@ -57,10 +58,67 @@ def train(config: Path, overrides: Overrides = None,
 @app.command()
 @user_errors
 def evaluate(run: Path, data: Annotated[Path, typer.Option(help="labeled CSV/JSONL/Parquet file")],
-             output: Annotated[Path | None, typer.Option(help="report folder (default RUN/eval/NAME)")] = None) -> None:
+             output: Annotated[Path | None, typer.Option(help="report folder (default RUN/eval/NAME)")] = None,
+             groups: Groups = None) -> None:
     """Score a finished run on labeled data: metrics JSON, plots and a Markdown report."""
     from fintune import api
-    api.evaluate(run, data, output=output)
+    from fintune.trust import parse_groups
+    api.evaluate(run, data, output=output, groups=parse_groups(groups) if groups else None)
+
+
+@app.command()
+@user_errors
+def fairness(run: Path, groups: Annotated[str, typer.Option(help="COL[,COL], numbers binned: age:25,35,50")],
+             data: Annotated[Path | None, typer.Option(help="labeled file (default: the run's test split)")] = None,
+             mitigate: Annotated[str | None, typer.Option(
+                 help="demographic_parity | equal_opportunity: per-group thresholds fitted on validation, saved")] = None,
+             mitigate_on: Annotated[str | None, typer.Option(help="the group column to mitigate (default: the first)")] = None,
+             output: Annotated[Path | None, typer.Option(help="JSON file (default RUN/fairness.json)")] = None) -> None:
+    """Fairness across groups: selection rate, accuracy, TPR, FPR, parity and equalized-odds gaps."""
+    import json
+
+    from fintune import api
+    from fintune.trust import fairness as run_fairness, parse_groups, print_fairness
+    result = run_fairness(run, parse_groups(groups), data=data, mitigate=mitigate, mitigate_on=mitigate_on)
+    print_fairness(result["before"], api.console)
+    if "after" in result:
+        print_fairness(result["after"], api.console, title=f"after {mitigate} thresholds")
+    out = output or run / "fairness.json"
+    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    api.console.print(f"fairness written to [bold]{out}[/]")
+
+
+@app.command()
+@user_errors
+def explain(run: Path, text: Annotated[str | None, typer.Argument(help="a text to explain (text models)")] = None,
+            row: Annotated[int | None, typer.Option(help="row of the run's test split (table models)")] = None,
+            top: int = 10,
+            html: Annotated[Path | None, typer.Option(help="also write the highlighted text as HTML")] = None) -> None:
+    """Why the model predicts what it does for one text (Integrated Gradients) or one row (occlusion)."""
+    from rich.table import Table
+
+    from fintune import api, trust
+    if (text is None) == (row is None):
+        raise FintuneError("give a TEXT (text models) or --row N (rows of the run's test split), not both")
+    exp = trust.explain_text(run, text) if text is not None else trust.explain_rows(run, [row])[0]
+    table = Table(title=f"predicted {exp.label} ({exp.probability:.3f})")
+    table.add_column("word" if text is not None else "column = value")
+    table.add_column("attribution", justify="right")
+    for part, value in exp.top(top):
+        table.add_row(part, f"{value:+.4f}")
+    api.console.print(table)
+    if html:
+        html.write_text(f"<!doctype html><meta charset=utf-8><p>{exp.to_html()}</p>", encoding="utf-8")
+
+
+@app.command()
+@user_errors
+def report(run: Path, groups: Groups = None,
+           output: Annotated[Path | None, typer.Option(help="HTML file (default RUN/report.html)")] = None) -> None:
+    """One self-contained HTML report: metrics, calibration, fairness, robustness, explanations."""
+    from fintune.report import write_report
+    from fintune.trust import parse_groups
+    write_report(run, groups=parse_groups(groups) if groups else None, output=output)
 
 
 @app.command()

@@ -5,6 +5,8 @@ Layout of ``out_dir``::
     metrics.json            every metric, as returned by compute_metrics
     confusion_matrix.png    classification: counts and row shares
     roc_curve.png           binary classification with both classes present
+    pr_curve.png            the same: precision against recall
+    calibration.png         the same: reliability diagram
     predicted_vs_true.png   regression
     report.md               headline table, per-class table, confusion matrix, plot links
 """
@@ -24,12 +26,13 @@ CONFUSION_PNG = "confusion_matrix.png"
 ROC_PNG = "roc_curve.png"
 SCATTER_PNG = "predicted_vs_true.png"
 CALIBRATION_PNG = "calibration.png"
-_PLOTS = (CONFUSION_PNG, ROC_PNG, CALIBRATION_PNG, SCATTER_PNG)
+PR_PNG = "pr_curve.png"
+_PLOTS = (CONFUSION_PNG, ROC_PNG, PR_PNG, CALIBRATION_PNG, SCATTER_PNG)
 
 _HEADLINE = {
     "classification": ("accuracy", "macro_precision", "macro_recall", "macro_f1",
                        "weighted_precision", "weighted_recall", "weighted_f1",
-                       "roc_auc", "pr_auc", "ks", "gini", "brier", "n"),
+                       "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "n"),
     "regression": ("mse", "rmse", "mae", "r2", "n"),
 }
 
@@ -112,6 +115,19 @@ def plot_roc_curve(path: Path, y_true: np.ndarray, scores: np.ndarray, auc: floa
     ax.plot([fpr[best], fpr[best]], [fpr[best], tpr[best]], ls=":", color="red",
             label=f"KS = {ks:.3f} at FPR {fpr[best]:.2f}")
     _finish_unit_square(fig, ax, path, "False positive rate", "True positive rate", f"{title}: ROC curve", "lower right")
+
+
+def plot_pr_curve(path: Path, y_true: np.ndarray, scores: np.ndarray, pr_auc: float, title: str) -> None:
+    """Precision against recall of the positive class, with the base rate as the chance line."""
+    from sklearn.metrics import precision_recall_curve
+
+    plt = _pyplot()
+    precision, recall, _ = precision_recall_curve(y_true == 1, scores)
+    base = float(np.mean(y_true == 1))
+    fig, ax = plt.subplots(figsize=(5.5, 5.0))
+    ax.plot(recall, precision, lw=2, label=f"PR (AUC = {pr_auc:.3f})")
+    ax.plot([0, 1], [base, base], ls="--", color="grey", label=f"chance (base rate {base:.3f})")
+    _finish_unit_square(fig, ax, path, "Recall", "Precision", f"{title}: precision-recall", "upper right")
 
 
 def plot_calibration(path: Path, y_true: np.ndarray, scores: np.ndarray, brier: float, title: str) -> None:
@@ -214,6 +230,8 @@ def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.n
             plot_roc_curve(out_dir / ROC_PNG, y, np.asarray(outputs, dtype=np.float64)[:, 1],
                            metrics["roc_auc"], metrics["ks"], title)
             plots.append(ROC_PNG)
+            plot_pr_curve(out_dir / PR_PNG, y, np.asarray(outputs, dtype=np.float64)[:, 1], metrics["pr_auc"], title)
+            plots.append(PR_PNG)
             plot_calibration(out_dir / CALIBRATION_PNG, y, np.asarray(outputs, dtype=np.float64)[:, 1],
                              metrics["brier"], title)
             plots.append(CALIBRATION_PNG)

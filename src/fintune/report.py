@@ -1,0 +1,196 @@
+"""``fintune report RUN``: one self-contained HTML file for a model-risk review.
+
+Everything is inside the file: plots are PNGs embedded as data URIs, styles are inline,
+there is no script and no link to fetch, so it opens offline and can be attached to a
+validation report as it is. Sections: model facts, data, test metrics with confusion
+matrix, ROC, PR and calibration plots, calibration (ECE before/after temperature scaling),
+fairness by group, robustness, explanations of example predictions, the model card.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from fintune import trust
+from fintune.api import console, load_split
+from fintune.errors import FintuneError
+from fintune.evaluation.explain import explain
+from fintune.evaluation.report import CALIBRATION_PNG, CONFUSION_PNG, PR_PNG, ROC_PNG, SCATTER_PNG
+from fintune.models.fintune_model import FintuneModel
+
+REPORT = "report.html"
+EXAMPLES = 3
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#1d2733;line-height:1.45}
+h1{border-bottom:3px solid #1f4e79;padding-bottom:.3em}h2{color:#1f4e79;margin-top:1.8em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #c8d0da;padding:.3em .6em;text-align:right}
+th{background:#eef2f7}td:first-child,th:first-child{text-align:left}
+.plots img{width:48%;margin:.5%;border:1px solid #dde3ea}.muted{color:#5b6b7d}
+.example{border:1px solid #dde3ea;border-radius:6px;padding:.6em;margin:.6em 0}
+pre{background:#f6f8fa;padding:.8em;white-space:pre-wrap;border-radius:6px}
+"""
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _image(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _facts(model: FintuneModel, metrics: dict[str, Any]) -> str:
+    meta = model.meta
+    training = metrics.get("training", {})
+    rows = [
+        ["task", model.task], ["model kind", model.kind], ["backbone", meta.get("backbone")],
+        ["strategy", meta.get("strategy")], ["labels", ", ".join(model.label_names or []) or "–"],
+        ["decision threshold", meta.get("threshold") if meta.get("threshold") is not None else "argmax"],
+        ["temperature", meta.get("temperature")],
+        ["per-group thresholds", (meta.get("group_thresholds") or {}).get("column", "none")],
+        ["trainable / total parameters", f"{training.get('trainable_params', '–')} / {training.get('total_params', '–')}"],
+        ["training seconds", training.get("train_seconds")],
+    ]
+    return _table(["fact", "value"], rows)
+
+
+def _data_section(run: Path) -> str:
+    path = run / "data_check.json"
+    if not path.exists():
+        return "<p class=muted>no data report</p>"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    rows = [[split, n, ", ".join(f"{k}: {v}" for k, v in (report.get("class_balance", {}).get(split) or {}).items())]
+            for split, n in report.get("rows", {}).items()]
+    notes = [f"duplicates removed: {report.get('duplicates_removed', 0)}",
+             f"conflicting labels: {(report.get('conflicts') or {}).get('count', 0)}",
+             f"split: {(report.get('split') or {}).get('method', '–')}"]
+    return _table(["split", "rows", "classes"], rows) + f"<p class=muted>{html.escape('; '.join(notes))}</p>"
+
+
+def _metrics_section(run: Path, metrics: dict[str, Any]) -> str:
+    test = metrics.get("test") or metrics.get("validation") or {}
+    names = ["accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
+             "mse", "mae", "r2", "directional_accuracy", "n"]
+    rows = [[n, test[n]] for n in names if test.get(n) is not None]
+    split = "test" if metrics.get("test") else "validation"
+    plots = [p for p in (CONFUSION_PNG, ROC_PNG, PR_PNG, CALIBRATION_PNG, SCATTER_PNG)
+             if (run / "eval" / split / p).exists()]
+    images = "".join(_image(run / "eval" / split / p, p.removesuffix(".png").replace("_", " ")) for p in plots)
+    cm = test.get("confusion_matrix")
+    matrix = ""
+    if cm:
+        matrix = "<h3>Confusion matrix (rows: true, columns: predicted)</h3>" + _table(
+            ["", *cm["labels"]], [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])])
+    return (f"<p class=muted>{split} split</p>" + _table(["metric", "value"], rows) + matrix
+            + f'<div class="plots">{images}</div>')
+
+
+def _calibration_section(metrics: dict[str, Any]) -> str:
+    cal = metrics.get("calibration")
+    if not cal:
+        return "<p class=muted>temperature scaling was not fitted for this run</p>"
+    rows = [[split, cal["ece_before"].get(split), cal["ece_after"].get(split)] for split in cal["ece_before"]]
+    return (f"<p>Temperature T = {cal['temperature']:.3f}, fitted on validation data (T &gt; 1 softens "
+            "over-confident probabilities).</p>" + _table(["split", "ECE before", "ECE after"], rows))
+
+
+def _fairness_section(run: Path, groups: list[str]) -> str:
+    if not groups:
+        return "<p class=muted>no group columns given (fintune report RUN --groups COL,...)</p>"
+    result = trust.fairness(run, groups)
+    parts = []
+    for column, table in result["before"].items():
+        rows = [[g, r["count"], r["selection_rate"], r["accuracy"], r["tpr"], r["fpr"]] for g, r in table["groups"].items()]
+        parts.append(f"<h3>{html.escape(column)}</h3>" + _table(
+            ["group", "rows", "selection rate", "accuracy", "TPR", "FPR"], rows)
+            + f"<p>demographic parity difference {_fmt(table['demographic_parity_difference'])}, "
+              f"equalized odds difference {_fmt(table['equalized_odds_difference'])}</p>")
+    return "".join(parts)
+
+
+def _robustness_section(run: Path, model: FintuneModel) -> str:
+    if model.task != "classification":
+        return "<p class=muted>the perturbation suite scores classification models</p>"
+    result = trust.robustness(run)
+    rows = [[name, r["n"], "should change" if r["should_change"] else "should not change",
+             r.get("accuracy_original"), r.get("accuracy_perturbed"), r.get("flip_rate")]
+            for name, r in result["perturbations"].items()]
+    return (f"<p>accuracy on the unchanged split: {result['accuracy']:.4f}</p>"
+            + _table(["perturbation", "rows", "label", "accuracy before", "accuracy after", "flipped"], rows))
+
+
+def _explain_section(run: Path, model: FintuneModel) -> str:
+    if model.task != "classification":
+        return "<p class=muted>explanations are implemented for classification models</p>"
+    examples, table = load_split(run, trust.held_out_split(run))
+    picks = list(range(min(EXAMPLES, len(examples))))
+    blocks = []
+    for i in picks:
+        exp = explain(model, examples, i, table)
+        truth = model.label_names[int(examples.labels[i])]
+        if model.kind == "text":
+            body = exp.to_html()
+        else:
+            body = (f"<b>{html.escape(exp.label)}</b> ({exp.probability:.2f}) " + _table(
+                ["column = value", "change in P(predicted) when removed"], [[p, a] for p, a in exp.top(8)]))
+        blocks.append(f'<div class="example"><span class=muted>true label: {html.escape(truth)}</span><br>{body}</div>')
+    importance = ""
+    if model.features is not None:
+        scores = trust.permutation_importance(model, examples, table)
+        importance = "<h3>Permutation importance (accuracy drop when a column is shuffled)</h3>" + _table(
+            ["column", "accuracy drop"], [[c, v] for c, v in scores[:15]])
+    method = ("Integrated Gradients on the input embeddings (green pushes toward the predicted label, red against)"
+              if model.kind == "text" else "occlusion: each column set to its training mean or to missing")
+    return f"<p class=muted>{method}</p>" + "".join(blocks) + importance
+
+
+def write_report(run: str | Path, *, groups: list[str] | None = None, output: str | Path | None = None) -> Path:
+    """Write the HTML report of a finished run and return its path."""
+    start = time.perf_counter()
+    run = Path(run)
+    metrics_path = run / "metrics.json"
+    if not metrics_path.exists():
+        raise FintuneError(f"{run} has no metrics.json: is it a finished run?")
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    model = FintuneModel.load(run)
+    card = run / "model" / "README.md"
+    sections = [
+        ("Model", _facts(model, metrics)),
+        ("Data", _data_section(run)),
+        ("Metrics", _metrics_section(run, metrics)),
+        ("Calibration", _calibration_section(metrics)),
+        ("Fairness", _fairness_section(run, groups or [])),
+        ("Robustness", _robustness_section(run, model)),
+        ("Explanations", _explain_section(run, model)),
+        ("Model card", f"<pre>{html.escape(card.read_text(encoding='utf-8'))}</pre>" if card.exists() else ""),
+    ]
+    body = "".join(f"<h2>{title}</h2>{content}" for title, content in sections)
+    seconds = time.perf_counter() - start
+    page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>fintune report: {html.escape(run.name)}"
+            f"</title><style>{STYLE}</style></head><body><h1>Model report: {html.escape(run.name)}</h1>"
+            f"<p class=muted>written by fintune in {seconds:.1f} s</p>{body}</body></html>")
+    out = Path(output) if output else run / REPORT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    console.print(f"report written to [bold]{out}[/] ({seconds:.1f} s)")
+    return out
