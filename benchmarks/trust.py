@@ -2,7 +2,7 @@
 under perturbation, the drop under distribution shift, calibration, and report time.
 
 Rows:
-  tweets   all-MiniLM-L6-v2 fine-tuned on Twitter Financial News (sent_train.csv, 1 epoch),
+  tweets   all-MiniLM-L6-v2 fine-tuned on Twitter Financial News (sent_train.csv, 3 epochs),
            scored on sent_valid.csv; shift to news headlines: SemEval-2017 Task 5 (1,142
            headline/company scores, averaged per unique headline) and FiQA-2018 Task 1
            (headlines and microblog posts, train + hold-out files, averaged per sentence).
@@ -67,7 +67,7 @@ def tweets_config() -> dict:
                  "text_column": "text", "label_map": dict(enumerate(LABELS)),
                  "clean": {"replace_urls": True}, "split": {"test_size": 0.0}},
         "model": {"backbone": "minilm", "max_length": 64},
-        "train": {"epochs": 1, "batch_size": 32, "lr": 1e-4, "checkpoint_every": 0},
+        "train": {"epochs": 3, "batch_size": 32, "lr": 1e-4, "checkpoint_every": 0},
     }
 
 
