@@ -6,7 +6,8 @@ from typing import Any
 
 from fintune.config import RunConfig
 
-HEADLINE = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "mse", "mae", "r2")
+HEADLINE = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
+            "directional_accuracy")
 
 
 def _metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
@@ -66,8 +67,18 @@ person should review decisions with material consequences.
 ## Limits
 - Quality is measured only on the splits above; other sources, periods or writing styles
   can score lower (distribution shift). Re-evaluate with `fintune evaluate` before use on new data.
-- Probabilities are not calibrated unless a later calibration step says so.
+- {_calibration(metrics)}
 - Inputs are truncated to {cfg.model.max_length} tokens.
-- The model inherits the biases of its backbone and of its training labels; no fairness
-  review has been run by this card.
+- The model inherits the biases of its backbone and of its training labels; this card
+  runs no fairness review: `fintune report RUN --groups COLUMNS` does (with robustness and
+  explanations).
 """
+
+
+def _calibration(metrics: dict[str, Any]) -> str:
+    cal = metrics.get("calibration")
+    if not cal:
+        return "Probabilities are the model's softmax, not calibrated on held-out data."
+    before, after = cal["ece_before"].get("validation"), cal["ece_after"].get("validation")
+    return (f"Probabilities are temperature-scaled (T = {cal['temperature']:.3f}, fitted on validation "
+            f"data; validation ECE {before:.3f} -> {after:.3f}); calibration on other data is not measured.")
