@@ -99,7 +99,8 @@ def test_perturbations(name, text, expected):
         assert out.startswith("buy $") and "$AAPL" not in out
     if name == "number_change":
         assert out.endswith("in Q3") and "5%" not in out
-    assert pert.apply("no aux verb here", random.Random(0)) is None if name == "negation" else True
+    if name == "negation":
+        assert pert.apply("no aux verb here", random.Random(0)) is None
 
 
 def test_robustness_suite_reports_every_perturbation(text_run: Path) -> None:

@@ -199,8 +199,12 @@ def _write_splits(run_dir: Path, cfg: RunConfig, data: PreparedData) -> None:
     (run_dir / SPLITS).write_text(json.dumps(record), encoding="utf-8")
 
 
-def load_split(run: str | Path, split: str = "test") -> tuple[Examples, Any]:
-    """A finished run's own split, as examples and as the raw table rows (for group columns)."""
+def load_split(run: str | Path, split: str = "test",
+               model: FintuneModel | None = None) -> tuple[Examples, Any]:
+    """A finished run's own split, as examples and as the raw table rows (for group columns).
+
+    Pass the run's ``model`` when it is loaded already, so it is not loaded again.
+    """
     run = Path(run)
     path = run / SPLITS
     if not path.exists():
@@ -209,7 +213,7 @@ def load_split(run: str | Path, split: str = "test") -> tuple[Examples, Any]:
     record = json.loads(path.read_text(encoding="utf-8"))
     if split not in record:
         raise FintuneError(f"{run} has no '{split}' split; it has: {', '.join(record)}")
-    model = FintuneModel.load(run)
+    model = model or FintuneModel.load(run)
     file, rows = record[split]["file"], record[split]["rows"]
     examples = load_examples(file, model.data_config, model.task, model.label_names)
     position = {int(r): i for i, r in enumerate(examples.rows)}

@@ -114,10 +114,10 @@ def _calibration_section(metrics: dict[str, Any]) -> str:
             "over-confident probabilities).</p>" + _table(["split", "ECE before", "ECE after"], rows))
 
 
-def _fairness_section(run: Path, groups: list[str]) -> str:
+def _fairness_section(run: Path, model: FintuneModel, groups: list[str]) -> str:
     if not groups:
         return "<p class=muted>no group columns given (fintune report RUN --groups COL,...)</p>"
-    result = trust.fairness(run, groups)
+    result = trust.fairness(run, groups, model=model)
     parts = []
     for column, table in result["before"].items():
         rows = [[g, r["count"], r["selection_rate"], r["accuracy"], r["tpr"], r["fpr"]] for g, r in table["groups"].items()]
@@ -131,7 +131,7 @@ def _fairness_section(run: Path, groups: list[str]) -> str:
 def _robustness_section(run: Path, model: FintuneModel) -> str:
     if model.task != "classification":
         return "<p class=muted>the perturbation suite scores classification models</p>"
-    result = trust.robustness(run)
+    result = trust.robustness(run, model=model)
     rows = [[name, r["n"], "should change" if r["should_change"] else "should not change",
              r.get("accuracy_original"), r.get("accuracy_perturbed"), r.get("flip_rate")]
             for name, r in result["perturbations"].items()]
@@ -142,7 +142,7 @@ def _robustness_section(run: Path, model: FintuneModel) -> str:
 def _explain_section(run: Path, model: FintuneModel) -> str:
     if model.task != "classification":
         return "<p class=muted>explanations are implemented for classification models</p>"
-    examples, table = load_split(run, trust.held_out_split(run))
+    examples, table = load_split(run, trust.held_out_split(run), model)
     picks = list(range(min(EXAMPLES, len(examples))))
     blocks = []
     for i in picks:
@@ -179,7 +179,7 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
         ("Data", _data_section(run)),
         ("Metrics", _metrics_section(run, metrics)),
         ("Calibration", _calibration_section(metrics)),
-        ("Fairness", _fairness_section(run, groups or [])),
+        ("Fairness", _fairness_section(run, model, groups or [])),
         ("Robustness", _robustness_section(run, model)),
         ("Explanations", _explain_section(run, model)),
         ("Model card", f"<pre>{html.escape(card.read_text(encoding='utf-8'))}</pre>" if card.exists() else ""),

@@ -30,11 +30,11 @@ def held_out_split(run: str | Path) -> str:
     return "test" if path.exists() and "test" in json.loads(path.read_text(encoding="utf-8")) else "validation"
 
 
-def examples_and_table(run: str | Path, data: str | Path | None) -> tuple[Examples, pd.DataFrame]:
+def examples_and_table(run: str | Path, data: str | Path | None,
+                       model: FintuneModel) -> tuple[Examples, pd.DataFrame]:
     """The run's held-out split (default) or a labeled file, with its raw table rows aligned."""
     if data is None:
-        return api.load_split(run, held_out_split(run))
-    model = FintuneModel.load(run)
+        return api.load_split(run, held_out_split(run), model)
     examples = load_examples(str(data), model.data_config, model.task, model.label_names)
     table = load_table(str(data), model.data_config)
     return examples, table.loc[examples.rows]
@@ -52,17 +52,18 @@ def _group_column(table: pd.DataFrame, spec: GroupSpec) -> pd.Series:
 
 
 def fairness(run: str | Path, groups: list[str], *, data: str | Path | None = None,
-             mitigate: str | None = None, mitigate_on: str | None = None) -> dict[str, Any]:
+             mitigate: str | None = None, mitigate_on: str | None = None,
+             model: FintuneModel | None = None) -> dict[str, Any]:
     """Per-group rates and gaps for each group column; with ``mitigate``, per-group thresholds.
 
     Mitigation fits thresholds on the run's validation split for ``mitigate_on`` (default:
     the first group column), saves them in the model, and reports the evaluation data
     before and after, so the cost in accuracy is shown next to the gaps it closes.
     """
-    model = FintuneModel.load(run)
+    model = model or FintuneModel.load(run)
     _binary(model)
     specs = [GroupSpec.parse(g) for g in groups]
-    examples, table = examples_and_table(run, data)
+    examples, table = examples_and_table(run, data, model)
     probs = model.outputs(examples)
     before_pred = model.labels_ids(probs)
     result: dict[str, Any] = {"before": {}}
@@ -76,7 +77,7 @@ def fairness(run: str | Path, groups: list[str], *, data: str | Path | None = No
         target = next((s for s in resolved if s.column == (mitigate_on or resolved[0].column)), None)
         if target is None:
             raise FintuneError(f"--mitigate-on '{mitigate_on}' must be one of the --groups columns")
-        val_examples, val_table = api.load_split(run, "validation")
+        val_examples, val_table = api.load_split(run, "validation", model)
         default = model.threshold if model.threshold is not None else 0.5
         thresholds = fit_group_thresholds(val_examples.labels, model.outputs(val_examples)[:, 1],
                                           _group_column(val_table, target), target, mitigate, default)
@@ -95,12 +96,13 @@ def _save_meta(run: str | Path, update: dict[str, Any]) -> None:
     (folder / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
-def robustness(run: str | Path, *, data: str | Path | None = None, seed: int = 0) -> dict[str, Any]:
+def robustness(run: str | Path, *, data: str | Path | None = None, seed: int = 0,
+               model: FintuneModel | None = None) -> dict[str, Any]:
     """The perturbation suite on the run's test split (or ``data``)."""
-    model = FintuneModel.load(run)
+    model = model or FintuneModel.load(run)
     if model.task != "classification":
         raise FintuneError("the robustness suite scores classification models")
-    examples, _ = examples_and_table(run, data)
+    examples, _ = examples_and_table(run, data, model)
     return robustness_suite(model, examples, seed=seed)
 
 
@@ -115,7 +117,7 @@ def explain_text(run: str | Path, text: str) -> Explanation:
 def explain_rows(run: str | Path, rows: list[int], *, data: str | Path | None = None) -> list[Explanation]:
     """Explanations of rows (positions) of the run's test split or of ``data``."""
     model = FintuneModel.load(run)
-    examples, table = examples_and_table(run, data)
+    examples, table = examples_and_table(run, data, model)
     if any(r < 0 or r >= len(examples) for r in rows):
         raise FintuneError(f"rows must be between 0 and {len(examples) - 1}")
     return [explain(model, examples, r, table) for r in rows]

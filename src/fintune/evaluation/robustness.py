@@ -11,6 +11,7 @@ relative noise on the numeric columns plays the part of the typos.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -43,14 +44,19 @@ class Perturbation:
     apply: Callable[[str, random.Random], str | None]  # None: does not apply to this text
 
 
-def _typos(text: str, rng: random.Random) -> str | None:
+@functools.cache
+def _keyboard() -> Any:
+    # Built once: the augmenter loads its keyboard model on construction.
     import nlpaug.augmenter.char as nac
 
+    return nac.KeyboardAug(aug_char_p=0.1, aug_word_p=0.15, include_special_char=False, include_numeric=False)
+
+
+def _typos(text: str, rng: random.Random) -> str | None:
     # nlpaug draws from the global generators; seed them from ours so runs repeat.
     random.seed(rng.random())
     np.random.seed(rng.randrange(2**32))
-    aug = nac.KeyboardAug(aug_char_p=0.1, aug_word_p=0.15, include_special_char=False, include_numeric=False)
-    out = aug.augment(text)
+    out = _keyboard().augment(text)
     out = out[0] if isinstance(out, list) else out
     return out if out and out != text else None
 
