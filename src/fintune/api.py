@@ -358,14 +358,35 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
     return output
 
 
-def export(run: str | Path, *, merge: bool = True, output: str | Path | None = None) -> Path:
-    """Write a plain Hugging Face model: adapters merged into the weights (LoRA)."""
-    model = FintuneModel.load(run)
-    out = Path(output) if output else Path(run) / "merged"
-    if merge:
-        model = model.merged()
-    model.save(out)
-    console.print(f"exported to [bold]{out}[/]")
+def export(run: str | Path, *, format: str = "hf", quantize: str | None = None, merge: bool = True,
+           output: str | Path | None = None, force: bool = False, data: str | Path | None = None,
+           config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Path:
+    """Write the run's model for production.
+
+    ``hf``: a plain Hugging Face folder (default RUN/merged), LoRA merged in. ``onnx``: an
+    ONNX graph (default RUN/onnx, or RUN/onnx-int8 with ``quantize="int8"``), checked
+    against the torch model on held-out rows (``data``, else the run's test or validation
+    split); refused when the primary metric drops more than ``deploy.export.max_metric_drop``
+    points, unless ``force``.
+    """
+    from fintune.deploy import deploy_config
+    from fintune.deploy.export import export_hf, export_onnx
+
+    run = Path(run)
+    if format not in ("hf", "onnx"):
+        raise FintuneError(f"unknown export format '{format}'; use hf or onnx")
+    if quantize not in (None, "int8"):
+        raise FintuneError(f"unknown quantization '{quantize}'; use int8")
+    if format == "hf":
+        if quantize:
+            raise FintuneError("--quantize applies to --format onnx")
+        out = Path(output) if output else run / "merged"
+        export_hf(run, out, merge=merge)
+        return out
+    if not merge:
+        raise FintuneError("ONNX export merges adapters into the weights; drop --no-merge")
+    out = Path(output) if output else run / ("onnx-int8" if quantize else "onnx")
+    export_onnx(run, out, deploy_config(run, config, overrides).export, quantize=quantize, force=force, data=data)
     return out
 
 

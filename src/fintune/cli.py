@@ -188,13 +188,69 @@ def distill(teacher: Annotated[Path, typer.Option(help="the teacher's run direct
                 show_progress=not no_progress)
 
 
+DeployFile = Annotated[Path | None, typer.Option("--config", help="deploy YAML (export, serve, monitor sections)")]
+DeployOverrides = Annotated[list[str] | None, typer.Option("--set", "-s", help="e.g. serve.max_batch_size=16")]
+
+
 @app.command()
 @user_errors
-def export(run: Path, merge: Annotated[bool, typer.Option(help="merge LoRA adapters into the weights")] = True,
-           output: Annotated[Path | None, typer.Option(help="folder (default RUN/merged)")] = None) -> None:
-    """Write the run's model as a plain Hugging Face model (adapters merged)."""
+def export(run: Path,
+           format: Annotated[str, typer.Option("--format", help="hf (Hugging Face folder) or onnx")] = "hf",
+           quantize: Annotated[str | None, typer.Option(help="int8: dynamic quantization (onnx only)")] = None,
+           merge: Annotated[bool, typer.Option(help="merge LoRA adapters into the weights")] = True,
+           output: Annotated[Path | None, typer.Option(help="folder (default RUN/merged, RUN/onnx, RUN/onnx-int8)")] = None,
+           force: Annotated[bool, typer.Option(help="keep an ONNX export that fails the metric-drop bound")] = False,
+           data: Annotated[Path | None, typer.Option(help="labeled file to check the export on (default: the "
+                                                    "run's held-out split)")] = None,
+           config: DeployFile = None, set_: DeployOverrides = None) -> None:
+    """Write the run's model for production: a Hugging Face folder, or ONNX checked against torch."""
     from fintune import api
-    api.export(run, merge=merge, output=output)
+    api.export(run, format=format, quantize=quantize, merge=merge, output=output, force=force, data=data,
+               config=config, overrides=set_ or [])
+
+
+@app.command()
+@user_errors
+def serve(run: Path, onnx: Annotated[bool, typer.Option(help="serve the ONNX export (int8 if there is one)")] = False,
+          host: Annotated[str | None, typer.Option(help="default 127.0.0.1 (serve.host)")] = None,
+          port: Annotated[int | None, typer.Option(help="default 8000 (serve.port)")] = None,
+          config: DeployFile = None, set_: DeployOverrides = None) -> None:
+    """Serve the run over HTTP: /v1/predict, /v1/explain, /healthz, /readyz, /metrics, /docs."""
+    from fintune.deploy import deploy_config
+    from fintune.deploy.server import serve as run_server
+
+    cfg = deploy_config(run, config, set_ or []).serve
+    cfg = cfg.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+    run_server(run, cfg, onnx=onnx)
+
+
+@app.command()
+@user_errors
+def monitor(run: Path, log: Annotated[Path | None, typer.Option(help="prediction log (default "
+                                                                "RUN/serve/predictions.sqlite)")] = None,
+            since: Annotated[float | None, typer.Option(help="only predictions after this Unix time")] = None,
+            hours: Annotated[float | None, typer.Option(help="only the last N hours")] = None,
+            reference: Annotated[Path | None, typer.Option(help="reference file (default: the run's "
+                                                           "training split)")] = None,
+            output: Annotated[Path | None, typer.Option(help="folder for drift.json and drift.png "
+                                                        "(default RUN/monitor)")] = None,
+            config: DeployFile = None, set_: DeployOverrides = None) -> None:
+    """Drift of logged traffic against the training data; exits 1 on alert."""
+    import time
+
+    from rich.console import Console
+
+    from fintune.deploy import deploy_config
+    from fintune.deploy.monitor import monitor as run_monitor
+    from fintune.deploy.monitor import print_verdict
+
+    if hours is not None:
+        since = max(since or 0.0, time.time() - 3600 * hours)
+    verdict = run_monitor(run, log, deploy_config(run, config, set_ or []).monitor, since=since,
+                          reference=reference, output=output)
+    print_verdict(verdict, Console())
+    if verdict["status"] == "alert":
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m fintune`

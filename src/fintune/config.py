@@ -250,6 +250,69 @@ class DistillConfig(Strict):
     alpha: float = Field(0.5, ge=0, le=1)
 
 
+class ExportConfig(Strict):
+    """``fintune export --format onnx``: the check of the exported model against torch."""
+
+    opset: int = Field(18, ge=14)
+    max_metric_drop: float = Field(0.5, ge=0, description="points (x100) of the primary metric the "
+                                   "exported model may lose on held-out data before export refuses")
+    check_rows: int | None = Field(None, ge=1, description="held-out rows to check; null: all")
+
+
+class PredictionLogConfig(Strict):
+    """What the server records per prediction (SQLite)."""
+
+    enabled: bool = True
+    path: str | None = Field(None, description="default: RUN/serve/predictions.sqlite")
+    raw_text: bool = Field(False, description="store the input text; off: only its hash, length and a "
+                           "32-number sketch of the sentence vector")
+
+
+class ServeConfig(Strict):
+    """``fintune serve``: micro-batching, limits, and access."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_batch_size: int = Field(32, ge=1, description="texts per forward pass")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long a request may wait for others to join its batch")
+    max_texts: int = Field(64, ge=1, description="texts or rows per request")
+    max_text_chars: int = Field(4000, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1)
+    api_key_env: str | None = Field("FINTUNE_API_KEY", description="environment variable holding the API "
+                                    "key; when it is set, requests need the X-API-Key header")
+    threads: int | None = Field(None, ge=1, description="torch / onnxruntime threads; default: all cores")
+    graceful_timeout_s: float = Field(30.0, gt=0, description="on shutdown, how long in-flight requests may finish")
+    log: PredictionLogConfig = PredictionLogConfig()
+
+
+class MonitorConfig(Strict):
+    """``fintune monitor``: drift of logged traffic against the training data."""
+
+    psi_warn: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    embedding_auc_warn: float = Field(0.65, gt=0.5, le=1, description="domain classifier ROC-AUC, "
+                                      "logged vs training sentence vectors")
+    embedding_auc_alert: float = Field(0.8, gt=0.5, le=1)
+    mmd_p_warn: float = Field(0.01, gt=0, lt=1, description="MMD permutation-test p-value below which "
+                              "the sentence vectors warn (never alert: with many rows a tiny shift is significant)")
+    reference_rows: int = Field(2000, ge=50, description="training rows sampled as the reference")
+    min_rows: int = Field(50, ge=10, description="fewer logged rows give the verdict 'insufficient'")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorConfig:
+        if self.psi_warn > self.psi_alert or self.embedding_auc_warn > self.embedding_auc_alert:
+            raise ValueError("each warn level must not exceed its alert level")
+        return self
+
+
+class DeployConfig(Strict):
+    """Export, serving and monitoring of a finished run."""
+
+    export: ExportConfig = ExportConfig()
+    serve: ServeConfig = ServeConfig()
+    monitor: MonitorConfig = MonitorConfig()
+
+
 class RunConfig(Strict):
     """The whole run: one YAML file."""
 
@@ -262,6 +325,7 @@ class RunConfig(Strict):
     train: TrainConfig = TrainConfig()
     decision: DecisionConfig = DecisionConfig()
     tune: TuneConfig | None = None
+    deploy: DeployConfig = DeployConfig()
 
     @field_validator("strategy", mode="before")
     @classmethod
@@ -334,11 +398,20 @@ def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
         raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(lines)) from None
 
 
-def _explain(err: Any, raw: dict[str, Any]) -> str:
+def validate_deploy(raw: dict[str, Any], source: str = "deploy config") -> DeployConfig:
+    """Validate the ``deploy`` part alone, with the same messages as :func:`validate_config`."""
+    try:
+        return DeployConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_explain(err, raw, DeployConfig) for err in exc.errors()]
+        raise ConfigError(f"{source}: invalid deploy config:\n  " + "\n  ".join(lines)) from None
+
+
+def _explain(err: Any, raw: dict[str, Any], root: type[BaseModel] | None = None) -> str:
     loc = tuple(str(p) for p in err["loc"])
     dotted = ".".join(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
-        valid = _fields_at(loc[:-1], raw)
+        valid = _fields_at(loc[:-1], raw, root or RunConfig)
         near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{'.'.join(loc[:-1] + (near[0],))}'?" if near else ""
         return f"unknown key '{dotted}'{hint} (valid keys here: {', '.join(valid)})"
@@ -348,9 +421,9 @@ def _explain(err: Any, raw: dict[str, Any]) -> str:
     return f"{dotted}: {msg}" if loc else msg
 
 
-def _fields_at(loc: tuple[str, ...], raw: dict[str, Any]) -> list[str]:
-    """The field names of the model found by walking ``loc`` down from RunConfig."""
-    cls: Any = RunConfig
+def _fields_at(loc: tuple[str, ...], raw: dict[str, Any], root: type[BaseModel]) -> list[str]:
+    """The field names of the model found by walking ``loc`` down from ``root``."""
+    cls: Any = root
     node: Any = raw
     for part in loc:
         node = node.get(part) if isinstance(node, dict) else None

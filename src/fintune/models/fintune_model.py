@@ -21,7 +21,8 @@ from fintune.evaluation.fairness import GroupThresholds
 from fintune.models.backbones import resolve_backbone
 from fintune.models.fusion import FusionModel, load_fusion
 from fintune.models.gbm import GBMModel
-from fintune.models.inference import Inputs, model_outputs, resolve_precision
+from fintune.models.inference import Inputs, model_scores, resolve_precision
+from fintune.models.onnx import ONNX_FILE, OnnxModel
 
 META = "fintune.json"
 ADAPTER = "adapter_config.json"
@@ -30,7 +31,7 @@ ADAPTER = "adapter_config.json"
 class FintuneModel:
     """Owns predict: texts (or rows of a table) in, labels and probabilities out."""
 
-    def __init__(self, model: torch.nn.Module | GBMModel, tokenizer: Any, meta: dict[str, Any],
+    def __init__(self, model: torch.nn.Module | GBMModel | OnnxModel, tokenizer: Any, meta: dict[str, Any],
                  dtype: torch.dtype | None = None, features: FeatureEncoder | None = None) -> None:
         self.model, self.tokenizer, self.meta, self.dtype = model, tokenizer, meta, dtype
         self.features = features
@@ -46,11 +47,12 @@ class FintuneModel:
         self.inputs = Inputs(tokenizer, self.max_length, features)
 
     @classmethod
-    def load(cls, path: str | Path, precision: str = "fp32") -> FintuneModel:
-        """Load from a run directory or its ``model`` folder (Hugging Face format).
+    def load(cls, path: str | Path, precision: str = "fp32", threads: int | None = None) -> FintuneModel:
+        """Load from a run directory or its ``model`` folder (Hugging Face format), or from a
+        folder written by ``fintune export --format onnx`` (run by onnxruntime).
 
         fp32 by default so predictions match what evaluation reported; 'auto' uses bf16
-        where the hardware runs it natively.
+        where the hardware runs it natively. ``threads`` caps onnxruntime's threads.
         """
         path = Path(path)
         folder = path / "model" if (path / "model" / META).exists() else path
@@ -64,6 +66,8 @@ class FintuneModel:
         if kind == "gbm":
             return cls(GBMModel.load(folder, meta["task"], num_labels), None, meta, None, features)
         tokenizer = AutoTokenizer.from_pretrained(folder) if kind in ("text", "fusion") else None
+        if (folder / ONNX_FILE).exists():
+            return cls(OnnxModel(folder / ONNX_FILE, threads), tokenizer, meta, None, features)
         if kind in ("fusion", "mlp"):
             model: torch.nn.Module = load_fusion(folder, meta["fusion_shape"], with_encoder=kind == "fusion")
         elif (folder / ADAPTER).exists():
@@ -121,19 +125,29 @@ class FintuneModel:
         Texts alone do for a text model; fusion and feature models need :class:`Examples`
         with features (see :meth:`examples_of`).
         """
+        return self.scores(examples, batch_size, on_batch)[0]
+
+    def scores(self, examples: Examples | list[str], batch_size: int = 64, on_batch: Any = None,
+               with_vectors: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`outputs` and, when asked, one vector per input: the mean-pooled last hidden
+        layer (text), the vector the head reads (fusion, mlp), the encoded row (gbm)."""
         if not isinstance(examples, Examples):
             examples = Examples(list(examples), None, None, "input")
         encoded = self.inputs(examples)
         if isinstance(self.model, GBMModel):
             out = self.model.outputs(encoded["features"])
+            vectors = np.asarray(encoded["features"], dtype=np.float32) if with_vectors else None
             if on_batch:
                 on_batch(len(out))
+        elif isinstance(self.model, OnnxModel):
+            out, vectors = self.model.scores(encoded, batch_size, self.task, self.inputs.pad_id, on_batch,
+                                             with_vectors)
         else:
-            out = model_outputs(self.model, encoded, batch_size, self.task, self.inputs.pad_id,
-                                self.dtype, on_batch)
+            out, vectors = model_scores(self.model, encoded, batch_size, self.task, self.inputs.pad_id,
+                                        self.dtype, on_batch, with_vectors)
         if self.temperature is not None and self.task == "classification":
             out = apply_temperature(out, self.temperature)
-        return out
+        return out, vectors
 
     def predict(self, examples: Examples | list[str], batch_size: int = 64) -> list[str] | np.ndarray:
         """Label names for classification, numbers for regression."""

@@ -54,7 +54,8 @@ class FusionModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None,
-                features: torch.Tensor | None = None) -> SequenceClassifierOutput:
+                features: torch.Tensor | None = None,
+                output_hidden_states: bool = False) -> SequenceClassifierOutput:
         parts = []
         if self.encoder is not None:
             kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -68,10 +69,13 @@ class FusionModel(nn.Module):
         if features is not None:
             features = features.to(parts[0].dtype if parts else features.dtype)
             parts.append(features)
-        logits = self.classifier(torch.cat(parts, dim=-1))
+        joined = torch.cat(parts, dim=-1)
+        logits = self.classifier(joined)
         if self.wide is not None and features is not None:
             logits = logits + self.wide(features)
-        return SequenceClassifierOutput(logits=logits)
+        # The "hidden state" a caller may ask for is the joined vector the head reads:
+        # the sentence vector (projected) and the encoded row, the input drift is measured on.
+        return SequenceClassifierOutput(logits=logits, hidden_states=(joined,) if output_hidden_states else None)
 
     def head_state(self) -> dict[str, torch.Tensor]:
         """Weights outside the encoder: the layer norm and the MLP."""

@@ -65,26 +65,76 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of the token vectors under the attention mask: the sentence vector."""
+    if hidden.dim() == 2:
+        return hidden
+    if attention_mask is None:
+        return hidden.mean(1)
+    # Prompt tuning prepends virtual tokens the mask does not cover: pool the real ones.
+    hidden = hidden[:, hidden.shape[1] - attention_mask.shape[1]:]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+def forward_scores(model: torch.nn.Module, batch: dict[str, torch.Tensor],
+                   with_vectors: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits and, when asked, the sentence vector (last hidden layer, mean-pooled)."""
+    if not with_vectors:
+        return model(**batch).logits, None
+    out = model(**batch, output_hidden_states=True)
+    return out.logits, pool(out.hidden_states[-1], batch.get("attention_mask"))
+
+
+def finish(logits: torch.Tensor | np.ndarray, task: str) -> np.ndarray:
+    """Probabilities (classification) or values (regression) from raw logits."""
+    logits = torch.as_tensor(logits).float()
+    out = logits.squeeze(-1) if task == "regression" else torch.softmax(logits, dim=-1)
+    return out.cpu().numpy()
+
+
+def in_batches(encoded: dict[str, Any], batch_size: int, pad_id: int,
+               run: Callable[[dict[str, torch.Tensor]], tuple[np.ndarray, np.ndarray | None]],
+               on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run ``run`` over length-sorted padded batches and put the results back in input order."""
+    lengths = lengths_of(encoded)
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+    for index in eval_batches(lengths, batch_size):
+        out, vectors = run(collate(encoded, index, pad_id))
+        chunks.append((index, out, vectors))
+        if on_batch:
+            on_batch(len(index))
+    if not chunks:
+        return np.zeros((0,), dtype=np.float32), None
+    result = np.zeros((len(lengths), *chunks[0][1].shape[1:]), dtype=np.float32)
+    vectors = (np.zeros((len(lengths), chunks[0][2].shape[1]), dtype=np.float32)
+               if chunks[0][2] is not None else None)
+    for index, out, vec in chunks:
+        result[index] = out
+        if vectors is not None:
+            vectors[index] = vec
+    return result, vectors
+
+
 @torch.inference_mode()
+def model_scores(model: torch.nn.Module, encoded: dict[str, Any], batch_size: int, task: str, pad_id: int,
+                 dtype: torch.dtype | None = None, on_batch: Callable[[int], None] | None = None,
+                 with_vectors: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class probabilities (n, k) or predictions (n,), and sentence vectors (n, d) if asked."""
+    model.eval()
+    device = next(model.parameters()).device
+
+    def run(batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray | None]:
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast(device, dtype):
+            logits, vectors = forward_scores(model, batch, with_vectors)
+        return finish(logits, task), (vectors.float().cpu().numpy() if vectors is not None else None)
+
+    return in_batches(encoded, batch_size, pad_id, run, on_batch)
+
+
 def model_outputs(model: torch.nn.Module, encoded: dict[str, Any], batch_size: int,
                   task: str, pad_id: int, dtype: torch.dtype | None = None,
                   on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """Class probabilities (n, k) for classification, predictions (n,) for regression."""
-    model.eval()
-    device = next(model.parameters()).device
-    lengths = lengths_of(encoded)
-    chunks: list[tuple[np.ndarray, np.ndarray]] = []
-    for index in eval_batches(lengths, batch_size):
-        batch = {k: v.to(device) for k, v in collate(encoded, index, pad_id).items()}
-        with autocast(device, dtype):
-            logits = model(**batch).logits.float()
-        out = logits.squeeze(-1) if task == "regression" else torch.softmax(logits, dim=-1)
-        chunks.append((index, out.cpu().numpy()))
-        if on_batch:
-            on_batch(len(index))
-    if not chunks:
-        return np.zeros((0,), dtype=np.float32)
-    result = np.zeros((len(lengths), *chunks[0][1].shape[1:]), dtype=np.float32)
-    for index, out in chunks:
-        result[index] = out
-    return result
+    return model_scores(model, encoded, batch_size, task, pad_id, dtype, on_batch)[0]

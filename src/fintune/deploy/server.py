@@ -1,0 +1,413 @@
+"""``fintune serve``: the model behind FastAPI, micro-batched, limited, logged and measured.
+
+Endpoints: ``POST /v1/predict``, ``POST /v1/explain``, ``GET /healthz``, ``GET /readyz``,
+``GET /metrics`` (Prometheus) and the OpenAPI docs at ``/docs``. Every refusal is a 4xx
+with a JSON body ``{"error": ..., "limit": ...}`` that says what to change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fintune.config import ServeConfig
+from fintune.data import Examples
+from fintune.deploy.batcher import MicroBatcher
+from fintune.deploy.metrics import ServerMetrics
+from fintune.deploy.predlog import PredictionLog, Record, input_hash, sketch
+from fintune.errors import FintuneError
+from fintune.models.fintune_model import FintuneModel
+from fintune.models.onnx import OnnxModel
+
+Scalar = str | int | float | bool | None
+API_KEY_HEADER = "X-API-Key"
+
+
+class PredictRequest(BaseModel):
+    """Either ``texts`` or ``rows`` (objects keyed by the training data's column names)."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] | None = Field(None, examples=[["$AAPL beats on revenue, raises guidance"]])
+    rows: list[dict[str, Scalar]] | None = Field(None, examples=[[{"income": 52000, "purpose": "car"}]])
+
+    @model_validator(mode="after")
+    def _one_input(self) -> PredictRequest:
+        if (self.texts is None) == (self.rows is None):
+            raise ValueError("send exactly one of 'texts' (a list of strings) or 'rows' (a list of objects)")
+        return self
+
+
+class ExplainRequest(BaseModel):
+    """One ``text`` or one ``row``."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = None
+    row: dict[str, Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ExplainRequest:
+        if (self.text is None) == (self.row is None):
+            raise ValueError("send exactly one of 'text' or 'row'")
+        return self
+
+
+class Prediction(BaseModel):
+    label: str | None = None
+    confidence: float | None = None
+    probabilities: dict[str, float] | None = None
+    value: float | None = None  # regression
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    model: str
+    predictions: list[Prediction]
+
+
+class Attribution(BaseModel):
+    part: str
+    score: float
+
+
+class ExplainResponse(BaseModel):
+    label: str
+    probability: float
+    method: str
+    attributions: list[Attribution]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    limit: str | None = None
+    allowed: int | None = None
+    got: int | None = None
+
+
+def limit_error(status: int, limit: str, allowed: int, got: int | None, what: str) -> HTTPException:
+    """A refusal that names the limit, what it allows, and what the request had."""
+    detail = {"error": f"{what}: at most {allowed} allowed (serve.{limit})" + (f", got {got}" if got else ""),
+              "limit": limit, "allowed": allowed, "got": got}
+    return HTTPException(status_code=status, detail=detail)
+
+
+class BodyLimit:
+    """Refuse bodies over ``max_bytes`` with a 413, by Content-Length or while reading them."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            error = limit_error(413, "max_body_bytes", self.max_bytes, int(declared), "request body too large")
+            await JSONResponse(error.detail, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:  # a chunked body that declared no length
+                raise limit_error(413, "max_body_bytes", self.max_bytes, None, "request body too large")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+@dataclass
+class _Job:
+    examples: Examples
+
+
+class Service:
+    """What the endpoints call: validation against the limits, scoring through the batcher,
+    logging, and the explainer (a separate torch copy, loaded on first use)."""
+
+    def __init__(self, model: FintuneModel, cfg: ServeConfig, name: str, log: PredictionLog | None,
+                 explainer: Callable[[], FintuneModel] | None, metrics: ServerMetrics) -> None:
+        self.model, self.cfg, self.name, self.log, self.metrics = model, cfg, name, log, metrics
+        self._explainer_factory, self._explainer, self._explain_lock = explainer, None, threading.Lock()
+        self.batcher: MicroBatcher[_Job] = MicroBatcher(self._score, cfg.max_batch_size, cfg.max_wait_ms,
+                                                        metrics.batch_sizes.observe)
+        self.ready = False
+
+    # -- input
+
+    def examples(self, request: PredictRequest) -> tuple[Examples, pd.DataFrame, list[str | dict]]:
+        """Check the limits and turn the request into model input, as ``fintune predict`` would."""
+        items: list[Any] = request.texts if request.texts is not None else request.rows  # type: ignore[assignment]
+        if not items:
+            raise HTTPException(422, {"error": "the request holds no texts or rows"})
+        if len(items) > self.cfg.max_texts:
+            raise limit_error(422, "max_texts", self.cfg.max_texts, len(items), "too many texts or rows in one request")
+        longest = max(_longest_string(item) for item in items)
+        if longest > self.cfg.max_text_chars:
+            raise limit_error(422, "max_text_chars", self.cfg.max_text_chars, longest, "text too long")
+        if request.texts is not None:
+            column = self.model.data_config.text_column
+            if column is None or self.model.features is not None:
+                raise HTTPException(422, {"error": "this model reads table rows: send 'rows' with the columns "
+                                                   f"{', '.join(self.model.data_config.feature_columns or [])}"})
+            frame = pd.DataFrame({column: request.texts})
+        else:
+            frame = pd.DataFrame(request.rows)
+        examples = self.model.examples_of(frame, "request")
+        if self.model.features is not None:
+            self.model.inputs(examples)  # unusable values fail this request alone, before batching
+        return examples, frame, items
+
+    # -- scoring (on the batcher's thread)
+
+    def _score(self, jobs: list[_Job]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        parts = [job.examples for job in jobs]
+        texts = [t for e in parts for t in e.texts]
+        features = [e.features for e in parts if e.features is not None]
+        merged = Examples(texts, None, None, "request",
+                          pd.concat(features, ignore_index=True) if features else None)
+        out, vectors = self.model.scores(merged, self.cfg.max_batch_size, with_vectors=self.log is not None)
+        results, start = [], 0
+        for part in parts:
+            stop = start + len(part)
+            results.append((out[start:stop], None if vectors is None else vectors[start:stop]))
+            start = stop
+        return results
+
+    async def predict(self, request: PredictRequest) -> PredictResponse:
+        examples, frame, items = self.examples(request)
+        out, vectors = await self.batcher.submit(_Job(examples), len(examples))
+        columns = self.model.prediction_columns(out, frame)
+        request_id = uuid.uuid4().hex
+        predictions = self._predictions(out, columns)
+        if self.log is not None:
+            self._log(request_id, items, examples, predictions, vectors)
+        for p in predictions:
+            if p.label is not None:
+                self.metrics.predicted.labels(label=p.label).inc()
+        return PredictResponse(request_id=request_id, model=self.name, predictions=predictions)
+
+    def _predictions(self, out: np.ndarray, columns: dict[str, Any]) -> list[Prediction]:
+        if self.model.task == "regression":
+            return [Prediction(value=float(v)) for v in out]
+        names = self.model.label_names or []
+        return [Prediction(label=label, confidence=float(row[names.index(label)]),
+                           probabilities={n: float(p) for n, p in zip(names, row, strict=True)})
+                for label, row in zip(columns["predicted_label"], out, strict=True)]
+
+    def _log(self, request_id: str, items: list[Any], examples: Examples, predictions: list[Prediction],
+             vectors: np.ndarray | None) -> None:
+        sketches = sketch(vectors) if vectors is not None and len(vectors) else [None] * len(items)
+        assert self.log is not None
+        self.log.write([Record(request_id, input_hash(item), len(text), None, p.label, p.confidence, p.value,
+                               s, text) for item, text, p, s in zip(items, examples.texts, predictions, sketches,
+                                                                     strict=True)])
+
+    # -- explanations
+
+    def explain(self, request: ExplainRequest) -> ExplainResponse:
+        from fintune.evaluation.explain import explain
+
+        if self.model.task != "classification":
+            raise HTTPException(422, {"error": "explanations are available for classification models"})
+        predict = PredictRequest(texts=[request.text]) if request.text is not None else PredictRequest(rows=[request.row])
+        examples, frame, _ = self.examples(predict)
+        with self._explain_lock:  # captum hooks the embedding layer: one explanation at a time
+            model = self._explaining_model()
+            result = explain(model, examples, 0, frame)
+        return ExplainResponse(label=result.label, probability=result.probability,
+                               method="integrated_gradients" if model.kind == "text" else "occlusion",
+                               attributions=[Attribution(part=p, score=s) for p, s in result.parts])
+
+    def _explaining_model(self) -> FintuneModel:
+        if self._explainer is None:
+            if self._explainer_factory is None:
+                raise HTTPException(422, {"error": "explanations of text need the torch model, and this export "
+                                                   "has no run beside it: serve the run folder"})
+            self._explainer = self._explainer_factory()
+        return self._explainer
+
+
+def _longest_string(item: str | dict) -> int:
+    if isinstance(item, str):
+        return len(item)
+    return max((len(v) for v in item.values() if isinstance(v, str)), default=0)
+
+
+def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", log_path: Path | None = None,
+               api_key: str | None = None, explainer: Callable[[], FintuneModel] | None = None,
+               model_path: Path | None = None) -> FastAPI:
+    """The FastAPI app for ``model``; ``api_key`` None leaves the endpoints open.
+
+    ``model_path`` (the served folder) goes into the prediction log, so ``fintune monitor``
+    scores its reference with the same model that produced the logged vectors.
+    """
+    metrics = ServerMetrics(model.label_names)
+    log = None
+    if cfg.log.enabled and log_path is not None:
+        log = PredictionLog(log_path, cfg.log.raw_text,
+                            {"model": str(Path(model_path).resolve()) if model_path else "", "name": name})
+    service = Service(model, cfg, name, log, explainer, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.batcher.start()
+        service.ready = True
+        yield
+        # uvicorn has let in-flight requests finish by now; drain the batcher and the log.
+        service.ready = False
+        await service.batcher.stop()
+        if log is not None:
+            log.close()
+
+    app = FastAPI(title="fintune", version="1", lifespan=lifespan,
+                  description=f"Predictions of the fintune model '{name}' ({model.kind}, {model.task}).")
+    app.state.service = service
+    key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                              description="required when the server was started with an API key")
+
+    def require_key(given: str | None = Security(key_header)) -> None:
+        if api_key is None:
+            return
+        if given is None or not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise HTTPException(401, {"error": f"missing or wrong API key (header {API_KEY_HEADER})"})
+
+    errors = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+
+    @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors, dependencies=[Depends(require_key)])
+    async def predict(request: PredictRequest) -> PredictResponse:
+        """Labels and class probabilities (calibrated; the model's saved threshold applies)."""
+        return await service.predict(request)
+
+    @app.post("/v1/explain", response_model=ExplainResponse, responses=errors, dependencies=[Depends(require_key)])
+    def explain(request: ExplainRequest) -> ExplainResponse:
+        """Signed contributions of words (integrated gradients) or columns (occlusion)."""
+        return service.explain(request)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"model": ErrorResponse}})
+    def readyz() -> JSONResponse:
+        """The model is loaded and the batcher runs."""
+        if service.ready:
+            return JSONResponse({"status": "ready", "model": name})
+        return JSONResponse({"error": "not ready"}, status_code=503)
+
+    @app.get("/metrics", response_class=Response)
+    def prometheus() -> Response:
+        """Prometheus text format: requests, latency, batch sizes, predicted classes."""
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)  # refuses before the body is parsed
+
+    @app.middleware("http")  # added last, so outermost: 413s are counted too
+    async def measure(request: Request, call_next: Callable) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "other")
+        metrics.observe(endpoint, response.status_code, time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"error": "invalid request: " + "; ".join(problems[:5])}, status_code=422)
+
+    @app.exception_handler(FintuneError)
+    async def bad_input(_: Request, exc: FintuneError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=422)
+
+    return app
+
+
+def model_folder(run: Path, onnx: bool) -> Path:
+    """The folder to serve: the run's model, or its ONNX export (int8 preferred)."""
+    if not onnx:
+        return run
+    for name in ("onnx-int8", "onnx"):
+        if (run / name / "model.onnx").exists():
+            return run / name
+    if (run / "model.onnx").exists():
+        return run
+    raise FintuneError(f"{run} has no ONNX export; run `fintune export {run} --format onnx --quantize int8` first")
+
+
+def _torch_run(run: Path, model: FintuneModel) -> Path | None:
+    """Where a torch copy of the model is, for explanations."""
+    if not isinstance(model.model, OnnxModel):
+        return run
+    source = model.meta.get("exported_from")
+    return Path(source) if source and (Path(source) / "model" / "fintune.json").exists() else None
+
+
+def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastAPI:
+    """Load the run (or its ONNX export) and build the app with the config's limits and log."""
+    run = Path(run)
+    folder = model_folder(run, onnx)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    model = FintuneModel.load(folder, threads=cfg.threads)
+    api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+    log_path = Path(cfg.log.path) if cfg.log.path else run / "serve" / "predictions.sqlite"
+    source = _torch_run(run, model)
+    if source is None and model.kind != "text":
+        source = folder  # occlusion runs on the exported model itself
+    explainer = (lambda: FintuneModel.load(source)) if source is not None else None
+    return create_app(model, cfg, name=run.name, log_path=log_path, api_key=api_key, explainer=explainer,
+                      model_path=folder)
+
+
+def serve(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> None:
+    """Run the server until interrupted; Ctrl-C or SIGTERM lets in-flight requests finish."""
+    import uvicorn
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    app = build_app(run, cfg, onnx=onnx)
+    has_key = bool(cfg.api_key_env and os.environ.get(cfg.api_key_env))
+    if not _is_loopback(cfg.host) and not has_key:
+        console.print(f"[yellow]warning:[/] serving on {cfg.host} without an API key; set {cfg.api_key_env}")
+    console.print(f"serving {run} on http://{cfg.host}:{cfg.port} (docs at /docs)"
+                  + (" with an API key" if has_key else ""))
+    uvicorn.run(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.graceful_timeout_s,
+                log_level="warning")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+__all__ = ["build_app", "create_app", "serve"]
