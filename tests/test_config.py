@@ -70,3 +70,29 @@ def test_malformed_override() -> None:
 def test_label_map_keys_are_text() -> None:
     cfg = validate_config({"data": {**MINIMAL["data"], "label_map": {0: "Bearish", 1: "Bullish"}}})
     assert cfg.data.label_map == {"0": "Bearish", "1": "Bullish"}
+
+
+DEPLOY_CONFIGS = sorted((Path(__file__).parent.parent / "configs" / "deploy").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", DEPLOY_CONFIGS, ids=[p.name for p in DEPLOY_CONFIGS])
+def test_every_shipped_deploy_config_loads(path: Path) -> None:
+    from fintune.config import DeployConfig
+    from fintune.deploy import deploy_config
+
+    assert isinstance(deploy_config(None, path), DeployConfig)
+
+
+def test_deploy_config_layers_run_file_and_overrides(tmp_path: Path) -> None:
+    from fintune.deploy import deploy_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({**MINIMAL, "deploy": {"serve": {"port": 9001, "max_texts": 5}}}))
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump({"serve": {"max_texts": 7}}))
+    cfg = deploy_config(run / "model", tmp_path / "d.yaml", ["serve.max_wait_ms=2"])
+    assert (cfg.serve.port, cfg.serve.max_texts, cfg.serve.max_wait_ms) == (9001, 7, 2)
+    with pytest.raises(ConfigError, match="did you mean 'serve.max_texts'"):
+        deploy_config(run, None, ["serve.max_text=3"])
+    with pytest.raises(ConfigError, match="warn level"):
+        deploy_config(None, None, ["monitor.psi_warn=0.5"])

@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +134,29 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-@dataclass
-class _Job:
-    examples: Examples
+class Measure:
+    """Counts every response by endpoint and status and times it (plain ASGI: no per-request
+    task or body copy, as a ``BaseHTTPMiddleware`` would add)."""
+
+    def __init__(self, app: Any, metrics: ServerMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            self.metrics.observe(getattr(route, "path", "other"), status[0], time.perf_counter() - started)
 
 
 class Service:
@@ -148,7 +167,7 @@ class Service:
                  explainer: Callable[[], FintuneModel] | None, metrics: ServerMetrics) -> None:
         self.model, self.cfg, self.name, self.log, self.metrics = model, cfg, name, log, metrics
         self._explainer_factory, self._explainer, self._explain_lock = explainer, None, threading.Lock()
-        self.batcher: MicroBatcher[_Job] = MicroBatcher(self._score, cfg.max_batch_size, cfg.max_wait_ms,
+        self.batcher: MicroBatcher[Examples] = MicroBatcher(self._score, cfg.max_batch_size, cfg.max_wait_ms,
                                                         metrics.batch_sizes.observe)
         self.ready = False
 
@@ -179,8 +198,7 @@ class Service:
 
     # -- scoring (on the batcher's thread)
 
-    def _score(self, jobs: list[_Job]) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        parts = [job.examples for job in jobs]
+    def _score(self, parts: list[Examples]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         texts = [t for e in parts for t in e.texts]
         features = [e.features for e in parts if e.features is not None]
         merged = Examples(texts, None, None, "request",
@@ -195,7 +213,7 @@ class Service:
 
     async def predict(self, request: PredictRequest) -> PredictResponse:
         examples, frame, items = self.examples(request)
-        out, vectors = await self.batcher.submit(_Job(examples), len(examples))
+        out, vectors = await self.batcher.submit(examples, len(examples))
         columns = self.model.prediction_columns(out, frame)
         request_id = uuid.uuid4().hex
         predictions = self._predictions(out, columns)
@@ -241,8 +259,8 @@ class Service:
     def _explaining_model(self) -> FintuneModel:
         if self._explainer is None:
             if self._explainer_factory is None:
-                raise HTTPException(422, {"error": "explanations of text need the torch model, and this export "
-                                                   "has no run beside it: serve the run folder"})
+                raise HTTPException(422, {"error": "explanations of text need the run's torch model, and this "
+                                                   "server has none: serve the run folder, not a copied export"})
             self._explainer = self._explainer_factory()
         return self._explainer
 
@@ -262,6 +280,8 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
     scores its reference with the same model that produced the logged vectors.
     """
     metrics = ServerMetrics(model.label_names)
+    if explainer is None and model.kind != "text":
+        explainer = lambda: model  # noqa: E731 - occlusion only predicts, so the served model will do
     log = None
     if cfg.log.enabled and log_path is not None:
         log = PredictionLog(log_path, cfg.log.raw_text,
@@ -322,14 +342,7 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
 
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)  # refuses before the body is parsed
 
-    @app.middleware("http")  # added last, so outermost: 413s are counted too
-    async def measure(request: Request, call_next: Callable) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "other")
-        metrics.observe(endpoint, response.status_code, time.perf_counter() - started)
-        return response
+    app.add_middleware(Measure, metrics=metrics)  # added last, so outermost: 413s are counted too
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -379,9 +392,9 @@ def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastA
     model = FintuneModel.load(folder, threads=cfg.threads)
     api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
     log_path = Path(cfg.log.path) if cfg.log.path else run / "serve" / "predictions.sqlite"
-    source = _torch_run(run, model)
-    if source is None and model.kind != "text":
-        source = folder  # occlusion runs on the exported model itself
+    # Integrated Gradients hooks the embedding layer: it runs on a copy of the torch model, so
+    # the served one never carries a hook; table models are explained by occlusion on the served one.
+    source = _torch_run(run, model) if model.kind == "text" else None
     explainer = (lambda: FintuneModel.load(source)) if source is not None else None
     return create_app(model, cfg, name=run.name, log_path=log_path, api_key=api_key, explainer=explainer,
                       model_path=folder)
