@@ -112,10 +112,16 @@ def export_onnx() -> dict:
 
 
 def load(url: str, clients: int, seconds: float) -> dict:
-    """Closed-loop clients: each sends one tweet, waits for the answer, sends the next."""
-    import httpx
+    """Closed-loop clients: each sends one tweet, waits for the answer, sends the next.
+
+    Each client keeps one connection (``http.client``, keep-alive): a light load generator,
+    like wrk, so the cores it shares with the server go to the server.
+    """
+    import http.client
+    from urllib.parse import urlparse
 
     texts = validation_texts_plain()
+    where = urlparse(url)
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -123,18 +129,24 @@ def load(url: str, clients: int, seconds: float) -> dict:
 
     def client(seed: int) -> None:
         rng = np.random.default_rng(seed)
-        with httpx.Client(timeout=30) as http:
-            while time.perf_counter() < stop_at:
-                text = texts[int(rng.integers(len(texts)))]
-                start = time.perf_counter()
-                try:
-                    ok = http.post(f"{url}/v1/predict", json={"texts": [text]}).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                elapsed = time.perf_counter() - start
-                with lock:
-                    latencies.append(elapsed)
-                    errors[0] += not ok
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        while time.perf_counter() < stop_at:
+            body = json.dumps({"texts": [texts[int(rng.integers(len(texts)))]]})
+            start = time.perf_counter()
+            try:
+                connection.request("POST", "/v1/predict", body, {"content-type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                connection.close()
+                connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                errors[0] += not ok
+        connection.close()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     started = time.perf_counter()

@@ -8,6 +8,7 @@ is stored only when ``serve.log.raw_text`` is on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import queue
@@ -46,9 +47,13 @@ def sketch(vectors: np.ndarray) -> np.ndarray:
     """A fixed Gaussian random projection to 32 dimensions (Johnson-Lindenstrauss): distances,
     and so drift statistics, survive; the words do not. Same matrix for the same width."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    rng = np.random.default_rng(_SKETCH_SEED + vectors.shape[1])
-    matrix = rng.standard_normal((vectors.shape[1], SKETCH_DIM)).astype(np.float32) / np.sqrt(SKETCH_DIM)
-    return vectors @ matrix
+    return vectors @ _projection(vectors.shape[1])
+
+
+@functools.lru_cache(maxsize=8)
+def _projection(width: int) -> np.ndarray:
+    rng = np.random.default_rng(_SKETCH_SEED + width)
+    return rng.standard_normal((width, SKETCH_DIM)).astype(np.float32) / np.sqrt(SKETCH_DIM)
 
 
 def input_hash(value: str | dict) -> str:

@@ -413,7 +413,7 @@ def serve(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> None:
     console.print(f"serving {run} on http://{cfg.host}:{cfg.port} (docs at /docs)"
                   + (" with an API key" if has_key else ""))
     uvicorn.run(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.graceful_timeout_s,
-                log_level="warning")
+                log_level="warning", access_log=False)
 
 
 def _is_loopback(host: str) -> bool:
