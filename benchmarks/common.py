@@ -60,10 +60,11 @@ def emit(row: dict) -> None:
 
 
 def print_table(results: dict, keys: list[str], first: str, width: int = 22) -> None:
-    """One line per row, one column per metric."""
+    """One line per row, one column per metric (each column at least as wide as its name)."""
     pad = max(14, *(len(str(n)) + 2 for n in [first, *results]))
-    print(f"{first:<{pad}}" + "".join(f"{k:>{width}}" for k in keys))
+    widths = [max(width, len(k) + 2) for k in keys]
+    print(f"{first:<{pad}}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
     for name, row in results.items():
-        cells = (f"{row.get(k):>{width}.4f}" if isinstance(row.get(k), float) else f"{row.get(k)!s:>{width}}"
-                 for k in keys)
+        cells = (f"{row.get(k):>{w}.4f}" if isinstance(row.get(k), float) else f"{row.get(k)!s:>{w}}"
+                 for k, w in zip(keys, widths))
         print(f"{name:<{pad}}" + "".join(cells))

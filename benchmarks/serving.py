@@ -228,7 +228,7 @@ def main() -> None:
         "cpu_cores": os.cpu_count()}
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(rows, indent=2) + "\n")
-    print_table({k: v for k, v in rows.items() if k != "targets"}, KEYS, "system", width=29)
+    print_table({k: v for k, v in rows.items() if k != "targets"}, KEYS, "system", width=10)
     print("targets:", json.dumps(rows["targets"]))
 
 
