@@ -78,6 +78,26 @@ class WindowConfig(Strict):
                                     description="same-row columns known in advance, e.g. day_of_week")
 
 
+# Personal-data types, in the order that wins when two detections overlap.
+# On overlap the earlier type wins: a context word ("account number", "sort code") says more
+# than a checksum that one random number in ten passes, and both more than the phone pattern.
+PII_TYPES = ("EMAIL", "IBAN", "SSN", "SORT_CODE", "ACCOUNT", "CARD", "SWIFT", "IP", "DOB", "PHONE", "PERSON")
+PiiType = Literal["EMAIL", "IBAN", "SSN", "SORT_CODE", "ACCOUNT", "CARD", "SWIFT", "IP", "DOB", "PHONE", "PERSON"]
+
+
+class PrivacyConfig(Strict):
+    """Masking of personal data in text (``fintune.data.privacy``), before training and at
+    prediction and serving time alike."""
+
+    mask: bool | None = Field(None, description="null: on when the model reads free text (data.text_column)")
+    types: list[PiiType] = Field(default_factory=lambda: list(PII_TYPES))
+    mode: Literal["tag", "pseudonym"] = Field("tag", description="tag: <CARD>; pseudonym: <CARD_5f1c09a2>, "
+                                              "the same value gives the same token (keyed hash)")
+    secret_env: str = Field("FINTUNE_PRIVACY_SECRET", description="environment variable with the pseudonym key")
+    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB"],
+                                     description="regions whose national phone formats are recognized")
+
+
 class DataConfig(Strict):
     """Where the data is and which columns mean what."""
 
@@ -101,6 +121,7 @@ class DataConfig(Strict):
     leak_check: bool = Field(True, description="reject a feature that alone predicts the target "
                              "almost perfectly on training rows (a leak, or future information)")
     clean: CleanConfig = CleanConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     split: SplitConfig = SplitConfig()
 
     @field_validator("label_map", mode="before")

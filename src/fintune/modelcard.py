@@ -20,6 +20,15 @@ def _metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _privacy_line(privacy: dict[str, Any]) -> str:
+    if not privacy.get("masked"):
+        return "not masked (`data.privacy.mask` off, or the input is not free text)."
+    counts = ", ".join(f"{k} {v}" for k, v in privacy.get("counts", {}).items()) or "none found"
+    return (f"masked before training and at prediction time ({privacy.get('mode')} mode; types "
+            f"{', '.join(privacy.get('types', []))}). Values replaced: {counts}; "
+            f"{privacy.get('rows_masked', 0)} rows touched.")
+
+
 def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str, Any],
                       training: dict[str, Any]) -> str:
     """Markdown: data, metrics, training, intended use and limits."""
@@ -47,6 +56,7 @@ strategy `{cfg.strategy.name}` for {task}.
   Duplicates removed: {report.get("duplicates_removed", 0)}; conflicting labels dropped:
   {report.get("conflicts", {}).get("count", 0)}; train/eval overlap removed: {report.get("overlap_removed", {})}.
 - Split: {cfg.data.split.method}, seed {cfg.seed}.
+- Personal data: {_privacy_line(report.get("privacy") or {})}
 
 ## Metrics
 {_metrics_table(metrics)}

@@ -121,3 +121,22 @@ def test_onnx_flag_prefers_the_int8_export(tmp_path: Path) -> None:
     assert model_folder(tmp_path, onnx=False) == tmp_path
     (tmp_path / "onnx-int8" / "model.onnx").unlink()
     assert model_folder(tmp_path, onnx=True) == tmp_path / "onnx"
+
+
+def test_serving_masks_personal_data_as_training_did(text_run: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    raw = "acme beats, Jane Smith says card 4111 1111 1111 1111 is fine"
+    masked = "acme beats, <PERSON> says card <CARD> is fine"
+    with TestClient(build_app(text_run, ServeConfig(log={"enabled": False}))) as client:
+        got = [client.post("/v1/predict", json={"texts": [t]}).json()["predictions"][0] for t in (raw, masked)]
+    assert got[0]["probabilities"] == got[1]["probabilities"]
+    # A run from before masking existed (no data.privacy in fintune.json) keeps its raw input.
+    old = tmp_path / "old_run"
+    shutil.copytree(text_run / "model", old)
+    meta = json.loads((old / "fintune.json").read_text())
+    meta["data"].pop("privacy")
+    (old / "fintune.json").write_text(json.dumps(meta))
+    model = FintuneModel.load(old)
+    assert model.examples_of(pd.DataFrame({"text": [raw]}), "x").texts == [raw]

@@ -22,6 +22,7 @@ from fintune.data.clean import (
     serialize_row,
 )
 from fintune.data.load import read_table
+from fintune.data.privacy import mask, masking_on, masking_report
 from fintune.data.report import build_report
 from fintune.data.split import carve, parse_dates
 from fintune.data.windows import build_windows, window_columns
@@ -161,6 +162,7 @@ def prepare_data(
         overlap_removed=overlap, split_method=carved.method, split_note=note,
         count_tokens=count_tokens,
     )
+    report["privacy"] = masking_report((t for e in splits.values() if e is not None for t in e.texts), cfg)
     return PreparedData(splits["train"], splits["validation"], splits["test"], label_names, report)
 
 
@@ -247,8 +249,9 @@ def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: in
     columns = input_columns(cfg)
     check_columns(df, [(c, "feature") for c in columns], source)
     values = zip(*(df[c].tolist() for c in columns))
-    return [clean_text(serialize_row(dict(zip(columns, row)), columns, cfg.column_names, cfg.categories),
-                       cfg.clean) for row in values]
+    texts = [clean_text(serialize_row(dict(zip(columns, row)), columns, cfg.column_names, cfg.categories),
+                        cfg.clean) for row in values]
+    return [mask(t, cfg.privacy) for t in texts] if masking_on(cfg) else texts
 
 
 def check_columns(df: pd.DataFrame, wanted: list[tuple[str, str]], source: str) -> None:
@@ -337,6 +340,8 @@ def _clean_cell(value: Any, cfg: DataConfig, source: str, row: int) -> str:
                         f'as a string (in JSON: "{value}") {ROW_NOTE}',
                         file=source, row=row, column=column)
     text = clean_text(value, cfg.clean)
+    if masking_on(cfg):
+        text = mask(text, cfg.privacy)
     if not text.strip():
         raise DataError(f"empty text (empty or only whitespace after cleaning); fill it in or "
                         f"remove the row {ROW_NOTE}", file=source, row=row, column=column)

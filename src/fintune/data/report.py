@@ -127,6 +127,13 @@ def print_report(report: dict, console: Console | None = None) -> None:
         console.print("[bold]Conflicting texts[/bold] (same text, different labels), e.g.:")
         for text in examples:
             console.print(f"  - {text}", markup=False, highlight=False)
+    privacy = report.get("privacy") or {}
+    if privacy.get("masked"):
+        counts = ", ".join(f"{k} {v}" for k, v in privacy["counts"].items()) or "none found"
+        console.print(f"[bold]Personal data masked[/bold] ({privacy['mode']}): {counts}; "
+                      f"{privacy['rows_masked']} rows touched")
+        for text in privacy["examples"]:
+            console.print(f"  - {text}", markup=False, highlight=False)
 
 
 def _splits_table(report: dict, splits: list[str]) -> Table:

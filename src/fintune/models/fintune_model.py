@@ -43,7 +43,10 @@ class FintuneModel:
         self.temperature: float | None = meta.get("temperature")  # calibration, fitted on validation
         groups = meta.get("group_thresholds")
         self.group_thresholds = GroupThresholds(**groups) if groups else None
-        self.data_config = DataConfig.model_validate(meta["data"])
+        data = dict(meta["data"])
+        # Runs from before masking existed trained on unmasked text: keep predicting the same way.
+        data.setdefault("privacy", {"mask": False})
+        self.data_config = DataConfig.model_validate(data)
         self.inputs = Inputs(tokenizer, self.max_length, features)
 
     @classmethod
