@@ -57,13 +57,26 @@ def train(config: Path, overrides: Overrides = None,
 
 @app.command()
 @user_errors
-def evaluate(run: Path, data: Annotated[Path, typer.Option(help="labeled CSV/JSONL/Parquet file")],
+def evaluate(run: Path, data: Annotated[Path | None, typer.Option(help="labeled CSV/JSONL/Parquet file")] = None,
              output: Annotated[Path | None, typer.Option(help="report folder (default RUN/eval/NAME)")] = None,
-             groups: Groups = None) -> None:
+             groups: Groups = None,
+             privacy_audit: Annotated[bool, typer.Option(help="membership inference: training rows vs the "
+                                                         "run's held-out rows")] = False) -> None:
     """Score a finished run on labeled data: metrics JSON, plots and a Markdown report."""
     from fintune import api
     from fintune.trust import parse_groups
-    api.evaluate(run, data, output=output, groups=parse_groups(groups) if groups else None)
+    if data is None and not privacy_audit:
+        raise FintuneError("give --data FILE (labeled data to score), or --privacy-audit")
+    if data is not None:
+        api.evaluate(run, data, output=output, groups=parse_groups(groups) if groups else None)
+    if privacy_audit:
+        from fintune.trust import privacy_audit as audit
+
+        result = audit(run)
+        api.console.print(f"membership inference (loss threshold, {result['rows_each']} training vs "
+                          f"{result['rows_each']} {result['non_members']} rows): ROC-AUC {result['auc']:.3f}, "
+                          f"advantage {result['advantage']:.3f} (0.5 and 0: nothing to see); "
+                          f"written to {run / 'privacy_audit.json'}")
 
 
 @app.command()

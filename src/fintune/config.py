@@ -195,6 +195,22 @@ class EarlyStoppingConfig(Strict):
     patience: int = Field(2, ge=1)
 
 
+class DPConfig(Strict):
+    """DP-SGD: the (epsilon, delta) budget of the whole run and the per-example clipping bound."""
+
+    epsilon: float = Field(gt=0, description="privacy budget; smaller is more private (1 strong, 8 weak)")
+    delta: float = Field(1e-5, gt=0, lt=1, description="keep below 1 / number of training rows")
+    max_grad_norm: float = Field(1.0, gt=0, description="each example's gradient is clipped to this L2 norm")
+
+
+class TrainPrivacyConfig(Strict):
+    dp: DPConfig | None = None
+
+
+# DP-SGD needs a fixed set of trainable parameters with per-example gradients (Opacus).
+DP_STRATEGIES = ("full", "freeze", "lora")
+
+
 class TrainConfig(Strict):
     """Hyperparameters of the one training loop."""
 
@@ -218,6 +234,7 @@ class TrainConfig(Strict):
     early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     num_threads: int | None = Field(None, ge=1)
+    privacy: TrainPrivacyConfig = TrainPrivacyConfig()
 
 
 class DecisionConfig(Strict):
@@ -367,6 +384,13 @@ class RunConfig(Strict):
         if kind in ("fusion", "mlp") and self.strategy.name not in FEATURE_STRATEGIES[kind]:
             raise ValueError(f"model.kind '{kind}' trains with strategy "
                              f"{' or '.join(FEATURE_STRATEGIES[kind])}, not '{self.strategy.name}'")
+        if self.train.privacy.dp is not None:
+            if self.strategy.name not in DP_STRATEGIES or kind != "text":
+                raise ValueError(f"train.privacy.dp (DP-SGD) works with text models and strategy "
+                                 f"{', '.join(DP_STRATEGIES)}, not model.kind '{kind}' with strategy "
+                                 f"'{self.strategy.name}'")
+            if self.train.oversample:
+                raise ValueError("train.privacy.dp samples rows at random (Poisson); turn train.oversample off")
         if data.windows is not None and data.windows.target == "direction" and self.task != "classification":
             raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
         return self

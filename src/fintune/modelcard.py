@@ -29,6 +29,14 @@ def _privacy_line(privacy: dict[str, Any]) -> str:
             f"{privacy.get('rows_masked', 0)} rows touched.")
 
 
+def _dp_line(privacy: dict[str, Any] | None) -> str:
+    if not privacy:
+        return "trained without differential privacy."
+    return (f"trained with differential privacy (DP-SGD): epsilon spent {privacy['epsilon_spent']:.2f} of "
+            f"{privacy['target_epsilon']:g}, delta {privacy['delta']:g}, per-example clipping "
+            f"{privacy['max_grad_norm']:g}, noise multiplier {privacy['noise_multiplier']:g}, {privacy['steps']} steps.")
+
+
 def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str, Any],
                       training: dict[str, Any]) -> str:
     """Markdown: data, metrics, training, intended use and limits."""
@@ -63,6 +71,7 @@ strategy `{cfg.strategy.name}` for {task}.
 
 ## Training
 - Trainable parameters: {training["trainable_params"]:,} of {training["total_params"]:,}.
+- Privacy: {_dp_line(training.get("privacy"))}
 - Steps: {training["global_step"]}; best `{training["metric"]}` {training["best_metric"]} at step
   {training["best_step"]}; precision {training["precision"]}; {training["train_seconds"]:.0f} s of training.
 - Hyperparameters: learning rate {cfg.train.lr}, batch size {cfg.train.batch_size}, epochs

@@ -139,6 +139,22 @@ def permutation_importance(model: FintuneModel, examples: Examples, table: pd.Da
     return sorted(scores, key=lambda s: -s[1])
 
 
+def privacy_audit(run: str | Path, *, model: FintuneModel | None = None, max_rows: int = 2000) -> dict[str, Any]:
+    """Membership inference (loss threshold) on the run's training rows against its held-out
+    split; written to RUN/privacy_audit.json."""
+    from fintune.evaluation.privacy_audit import membership_inference
+
+    model = model or FintuneModel.load(run)
+    members = api.load_split(run, "train", model)[0]
+    held = held_out_split(run)
+    result = {**membership_inference(model, members, api.load_split(run, held, model)[0], max_rows=max_rows),
+              "non_members": held}
+    training = (api.read_metrics(run).get("training") or {}) if (Path(run) / "metrics.json").exists() else {}
+    result["dp"] = training.get("privacy")
+    (Path(run) / "privacy_audit.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
 def parse_groups(text: str) -> list[str]:
     """``sex,age:25,35,50`` -> ``["sex", "age:25,35,50"]``: bare numbers extend the bins before them."""
     groups: list[str] = []

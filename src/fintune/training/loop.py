@@ -31,6 +31,7 @@ from fintune.strategies import Strategy, count_parameters
 from fintune.strategies.base import head_parameters
 from fintune.training import checkpoint
 from fintune.training.batching import collate, epoch_batches, lengths_of
+from fintune.training.privacy import DPSGD
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
@@ -53,6 +54,7 @@ class LoopState:
     samples_seen: int = 0
     train_seconds: float = 0.0  # wall time of the loop, evaluation included, all processes together
     eval_seconds: float = 0.0
+    dp_steps: int = 0  # noisy steps taken (DP-SGD), for the privacy accountant of a resumed run
 
 
 @dataclass
@@ -72,6 +74,7 @@ class TrainResult:
     total_params: int
     precision: str
     resumed_from_step: int | None = None
+    privacy: dict[str, Any] | None = None  # DP-SGD: budget, epsilon spent, noise
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -175,7 +178,9 @@ def train(
         torch.set_num_threads(cfg.num_threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    dtype = resolve_precision(cfg.precision, device)
+    dp = DPSGD(cfg.privacy.dp, len(train_data), cfg.batch_size, cfg.epochs, cfg.max_steps) if cfg.privacy.dp else None
+    # Per-example gradients are computed in fp32.
+    dtype = None if dp else resolve_precision(cfg.precision, device)
     metric_name, mode = tracked_metric(cfg, task)
 
     enc_train, enc_val = inputs(train_data), inputs(validation)
@@ -189,7 +194,8 @@ def train(
 
     # Oversampling draws the epoch's rows from the labels; regression and soft targets do not.
     sample_labels = train_data.labels if cfg.oversample and task == "classification" else None
-    per_epoch = len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length, sample_labels))
+    per_epoch = (dp.steps_per_epoch if dp else
+                 len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length, sample_labels)))
     total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_fraction * total_steps)
     groups = strategy.param_groups(model, cfg.lr, cfg.weight_decay)
@@ -197,6 +203,9 @@ def train(
         groups = with_head_lr(groups, model, cfg.head_lr)
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     scheduler = strategy.schedule(optimizer, total_steps, warmup)
+    # DP-SGD trains through a wrapper with per-example gradients and a noisy optimizer; the
+    # plain ``model`` and ``optimizer`` stay what is checkpointed and returned.
+    forward, stepper = dp.wrap(model, optimizer) if dp else (model, optimizer)
     trainable, total = count_parameters(model)
 
     state = LoopState()
@@ -209,6 +218,8 @@ def train(
         scheduler.load_state_dict(saved["scheduler"])
         state = LoopState(**saved["state"])
         torch.set_rng_state(saved["rng"])
+        if dp:
+            dp.restore(state.dp_steps)
         resumed_from = state.global_step
         _truncate_history(work_dir / HISTORY, state.global_step)
     else:
@@ -263,20 +274,23 @@ def train(
         bar = progress.add_task("train", total=total_steps, completed=state.global_step,
                                 epoch=state.epoch + 1, loss=0.0, speed=0.0)
         while state.epoch < cfg.epochs and state.global_step < total_steps and not state.stopped_early:
-            batches = epoch_batches(lengths, cfg.batch_size, seed, state.epoch, cfg.group_by_length,
-                                    sample_labels)
+            batches = (dp.batches(seed, state.epoch) if dp else
+                       epoch_batches(lengths, cfg.batch_size, seed, state.epoch, cfg.group_by_length, sample_labels))
             for index in batches[state.batch_in_epoch:]:
                 strategy.on_step(model, state.global_step, total_steps)
                 batch = {k: v.to(device) for k, v in collate(enc_train, index, pad_id).items()}
                 with autocast(device, dtype):
-                    logits = model(**batch).logits
+                    logits = forward(**batch).logits
                 loss = objective(logits, index)
                 loss.backward()
-                if cfg.max_grad_norm:
+                if cfg.max_grad_norm and dp is None:  # DP-SGD clips each example's gradient instead
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
+                stepper.step()
                 scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                stepper.zero_grad(set_to_none=True)
+                if dp:
+                    dp.step()
+                    state.dp_steps += 1
                 state.global_step += 1
                 state.batch_in_epoch += 1
                 state.loss_sum += loss.item()
@@ -299,6 +313,8 @@ def train(
                 if state.stopped_early or state.global_step >= total_steps:
                     break
     end = time.perf_counter()
+    if dp:
+        dp.close(forward)
     state.train_seconds += end - banked_at
     # Throughput counts training steps only: evaluation time is reported on its own.
     step_seconds = end - start - (state.eval_seconds - eval_at_start)
@@ -311,7 +327,7 @@ def train(
         train_samples_per_s=round(samples_this_run / max(step_seconds, 1e-9), 3),
         trainable_params=trainable, total_params=total,
         precision="bf16" if dtype is torch.bfloat16 else "fp32", resumed_from_step=resumed_from,
-        history=read_history(work_dir / HISTORY),
+        privacy=dp.report(state.dp_steps) if dp else None, history=read_history(work_dir / HISTORY),
     )
 
 
