@@ -23,7 +23,8 @@ from fintune.errors import ConfigError, FintuneError
 from fintune.evaluation import choose_threshold, write_evaluation
 from fintune.evaluation.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from fintune.modelcard import render_model_card
-from fintune.models.backbones import build_model, load_tokenizer, resolve_backbone
+from fintune.models.backbones import build_model, load_tokenizer, prompt_format, resolve_backbone
+from fintune.models.causal import AnswerLoss
 from fintune.models.fintune_model import FintuneModel
 from fintune.models.gbm import GBMModel
 from fintune.models.inference import Inputs
@@ -107,21 +108,27 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         console.print(f"{run_dir} finished already; nothing to resume")
         return RunResult(run_dir, read_metrics(run_dir))
     set_seed(cfg.seed)
-    uses_text = cfg.model.kind in ("text", "fusion")
+    uses_text = cfg.model.kind in ("text", "fusion", "causal")
     tokenizer = load_tokenizer(cfg.model) if uses_text else None
     data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(tokenizer) if tokenizer else None)
     loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
     if cfg.decision.threshold != "argmax" and len(data.label_names or []) != 2:
         raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "
                           "task (two labels); use 'argmax' otherwise")
-    features = fit_features(cfg, data) if cfg.model.kind != "text" else None
-    inputs = Inputs(tokenizer, cfg.model.max_length, features)
+    features = fit_features(cfg, data) if cfg.model.kind not in ("text", "causal") else None
+    prompt = prompt_format(cfg.model, tokenizer, data.label_names or []) if cfg.model.kind == "causal" else None
+    inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt)
     strategy = build_strategy(cfg.strategy)
     model: Any = None
     if cfg.model.kind != "gbm":
-        model = build_model(cfg.model, cfg.task, data.label_names, features.width if features else 0)
+        model = build_model(cfg.model, cfg.task, data.label_names, features.width if features else 0, prompt,
+                            strategy.load_kwargs())
+        if cfg.train.gradient_checkpointing:
+            _checkpoint_activations(model)
         model = strategy.prepare(model)
     train_examples, objective = (objective_for(data.train) if objective_for else (data.train, None))
+    if objective is None and prompt is not None:
+        objective = AnswerLoss(train_examples.labels)
 
     if overwrite and not resume and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -146,6 +153,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         "max_length": cfg.model.max_length, "data": cfg.data.model_dump(mode="json"),
         "backbone": cfg.model.backbone, "base_model": resolve_backbone(cfg.model.backbone),
         "strategy": cfg.strategy.name, **(extra_meta or {}),
+        **({"prompt": {"template": prompt.template, "label_words": prompt.label_words}} if prompt else {}),
     }, features=features)
     # Each evaluation split goes through the model once (fp32, as `fintune predict` by default);
     # the threshold reuses validation's outputs.
@@ -170,6 +178,17 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         (run_dir / name).unlink(missing_ok=True)
     _print_summary(metrics, run_dir)
     return RunResult(run_dir, metrics)
+
+
+def _checkpoint_activations(model: Any) -> None:
+    """Gradient checkpointing on the transformer inside ``model`` (train.gradient_checkpointing)."""
+    target = getattr(model, "lm", None) or getattr(model, "encoder", None) or model
+    if not hasattr(target, "gradient_checkpointing_enable"):
+        raise ConfigError("train.gradient_checkpointing needs a transformer backbone; this model has none")
+    # Non-reentrant checkpointing also works when the inputs need no gradient (frozen embeddings, adapters).
+    target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(target, "config"):
+        target.config.use_cache = False
 
 
 def _calibrate(outputs: dict[str, Any], splits: dict[str, Examples],

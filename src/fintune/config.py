@@ -26,6 +26,7 @@ Task = Literal["classification", "regression"]
 
 # Fusion keeps the encoder a plain module, so strategies that wrap it with PEFT do not apply.
 FEATURE_STRATEGIES = {"fusion": ("full", "freeze", "gradual"), "mlp": ("full",)}
+CAUSAL_STRATEGIES = ("full", "lora", "qlora")
 
 
 class Strict(BaseModel):
@@ -178,9 +179,14 @@ class ModelConfig(Strict):
     trust_remote_code: bool = False
     dropout: float | None = Field(None, ge=0, lt=1)
     num_layers: int | None = Field(None, ge=1, description="keep only the first N transformer layers")
-    kind: Literal["text", "fusion", "mlp", "gbm"] = Field(
+    kind: Literal["text", "fusion", "mlp", "gbm", "causal"] = Field(
         "text", description="text: the encoder reads the text; fusion: the encoder's sentence vector "
-        "joined with the row's features; mlp / gbm: the features alone (baselines)")
+        "joined with the row's features; mlp / gbm: the features alone (baselines); causal: a causal LM "
+        "answers an instruction prompt, the label words scored as answers")
+    prompt: str | None = Field(None, description="causal: the instruction, with {text} and optionally {choices} "
+                               "(the label words); default: fintune.models.causal.DEFAULT_PROMPT")
+    label_words: dict[str, str] | None = Field(None, description="causal: label name -> answer word "
+                                               "(default: the name in lower case)")
     head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
     text_dim: int | None = Field(32, ge=1, description="fusion: the sentence vector is projected to this "
                                  "many dimensions before it joins the features; null keeps all")
@@ -234,6 +240,10 @@ class TrainConfig(Strict):
     early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     num_threads: int | None = Field(None, ge=1)
+    grad_accum_steps: int = Field(1, ge=1, description="micro-batches per optimizer step; batch_size is the "
+                                  "micro-batch")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass: less "
+                                         "memory, about a third more time")
     privacy: TrainPrivacyConfig = TrainPrivacyConfig()
 
 
@@ -376,7 +386,16 @@ class RunConfig(Strict):
         if kind == "text" and data.text_column is not None and data.feature_columns is not None:
             raise ValueError("model.kind 'text' reads one input: set data.text_column or "
                              "data.feature_columns, not both (model.kind: fusion uses both)")
-        if kind != "text" and data.feature_columns is None:
+        if kind == "causal":
+            if self.task != "classification" or data.text_column is None or data.feature_columns is not None:
+                raise ValueError("model.kind 'causal' classifies text by instruction: task classification "
+                                 "with data.text_column (and no feature columns)")
+            if self.strategy.name not in CAUSAL_STRATEGIES:  # qlora: checked for CUDA when training starts
+                raise ValueError(f"model.kind 'causal' trains with strategy {', '.join(CAUSAL_STRATEGIES)}, "
+                                 f"not '{self.strategy.name}'")
+        elif self.strategy.name == "qlora":
+            raise ValueError("strategy qlora is for causal LMs (model.kind: causal); use lora for encoders")
+        elif kind != "text" and data.feature_columns is None:
             raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
         if kind in ("mlp", "gbm") and data.text_column is not None:
             raise ValueError(f"model.kind '{kind}' uses the features alone; remove data.text_column "
@@ -391,6 +410,9 @@ class RunConfig(Strict):
                                  f"'{self.strategy.name}'")
             if self.train.oversample:
                 raise ValueError("train.privacy.dp samples rows at random (Poisson); turn train.oversample off")
+            if self.train.grad_accum_steps > 1:
+                raise ValueError("train.privacy.dp: one Poisson-sampled batch per noisy step; set "
+                                 "train.grad_accum_steps to 1 and raise train.batch_size instead")
         if data.windows is not None and data.windows.target == "direction" and self.task != "classification":
             raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
         return self

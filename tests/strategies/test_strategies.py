@@ -41,7 +41,8 @@ LABELS = ["negative", "neutral", "positive"]
 
 
 def test_every_registered_strategy_has_a_case() -> None:
-    assert {raw["name"] for _, raw, _ in CASES} == set(STRATEGIES)
+    # qlora is for causal LMs on CUDA: tests/models/test_causal.py covers it.
+    assert {raw["name"] for _, raw, _ in CASES} == set(STRATEGIES) - {"qlora"}
 
 
 def _prepared(tiny_bert: Path, raw: dict):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 from transformers import (
-    AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig, PreTrainedModel,
-    PreTrainedTokenizerBase,
+    AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, PretrainedConfig,
+    PreTrainedModel, PreTrainedTokenizerBase,
 )
 
 from fintune.config import ModelConfig, Task
 from fintune.errors import FintuneError
+from fintune.models.causal import DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.fusion import FusionModel, load_encoder
 
 
@@ -47,12 +49,34 @@ def _load_error(name: str, exc: Exception) -> FintuneError:
 
 
 def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
-    """The backbone's tokenizer."""
+    """The backbone's tokenizer; a causal LM without a pad token pads with end-of-sequence."""
     path = resolve_backbone(cfg.backbone)
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise _load_error(cfg.backbone, exc) from None
+    if cfg.kind == "causal" and tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def prompt_format(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> PromptFormat:
+    """The instruction prompt and label words of a causal classifier."""
+    try:
+        return PromptFormat(tokenizer, cfg.prompt or DEFAULT_PROMPT, label_words(label_names, cfg.label_words))
+    except ValueError as exc:
+        raise FintuneError(str(exc)) from None
+
+
+def load_causal(cfg: ModelConfig, prompt: PromptFormat, load_kwargs: dict[str, Any]) -> CausalClassifier:
+    """The causal LM as a classifier over the prompt's label words."""
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(resolve_backbone(cfg.backbone), config=backbone_config(cfg),
+                                                  use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
+                                                  **load_kwargs)
+    except (OSError, ValueError) as exc:
+        raise _load_error(cfg.backbone, exc) from None
+    return CausalClassifier(lm, prompt.label_ids, prompt.tokenizer.pad_token_id)
 
 
 def backbone_config(cfg: ModelConfig, **kwargs: object) -> PretrainedConfig:
@@ -102,11 +126,16 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> P
 
 
 def build_model(cfg: ModelConfig, task: Task, label_names: list[str] | None,
-                n_features: int = 0) -> nn.Module:
+                n_features: int = 0, prompt: PromptFormat | None = None,
+                load_kwargs: dict[str, Any] | None = None) -> nn.Module:
     """The model ``model.kind`` names: the encoder with a task head (text), the encoder's
-    sentence vector joined with ``n_features`` features (fusion), or an MLP on the features."""
+    sentence vector joined with ``n_features`` features (fusion), an MLP on the features, or
+    a causal LM scoring label words after ``prompt`` (causal)."""
     if cfg.kind == "text":
         return load_model(cfg, task, label_names)
+    if cfg.kind == "causal":
+        assert prompt is not None
+        return load_causal(cfg, prompt, load_kwargs or {})
     num_labels = 1 if task == "regression" else len(label_names or [])
     encoder = None
     if cfg.kind == "fusion":

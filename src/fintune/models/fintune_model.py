@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from fintune.config import DataConfig
 from fintune.data import Examples, frame_to_texts
@@ -19,6 +19,7 @@ from fintune.errors import DataError, FintuneError
 from fintune.evaluation.calibration import apply_temperature
 from fintune.evaluation.fairness import GroupThresholds
 from fintune.models.backbones import resolve_backbone
+from fintune.models.causal import CausalClassifier, PromptFormat
 from fintune.models.fusion import FusionModel, load_fusion
 from fintune.models.gbm import GBMModel
 from fintune.models.inference import Inputs, model_scores, resolve_precision
@@ -47,7 +48,9 @@ class FintuneModel:
         # Runs from before masking existed trained on unmasked text: keep predicting the same way.
         data.setdefault("privacy", {"mask": False})
         self.data_config = DataConfig.model_validate(data)
-        self.inputs = Inputs(tokenizer, self.max_length, features)
+        prompt = meta.get("prompt")
+        self.prompt = PromptFormat(tokenizer, prompt["template"], prompt["label_words"]) if prompt else None
+        self.inputs = Inputs(tokenizer, self.max_length, features, self.prompt)
 
     @classmethod
     def load(cls, path: str | Path, precision: str = "fp32", threads: int | None = None) -> FintuneModel:
@@ -68,11 +71,13 @@ class FintuneModel:
         num_labels = len(meta.get("label_names") or [None])
         if kind == "gbm":
             return cls(GBMModel.load(folder, meta["task"], num_labels), None, meta, None, features)
-        tokenizer = AutoTokenizer.from_pretrained(folder) if kind in ("text", "fusion") else None
+        tokenizer = AutoTokenizer.from_pretrained(folder) if kind in ("text", "fusion", "causal") else None
         if (folder / ONNX_FILE).exists():
             return cls(OnnxModel(folder / ONNX_FILE, threads), tokenizer, meta, None, features)
-        if kind in ("fusion", "mlp"):
-            model: torch.nn.Module = load_fusion(folder, meta["fusion_shape"], with_encoder=kind == "fusion")
+        if kind == "causal":
+            model: torch.nn.Module = _load_causal(folder, meta, tokenizer)
+        elif kind in ("fusion", "mlp"):
+            model = load_fusion(folder, meta["fusion_shape"], with_encoder=kind == "fusion")
         elif (folder / ADAPTER).exists():
             # A PEFT adapter: the base weights come from the backbone, the head from the adapter.
             from peft import PeftModel
@@ -87,6 +92,14 @@ class FintuneModel:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return cls(model.to(device).eval(), tokenizer, meta, resolve_precision(precision, device), features)
 
+    @property
+    def _adapter(self) -> Any:
+        """The PEFT model, if any: the model itself, or the language model of a causal classifier."""
+        for candidate in (self.model, getattr(self.model, "lm", None)):
+            if hasattr(candidate, "peft_config"):
+                return candidate
+        return None
+
     def save(self, folder: str | Path) -> None:
         """Write model, tokenizer and metadata; the folder loads with transformers alone too."""
         folder = Path(folder)
@@ -96,11 +109,13 @@ class FintuneModel:
             self.model.save(folder)
             if isinstance(self.model, FusionModel):
                 meta["fusion_shape"] = self.model.shape
+        elif isinstance(self.model, CausalClassifier):  # the LM in HF format: it loads anywhere
+            self.model.lm.save_pretrained(folder, safe_serialization=True)
         else:
             self.model.save_pretrained(folder, safe_serialization=True)
         if self.is_adapter:
             # The base config carries id2label and the layer count the adapter was trained on.
-            self.model.get_base_model().config.save_pretrained(folder)
+            self._adapter.get_base_model().config.save_pretrained(folder)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(folder)
         if self.features is not None:
@@ -110,17 +125,22 @@ class FintuneModel:
     @property
     def is_adapter(self) -> bool:
         """True when the model is a PEFT adapter on a base model."""
-        return hasattr(self.model, "peft_config")
+        return self._adapter is not None
 
     def merged(self) -> FintuneModel:
         """A plain model with LoRA weights merged in; gives the same outputs as base + adapter."""
         if not self.is_adapter:
             return self
-        if not hasattr(self.model, "merge_and_unload"):
+        adapter = self._adapter
+        if not hasattr(adapter, "merge_and_unload"):
             raise FintuneError(f"a {self.meta.get('strategy')} adapter cannot be merged into the "
                                "weights (only LoRA can); serve it as an adapter")
         meta = {**self.meta, "merged_from": self.meta.get("strategy")}
-        return FintuneModel(self.model.merge_and_unload(), self.tokenizer, meta, self.dtype, self.features)
+        if isinstance(self.model, CausalClassifier):
+            model: Any = CausalClassifier(adapter.merge_and_unload(), self.model.label_ids, self.model.pad_id)
+        else:
+            model = adapter.merge_and_unload()
+        return FintuneModel(model, self.tokenizer, meta, self.dtype, self.features)
 
     def outputs(self, examples: Examples | list[str], batch_size: int = 64, on_batch: Any = None) -> np.ndarray:
         """Class probabilities (n, k), or predictions (n,) for regression.
@@ -195,3 +215,16 @@ class FintuneModel:
         for i, name in enumerate(self.label_names):
             cols[f"prob_{name}"] = out[:, i]
         return cols
+
+
+def _load_causal(folder: Path, meta: dict[str, Any], tokenizer: Any) -> CausalClassifier:
+    """A causal classifier: the LM (or base + LoRA adapter) and the label words of its prompt."""
+    if (folder / ADAPTER).exists():
+        from peft import PeftModel
+
+        base_path = resolve_backbone(meta["backbone"]) if "backbone" in meta else meta["base_model"]
+        lm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path, use_safetensors=True), folder)
+    else:
+        lm = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True)
+    prompt = PromptFormat(tokenizer, meta["prompt"]["template"], meta["prompt"]["label_words"])
+    return CausalClassifier(lm, prompt.label_ids, tokenizer.pad_token_id)

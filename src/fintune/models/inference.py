@@ -30,10 +30,13 @@ class Inputs:
     tokenizer: PreTrainedTokenizerBase | None
     max_length: int
     features: FeatureEncoder | None = None
+    prompt: Any = None  # causal LMs: a fintune.models.causal.PromptFormat wraps each text
 
     def __call__(self, examples: Examples) -> dict[str, Any]:
         encoded: dict[str, Any] = {}
-        if self.tokenizer is not None:
+        if self.prompt is not None:
+            encoded.update(self.prompt.encode(examples.texts, self.max_length))
+        elif self.tokenizer is not None:
             encoded.update(encode(self.tokenizer, examples.texts, self.max_length))
         if self.features is not None:
             if examples.features is None:
@@ -83,6 +86,8 @@ def forward_scores(model: torch.nn.Module, batch: dict[str, torch.Tensor],
     if not with_vectors:
         return model(**batch).logits, None
     out = model(**batch, output_hidden_states=True)
+    if not out.hidden_states:  # a model without hidden states to offer (the causal classifier)
+        return out.logits, None
     return out.logits, pool(out.hidden_states[-1], batch.get("attention_mask"))
 
 

@@ -1,6 +1,6 @@
 """Tuning strategies, one file each, registered by name."""
 
-from fintune.strategies import freeze, full, gradual, lora, prompt, ptuning  # noqa: F401  (import registers them)
+from fintune.strategies import freeze, full, gradual, lora, prompt, ptuning, qlora  # noqa: F401  (import registers them)
 from fintune.strategies.base import (
     STRATEGIES,
     Strategy,

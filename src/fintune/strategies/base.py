@@ -38,6 +38,10 @@ class Strategy:
         """Set ``requires_grad`` (or wrap the model) before training; return the model."""
         return model
 
+    def load_kwargs(self) -> dict[str, Any]:
+        """Extra ``from_pretrained`` arguments for the backbone (QLoRA loads it in 4 bits)."""
+        return {}
+
     def param_groups(self, model: nn.Module, lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """Optimizer groups over the trainable parameters, one learning rate."""
         return split_decay([(n, p) for n, p in model.named_parameters() if p.requires_grad], lr, weight_decay)

@@ -16,9 +16,11 @@ class LoraStrategyConfig(StrategyConfig):
     r: int = Field(8, ge=1, description="rank of the update matrices")
     alpha: int = Field(16, ge=1, description="scaling: the update is multiplied by alpha / r")
     dropout: float = Field(0.1, ge=0, lt=1)
-    target_modules: list[str] | Literal["all-linear"] = Field(
-        default_factory=lambda: ["query", "key", "value", "dense"],
-        description="module names (suffixes) to adapt; 'all-linear' for every linear layer")
+    target_modules: list[str] | Literal["all-linear"] | None = Field(
+        None, description="module names (suffixes) to adapt; 'all-linear' for every linear layer; default: "
+        "BERT's query, key, value, dense for encoders, every attention and MLP projection for causal LMs")
+    modules_to_save: list[str] = Field(default_factory=list, description="more modules to train in full and "
+                                       "save with the adapter (e.g. lm_head of a small causal LM)")
     merge: bool = Field(False, description="save a merged plain model instead of the adapter")
 
 
@@ -27,17 +29,26 @@ class Lora(PeftStrategy):
     name = "lora"
     Config = LoraStrategyConfig
 
-    def peft_config(self, model: nn.Module) -> Any:
+    def peft_config(self, model: nn.Module, causal: bool = False) -> Any:
         from peft import LoraConfig, TaskType
 
         cfg: LoraStrategyConfig = self.config  # type: ignore[assignment]
+        if causal:  # "all-linear": q/k/v/o and the MLP projections, never the LM head
+            return LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                              target_modules=cfg.target_modules or "all-linear",
+                              modules_to_save=cfg.modules_to_save or None)
         return LoraConfig(
             task_type=TaskType.SEQ_CLS, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-            target_modules=cfg.target_modules, modules_to_save=head_modules(model),
+            target_modules=cfg.target_modules or ["query", "key", "value", "dense"], modules_to_save=head_modules(model) + cfg.modules_to_save,
             # "dense" would also match BERT's pooler, which is frozen or trained in full.
             exclude_modules=["pooler.dense"],
         )
 
     def finalize(self, model: nn.Module) -> nn.Module:
         cfg: LoraStrategyConfig = self.config  # type: ignore[assignment]
-        return model.merge_and_unload() if cfg.merge else model
+        if not cfg.merge:
+            return model
+        if hasattr(model, "lm"):  # a causal classifier: merge inside
+            model.lm = model.lm.merge_and_unload()
+            return model
+        return model.merge_and_unload()

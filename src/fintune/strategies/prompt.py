@@ -24,7 +24,7 @@ class Prompt(PeftStrategy):
     name = "prompt"
     Config = PromptConfig
 
-    def peft_config(self, model: nn.Module) -> Any:
+    def peft_config(self, model: nn.Module, causal: bool = False) -> Any:
         from peft import PromptTuningConfig, PromptTuningInit, TaskType
 
         cfg: PromptConfig = self.config  # type: ignore[assignment]

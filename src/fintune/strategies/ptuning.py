@@ -23,7 +23,7 @@ class Ptuning(PeftStrategy):
     name = "ptuning"
     Config = PtuningConfig
 
-    def peft_config(self, model: nn.Module) -> Any:
+    def peft_config(self, model: nn.Module, causal: bool = False) -> Any:
         from peft import PromptEncoderConfig, TaskType
 
         cfg: PtuningConfig = self.config  # type: ignore[assignment]

@@ -44,7 +44,7 @@ class LoopState:
 
     global_step: int = 0
     epoch: int = 0
-    batch_in_epoch: int = 0
+    batch_in_epoch: int = 0  # optimizer steps taken in the current epoch
     best_metric: float | None = None
     best_step: int = 0
     bad_evals: int = 0
@@ -195,7 +195,8 @@ def train(
     # Oversampling draws the epoch's rows from the labels; regression and soft targets do not.
     sample_labels = train_data.labels if cfg.oversample and task == "classification" else None
     per_epoch = (dp.steps_per_epoch if dp else
-                 len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length, sample_labels)))
+                 -(-len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length, sample_labels))
+                   // cfg.grad_accum_steps))
     total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(cfg.warmup_fraction * total_steps)
     groups = strategy.param_groups(model, cfg.lr, cfg.weight_decay)
@@ -276,13 +277,20 @@ def train(
         while state.epoch < cfg.epochs and state.global_step < total_steps and not state.stopped_early:
             batches = (dp.batches(seed, state.epoch) if dp else
                        epoch_batches(lengths, cfg.batch_size, seed, state.epoch, cfg.group_by_length, sample_labels))
-            for index in batches[state.batch_in_epoch:]:
+            # One optimizer step per group of grad_accum_steps micro-batches.
+            steps = [batches[i:i + cfg.grad_accum_steps] for i in range(0, len(batches), cfg.grad_accum_steps)]
+            for group in steps[state.batch_in_epoch:]:
                 strategy.on_step(model, state.global_step, total_steps)
-                batch = {k: v.to(device) for k, v in collate(enc_train, index, pad_id).items()}
-                with autocast(device, dtype):
-                    logits = forward(**batch).logits
-                loss = objective(logits, index)
-                loss.backward()
+                rows = sum(len(index) for index in group)
+                loss_value = 0.0
+                for index in group:
+                    batch = {k: v.to(device) for k, v in collate(enc_train, index, pad_id).items()}
+                    with autocast(device, dtype):
+                        logits = forward(**batch).logits
+                    # Weighted by rows, so the step's gradient is that of one batch of all its rows.
+                    loss = objective(logits, index) * (len(index) / rows)
+                    loss.backward()
+                    loss_value += loss.item()
                 if cfg.max_grad_norm and dp is None:  # DP-SGD clips each example's gradient instead
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 stepper.step()
@@ -293,14 +301,14 @@ def train(
                     state.dp_steps += 1
                 state.global_step += 1
                 state.batch_in_epoch += 1
-                state.loss_sum += loss.item()
+                state.loss_sum += loss_value
                 state.loss_count += 1
-                state.samples_seen += len(index)
-                samples_this_run += len(index)
+                state.samples_seen += rows
+                samples_this_run += rows
                 elapsed = time.perf_counter() - start
-                progress.update(bar, advance=1, loss=loss.item(), epoch=state.epoch + 1,
+                progress.update(bar, advance=1, loss=loss_value, epoch=state.epoch + 1,
                                 speed=samples_this_run / max(elapsed, 1e-9))
-                end_of_epoch = state.batch_in_epoch == len(batches)
+                end_of_epoch = state.batch_in_epoch == len(steps)
                 if end_of_epoch:
                     state.epoch, state.batch_in_epoch = state.epoch + 1, 0
                 due = (state.global_step % cfg.eval_every == 0) if cfg.eval_every else end_of_epoch
