@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -103,7 +104,8 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     """
     cfg = load_run_config(config, overrides)
     run_dir = Path(cfg.output_dir)
-    _check_run_dir(run_dir, resume, overwrite)
+    if is_main_process():
+        _check_run_dir(run_dir, resume, overwrite)
     if resume and not (run_dir / loop.CHECKPOINT).exists() and (run_dir / "metrics.json").exists():
         console.print(f"{run_dir} finished already; nothing to resume")
         return RunResult(run_dir, read_metrics(run_dir))
@@ -130,11 +132,13 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     if objective is None and prompt is not None:
         objective = AnswerLoss(train_examples.labels)
 
-    if overwrite and not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
-    (run_dir / "data_check.json").write_text(json.dumps(data.report, indent=2), encoding="utf-8")
+    main = is_main_process()  # several processes: only the first writes the run directory
+    if main:
+        if overwrite and not resume and run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+        (run_dir / "data_check.json").write_text(json.dumps(data.report, indent=2), encoding="utf-8")
 
     if model is None:
         model, training = _fit_gbm(cfg, inputs, train_examples, data.validation, len(data.label_names or [None]))
@@ -144,6 +148,10 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
             label_names=data.label_names, cfg=cfg.train, seed=cfg.seed, work_dir=run_dir, resume=resume,
             show_progress=show_progress, objective=objective, on_evaluate=on_evaluate,
         )
+        if not main:
+            return RunResult(run_dir, {"training": asdict(result)})
+        if result.processes > 1:
+            console.print(f"{result.processes} processes; weights identical on every rank: {result.ranks_in_sync}")
         console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
                       f"({100 * result.trainable_params / result.total_params:.2f}%)")
         training = {k: v for k, v in asdict(result).items() if k != "history"}
@@ -178,6 +186,11 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         (run_dir / name).unlink(missing_ok=True)
     _print_summary(metrics, run_dir)
     return RunResult(run_dir, metrics)
+
+
+def is_main_process() -> bool:
+    """The process that writes: the only one, or rank 0 under a multi-process launcher."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _checkpoint_activations(model: Any) -> None:

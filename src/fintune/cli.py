@@ -49,10 +49,27 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def train(config: Path, overrides: Overrides = None,
           resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
           overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+          nproc: Annotated[int, typer.Option(help="processes on this machine (DDP via torchrun and "
+                                              "accelerate); for several machines use accelerate launch")] = 1,
           no_progress: NoProgress = False) -> None:
     """Fine-tune, evaluate and save a model as CONFIG says."""
+    if nproc > 1:
+        _launch(nproc, ["train", str(config), *(overrides or [])] + ["--resume"] * resume
+                + ["--overwrite"] * overwrite + ["--no-progress"] * no_progress)
+        return
     from fintune import api
     api.train(config, overrides or [], resume=resume, overwrite=overwrite, show_progress=not no_progress)
+
+
+def _launch(nproc: int, args: list[str]) -> None:
+    """Run this command again in ``nproc`` processes under torchrun (one machine)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "fintune", *args]
+    code = subprocess.run(command, check=False).returncode
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

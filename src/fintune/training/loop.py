@@ -31,6 +31,7 @@ from fintune.strategies import Strategy, count_parameters
 from fintune.strategies.base import head_parameters
 from fintune.training import checkpoint
 from fintune.training.batching import collate, epoch_batches, lengths_of
+from fintune.training.distributed import Distributed, world_size
 from fintune.training.privacy import DPSGD
 
 CHECKPOINT = "checkpoint.pt"
@@ -75,6 +76,8 @@ class TrainResult:
     precision: str
     resumed_from_step: int | None = None
     privacy: dict[str, Any] | None = None  # DP-SGD: budget, epsilon spent, noise
+    processes: int = 1
+    ranks_in_sync: bool | None = None  # several processes: identical weights on every rank at the end
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -176,7 +179,11 @@ def train(
     """
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dist = Distributed() if world_size() > 1 else None
+    if dist is not None and cfg.privacy.dp is not None:
+        raise ConfigError("train.privacy.dp runs in one process: Poisson sampling and the accountant are per run")
+    is_main = dist is None or dist.is_main
+    device = dist.device if dist else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     dp = DPSGD(cfg.privacy.dp, len(train_data), cfg.batch_size, cfg.epochs, cfg.max_steps) if cfg.privacy.dp else None
     # Per-example gradients are computed in fp32.
@@ -207,6 +214,8 @@ def train(
     # DP-SGD trains through a wrapper with per-example gradients and a noisy optimizer; the
     # plain ``model`` and ``optimizer`` stay what is checkpointed and returned.
     forward, stepper = dp.wrap(model, optimizer) if dp else (model, optimizer)
+    if dist is not None:
+        forward, stepper = dist.prepare(model, optimizer)
     trainable, total = count_parameters(model)
 
     state = LoopState()
@@ -222,12 +231,16 @@ def train(
         if dp:
             dp.restore(state.dp_steps)
         resumed_from = state.global_step
-        _truncate_history(work_dir / HISTORY, state.global_step)
+        if is_main:
+            _truncate_history(work_dir / HISTORY, state.global_step)
     else:
         torch.manual_seed(seed)
-        (work_dir / HISTORY).unlink(missing_ok=True)
+        if is_main:
+            (work_dir / HISTORY).unlink(missing_ok=True)
 
     def save_checkpoint() -> None:
+        if not is_main:
+            return
         checkpoint.atomic_save({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "state": asdict(state), "rng": torch.get_rng_state(),
@@ -243,7 +256,7 @@ def train(
         improved = state.best_metric is None or (value > state.best_metric if mode == "max" else value < state.best_metric)
         if improved:
             state.best_metric, state.best_step, state.bad_evals = float(value), state.global_step, 0
-            if cfg.early_stopping:
+            if cfg.early_stopping and is_main:
                 checkpoint.atomic_save(model.state_dict(), best_path)
         else:
             state.bad_evals += 1
@@ -253,8 +266,9 @@ def train(
             "lr": scheduler.get_last_lr()[0], "validation": metrics,
         }
         state.loss_sum, state.loss_count = 0.0, 0
-        with open(work_dir / HISTORY, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+        if is_main:
+            with open(work_dir / HISTORY, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
         state.eval_seconds += time.perf_counter() - eval_start
         if on_evaluate is not None:
             on_evaluate(state.global_step, metrics)
@@ -264,7 +278,7 @@ def train(
     progress = Progress(
         TextColumn("[bold]train[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:.1f} samples/s"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show_progress,
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not (show_progress and is_main),
     )
     # Seconds are banked into the state at each checkpoint, so a resumed run reports the
     # time of all its processes together.
@@ -284,11 +298,15 @@ def train(
                 rows = sum(len(index) for index in group)
                 loss_value = 0.0
                 for index in group:
-                    batch = {k: v.to(device) for k, v in collate(enc_train, index, pad_id).items()}
+                    # Several processes: this one trains on its share of the global batch.
+                    part = dist.shard(index) if dist else index
+                    batch = {k: v.to(device) for k, v in collate(enc_train, part, pad_id).items()}
                     with autocast(device, dtype):
                         logits = forward(**batch).logits
                     # Weighted by rows, so the step's gradient is that of one batch of all its rows.
-                    loss = objective(logits, index) * (len(index) / rows)
+                    loss = objective(logits, part) * (len(index) / rows)
+                    if dist:
+                        loss = loss * dist.loss_scale(part, index)
                     loss.backward()
                     loss_value += loss.item()
                 if cfg.max_grad_norm and dp is None:  # DP-SGD clips each example's gradient instead
@@ -321,6 +339,10 @@ def train(
                 if state.stopped_early or state.global_step >= total_steps:
                     break
     end = time.perf_counter()
+    in_sync = None
+    if dist is not None:
+        in_sync = dist.in_sync(model)
+        dist.barrier()  # the main process has written best.pt
     if dp:
         dp.close(forward)
     state.train_seconds += end - banked_at
@@ -328,6 +350,10 @@ def train(
     step_seconds = end - start - (state.eval_seconds - eval_at_start)
     if cfg.early_stopping and best_path.exists():
         model.load_state_dict(checkpoint.load(best_path))
+    if dist is not None:
+        # The DDP wrapper and optimizer go first: gloo can abort at exit when the group ends under them.
+        del forward, stepper, optimizer, scheduler
+        dist.close()
     return TrainResult(
         metric=metric_name, train_rows=len(train_data.texts), best_metric=state.best_metric, best_step=state.best_step,
         global_step=state.global_step, stopped_early=state.stopped_early,
@@ -336,6 +362,7 @@ def train(
         trainable_params=trainable, total_params=total,
         precision="bf16" if dtype is torch.bfloat16 else "fp32", resumed_from_step=resumed_from,
         privacy=dp.report(state.dp_steps) if dp else None, history=read_history(work_dir / HISTORY),
+        processes=dist.world if dist else 1, ranks_in_sync=in_sync,
     )
 
 

@@ -1,0 +1,70 @@
+"""Several processes (``accelerate launch``, ``torchrun``, ``fintune train --nproc N``) through
+Hugging Face Accelerate: DDP by default, FSDP or DeepSpeed from an accelerate config.
+
+Every process draws the same global batches (same seed) and trains on its share of each
+(rows ``rank::world``); the loss is scaled so that the averaged gradient is the gradient of
+the whole global batch, as in one process. State (step, epoch, batch position) counts global
+batches, so a run resumes on any number of processes. Only the main process writes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+
+def world_size() -> int:
+    """Processes of this run, from the launcher's environment (1 when launched plainly)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+class Distributed:
+    """The process group of one run, and what the loop asks of it."""
+
+    def __init__(self) -> None:
+        from accelerate import Accelerator
+
+        # Without a GPU, accelerate forms a CPU (gloo) group only when told it runs on CPUs.
+        self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+        self.device = self.accelerator.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def prepare(self, model: nn.Module, optimizer: Optimizer) -> tuple[nn.Module, Any]:
+        """The model wrapped for synchronized gradients (DDP, FSDP ...) and its optimizer."""
+        return self.accelerator.prepare(model, optimizer)
+
+    def shard(self, index: np.ndarray) -> np.ndarray:
+        """This process's rows of a global batch."""
+        return index[self.rank::self.world]
+
+    def loss_scale(self, shard: np.ndarray, index: np.ndarray) -> float:
+        """Makes the mean over processes of shard-mean losses the mean over the global batch."""
+        return len(shard) * self.world / len(index)
+
+    def barrier(self) -> None:
+        self.accelerator.wait_for_everyone()
+
+    def in_sync(self, model: nn.Module) -> bool:
+        """True when every process holds bit-identical weights (a checksum per process)."""
+        with torch.no_grad():
+            total = torch.zeros(2, dtype=torch.float64, device=self.device)
+            for p in model.parameters():
+                total[0] += p.detach().double().sum()
+                total[1] += (p.detach().double() ** 2).sum()
+        gathered = self.accelerator.gather(total[None]).cpu()
+        return bool((gathered == gathered[0]).all())
+
+    def close(self) -> None:
+        """End the process group; call after the model and optimizer are gone (gloo can
+        abort at exit otherwise)."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

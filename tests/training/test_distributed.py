@@ -1,0 +1,61 @@
+"""Two CPU processes (gloo) train the same model as one process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+from fintune import api
+
+TRAIN = {"epochs": 1, "max_steps": 5, "batch_size": 16, "lr": 3e-3, "checkpoint_every": 0, "precision": "fp32",
+         "early_stopping": None, "warmup_fraction": 0.0}
+
+
+def test_two_processes_match_one(make_config) -> None:
+    # Dropout off: each process would draw its own masks, and the comparison is of the arithmetic.
+    single = api.train(make_config("single.yaml", model={"dropout": 0.0}, train=TRAIN), show_progress=False).run_dir
+    config = make_config("ddp.yaml", model={"dropout": 0.0}, train=TRAIN)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    proc = subprocess.run([sys.executable, "-m", "fintune", "train", str(config), "--nproc", "2", "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ddp = single.parent / "ddp"
+    training = json.loads((ddp / "metrics.json").read_text())["training"]
+    assert training["processes"] == 2 and training["ranks_in_sync"] is True
+    assert training["global_step"] == 5
+    one, two = load_file(str(single / "model" / "model.safetensors")), load_file(str(ddp / "model" / "model.safetensors"))
+    assert one.keys() == two.keys()
+    worst = max(float((one[k] - two[k]).abs().max()) for k in one)
+    assert worst < 1e-4, worst
+    assert not torch.equal(one["classifier.weight"], torch.zeros_like(one["classifier.weight"]))
+
+
+def test_a_two_process_run_resumes_in_one(make_config) -> None:
+    """Steps count global batches, so a checkpoint of 2 processes continues in 1."""
+    import signal
+    import time
+
+    train = {**TRAIN, "max_steps": 10, "checkpoint_every": 3}
+    reference = api.train(make_config("ref.yaml", model={"dropout": 0.0}, train=train), show_progress=False)
+    config = make_config("killed.yaml", model={"dropout": 0.0}, train=train)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    proc = subprocess.Popen([sys.executable, "-m", "fintune", "train", str(config), "--nproc", "2", "--no-progress"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt = reference.run_dir.parent / "killed" / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists()
+    resumed = api.train(config, resume=True, show_progress=False)
+    assert resumed.metrics["training"]["resumed_from_step"] >= 3
+    assert resumed.metrics["training"]["global_step"] == reference.metrics["training"]["global_step"] == 10
+    one = load_file(str(reference.run_dir / "model" / "model.safetensors"))
+    two = load_file(str(resumed.run_dir / "model" / "model.safetensors"))
+    assert max(float((one[k] - two[k]).abs().max()) for k in one) < 1e-4
