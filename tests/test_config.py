@@ -96,3 +96,11 @@ def test_deploy_config_layers_run_file_and_overrides(tmp_path: Path) -> None:
         deploy_config(run, None, ["serve.max_text=3"])
     with pytest.raises(ConfigError, match="warn level"):
         deploy_config(None, None, ["monitor.psi_warn=0.5"])
+
+
+def test_the_accelerate_config_is_valid() -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    path = Path(__file__).parent.parent / "configs" / "accelerate" / "fsdp.yaml"
+    config = load_config_from_file(str(path))
+    assert config.distributed_type == "FSDP" and config.num_processes == 8
