@@ -115,3 +115,19 @@ def test_gradient_checkpointing_and_accumulation(tmp_path, tiny_llama, sentiment
     training = result.metrics["training"]
     batches = -(-training["train_rows"] // 8)
     assert training["global_step"] == -(-batches // 3)
+
+
+def test_causal_runs_serve_and_refuse_onnx_clearly(tmp_path, tiny_llama, sentiment_csv) -> None:
+    from fastapi.testclient import TestClient
+
+    from fintune.config import ServeConfig
+    from fintune.deploy.server import build_app
+
+    run = api.train(causal_config(tmp_path, tiny_llama, sentiment_csv, "serve", {"name": "full"},
+                                  train={"epochs": 1}), show_progress=False).run_dir
+    with TestClient(build_app(run, ServeConfig())) as client:
+        answer = client.post("/v1/predict", json={"texts": ["acme beats the quarter"]}).json()
+    assert answer["predictions"][0]["label"] in ("negative", "neutral", "positive")
+    with pytest.raises(FintuneError, match="causal LMs is not supported"):
+        api.export(run, format="onnx")
+    assert (api.export(run, format="hf") / "model.safetensors").exists()

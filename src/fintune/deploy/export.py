@@ -96,6 +96,9 @@ def write_onnx(model: FintuneModel, folder: Path, examples: Examples, opset: int
     if isinstance(model.model, GBMModel):
         raise FintuneError("a LightGBM model (model.kind: gbm) already runs natively on the CPU; "
                            "serve the run as it is, without ONNX")
+    if model.kind == "causal":
+        raise FintuneError("ONNX export of causal LMs is not supported yet (the label scoring runs in "
+                           "Python around the LM); serve the run with torch, or export --format hf")
     if model.is_adapter:
         raise FintuneError(f"a {model.meta.get('strategy')} adapter cannot be exported to ONNX unmerged; "
                            "drop --no-merge (LoRA merges; prompt-style adapters cannot be exported)")
