@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ from fintune.models.gbm import GBMModel
 from fintune.models.inference import Inputs
 from fintune.strategies import build_strategy
 from fintune.training import loop
+from fintune.training.distributed import is_main_process
 
 console = Console(stderr=True)
 
@@ -104,7 +104,8 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     """
     cfg = load_run_config(config, overrides)
     run_dir = Path(cfg.output_dir)
-    if is_main_process():
+    main = is_main_process()  # several processes: only the first checks and writes the run directory
+    if main:
         _check_run_dir(run_dir, resume, overwrite)
     if resume and not (run_dir / loop.CHECKPOINT).exists() and (run_dir / "metrics.json").exists():
         console.print(f"{run_dir} finished already; nothing to resume")
@@ -132,7 +133,6 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     if objective is None and prompt is not None:
         objective = AnswerLoss(train_examples.labels)
 
-    main = is_main_process()  # several processes: only the first writes the run directory
     if main:
         if overwrite and not resume and run_dir.exists():
             shutil.rmtree(run_dir)
@@ -186,11 +186,6 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         (run_dir / name).unlink(missing_ok=True)
     _print_summary(metrics, run_dir)
     return RunResult(run_dir, metrics)
-
-
-def is_main_process() -> bool:
-    """The process that writes: the only one, or rank 0 under a multi-process launcher."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _checkpoint_activations(model: Any) -> None:

@@ -59,3 +59,20 @@ def test_a_two_process_run_resumes_in_one(make_config) -> None:
     one = load_file(str(reference.run_dir / "model" / "model.safetensors"))
     two = load_file(str(resumed.run_dir / "model" / "model.safetensors"))
     assert max(float((one[k] - two[k]).abs().max()) for k in one) < 1e-4
+
+
+def test_each_process_share_weights_to_the_global_mean() -> None:
+    import numpy as np
+
+    from fintune.training.distributed import Distributed
+
+    ranks = []
+    for rank in range(2):
+        dist = object.__new__(Distributed)  # the arithmetic only; no process group
+        dist.rank, dist.world = rank, 2
+        ranks.append(dist)
+    shares = [d.share(np.arange(5)) for d in ranks]
+    assert [list(rows) for rows, _ in shares] == [[0, 2, 4], [1, 3]]
+    assert sum(weight for _, weight in shares) / 2 == 1.0  # mean over processes of the weights
+    lone = [d.share(np.array([7])) for d in ranks]  # fewer rows than processes
+    assert [list(rows) for rows, _ in lone] == [[7], [7]] and [w for _, w in lone] == [2.0, 0.0]

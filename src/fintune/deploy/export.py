@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import shutil
 import time
 import warnings
@@ -216,7 +217,7 @@ def export_onnx(run: Path, output: Path, cfg: ExportConfig, *, quantize: str | N
 
 
 def _print_check(check: ExportCheck, output: Path, report: dict[str, Any]) -> None:
-    agree = f", {check.agreement:.2%} same labels" if check.agreement == check.agreement else ""
+    agree = "" if math.isnan(check.agreement) else f", {check.agreement:.2%} same labels"  # nan: regression
     console.print(f"{check.metric}: torch {check.torch_value:.4f}, exported {check.exported_value:.4f} "
                   f"(drop {check.drop_points:+.2f} points on {check.rows} rows{agree}); "
                   f"{report['size_mb']} MB")

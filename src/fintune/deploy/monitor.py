@@ -108,6 +108,10 @@ def _status(value: float, warn: float, alert: float) -> str:
     return "alert" if value >= alert else "warn" if value >= warn else "ok"
 
 
+def _psi_check(name: str, value: float, cfg: MonitorConfig) -> Check:
+    return Check(name, value, cfg.psi_warn, cfg.psi_alert, _status(value, cfg.psi_warn, cfg.psi_alert))
+
+
 def reference_examples(run: Path, model: FintuneModel, reference: str | Path | None, rows: int) -> Examples:
     """A seeded sample of the run's training rows (or of the ``reference`` file)."""
     if reference is not None:
@@ -140,20 +144,14 @@ def drift_checks(model: FintuneModel, reference: Examples, log: pd.DataFrame, cf
     if model.task == "classification":
         ref_labels = np.array(model.labels_of(out))
         ref_conf = out.max(axis=1)
-        value = psi_categorical(ref_labels, log["label"].to_numpy(str))
-        checks.append(Check("prediction_psi", value, cfg.psi_warn, cfg.psi_alert,
-                            _status(value, cfg.psi_warn, cfg.psi_alert)))
-        value = psi(ref_conf, log["confidence"].to_numpy(float))
-        checks.append(Check("confidence_psi", value, cfg.psi_warn, cfg.psi_alert,
-                            _status(value, cfg.psi_warn, cfg.psi_alert)))
+        checks.append(_psi_check("prediction_psi", psi_categorical(ref_labels, log["label"].to_numpy(str)), cfg))
+        checks.append(_psi_check("confidence_psi", psi(ref_conf, log["confidence"].to_numpy(float)), cfg))
         series.update(reference_labels=ref_labels, logged_labels=log["label"].to_numpy(str),
                       reference_confidence=ref_conf, logged_confidence=log["confidence"].to_numpy(float))
     else:
-        value = psi(out, log["value"].to_numpy(float))
-        checks.append(Check("value_psi", value, cfg.psi_warn, cfg.psi_alert, _status(value, cfg.psi_warn, cfg.psi_alert)))
+        checks.append(_psi_check("value_psi", psi(out, log["value"].to_numpy(float)), cfg))
         series.update(reference_value=out, logged_value=log["value"].to_numpy(float))
-    value = psi(ref_len, series["logged_length"])
-    checks.append(Check("length_psi", value, cfg.psi_warn, cfg.psi_alert, _status(value, cfg.psi_warn, cfg.psi_alert)))
+    checks.append(_psi_check("length_psi", psi(ref_len, series["logged_length"]), cfg))
     logged = [s for s in log["sketch"] if s is not None]
     if vectors is not None and len(logged) >= 10:
         ref_sketch, cur_sketch = sketch(vectors), np.vstack(logged)

@@ -23,6 +23,11 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def is_main_process() -> bool:
+    """The process that writes: the only one, or rank 0 under a multi-process launcher."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 class Distributed:
     """The process group of one run, and what the loop asks of it."""
 
@@ -42,13 +47,15 @@ class Distributed:
         """The model wrapped for synchronized gradients (DDP, FSDP ...) and its optimizer."""
         return self.accelerator.prepare(model, optimizer)
 
-    def shard(self, index: np.ndarray) -> np.ndarray:
-        """This process's rows of a global batch."""
-        return index[self.rank::self.world]
-
-    def loss_scale(self, shard: np.ndarray, index: np.ndarray) -> float:
-        """Makes the mean over processes of shard-mean losses the mean over the global batch."""
-        return len(shard) * self.world / len(index)
+    def share(self, index: np.ndarray) -> tuple[np.ndarray, float]:
+        """This process's rows of a global batch, and the weight of their mean loss that makes
+        the mean over processes the mean over the global batch. A batch with fewer rows than
+        processes leaves some without a row: they run one row at weight 0, so every process
+        still joins the gradient exchange."""
+        shard = index[self.rank::self.world]
+        if len(shard) == 0:
+            return index[:1], 0.0
+        return shard, len(shard) * self.world / len(index)
 
     def barrier(self) -> None:
         self.accelerator.wait_for_everyone()

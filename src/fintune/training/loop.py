@@ -299,14 +299,12 @@ def train(
                 loss_value = 0.0
                 for index in group:
                     # Several processes: this one trains on its share of the global batch.
-                    part = dist.shard(index) if dist else index
+                    part, share = dist.share(index) if dist else (index, 1.0)
                     batch = {k: v.to(device) for k, v in collate(enc_train, part, pad_id).items()}
                     with autocast(device, dtype):
                         logits = forward(**batch).logits
                     # Weighted by rows, so the step's gradient is that of one batch of all its rows.
-                    loss = objective(logits, part) * (len(index) / rows)
-                    if dist:
-                        loss = loss * dist.loss_scale(part, index)
+                    loss = objective(logits, part) * (len(index) / rows) * share
                     loss.backward()
                     loss_value += loss.item()
                 if cfg.max_grad_norm and dp is None:  # DP-SGD clips each example's gradient instead
