@@ -45,6 +45,9 @@ def test_every_shipped_config_loads(path: Path) -> None:
      "data.windows needs data.date_column"),
     ({"data": {"train": "x.csv", "feature_columns": ["a"], "date_column": "d", "windows": {"target": "direction"}},
       "task": "regression"}, "'direction' is a classification task"),
+    ({**MINIMAL, "task": "generation"}, "task generation needs model.kind causal"),
+    ({"data": {**MINIMAL["data"], "instruction_column": "i"}, "model": {"kind": "causal"}},
+     "data.instruction_column is for task generation"),
     ({**MINIMAL, "train": {"lr": -1}}, "train.lr"),
     ({}, "missing required key 'data'"),
 ])

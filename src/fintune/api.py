@@ -23,7 +23,11 @@ from fintune.errors import ConfigError, FintuneError
 from fintune.evaluation import choose_threshold, write_evaluation
 from fintune.evaluation.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from fintune.modelcard import render_model_card
-from fintune.models.backbones import build_model, load_tokenizer, prompt_format, resolve_backbone
+from fintune.evaluation.generation import write_generation_evaluation
+from fintune.models import generation
+from fintune.models.backbones import (
+    build_model, generation_format, load_tokenizer, prompt_format, resolve_backbone,
+)
 from fintune.models.causal import AnswerLoss
 from fintune.models.fintune_model import FintuneModel
 from fintune.models.gbm import GBMModel
@@ -112,6 +116,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         return RunResult(run_dir, read_metrics(run_dir))
     set_seed(cfg.seed)
     uses_text = cfg.model.kind in ("text", "fusion", "causal")
+    generating = cfg.task == "generation"
     tokenizer = load_tokenizer(cfg.model) if uses_text else None
     data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(tokenizer) if tokenizer else None)
     loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
@@ -119,8 +124,10 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "
                           "task (two labels); use 'argmax' otherwise")
     features = fit_features(cfg, data) if cfg.model.kind not in ("text", "causal") else None
-    prompt = prompt_format(cfg.model, tokenizer, data.label_names or []) if cfg.model.kind == "causal" else None
+    prompt = _prompt(cfg, tokenizer, data.label_names)
     inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt)
+    # Generation trains and validates on prompt + answer; it predicts from the prompt alone.
+    train_inputs = Inputs(tokenizer, cfg.model.max_length, None, prompt.with_answers()) if generating else inputs
     strategy = build_strategy(cfg.strategy)
     model: Any = None
     if cfg.model.kind != "gbm":
@@ -130,7 +137,11 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
             _checkpoint_activations(model)
         model = strategy.prepare(model)
     train_examples, objective = (objective_for(data.train) if objective_for else (data.train, None))
-    if objective is None and prompt is not None:
+    evaluator = None
+    if generating:
+        objective = generation.AnswerLoss(train_inputs(train_examples))
+        evaluator = _answer_loss_evaluator(train_inputs.pad_id, cfg.train.eval_batch_size)
+    elif objective is None and prompt is not None:
         objective = AnswerLoss(train_examples.labels)
 
     if main:
@@ -144,9 +155,9 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         model, training = _fit_gbm(cfg, inputs, train_examples, data.validation, len(data.label_names or [None]))
     else:
         result = loop.train(
-            model, strategy, inputs, train_examples, data.validation, task=cfg.task,
+            model, strategy, train_inputs, train_examples, data.validation, task=cfg.task,
             label_names=data.label_names, cfg=cfg.train, seed=cfg.seed, work_dir=run_dir, resume=resume,
-            show_progress=show_progress, objective=objective, on_evaluate=on_evaluate,
+            show_progress=show_progress, objective=objective, on_evaluate=on_evaluate, evaluator=evaluator,
         )
         if not main:
             return RunResult(run_dir, {"training": asdict(result)})
@@ -160,23 +171,15 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         "task": cfg.task, "kind": cfg.model.kind, "label_names": data.label_names,
         "max_length": cfg.model.max_length, "data": cfg.data.model_dump(mode="json"),
         "backbone": cfg.model.backbone, "base_model": resolve_backbone(cfg.model.backbone),
-        "strategy": cfg.strategy.name, **(extra_meta or {}),
-        **({"prompt": {"template": prompt.template, "label_words": prompt.label_words}} if prompt else {}),
+        "strategy": cfg.strategy.name, **(extra_meta or {}), **_prompt_meta(cfg, prompt),
     }, features=features)
-    # Each evaluation split goes through the model once (fp32, as `fintune predict` by default);
-    # the threshold reuses validation's outputs.
     splits = {name: ex for name, ex in (("validation", data.validation), ("test", data.test))
               if ex is not None and ex.texts}
-    outputs = {name: fmodel.outputs(ex, cfg.train.eval_batch_size) for name, ex in splits.items()}
-    calibration = None
-    if cfg.task == "classification" and cfg.decision.temperature_scaling:
-        outputs, calibration = _calibrate(outputs, splits, fmodel)
-    threshold = _decision_threshold(outputs["validation"], data.validation.labels, cfg)
-    fmodel.threshold = fmodel.meta["threshold"] = threshold
-    metrics = _final_evaluation(splits, outputs, data.label_names, cfg, run_dir, threshold)
+    if generating:
+        metrics = _evaluate_generation(fmodel, splits, train_inputs, cfg.train.eval_batch_size, run_dir)
+    else:
+        metrics = _evaluate_scores(fmodel, splits, data.label_names, cfg, run_dir)
     metrics["training"] = training
-    if calibration is not None:
-        metrics["calibration"] = calibration
     _write_splits(run_dir, cfg, data)
     fmodel.save(run_dir / "model")
     (run_dir / "model" / "README.md").write_text(
@@ -188,13 +191,71 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     return RunResult(run_dir, metrics)
 
 
+def _prompt(cfg: RunConfig, tokenizer: Any, label_names: list[str] | None) -> Any:
+    """A causal LM's prompt: label words to score (classification) or a template to answer."""
+    if cfg.model.kind != "causal":
+        return None
+    if cfg.task == "generation":
+        return generation_format(cfg.model, tokenizer, cfg.data.instruction_column is not None)
+    return prompt_format(cfg.model, tokenizer, label_names or [])
+
+
+def _prompt_meta(cfg: RunConfig, prompt: Any) -> dict[str, Any]:
+    if prompt is None:
+        return {}
+    if cfg.task == "generation":
+        return {"prompt": {"template": prompt.template}, "max_new_tokens": cfg.model.max_new_tokens}
+    return {"prompt": {"template": prompt.template, "label_words": prompt.label_words}}
+
+
+def _answer_loss_evaluator(pad_id: int, batch_size: int) -> loop.Evaluator:
+    def evaluate(model: Any, encoded: dict[str, Any], dtype: Any) -> dict[str, Any]:
+        return {"loss": generation.answer_loss(model, encoded, batch_size, pad_id, dtype)}
+    return evaluate
+
+
+def _evaluate_scores(fmodel: FintuneModel, splits: dict[str, Examples], label_names: list[str] | None,
+                     cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """Classification and regression: calibrate, pick the threshold, score and report each split."""
+    # Each evaluation split goes through the model once (fp32, as `fintune predict` by default);
+    # the threshold reuses validation's outputs.
+    outputs = {name: fmodel.outputs(ex, cfg.train.eval_batch_size) for name, ex in splits.items()}
+    calibration = None
+    if cfg.task == "classification" and cfg.decision.temperature_scaling:
+        outputs, calibration = _calibrate(outputs, splits, fmodel)
+    threshold = _decision_threshold(outputs["validation"], splits["validation"].labels, cfg)
+    fmodel.threshold = fmodel.meta["threshold"] = threshold
+    metrics = _final_evaluation(splits, outputs, label_names, cfg, run_dir, threshold)
+    if calibration is not None:
+        metrics["calibration"] = calibration
+    return metrics
+
+
+def _evaluate_generation(fmodel: FintuneModel, splits: dict[str, Examples], answer_inputs: Inputs,
+                         batch_size: int, run_dir: Path) -> dict[str, Any]:
+    """Generation: answer every held-out record, score the answers, and the loss on the references."""
+    metrics: dict[str, Any] = {"label_names": None}
+    for name, examples in splits.items():
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task(f"generate ({name})", total=len(examples))
+            answers = fmodel.generate(examples, batch_size, on_batch=lambda n: progress.advance(bar, n))
+        loss = generation.answer_loss(fmodel.model, answer_inputs(examples), batch_size, answer_inputs.pad_id)
+        metrics[name] = write_generation_evaluation(
+            run_dir / "eval" / name, list(examples.labels), answers, examples.texts,
+            f"{name} ({Path(examples.source).name})", examples.instructions, extra={"loss": loss})
+    return metrics
+
+
 def _checkpoint_activations(model: Any) -> None:
     """Gradient checkpointing on the transformer inside ``model`` (train.gradient_checkpointing)."""
     target = getattr(model, "lm", None) or getattr(model, "encoder", None) or model
     if not hasattr(target, "gradient_checkpointing_enable"):
         raise ConfigError("train.gradient_checkpointing needs a transformer backbone; this model has none")
     # Non-reentrant checkpointing also works when the inputs need no gradient (frozen embeddings, adapters).
-    target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(target, "activation_checkpointing_enable"):  # the name from transformers 5.x on
+        target.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if hasattr(target, "config"):
         target.config.use_cache = False
 
@@ -308,7 +369,7 @@ def _print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     splits = [s for s in ("validation", "test") if s in metrics]
     for split in splits:
         table.add_column(split, justify="right")
-    for name in ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
+    for name in ("exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
                  "mse", "mae", "r2", "directional_accuracy"):
         values = [metrics[s].get(name) for s in splits]
         if any(v is not None for v in values):
@@ -326,8 +387,17 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
     """
     model = FintuneModel.load(run)
     examples = load_examples(str(data), model.data_config, model.task, model.label_names)
-    outputs = model.outputs(examples, batch_size)
     out_dir = Path(output) if output else Path(run) / "eval" / Path(str(data)).stem
+    if model.task == "generation":
+        if groups:
+            raise FintuneError("--groups (fairness) needs class probabilities; a generation run has none")
+        metrics = write_generation_evaluation(out_dir, list(examples.labels), model.generate(examples, batch_size),
+                                              examples.texts, Path(str(data)).name, examples.instructions)
+        shown = ("exact_match", "token_f1", "accuracy", "weighted_f1")
+        console.print(", ".join(f"{k} {metrics[k]:.4f}" for k in shown if metrics.get(k) is not None))
+        console.print(f"evaluation written to [bold]{out_dir}[/]")
+        return metrics
+    outputs = model.outputs(examples, batch_size)
     metrics = write_evaluation(out_dir, model.task, examples.labels, outputs, model.label_names,
                                f"{Path(str(data)).name}", model.threshold)
     own = Path(run) / "metrics.json"
@@ -359,7 +429,8 @@ WRITERS = {
 
 def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_size: int = 64,
             chunk_rows: int = 2048, show_progress: bool = True) -> Path:
-    """Append the predicted label and class probabilities to every row of a CSV/JSONL file."""
+    """Append the predicted label and class probabilities (a generation run: the generated
+    answer) to every row of a CSV/JSONL file."""
     output = Path(output)
     writer = WRITERS.get(output.suffix.lower())
     if writer is None:
@@ -376,8 +447,10 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
         bar = progress.add_task("predict", total=len(examples))
         for start in range(0, len(examples), chunk_rows):
             chunk = frame.iloc[start:start + chunk_rows].copy()
-            out = model.outputs(examples.subset(start, start + chunk_rows), batch_size,
-                                on_batch=lambda n: progress.advance(bar, n))
+            # Generation runs answer in text; the others give probabilities or values.
+            score = model.generate if model.task == "generation" else model.outputs
+            out = score(examples.subset(start, start + chunk_rows), batch_size,
+                        on_batch=lambda n: progress.advance(bar, n))
             for name, values in model.prediction_columns(out, chunk).items():
                 chunk[name] = values
             writer(chunk, output, start == 0)

@@ -22,7 +22,7 @@ from pydantic import (
 from fintune.errors import ConfigError
 from fintune.strategies import STRATEGIES, StrategyConfig, strategy_config
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression", "generation"]
 
 # Fusion keeps the encoder a plain module, so strategies that wrap it with PEFT do not apply.
 FEATURE_STRATEGIES = {"fusion": ("full", "freeze", "gradual"), "mlp": ("full",)}
@@ -108,6 +108,8 @@ class DataConfig(Strict):
     format: Literal["auto", "csv", "jsonl", "parquet", "hf_disk", "hub"] = "auto"
     encoding: str = "utf-8"
     text_column: str | None = None
+    instruction_column: str | None = Field(None, description="generation: a column with each record's "
+                                           "instruction (FinGPT's instruction/input/output records)")
     feature_columns: list[str] | None = None
     label_column: str = "label"
     label_names: list[str] | None = None
@@ -183,10 +185,12 @@ class ModelConfig(Strict):
         "text", description="text: the encoder reads the text; fusion: the encoder's sentence vector "
         "joined with the row's features; mlp / gbm: the features alone (baselines); causal: a causal LM "
         "answers an instruction prompt, the label words scored as answers")
-    prompt: str | None = Field(None, description="causal: the instruction, with {text} and optionally {choices} "
-                               "(the label words); default: fintune.models.causal.DEFAULT_PROMPT")
+    prompt: str | None = Field(None, description="causal: the prompt, with {text} and optionally {choices} "
+                               "(the label words) or, for generation, {instruction}; default: DEFAULT_PROMPT "
+                               "of fintune.models.causal or fintune.models.generation")
     label_words: dict[str, str] | None = Field(None, description="causal: label name -> answer word "
                                                "(default: the name in lower case)")
+    max_new_tokens: int = Field(32, ge=1, description="generation: most tokens generated per answer")
     head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
     text_dim: int | None = Field(32, ge=1, description="fusion: the sentence vector is projected to this "
                                  "many dimensions before it joins the features; null keeps all")
@@ -386,10 +390,16 @@ class RunConfig(Strict):
         if kind == "text" and data.text_column is not None and data.feature_columns is not None:
             raise ValueError("model.kind 'text' reads one input: set data.text_column or "
                              "data.feature_columns, not both (model.kind: fusion uses both)")
+        if self.task == "generation" and kind != "causal":
+            raise ValueError("task generation needs model.kind causal: a causal LM generates the answers")
+        if kind == "causal" and self.task == "regression":
+            raise ValueError("model.kind 'causal' classifies text by instruction or generates answers: task "
+                             "classification or generation, not regression")
+        if data.instruction_column is not None and self.task != "generation":
+            raise ValueError("data.instruction_column is for task generation")
         if kind == "causal":
-            if self.task != "classification" or data.text_column is None or data.feature_columns is not None:
-                raise ValueError("model.kind 'causal' classifies text by instruction: task classification "
-                                 "with data.text_column (and no feature columns)")
+            if data.text_column is None or data.feature_columns is not None:
+                raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")
             if self.strategy.name not in CAUSAL_STRATEGIES:  # qlora: checked for CUDA when training starts
                 raise ValueError(f"model.kind 'causal' trains with strategy {', '.join(CAUSAL_STRATEGIES)}, "
                                  f"not '{self.strategy.name}'")

@@ -6,7 +6,7 @@ from typing import Any
 
 from fintune.config import RunConfig
 
-HEADLINE = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
+HEADLINE = ("exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
             "directional_accuracy")
 
 
@@ -43,12 +43,15 @@ def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str,
     task = cfg.task
     inputs = (f"text column `{cfg.data.text_column}`" if cfg.data.text_column
               else "table rows serialized to text from columns " + ", ".join(f"`{c}`" for c in cfg.data.feature_columns or []))
-    labels = (", ".join(f"`{n}`" for n in metrics.get("label_names") or [])
-              if task == "classification" else f"a number (`{cfg.data.label_column}`)")
+    labels = {"classification": ", ".join(f"`{n}`" for n in metrics.get("label_names") or []),
+              "regression": f"a number (`{cfg.data.label_column}`)",
+              "generation": f"a generated answer, trained on `{cfg.data.label_column}`"}[task]
+    if cfg.data.instruction_column:
+        inputs += f" under the instruction in `{cfg.data.instruction_column}`"
     rows = report.get("rows", {})
     return f"""---
 library_name: transformers
-pipeline_tag: text-classification
+pipeline_tag: {"text-generation" if task == "generation" else "text-classification"}
 tags: [fintune, finance, {task}]
 ---
 # Model card: {cfg.output_dir}
@@ -80,13 +83,13 @@ strategy `{cfg.strategy.name}` for {task}.
 
 ## Intended use
 Decision support for financial {task} on inputs like the training data (same source,
-language, period and label definitions). Predictions come with class probabilities; a
-person should review decisions with material consequences.
+language, period and label definitions). {_outputs_line(task)}; a person should review
+decisions with material consequences.
 
 ## Limits
 - Quality is measured only on the splits above; other sources, periods or writing styles
   can score lower (distribution shift). Re-evaluate with `fintune evaluate` before use on new data.
-- {_calibration(metrics)}
+- {_calibration(metrics, task)}
 - Inputs are truncated to {cfg.model.max_length} tokens.
 - The model inherits the biases of its backbone and of its training labels; this card
   runs no fairness review: `fintune report RUN --groups COLUMNS` does (with robustness and
@@ -94,7 +97,15 @@ person should review decisions with material consequences.
 """
 
 
-def _calibration(metrics: dict[str, Any]) -> str:
+def _outputs_line(task: str) -> str:
+    if task == "generation":
+        return "Answers are generated text and can be wrong with no sign of doubt"
+    return "Predictions come with class probabilities"
+
+
+def _calibration(metrics: dict[str, Any], task: str) -> str:
+    if task == "generation":
+        return "Generated answers carry no probabilities; nothing is calibrated."
     cal = metrics.get("calibration")
     if not cal:
         return "Probabilities are the model's softmax, not calibrated on held-out data."

@@ -173,6 +173,9 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
         raise FintuneError(f"{run} has no metrics.json: is it a finished run?")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     model = FintuneModel.load(run)
+    if model.task == "generation":
+        raise FintuneError(f"the HTML report reviews class probabilities and values; for the generation run {run} "
+                           "read eval/<split>/report.md and eval/<split>/predictions.jsonl")
     card = run / "model" / "README.md"
     sections = [
         ("Model", _facts(model, metrics)),

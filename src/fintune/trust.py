@@ -109,7 +109,7 @@ def robustness(run: str | Path, *, data: str | Path | None = None, seed: int = 0
 def explain_text(run: str | Path, text: str) -> Explanation:
     """Token attributions for one text (text models)."""
     model = FintuneModel.load(run)
-    if model.kind != "text":
+    if model.kind not in ("text", "causal"):  # causal: explain() says it cannot
         raise FintuneError(f"a {model.kind} model reads table rows; use explain_rows (fintune explain RUN --row N)")
     return explain(model, Examples([text], None, None, "text"))
 

@@ -10,10 +10,15 @@ import pytest
 import torch
 
 from fintune import api
+from fintune.data import Examples
 from fintune.errors import ConfigError, FintuneError
 from fintune.models.causal import CausalClassifier, PromptFormat
 from fintune.models.fintune_model import FintuneModel
 from tests.conftest import sentiment_frame, write_config
+
+def texts(*items: str) -> Examples:
+    return Examples(list(items), None, None, "test")
+
 
 PROMPT = "What is the sentiment of this news? Answer with one of: {choices}.\nNews: {text}\nAnswer:"
 
@@ -65,7 +70,7 @@ def test_label_scores_are_the_language_model_log_probabilities(tiny_llama) -> No
     lm = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
     prompt = PromptFormat(tokenizer, PROMPT, ["very bad", "neutral", "very good"])
     model = CausalClassifier(lm, prompt.label_ids, tokenizer.pad_token_id).eval()
-    encoded = prompt.encode(["acme beats the quarter", "globex misses"], 48)
+    encoded = prompt.encode(texts("acme beats the quarter", "globex misses"), 48)
     width = max(map(len, encoded["input_ids"]))
     ids = torch.tensor([r + [0] * (width - len(r)) for r in encoded["input_ids"]])
     mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in encoded["input_ids"]])
@@ -83,7 +88,7 @@ def test_long_text_keeps_the_instruction_and_the_answer_cue(tiny_llama) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     prompt = PromptFormat(tokenizer, PROMPT, ["negative", "neutral", "positive"])
-    ids = prompt.encode(["acme " * 200], 40)["input_ids"][0]
+    ids = prompt.encode(texts("acme " * 200), 40)["input_ids"][0]
     assert len(ids) == 40 and ids[-len(prompt.suffix_ids):] == prompt.suffix_ids
     assert tokenizer.decode(ids[-2:]).replace(" ", "") == "answer:"
 

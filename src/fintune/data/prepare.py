@@ -34,6 +34,7 @@ FEATURE_PREFIX = "feature:"  # raw feature columns ride along in the working fra
 # The config key that names each kind of column, for "set X to the right name" hints.
 _ROLE_KEYS = {
     "text": "data.text_column",
+    "instruction": "data.instruction_column",
     "feature": "data.feature_columns",
     "label": "data.label_column",
     "date": "data.date_column",
@@ -45,11 +46,12 @@ class Examples:
     """One split, ready for a tokenizer."""
 
     texts: list[str]
-    labels: np.ndarray | None  # int64 label ids (classification) or float32 (regression)
+    labels: np.ndarray | None  # int64 label ids (classification), float32 (regression), str (generation)
     dates: pd.Series | None  # parsed dates when data.date_column is set
     source: str  # file (and split) name, for messages and reports
     features: pd.DataFrame | None = None  # raw feature columns; index = the file's row numbers
     rows: np.ndarray | None = None  # each example's row in its file (from 1), for audits and reports
+    instructions: list[str] | None = None  # generation: each record's instruction (data.instruction_column)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -65,7 +67,7 @@ class Examples:
         return Examples([self.texts[i] for i in index], pick(self.labels),
                         None if self.dates is None else self.dates.iloc[index].reset_index(drop=True),
                         self.source, None if self.features is None else self.features.iloc[index],
-                        pick(self.rows))
+                        pick(self.rows), None if self.instructions is None else [self.instructions[i] for i in index])
 
 
 @dataclass
@@ -191,6 +193,8 @@ def load_examples(
         values = table[cfg.label_column]
         if task == "regression":
             labels = _targets(values, path, cfg.label_column)
+        elif task == "generation":
+            labels = _answers(values, cfg, path)
         else:
             if label_names is None:
                 raise ValueError("load_examples needs label_names for classification")
@@ -200,7 +204,8 @@ def load_examples(
     dates = None
     if cfg.date_column is not None and cfg.date_column in table.columns:
         dates = parse_dates(table[cfg.date_column], path, cfg.date_column)
-    return Examples(texts, labels, dates, path, feature_frame(table, cfg, path), table.index.to_numpy())
+    return Examples(texts, labels, dates, path, feature_frame(table, cfg, path), table.index.to_numpy(),
+                    instructions_of(table, cfg, path))
 
 
 def load_table(path: str, cfg: DataConfig) -> pd.DataFrame:
@@ -254,6 +259,15 @@ def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: in
     return [mask(t, cfg.privacy) for t in texts] if masking_on(cfg) else texts
 
 
+def instructions_of(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1) -> list[str] | None:
+    """Generation: each row's instruction (``data.instruction_column``), cleaned like the text."""
+    column = cfg.instruction_column
+    if column is None:
+        return None
+    check_columns(df, [(column, "instruction")], source)
+    return [_clean_cell(value, cfg, source, first_row + pos, column) for pos, value in enumerate(df[column].tolist())]
+
+
 def check_columns(df: pd.DataFrame, wanted: list[tuple[str, str]], source: str) -> None:
     """Raise a DataError for the first configured column the file lacks, with the nearest name."""
     have = [str(c) for c in df.columns]
@@ -297,6 +311,8 @@ def resolve_label_names(cfg: DataConfig, train_labels: list[str], source: str) -
 def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: str) -> pd.DataFrame:
     """Columns ``text``, ``label`` (label name or float target), ``row`` and maybe ``date``."""
     wanted = [(cfg.text_column, "text")] if cfg.text_column is not None else []
+    if cfg.instruction_column is not None:
+        wanted.append((cfg.instruction_column, "instruction"))
     wanted += [(c, "feature") for c in input_columns(cfg)]
     wanted.append((cfg.label_column, "label"))
     if cfg.date_column is not None:
@@ -308,9 +324,16 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
     labels: Any
     if task == "regression":
         labels = _targets(values, source, cfg.label_column)
+    elif task == "generation":
+        labels = _answers(values, cfg, source)
     else:
         labels = _map_labels(_label_texts(values), cfg, source, cfg.label_column)
     frame = pd.DataFrame({"text": texts, "label": labels, "row": table.index.to_numpy()})
+    instructions = instructions_of(table, cfg, source)
+    if instructions is not None:
+        # The same input under another instruction is another example (and not a conflict).
+        frame["instruction"] = instructions
+        frame["key"] = [i + "\x1f" + t for i, t in zip(instructions, texts)]
     if cfg.date_column is not None:
         dates = parse_dates(table[cfg.date_column], source, cfg.date_column)
         frame["date"] = dates.reset_index(drop=True)  # frame has a fresh 0..n-1 index too
@@ -330,8 +353,8 @@ def _serialized(features: pd.DataFrame, cfg: DataConfig) -> list[str]:
             for row in zip(*(features[c].tolist() for c in columns))]
 
 
-def _clean_cell(value: Any, cfg: DataConfig, source: str, row: int) -> str:
-    column = cfg.text_column
+def _clean_cell(value: Any, cfg: DataConfig, source: str, row: int, column: str | None = None) -> str:
+    column = column or cfg.text_column
     if is_missing(value):
         raise DataError(f"missing text (empty cell or null); fill it in or remove the row {ROW_NOTE}",
                         file=source, row=row, column=column)
@@ -349,14 +372,18 @@ def _clean_cell(value: Any, cfg: DataConfig, source: str, row: int) -> str:
 
 
 def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) -> Examples:
-    labels = frame["label"].to_numpy(dtype=np.float32 if task == "regression" else np.int64)
+    labels = frame["label"].to_numpy(dtype=_LABEL_DTYPES[task])
     dates = frame["date"].reset_index(drop=True) if cfg.date_column is not None else None
     features = None
     if cfg.feature_columns is not None:
         columns = input_columns(cfg)
         features = pd.DataFrame({c: frame[FEATURE_PREFIX + c].to_numpy() for c in columns},
                                 index=frame["row"].to_numpy())
-    return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy())
+    instructions = frame["instruction"].tolist() if "instruction" in frame.columns else None
+    return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy(), instructions)
+
+
+_LABEL_DTYPES = {"classification": np.int64, "regression": np.float32, "generation": object}
 
 
 def _sample(train: pd.DataFrame, rows: int | None, seed: int, task: Task) -> pd.DataFrame:
@@ -477,6 +504,15 @@ def _known_from(cfg: DataConfig) -> str:
     if cfg.label_map is not None:
         return "the values of data.label_map"
     return f"the labels in the training data ({cfg.train}); known labels are"
+
+
+def _answers(values: pd.Series, cfg: DataConfig, source: str) -> np.ndarray:
+    """Generation: the reference answers, cleaned (and masked) like the input text."""
+    # A JSON or CSV answer such as 3 or 0.5 is read as a number; it is still the answer's text.
+    items = [_number_text(float(v)) if _as_number(v) is not None and not isinstance(v, str) else v
+             for v in values.tolist()]
+    answers = [_clean_cell(value, cfg, source, pos + 1, cfg.label_column) for pos, value in enumerate(items)]
+    return np.array(answers, dtype=object)
 
 
 def _targets(values: pd.Series, source: str, column: str) -> np.ndarray:

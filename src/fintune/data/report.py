@@ -48,6 +48,8 @@ def build_report(
         report["class_balance"] = {
             name: class_balance(ex.labels, label_names) for name, ex in present.items()
         }
+    elif task == "generation":
+        report["answers"] = {name: answer_stats(ex.labels) for name, ex in present.items()}
     else:
         report["target"] = {name: target_stats(ex.labels) for name, ex in present.items()}
     report["text_length"] = {
@@ -74,6 +76,15 @@ def target_stats(values: np.ndarray) -> dict[str, float]:
     values = np.asarray(values, dtype=np.float64)
     return {"mean": float(values.mean()), "std": float(values.std()),
             "min": float(values.min()), "max": float(values.max())}
+
+
+def answer_stats(answers: np.ndarray, top: int = 5) -> dict[str, Any]:
+    """Generation: how many distinct answers, the commonest, and answer length in words."""
+    counts = pd.Series(list(answers), dtype=object).value_counts()
+    words = np.asarray([len(str(a).split()) for a in answers], dtype=np.float64)
+    return {"distinct": int(len(counts)), "most_common": {str(k): int(v) for k, v in counts.head(top).items()},
+            "mean_words": round(float(words.mean()), 2) if words.size else 0.0,
+            "max_words": int(words.max()) if words.size else 0}
 
 
 def text_length(texts: list[str], count_tokens: Callable[[list[str]], list[int]] | None
@@ -121,6 +132,8 @@ def print_report(report: dict, console: Console | None = None) -> None:
         console.print(_balance_table(report["class_balance"], splits))
     elif report.get("target"):
         console.print(_target_table(report["target"], splits))
+    elif report.get("answers"):
+        console.print(_answers_table(report["answers"], splits))
     console.print(_cleaning_table(report))
     examples = (report.get("conflicts") or {}).get("examples") or []
     if examples:
@@ -178,6 +191,19 @@ def _target_table(target: dict, splits: list[str]) -> Table:
         stats = target.get(split)
         if stats:
             table.add_row(split, *(f"{stats[k]:.4g}" for k in ("mean", "std", "min", "max")))
+    return table
+
+
+def _answers_table(answers: dict, splits: list[str]) -> Table:
+    table = Table(title="Answers (generation)")
+    for header in ("split", "distinct", "mean words", "max words", "most common"):
+        table.add_column(header, justify="left" if header in ("split", "most common") else "right")
+    for split in splits:
+        stats = answers.get(split)
+        if stats:
+            common = ", ".join(f"{k} ({v})" for k, v in stats["most_common"].items())
+            table.add_row(split, str(stats["distinct"]), f"{stats['mean_words']:g}", str(stats["max_words"]),
+                          Text(common))
     return table
 
 

@@ -65,8 +65,8 @@ def carve(
     if cfg.method == "time":
         return _time_split(frame, n_val, n_test, source, cfg.gap)
     if cfg.method == "stratified":
-        if task == "regression":
-            note = "stratified split needs classes; regression labels were split at random"
+        if task != "classification":
+            note = f"stratified split needs classes; {task} labels were split at random"
         else:
             try:
                 return _random_split(frame, n_val, n_test, seed, "stratified", stratify=True)

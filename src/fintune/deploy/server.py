@@ -390,6 +390,10 @@ def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastA
 
         torch.set_num_threads(cfg.threads)
     model = FintuneModel.load(folder, threads=cfg.threads)
+    if model.task == "generation":
+        raise FintuneError(f"{run} is a generation run; the server answers with class probabilities or "
+                           "values, so it serves classification and regression runs. Generate answers in "
+                           "batch with `fintune predict`")
     api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
     log_path = Path(cfg.log.path) if cfg.log.path else run / "serve" / "predictions.sqlite"
     # Integrated Gradients hooks the embedding layer: it runs on a copy of the torch model, so

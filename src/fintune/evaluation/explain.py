@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from fintune.data import Examples
+from fintune.errors import FintuneError
 
 IG_STEPS = 32
 
@@ -55,8 +56,9 @@ def explain(model: Any, examples: Examples, index: int = 0, table: pd.DataFrame 
     Feature models need ``table``, the raw rows aligned with ``examples``, so that an
     occluded value also leaves the text the fusion model reads.
     """
-    if model.task != "classification":
-        raise ValueError("explanations are implemented for classification models")
+    if model.task != "classification" or model.kind == "causal":
+        raise FintuneError("explanations (Integrated Gradients, occlusion) are implemented for classification "
+                           "with encoder and feature models, not for causal LMs or other tasks")
     if model.kind == "text":
         return _integrated_gradients(model, examples.texts[index])
     if table is None:

@@ -176,10 +176,17 @@ def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
     return metrics
 
 
+PRIMARY = {"classification": ("weighted_f1", "max"), "regression": ("mse", "min"),
+           # Generation selects by the validation loss on the answers: generating every
+           # validation answer at each evaluation would cost more than the training steps.
+           "generation": ("loss", "min")}
+
+
 def primary_metric(task: str) -> tuple[str, str]:
     """The default metric to select checkpoints by, and whether to ``max`` or ``min`` it."""
-    _check_task(task)
-    return ("weighted_f1", "max") if task == "classification" else ("mse", "min")
+    if task not in PRIMARY:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(PRIMARY)}")
+    return PRIMARY[task]
 
 
 def metric_mode(name: str) -> str:

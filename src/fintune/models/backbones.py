@@ -16,6 +16,7 @@ from fintune.config import ModelConfig, Task
 from fintune.errors import FintuneError
 from fintune.models.causal import DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.fusion import FusionModel, load_encoder
+from fintune.models.generation import GenerationFormat, default_prompt
 
 
 def _minilm() -> str:
@@ -68,15 +69,28 @@ def prompt_format(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, label_na
         raise FintuneError(str(exc)) from None
 
 
-def load_causal(cfg: ModelConfig, prompt: PromptFormat, load_kwargs: dict[str, Any]) -> CausalClassifier:
-    """The causal LM as a classifier over the prompt's label words."""
+def generation_format(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase,
+                      has_instructions: bool) -> GenerationFormat:
+    """The prompt of an instruction-tuned causal LM (task generation)."""
     try:
-        lm = AutoModelForCausalLM.from_pretrained(resolve_backbone(cfg.backbone), config=backbone_config(cfg),
-                                                  use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
-                                                  **load_kwargs)
+        return GenerationFormat(tokenizer, cfg.prompt or default_prompt(has_instructions))
+    except ValueError as exc:
+        raise FintuneError(str(exc)) from None
+
+
+def load_lm(cfg: ModelConfig, load_kwargs: dict[str, Any]) -> PreTrainedModel:
+    """The causal LM as it is (``load_kwargs``: e.g. 4-bit quantization for QLoRA)."""
+    try:
+        return AutoModelForCausalLM.from_pretrained(resolve_backbone(cfg.backbone), config=backbone_config(cfg),
+                                                    use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
+                                                    **load_kwargs)
     except (OSError, ValueError) as exc:
         raise _load_error(cfg.backbone, exc) from None
-    return CausalClassifier(lm, prompt.label_ids, prompt.tokenizer.pad_token_id)
+
+
+def load_causal(cfg: ModelConfig, prompt: PromptFormat, load_kwargs: dict[str, Any]) -> CausalClassifier:
+    """The causal LM as a classifier over the prompt's label words."""
+    return CausalClassifier(load_lm(cfg, load_kwargs), prompt.label_ids, prompt.tokenizer.pad_token_id)
 
 
 def backbone_config(cfg: ModelConfig, **kwargs: object) -> PretrainedConfig:
@@ -130,9 +144,11 @@ def build_model(cfg: ModelConfig, task: Task, label_names: list[str] | None,
                 load_kwargs: dict[str, Any] | None = None) -> nn.Module:
     """The model ``model.kind`` names: the encoder with a task head (text), the encoder's
     sentence vector joined with ``n_features`` features (fusion), an MLP on the features, or
-    a causal LM scoring label words after ``prompt`` (causal)."""
+    a causal LM scoring label words after ``prompt`` (causal), or answering (generation)."""
     if cfg.kind == "text":
         return load_model(cfg, task, label_names)
+    if task == "generation":
+        return load_lm(cfg, load_kwargs or {})
     if cfg.kind == "causal":
         assert prompt is not None
         return load_causal(cfg, prompt, load_kwargs or {})

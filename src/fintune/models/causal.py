@@ -24,6 +24,8 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from fintune.data import Examples
+
 DEFAULT_PROMPT = "Instruction: Classify the text. Answer with one of: {choices}.\nInput: {text}\nAnswer:"
 
 
@@ -47,8 +49,9 @@ class PromptFormat:
         if any(not ids for ids in self.label_ids):
             raise ValueError("every label word must have at least one token")
 
-    def encode(self, texts: list[str], max_length: int) -> dict[str, list[list[int]]]:
+    def encode(self, examples: Examples, max_length: int) -> dict[str, list[list[int]]]:
         """Prompt ids per text; a long text is cut so the instruction and "Answer:" survive."""
+        texts = examples.texts
         budget = max_length - len(self.prefix_ids) - len(self.suffix_ids)
         if budget < 1:
             raise ValueError(f"model.max_length {max_length} leaves no room for the text in the prompt "

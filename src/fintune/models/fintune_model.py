@@ -14,13 +14,14 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceC
 from fintune.config import DataConfig
 from fintune.data import Examples, frame_to_texts
 from fintune.data.features import FEATURES_FILE, FeatureEncoder
-from fintune.data.prepare import feature_frame
+from fintune.data.prepare import feature_frame, instructions_of
 from fintune.errors import DataError, FintuneError
 from fintune.evaluation.calibration import apply_temperature
 from fintune.evaluation.fairness import GroupThresholds
 from fintune.models.backbones import resolve_backbone
 from fintune.models.causal import CausalClassifier, PromptFormat
 from fintune.models.fusion import FusionModel, load_fusion
+from fintune.models.generation import GenerationFormat, generate
 from fintune.models.gbm import GBMModel
 from fintune.models.inference import Inputs, model_scores, resolve_precision
 from fintune.models.onnx import ONNX_FILE, OnnxModel
@@ -48,8 +49,7 @@ class FintuneModel:
         # Runs from before masking existed trained on unmasked text: keep predicting the same way.
         data.setdefault("privacy", {"mask": False})
         self.data_config = DataConfig.model_validate(data)
-        prompt = meta.get("prompt")
-        self.prompt = PromptFormat(tokenizer, prompt["template"], prompt["label_words"]) if prompt else None
+        self.prompt = _prompt(tokenizer, meta)
         self.inputs = Inputs(tokenizer, self.max_length, features, self.prompt)
 
     @classmethod
@@ -142,6 +142,19 @@ class FintuneModel:
             model = adapter.merge_and_unload()
         return FintuneModel(model, self.tokenizer, meta, self.dtype, self.features)
 
+    def generate(self, examples: Examples | list[str], batch_size: int = 16, on_batch: Any = None) -> list[str]:
+        """Generation runs: the answer to each record's prompt (greedy, up to ``max_new_tokens``).
+
+        Plain texts are inputs without an instruction; records from a table carry their own
+        (see :meth:`examples_of`).
+        """
+        if self.task != "generation":
+            raise FintuneError(f"this is a {self.task} model: use predict or outputs, not generate")
+        if not isinstance(examples, Examples):
+            examples = Examples(list(examples), None, None, "input")
+        return generate(self.model, self.tokenizer, self.inputs(examples), batch_size,
+                        self.meta.get("max_new_tokens", 32), self.dtype, on_batch)
+
     def outputs(self, examples: Examples | list[str], batch_size: int = 64, on_batch: Any = None) -> np.ndarray:
         """Class probabilities (n, k), or predictions (n,) for regression.
 
@@ -154,6 +167,9 @@ class FintuneModel:
                with_vectors: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`outputs` and, when asked, one vector per input: the mean-pooled last hidden
         layer (text), the vector the head reads (fusion, mlp), the encoded row (gbm)."""
+        if self.task == "generation":
+            raise FintuneError("a generation run answers in text and has no class probabilities or values to "
+                               "score; use `fintune predict` (FintuneModel.generate) and `fintune evaluate`")
         if not isinstance(examples, Examples):
             examples = Examples(list(examples), None, None, "input")
         encoded = self.inputs(examples)
@@ -173,7 +189,9 @@ class FintuneModel:
         return out, vectors
 
     def predict(self, examples: Examples | list[str], batch_size: int = 64) -> list[str] | np.ndarray:
-        """Label names for classification, numbers for regression."""
+        """Label names for classification, numbers for regression, answers for generation."""
+        if self.task == "generation":
+            return self.generate(examples, batch_size)
         out = self.outputs(examples, batch_size)
         return out if self.task == "regression" else self.labels_of(out)
 
@@ -194,15 +212,19 @@ class FintuneModel:
     def examples_of(self, frame: pd.DataFrame, source: str) -> Examples:
         """Rows of a table as model input, with the column mapping and cleaning of training."""
         return Examples(frame_to_texts(frame, self.data_config, source), None, None, source,
-                        feature_frame(frame, self.data_config, source))
+                        feature_frame(frame, self.data_config, source),
+                        instructions=instructions_of(frame, self.data_config, source))
 
-    def prediction_columns(self, out: np.ndarray, frame: pd.DataFrame | None = None) -> dict[str, Any]:
-        """Columns to append to input rows: predicted label and one probability per class.
+    def prediction_columns(self, out: np.ndarray | list[str], frame: pd.DataFrame | None = None) -> dict[str, Any]:
+        """Columns to append to input rows: predicted label and one probability per class
+        (the answer, for generation).
 
         With per-group thresholds, ``frame`` must hold the group column.
         """
         if self.task == "regression":
             return {"prediction": out}
+        if self.task == "generation":
+            return {"generated": list(out)}
         assert self.label_names is not None
         groups = None
         if self.group_thresholds is not None and frame is not None:
@@ -217,8 +239,19 @@ class FintuneModel:
         return cols
 
 
-def _load_causal(folder: Path, meta: dict[str, Any], tokenizer: Any) -> CausalClassifier:
-    """A causal classifier: the LM (or base + LoRA adapter) and the label words of its prompt."""
+def _prompt(tokenizer: Any, meta: dict[str, Any]) -> PromptFormat | GenerationFormat | None:
+    """The prompt of a causal LM run: label words to score, or the template to answer."""
+    prompt = meta.get("prompt")
+    if not prompt:
+        return None
+    if meta["task"] == "generation":
+        return GenerationFormat(tokenizer, prompt["template"])
+    return PromptFormat(tokenizer, prompt["template"], prompt["label_words"])
+
+
+def _load_causal(folder: Path, meta: dict[str, Any], tokenizer: Any) -> torch.nn.Module:
+    """The LM (or base + LoRA adapter): as it is for generation, else a classifier over the
+    label words of its prompt."""
     if (folder / ADAPTER).exists():
         from peft import PeftModel
 
@@ -226,5 +259,7 @@ def _load_causal(folder: Path, meta: dict[str, Any], tokenizer: Any) -> CausalCl
         lm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path, use_safetensors=True), folder)
     else:
         lm = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True)
+    if meta["task"] == "generation":
+        return lm
     prompt = PromptFormat(tokenizer, meta["prompt"]["template"], meta["prompt"]["label_words"])
     return CausalClassifier(lm, prompt.label_ids, tokenizer.pad_token_id)

@@ -30,12 +30,13 @@ class Inputs:
     tokenizer: PreTrainedTokenizerBase | None
     max_length: int
     features: FeatureEncoder | None = None
-    prompt: Any = None  # causal LMs: a fintune.models.causal.PromptFormat wraps each text
+    # Causal LMs: a PromptFormat (classification) or GenerationFormat wraps each text in its prompt.
+    prompt: Any = None
 
     def __call__(self, examples: Examples) -> dict[str, Any]:
         encoded: dict[str, Any] = {}
         if self.prompt is not None:
-            encoded.update(self.prompt.encode(examples.texts, self.max_length))
+            encoded.update(self.prompt.encode(examples, self.max_length))
         elif self.tokenizer is not None:
             encoded.update(encode(self.tokenizer, examples.texts, self.max_length))
         if self.features is not None:

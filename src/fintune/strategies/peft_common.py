@@ -30,15 +30,16 @@ class PeftStrategy(Strategy):
     """A strategy that wraps the model with a PEFT method; subclasses build its config."""
 
     def peft_config(self, model: nn.Module, causal: bool = False) -> Any:
-        """The PEFT config; ``causal`` for the language model inside a causal classifier."""
+        """The PEFT config; ``causal`` for a causal LM, alone or inside a causal classifier."""
         raise NotImplementedError
 
     def prepare(self, model: nn.Module) -> nn.Module:
         from peft import get_peft_model
+        from transformers import GenerationMixin
 
         from fintune.models.causal import CausalClassifier
 
         if isinstance(model, CausalClassifier):  # adapters go on the language model; scoring stays outside
             model.lm = get_peft_model(model.lm, self.peft_config(model.lm, causal=True))
             return model
-        return get_peft_model(model, self.peft_config(model))
+        return get_peft_model(model, self.peft_config(model, causal=isinstance(model, GenerationMixin)))

@@ -47,6 +47,8 @@ class QLora(Lora):
     def prepare(self, model: nn.Module) -> nn.Module:
         from peft import prepare_model_for_kbit_training
 
-        if hasattr(model, "lm"):
+        if hasattr(model, "lm"):  # a causal classifier
             model.lm = prepare_model_for_kbit_training(model.lm, use_gradient_checkpointing=False)
+        else:  # an instruction-tuned LM
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         return super().prepare(model)

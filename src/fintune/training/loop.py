@@ -91,6 +91,9 @@ def _class_weights(labels: np.ndarray, num_labels: int) -> torch.Tensor:
 Objective = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
 """Loss of a batch from its logits and the row indices of its examples."""
 
+Evaluator = Callable[[nn.Module, dict[str, Any], "torch.dtype | None"], dict[str, Any]]
+"""Validation metrics of a model from the encoded validation split and the autocast dtype."""
+
 
 class Supervised:
     """Cross-entropy (optionally class-weighted) or mean squared error against the labels."""
@@ -135,8 +138,11 @@ def check_metric(cfg: TrainConfig, validation: Examples, task: str, label_names:
     """Raise a ConfigError when the tracked metric is not one this task computes."""
     name = tracked_metric(cfg, task)[0]
     n, k = len(validation.labels), len(label_names or [])
-    dummy = np.zeros(n) if task == "regression" else np.full((n, k), 1.0 / max(k, 1))
-    known = _eval_metrics(dummy, validation.labels, task, label_names)
+    if task == "generation":
+        known: dict[str, Any] = {"loss": None}  # see fintune.models.generation.answer_loss
+    else:
+        dummy = np.zeros(n) if task == "regression" else np.full((n, k), 1.0 / max(k, 1))
+        known = _eval_metrics(dummy, validation.labels, task, label_names)
     if name not in known:
         raise ConfigError(f"train.early_stopping.metric '{name}' is not a validation metric of this "
                           f"task; choose one of: {', '.join(sorted(known))}")
@@ -171,11 +177,13 @@ def train(
     show_progress: bool = True,
     objective: Objective | None = None,
     on_evaluate: Callable[[int, dict[str, Any]], None] | None = None,
+    evaluator: Evaluator | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; on return it holds the best (or last) weights.
 
-    ``objective`` replaces the supervised loss (distillation uses this); ``on_evaluate``
-    sees every validation result (the hyperparameter search prunes from it).
+    ``objective`` replaces the supervised loss (distillation and generation use this);
+    ``evaluator`` replaces the validation metrics (generation: the loss on the answers);
+    ``on_evaluate`` sees every validation result (the hyperparameter search prunes from it).
     """
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -249,8 +257,11 @@ def train(
     def evaluate_now() -> bool:
         """Evaluate, log, track the best weights; True when early stopping says stop."""
         eval_start = time.perf_counter()
-        outputs = model_outputs(model, enc_val, cfg.eval_batch_size, task, pad_id, dtype)
-        metrics = _eval_metrics(outputs, validation.labels, task, label_names)
+        if evaluator is not None:
+            metrics = evaluator(model, enc_val, dtype)
+        else:
+            outputs = model_outputs(model, enc_val, cfg.eval_batch_size, task, pad_id, dtype)
+            metrics = _eval_metrics(outputs, validation.labels, task, label_names)
         model.train()
         value = metrics[metric_name]
         improved = state.best_metric is None or (value > state.best_metric if mode == "max" else value < state.best_metric)

@@ -1,0 +1,167 @@
+"""Instruction tuning of causal LMs: prompts with answers for training, generation for predict.
+
+Records are FinGPT's instruction/input/output triples. Training sees
+``prompt + " " + output + </s>`` and learns the answer tokens only (the prompt's tokens carry
+no loss), so the model learns to answer, not to repeat instructions. Prediction feeds the
+prompt alone, left-padded, and decodes greedily until end-of-sequence or
+``model.max_new_tokens``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from fintune.data import Examples
+from fintune.errors import DataError
+from fintune.models.inference import autocast
+from fintune.training.batching import collate, eval_batches, lengths_of
+
+DEFAULT_PROMPT = "Instruction: {instruction}\nInput: {text}\nAnswer:"
+NO_INSTRUCTION_PROMPT = "Input: {text}\nAnswer:"
+
+
+def default_prompt(has_instructions: bool) -> str:
+    """FinGPT's template with a per-record instruction, or the input alone without one."""
+    return DEFAULT_PROMPT if has_instructions else NO_INSTRUCTION_PROMPT
+
+
+@dataclass
+class GenerationFormat:
+    """Turns records into token ids: the prompt, and with ``answers`` the reference answer too."""
+
+    tokenizer: PreTrainedTokenizerBase
+    template: str
+    answers: bool = False  # teacher forcing: append the answer and end-of-sequence
+    _prefixes: dict[str, list[int]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if "{text}" not in self.template:
+            raise ValueError("model.prompt must contain {text}")
+        self.prefix, suffix = self.template.split("{text}", 1)
+        if "{instruction}" in suffix:
+            raise ValueError("model.prompt: put {instruction} before {text}")
+        self.suffix_ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+        self.eos_id = self.tokenizer.eos_token_id
+
+    def with_answers(self) -> GenerationFormat:
+        """The same format for training and validation loss: prompt, answer, end-of-sequence."""
+        return replace(self, answers=True, _prefixes=self._prefixes)
+
+    def _prefix_ids(self, instruction: str) -> list[int]:
+        # Instructions repeat across records (one per task in FinGPT's data): tokenize each once.
+        if instruction not in self._prefixes:
+            text = self.prefix.replace("{instruction}", instruction)
+            self._prefixes[instruction] = self.tokenizer(text, add_special_tokens=True)["input_ids"]
+        return self._prefixes[instruction]
+
+    def encode(self, examples: Examples, max_length: int) -> dict[str, list[Any]]:
+        """``input_ids`` per record and, with answers, ``answer_start``: where the answer begins.
+
+        A long input is cut so the instruction, "Answer:" and the answer survive; an answer
+        longer than the room left is cut too.
+        """
+        n = len(examples)
+        if "{instruction}" in self.prefix and examples.instructions is None:
+            raise DataError("the prompt has {instruction} and the data has no instructions; set "
+                            "data.instruction_column, or write the instruction into model.prompt",
+                            file=examples.source)
+        instructions = examples.instructions or [""] * n
+        if self.answers and examples.labels is None:
+            raise DataError("training needs the reference answers (data.label_column)", file=examples.source)
+        bodies = self.tokenizer(list(examples.texts), add_special_tokens=False)["input_ids"]
+        answers = (self.tokenizer([" " + str(a) for a in examples.labels], add_special_tokens=False)["input_ids"]
+                   if self.answers else [[] for _ in range(n)])
+        out: dict[str, list[Any]] = {"input_ids": [], "answer_start": []}
+        for instruction, body, answer in zip(instructions, bodies, answers):
+            prefix = self._prefix_ids(instruction)
+            room = max_length - len(prefix) - len(self.suffix_ids)
+            if room < 2:
+                raise DataError(f"model.max_length {max_length} leaves no room for the input and answer in the "
+                                f"prompt ({len(prefix) + len(self.suffix_ids)} tokens); raise it",
+                                file=examples.source)
+            if self.answers:
+                answer = (answer + [self.eos_id])[:room - 1]
+            prompt = prefix + body[:room - len(answer)] + self.suffix_ids
+            out["input_ids"].append(prompt + answer)
+            out["answer_start"].append(len(prompt))
+        return out
+
+
+class AnswerLoss:
+    """Cross-entropy on the answer tokens only, a mean per record and then over records.
+
+    Each record counts once whatever its answer's length, so a batch split across
+    processes or micro-batches gives the gradient of the whole batch.
+    """
+
+    def __init__(self, encoded: dict[str, list[Any]]) -> None:
+        self.ids, self.starts = encoded["input_ids"], encoded["answer_start"]
+
+    def per_record(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+        """The loss of each record of a right-padded batch (the order of ``index``)."""
+        targets = torch.full(logits.shape[:2], -100, dtype=torch.long, device=logits.device)
+        for j, i in enumerate(index):
+            ids, start = self.ids[i], self.starts[i]
+            # Token t is predicted at position t - 1.
+            targets[j, start - 1:len(ids) - 1] = torch.tensor(ids[start:], device=logits.device)
+        token_loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
+                                                 reduction="none")
+        counts = (targets != -100).sum(1).clamp_min(1)
+        return token_loss.sum(1) / counts
+
+    def __call__(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+        return self.per_record(logits, index).mean()
+
+
+@torch.inference_mode()
+def answer_loss(model: nn.Module, encoded: dict[str, list[Any]], batch_size: int, pad_id: int,
+                dtype: torch.dtype | None = None) -> float:
+    """Mean per-record loss on the answers of teacher-forced records (the validation metric)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    loss = AnswerLoss(encoded)
+    total = 0.0
+    for index in eval_batches(lengths_of(encoded), batch_size):
+        batch = {k: v.to(device) for k, v in collate(encoded, index, pad_id).items()}
+        with autocast(device, dtype):
+            logits = model(**batch).logits
+        total += float(loss.per_record(logits, index).sum())
+    model.train(was_training)
+    return total / max(len(encoded["input_ids"]), 1)
+
+
+@torch.inference_mode()
+def generate(model: nn.Module, tokenizer: PreTrainedTokenizerBase, encoded: dict[str, list[Any]], batch_size: int,
+             max_new_tokens: int, dtype: torch.dtype | None = None,
+             on_batch: Callable[[int], None] | None = None) -> list[str]:
+    """Greedy answers to prompts, in input order; batches are length-sorted and left-padded."""
+    model.eval()
+    device = next(model.parameters()).device
+    prompts = encoded["input_ids"]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    answers = [""] * len(prompts)
+    for index in eval_batches(lengths_of(encoded), batch_size):
+        rows = [prompts[i] for i in index]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for j, row in enumerate(rows):  # left padding: every prompt ends where generation starts
+            ids[j, width - len(row):] = torch.tensor(row)
+            mask[j, width - len(row):] = 1
+        with autocast(device, dtype):
+            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+                                 num_beams=1, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
+                                 eos_token_id=tokenizer.eos_token_id)
+        for i, text in zip(index, tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)):
+            answers[i] = text.strip()
+        if on_batch:
+            on_batch(len(index))
+    return answers
