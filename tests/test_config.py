@@ -104,6 +104,6 @@ def test_deploy_config_layers_run_file_and_overrides(tmp_path: Path) -> None:
 def test_the_accelerate_config_is_valid() -> None:
     from accelerate.commands.config.config_args import load_config_from_file
 
-    path = Path(__file__).parent.parent / "configs" / "accelerate" / "fsdp.yaml"
+    path = Path(__file__).parent.parent / "configs" / "accelerate" / "multi_node.yaml"
     config = load_config_from_file(str(path))
-    assert config.distributed_type == "FSDP" and config.num_processes == 8
+    assert config.distributed_type == "MULTI_GPU" and (config.num_machines, config.num_processes) == (2, 8)

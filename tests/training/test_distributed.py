@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -76,3 +77,14 @@ def test_each_process_share_weights_to_the_global_mean() -> None:
     assert sum(weight for _, weight in shares) / 2 == 1.0  # mean over processes of the weights
     lone = [d.share(np.array([7])) for d in ranks]  # fewer rows than processes
     assert [list(rows) for rows, _ in lone] == [[7], [7]] and [w for _, w in lone] == [2.0, 0.0]
+
+
+@pytest.mark.parametrize("engine", ["FSDP", "DEEPSPEED"])
+def test_sharded_engines_are_refused_with_the_way_out(engine: str) -> None:
+    from fintune.errors import ConfigError
+    from fintune.training.distributed import check_engine
+
+    with pytest.raises(ConfigError, match=f"asks for {engine}.*DDP only.*multi_node.yaml"):
+        check_engine(engine)
+    check_engine("MULTI_GPU")
+    check_engine("MULTI_CPU")

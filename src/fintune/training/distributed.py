@@ -1,5 +1,9 @@
 """Several processes (``accelerate launch``, ``torchrun``, ``fintune train --nproc N``) through
-Hugging Face Accelerate: DDP by default, FSDP or DeepSpeed from an accelerate config.
+Hugging Face Accelerate, as DDP: every process holds the whole model.
+
+Sharded engines (FSDP, DeepSpeed ZeRO) are refused: the loop evaluates, checkpoints and
+saves the unwrapped model and a plain optimizer state, which sharding splits across
+processes, and no GPU has been available to verify a sharded path.
 
 Every process draws the same global batches (same seed) and trains on its share of each
 (rows ``rank::world``); the loss is scaled so that the averaged gradient is the gradient of
@@ -17,6 +21,10 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
+from fintune.errors import ConfigError
+
+SHARDED = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
+
 
 def world_size() -> int:
     """Processes of this run, from the launcher's environment (1 when launched plainly)."""
@@ -28,6 +36,15 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def check_engine(engine: str) -> None:
+    """Raise a ConfigError for a sharded engine (accelerate's ``distributed_type``)."""
+    if engine in SHARDED:
+        raise ConfigError(f"the accelerate config asks for {engine}; fintune trains in several processes as "
+                          "DDP only (it checkpoints and saves the whole model, which sharding splits). Use an "
+                          "accelerate config with distributed_type MULTI_GPU (e.g. configs/accelerate/multi_node.yaml); "
+                          "for a model too large for one GPU, strategy qlora loads it in 4 bits")
+
+
 class Distributed:
     """The process group of one run, and what the loop asks of it."""
 
@@ -36,6 +53,7 @@ class Distributed:
 
         # Without a GPU, accelerate forms a CPU (gloo) group only when told it runs on CPUs.
         self.accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        check_engine(self.accelerator.distributed_type.value)
         self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
         self.device = self.accelerator.device
 
