@@ -283,5 +283,23 @@ def monitor(run: Path, log: Annotated[Path | None, typer.Option(help="prediction
         raise typer.Exit(1)
 
 
+@app.command()
+@user_errors
+def board(runs: Annotated[Path, typer.Option(help="folder of the runs the board lists and writes")] = Path("runs"),
+          host: Annotated[str, typer.Option(help="127.0.0.1: this machine only")] = "127.0.0.1",
+          port: Annotated[int, typer.Option()] = 7860,
+          password_env: Annotated[str, typer.Option(help="environment variable holding the board's "
+                                                    "password; when it is set, the page asks for it")]
+          = "FINTUNE_BOARD_PASSWORD") -> None:
+    """The web board: data check, training with live curves, runs, try-it, export and serving."""
+    import os
+
+    from fintune.board import launch
+
+    runs.mkdir(parents=True, exist_ok=True)
+    launch(runs, host, port, os.environ.get(password_env) or None)
+
+
+
 def main() -> None:  # pragma: no cover - entry point for `python -m fintune`
     sys.exit(app())

@@ -27,3 +27,9 @@ class DataError(FintuneError):
 
 class ConfigError(FintuneError):
     """An invalid config: unknown keys, wrong types, impossible combinations."""
+
+
+class TrainingStopped(FintuneError):
+    """Training was asked to stop (SIGTERM, Ctrl-C, the board's Stop) and left a checkpoint."""
+
+    exit_code = 130

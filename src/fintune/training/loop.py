@@ -9,6 +9,8 @@ and atomic checkpoints from which a killed run resumes to the same final result.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,7 +26,7 @@ from torch import nn
 
 from fintune.config import TrainConfig
 from fintune.data import Examples
-from fintune.errors import ConfigError
+from fintune.errors import ConfigError, TrainingStopped
 from fintune.evaluation import compute_metrics, metric_mode, primary_metric
 from fintune.models.inference import Inputs, autocast, model_outputs, resolve_precision
 from fintune.strategies import Strategy, count_parameters
@@ -37,6 +39,7 @@ from fintune.training.privacy import DPSGD
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 HISTORY = "metrics.jsonl"
+STEPS = "steps.jsonl"  # one line per optimizer step: what live progress and loss curves read
 
 
 @dataclass
@@ -161,6 +164,30 @@ def with_head_lr(groups: list[dict[str, Any]], model: nn.Module, head_lr: float)
     return out
 
 
+class StopRequest:
+    """Set by SIGTERM or SIGINT while training: the loop checkpoints after the step and stops.
+
+    Handlers are installed from the main thread only (Python's rule) and restored on exit.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._request)
+        return self
+
+    def _request(self, *_: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *_: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def train(
     model: nn.Module,
     strategy: Strategy,
@@ -241,10 +268,12 @@ def train(
         resumed_from = state.global_step
         if is_main:
             _truncate_history(work_dir / HISTORY, state.global_step)
+            _truncate_history(work_dir / STEPS, state.global_step)
     else:
         torch.manual_seed(seed)
         if is_main:
             (work_dir / HISTORY).unlink(missing_ok=True)
+            (work_dir / STEPS).unlink(missing_ok=True)
 
     def save_checkpoint() -> None:
         if not is_main:
@@ -278,8 +307,7 @@ def train(
         }
         state.loss_sum, state.loss_count = 0.0, 0
         if is_main:
-            with open(work_dir / HISTORY, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+            _append(work_dir / HISTORY, record)
         state.eval_seconds += time.perf_counter() - eval_start
         if on_evaluate is not None:
             on_evaluate(state.global_step, metrics)
@@ -296,7 +324,8 @@ def train(
     start = banked_at = time.perf_counter()
     eval_at_start = state.eval_seconds
     samples_this_run = 0
-    with progress:
+    stop = StopRequest()
+    with progress, stop:
         bar = progress.add_task("train", total=total_steps, completed=state.global_step,
                                 epoch=state.epoch + 1, loss=0.0, speed=0.0)
         while state.epoch < cfg.epochs and state.global_step < total_steps and not state.stopped_early:
@@ -333,18 +362,27 @@ def train(
                 state.samples_seen += rows
                 samples_this_run += rows
                 elapsed = time.perf_counter() - start
-                progress.update(bar, advance=1, loss=loss_value, epoch=state.epoch + 1,
-                                speed=samples_this_run / max(elapsed, 1e-9))
+                speed = samples_this_run / max(elapsed, 1e-9)
+                progress.update(bar, advance=1, loss=loss_value, epoch=state.epoch + 1, speed=speed)
+                if is_main:
+                    _append(work_dir / STEPS, {"step": state.global_step, "total_steps": total_steps,
+                                               "epoch": state.epoch + 1, "loss": loss_value,
+                                               "lr": scheduler.get_last_lr()[0], "samples_per_s": round(speed, 2)})
                 end_of_epoch = state.batch_in_epoch == len(steps)
                 if end_of_epoch:
                     state.epoch, state.batch_in_epoch = state.epoch + 1, 0
                 due = (state.global_step % cfg.eval_every == 0) if cfg.eval_every else end_of_epoch
                 if due or state.global_step == total_steps:
                     state.stopped_early = evaluate_now()
-                if cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0:
+                if stop.requested or (cfg.checkpoint_every and state.global_step % cfg.checkpoint_every == 0):
                     now = time.perf_counter()
                     state.train_seconds, banked_at = state.train_seconds + now - banked_at, now
                     save_checkpoint()
+                if stop.requested:
+                    if dist is not None:
+                        dist.close()
+                    raise TrainingStopped(f"training stopped at step {state.global_step} of {total_steps}; "
+                                          f"the checkpoint in {work_dir} resumes it (fintune train CONFIG --resume)")
                 if state.stopped_early or state.global_step >= total_steps:
                     break
     end = time.perf_counter()
@@ -380,6 +418,11 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
 
 
 def _truncate_history(path: Path, step: int) -> None:

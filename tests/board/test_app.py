@@ -1,0 +1,55 @@
+"""The board's pieces without a browser: the form's config, the data report, runs, password."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fintune.board.app import build_config, report_markdown, runs_table
+from fintune.board.jobs import Jobs
+from fintune.errors import ConfigError, FintuneError
+from tests.board.test_board import free_port
+
+FORM = dict(path="news.csv", task="classification", kind="text", text_column="text", feature_columns=[],
+            label_column="label", date_column="", backbone="minilm", strategy="lora", epochs=3, max_steps=0,
+            batch_size=32, lr=5e-5, max_length=128)
+
+
+def test_the_form_is_validated_by_the_config_models(tmp_path: Path) -> None:
+    cfg = build_config(tmp_path, "run_1", **FORM)
+    assert cfg.strategy.name == "lora" and cfg.train.max_steps is None and cfg.output_dir == str(tmp_path / "run_1")
+    with pytest.raises(FintuneError, match="run name"):
+        build_config(tmp_path, "../escape", **FORM)
+    with pytest.raises(ConfigError, match="model.kind 'fusion' needs data.feature_columns"):
+        build_config(tmp_path, "r", **{**FORM, "kind": "fusion"})
+
+
+def test_runs_table_and_data_report(tmp_path: Path, make_config) -> None:
+    from fintune import api
+
+    result = api.train(make_config(), show_progress=False)
+    table = runs_table(result.run_dir.parent, Jobs(tmp_path / "board"))
+    row = table.iloc[0]
+    assert (row["run"], row["status"], row["metric"]) == (result.run_dir.name, "finished", "weighted_f1")
+    assert row["validation"] == round(result.metrics["validation"]["weighted_f1"], 4)
+    text = report_markdown(json.loads((result.run_dir / "data_check.json").read_text()))
+    assert "| positive |" in text and "duplicates removed: 0" in text
+
+
+def test_password_guards_the_board(tmp_path: Path) -> None:
+    from fintune.board import launch
+
+    port = free_port()
+    demo = launch(tmp_path / "runs", port=port, password="s3cret", block=False)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/config").status_code == 401
+        with httpx.Client(base_url=base) as client:
+            assert client.post("/login", data={"username": "x", "password": "wrong"}).status_code == 400
+            assert client.post("/login", data={"username": "x", "password": "s3cret"}).status_code == 200
+            assert client.get("/config").status_code == 200
+    finally:
+        demo.close()

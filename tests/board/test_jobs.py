@@ -1,0 +1,41 @@
+"""The board's worker processes: stop leaves a resumable checkpoint, resume finishes the run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fintune.board.jobs import Jobs, curves, progress_line
+from fintune.training import loop
+
+
+def wait_for(condition, seconds: float = 120.0) -> None:
+    end = time.time() + seconds
+    while not condition():
+        assert time.time() < end, "timed out"
+        time.sleep(0.2)
+
+
+def test_stop_checkpoints_and_resume_finishes(make_config, tmp_path: Path) -> None:
+    config = make_config("job.yaml", train={"epochs": 40, "checkpoint_every": 0, "early_stopping": None})
+    run = tmp_path / "runs" / "job"
+    jobs = Jobs(tmp_path / "board")
+    jobs.train(config, run, resume=False)
+    assert jobs.status(run) == "running"
+    wait_for(lambda: len(loop.read_history(run / loop.STEPS)) >= 3)
+    assert jobs.stop(run)
+    wait_for(lambda: jobs.status(run) != "running")
+    assert jobs.status(run) == "stopped (resumable)", jobs.log(run).read_text()
+    assert "training stopped at step" in jobs.log(run).read_text()
+    stopped_at = len(loop.read_history(run / loop.STEPS))
+    assert stopped_at < 40 * 12 and (run / loop.CHECKPOINT).exists()
+
+    jobs.train(config, run, resume=True)
+    wait_for(lambda: jobs.status(run) != "running", 300)
+    assert jobs.status(run) == "finished", jobs.log(run).read_text()
+    steps = [r["step"] for r in loop.read_history(run / loop.STEPS)]
+    assert steps == list(range(1, steps[-1] + 1)) and steps[-1] > stopped_at  # no step lost or repeated
+    loss, metrics = curves(run)
+    assert len(loss) == steps[-1] and set(metrics["metric"]) >= {"loss", "weighted_f1"}
+    assert progress_line(run).startswith(f"step {steps[-1]} of {steps[-1]}")
+    assert not jobs.stop(run)
