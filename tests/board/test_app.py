@@ -53,3 +53,29 @@ def test_password_guards_the_board(tmp_path: Path) -> None:
             assert client.get("/config").status_code == 200
     finally:
         demo.close()
+
+
+def test_try_it_explains_a_text_and_a_row(tmp_path: Path, make_config, tiny_bert: Path) -> None:
+    from fintune import api
+    from fintune.board.app import try_it
+    from fintune.models.fintune_model import FintuneModel
+    from tests.conftest import credit_frame, write_config
+
+    text_run = api.train(make_config(), show_progress=False).run_dir
+    probs, parts = try_it(FintuneModel.load(text_run), "acme beats the quarter", None)
+    assert set(probs) == {"negative", "neutral", "positive"} and abs(sum(probs.values()) - 1) < 1e-5
+    assert [p.strip() for p, _ in parts] and max(abs(v) for _, v in parts) == pytest.approx(1.0)
+    with pytest.raises(FintuneError, match="type a text"):
+        try_it(FintuneModel.load(text_run), " ", None)
+
+    credit = tmp_path / "credit.csv"
+    frame = credit_frame(300)
+    frame.to_csv(credit, index=False)
+    features = ["income", "debt_ratio", "purpose", "age"]
+    config = write_config(tmp_path / "mlp.yaml", tiny_bert, credit, tmp_path / "runs" / "mlp",
+                          data={"text_column": None, "feature_columns": features},
+                          model={"backbone": str(tiny_bert), "kind": "mlp", "head_hidden": 16})
+    model = FintuneModel.load(api.train(config, show_progress=False).run_dir)
+    row = frame[features].iloc[:1].astype(str)  # the page's cells arrive as text
+    probs, parts = try_it(model, None, row)
+    assert set(probs) == {"bad", "good"} and {p.split(" = ")[0] for p, _ in parts} == set(features)

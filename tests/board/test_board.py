@@ -87,6 +87,9 @@ def test_board_end_to_end(board_url: str, tmp_path: Path, tiny_bert: Path) -> No
         expect(page.locator("#try-status")).to_contain_text("predicted", timeout=60_000)
         expect(page.locator("#prediction")).to_contain_text("positive")
         page.screenshot(path=str(shots / "try.png"), full_page=True)
+        page.get_by_role("tab", name="Deploy").click()
+        expect(page.get_by_role("button", name="Export ONNX")).to_be_visible()
+        page.screenshot(path=str(shots / "deploy.png"), full_page=True)
 
         # Bad uploads show an error in the page, and the app keeps working afterwards.
         page.get_by_role("tab", name="Data").click()
@@ -110,5 +113,6 @@ def test_board_end_to_end(board_url: str, tmp_path: Path, tiny_bert: Path) -> No
         expect(page.locator("#data-status")).to_contain_text("data check passed", timeout=60_000)
         browser.close()
     assert not errors, errors
-    assert sorted(p.name for p in shots.iterdir()) == ["data.png", "errors.png", "runs.png", "train.png", "try.png"]
+    assert sorted(p.name for p in shots.iterdir()) == ["data.png", "deploy.png", "errors.png", "runs.png",
+                                                        "train.png", "try.png"]
     assert (tmp_path / "runs" / "e2e" / "model" / "fintune.json").exists()

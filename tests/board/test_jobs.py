@@ -39,3 +39,28 @@ def test_stop_checkpoints_and_resume_finishes(make_config, tmp_path: Path) -> No
     assert len(loss) == steps[-1] and set(metrics["metric"]) >= {"loss", "weighted_f1"}
     assert progress_line(run).startswith(f"step {steps[-1]} of {steps[-1]}")
     assert not jobs.stop(run)
+
+
+def test_serve_starts_and_stops_the_http_server(make_config, tmp_path: Path) -> None:
+    import httpx
+
+    from fintune import api
+    from tests.board.test_board import free_port
+
+    run = api.train(make_config(), show_progress=False).run_dir
+    jobs, port = Jobs(tmp_path / "board"), free_port()
+    jobs.serve(run, port)
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(healthy)
+    assert jobs.server(run)["port"] == port
+    reply = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"texts": ["acme beats the quarter"]})
+    assert reply.status_code == 200
+    assert jobs.stop_server(run)
+    wait_for(lambda: jobs.server(run) is None)
+    assert not jobs.stop_server(run)

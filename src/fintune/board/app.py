@@ -176,6 +176,11 @@ def try_it(model: FintuneModel, text: str | None, row: pd.DataFrame | None) -> t
             raise FintuneError("fill in the row's columns first")
         table = row.iloc[:1].reset_index(drop=True)
         table.index = [1]
+        for column in table.columns:  # the page's cells are text: numbers become numbers again
+            try:
+                table[column] = pd.to_numeric(table[column])
+            except (ValueError, TypeError):
+                pass
         examples = model.examples_of(table, "board")
     if model.task == "generation":
         return model.generate(examples)[0], []
