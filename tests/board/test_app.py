@@ -79,3 +79,11 @@ def test_try_it_explains_a_text_and_a_row(tmp_path: Path, make_config, tiny_bert
     row = frame[features].iloc[:1].astype(str)  # the page's cells arrive as text
     probs, parts = try_it(model, None, row)
     assert set(probs) == {"bad", "good"} and {p.split(" = ")[0] for p, _ in parts} == set(features)
+
+
+def test_messages_are_never_markup() -> None:
+    from fintune.board.app import error, ok
+
+    assert error("column '<img src=x onerror=alert(1)>' not found") == (
+        "<div class='error'>error: column &#x27;&lt;img src=x onerror=alert(1)&gt;&#x27; not found</div>")
+    assert "<b>" not in ok("2 columns: <b>, label")

@@ -10,6 +10,7 @@ in the page, in the tab's status line; the app keeps working.
 from __future__ import annotations
 
 import hmac
+import html
 import json
 import re
 import shutil
@@ -33,12 +34,13 @@ BOARD = ".board"  # under the runs folder: uploads and the configs the board wro
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+# Messages quote file names, columns, run names and cell values: escaped, they are never markup.
 def ok(message: str) -> str:
-    return f"<div class='ok'>{message}</div>"
+    return f"<div class='ok'>{html.escape(message)}</div>"
 
 
 def error(exc: Exception | str) -> str:
-    return f"<div class='error'>error: {exc}</div>"
+    return f"<div class='error'>error: {html.escape(str(exc))}</div>"
 
 
 # ---------------------------------------------------------------- data
@@ -308,7 +310,8 @@ def build_board(runs: Path) -> Any:
             path = write(runs / name)
         except (FintuneError, OSError) as exc:
             return error(exc)
-        return ok(f"report written: <a href='/gradio_api/file={path}' target='_blank'>{path.name}</a>")
+        link = f"/gradio_api/file={html.escape(str(path), quote=True)}"
+        return f"<div class='ok'>report written: <a href='{link}' target='_blank'>{html.escape(path.name)}</a></div>"
 
     def export(name: str, int8: bool) -> str:
         try:

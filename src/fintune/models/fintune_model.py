@@ -259,7 +259,7 @@ def _load_causal(folder: Path, meta: dict[str, Any], tokenizer: Any) -> torch.nn
         lm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path, use_safetensors=True), folder)
     else:
         lm = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True)
-    if meta["task"] == "generation":
+    prompt = _prompt(tokenizer, meta)
+    if isinstance(prompt, GenerationFormat):
         return lm
-    prompt = PromptFormat(tokenizer, meta["prompt"]["template"], meta["prompt"]["label_words"])
     return CausalClassifier(lm, prompt.label_ids, tokenizer.pad_token_id)
