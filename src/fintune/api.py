@@ -26,7 +26,7 @@ from fintune.modelcard import render_model_card
 from fintune.evaluation.generation import write_generation_evaluation
 from fintune.models import generation
 from fintune.models.backbones import (
-    build_model, generation_format, load_tokenizer, prompt_format, resolve_backbone,
+    build_model, checkpoint_activations, generation_format, load_tokenizer, prompt_format, resolve_backbone,
 )
 from fintune.models.causal import AnswerLoss
 from fintune.models.fintune_model import FintuneModel
@@ -115,6 +115,13 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         console.print(f"{run_dir} finished already; nothing to resume")
         return RunResult(run_dir, read_metrics(run_dir))
     set_seed(cfg.seed)
+    if cfg.task == "token_classification":
+        from fintune.tagging.recipe import train_tagger
+
+        fmodel, metrics, training, report = train_tagger(
+            cfg, run_dir, resume=resume, show_progress=show_progress, on_evaluate=on_evaluate,
+            start_run=lambda report: _start_run(run_dir, cfg, report, resume=resume, overwrite=overwrite))
+        return _finish_run(run_dir, cfg, fmodel, metrics, training, report)
     uses_text = cfg.model.kind in ("text", "fusion", "causal")
     generating = cfg.task == "generation"
     tokenizer = load_tokenizer(cfg.model) if uses_text else None
@@ -134,7 +141,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         model = build_model(cfg.model, cfg.task, data.label_names, features.width if features else 0, prompt,
                             strategy.load_kwargs())
         if cfg.train.gradient_checkpointing:
-            _checkpoint_activations(model)
+            checkpoint_activations(model)
         model = strategy.prepare(model)
     train_examples, objective = (objective_for(data.train) if objective_for else (data.train, None))
     evaluator = None
@@ -145,11 +152,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         objective = AnswerLoss(train_examples.labels)
 
     if main:
-        if overwrite and not resume and run_dir.exists():
-            shutil.rmtree(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
-        (run_dir / "data_check.json").write_text(json.dumps(data.report, indent=2), encoding="utf-8")
+        _start_run(run_dir, cfg, data.report, resume=resume, overwrite=overwrite)
 
     if model is None:
         model, training = _fit_gbm(cfg, inputs, train_examples, data.validation, len(data.label_names or [None]))
@@ -179,11 +182,27 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         metrics = _evaluate_generation(fmodel, splits, train_inputs, cfg.train.eval_batch_size, run_dir)
     else:
         metrics = _evaluate_scores(fmodel, splits, data.label_names, cfg, run_dir)
-    metrics["training"] = training
     _write_splits(run_dir, cfg, data)
+    return _finish_run(run_dir, cfg, fmodel, metrics, training, data.report)
+
+
+def _start_run(run_dir: Path, cfg: RunConfig, report: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
+    """Make the run directory (replaced with ``overwrite``) and write the config and data report."""
+    if not is_main_process():
+        return
+    if overwrite and not resume and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    (run_dir / "data_check.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+def _finish_run(run_dir: Path, cfg: RunConfig, fmodel: FintuneModel, metrics: dict[str, Any],
+                training: dict[str, Any], report: dict[str, Any]) -> RunResult:
+    """Save the servable model, its card and the metrics; drop the checkpoints."""
+    metrics["training"] = training
     fmodel.save(run_dir / "model")
-    (run_dir / "model" / "README.md").write_text(
-        render_model_card(cfg, data.report, metrics, training), encoding="utf-8")
+    (run_dir / "model" / "README.md").write_text(render_model_card(cfg, report, metrics, training), encoding="utf-8")
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     for name in (loop.CHECKPOINT, loop.BEST):
         (run_dir / name).unlink(missing_ok=True)
@@ -244,20 +263,6 @@ def _evaluate_generation(fmodel: FintuneModel, splits: dict[str, Examples], answ
             run_dir / "eval" / name, list(examples.labels), answers, examples.texts,
             f"{name} ({Path(examples.source).name})", examples.instructions, extra={"loss": loss})
     return metrics
-
-
-def _checkpoint_activations(model: Any) -> None:
-    """Gradient checkpointing on the transformer inside ``model`` (train.gradient_checkpointing)."""
-    target = getattr(model, "lm", None) or getattr(model, "encoder", None) or model
-    if not hasattr(target, "gradient_checkpointing_enable"):
-        raise ConfigError("train.gradient_checkpointing needs a transformer backbone; this model has none")
-    # Non-reentrant checkpointing also works when the inputs need no gradient (frozen embeddings, adapters).
-    if hasattr(target, "activation_checkpointing_enable"):  # the name from transformers 5.x on
-        target.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    else:
-        target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if hasattr(target, "config"):
-        target.config.use_cache = False
 
 
 def _calibrate(outputs: dict[str, Any], splits: dict[str, Examples],
@@ -369,7 +374,7 @@ def _print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     splits = [s for s in ("validation", "test") if s in metrics]
     for split in splits:
         table.add_column(split, justify="right")
-    for name in ("exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
+    for name in ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
                  "mse", "mae", "r2", "directional_accuracy"):
         values = [metrics[s].get(name) for s in splits]
         if any(v is not None for v in values):
@@ -386,8 +391,10 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
     ``fairness`` table per group column, written to ``fairness.json`` as well.
     """
     model = FintuneModel.load(run)
-    examples = load_examples(str(data), model.data_config, model.task, model.label_names)
     out_dir = Path(output) if output else Path(run) / "eval" / Path(str(data)).stem
+    if model.task == "token_classification":
+        return _evaluate_tagger(model, str(data), out_dir, batch_size, groups)
+    examples = load_examples(str(data), model.data_config, model.task, model.label_names)
     if model.task == "generation":
         if groups:
             raise FintuneError("--groups (fairness) needs class probabilities; a generation run has none")
@@ -419,6 +426,26 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
     return metrics
 
 
+def _evaluate_tagger(model: FintuneModel, data: str, out_dir: Path, batch_size: int,
+                     groups: list[str] | None) -> dict[str, Any]:
+    from fintune.tagging.data import load_tagged
+    from fintune.tagging.metrics import write_tagging_evaluation
+
+    if groups:
+        raise FintuneError("--groups (fairness) compares sentence-level decisions; a token_classification run "
+                           "has none")
+    examples, _ = load_tagged(data, model.data_config.model_copy(update={"format": "auto"})
+                              if Path(data).suffix.lower() in (".jsonl", ".json", ".csv", ".parquet")
+                              else model.data_config)
+    metrics = write_tagging_evaluation(out_dir, list(examples.labels), model.tags(examples, batch_size),
+                                       examples.tokens or [], Path(data).name)
+    console.print(f"entity F1 {metrics['f1']:.4f} (precision {metrics['precision']:.4f}, recall "
+                  f"{metrics['recall']:.4f}) on {metrics['entities']} entities; " + ", ".join(
+                      f"{k} {v['f1']:.4f}" for k, v in metrics["per_type"].items()))
+    console.print(f"evaluation written to [bold]{out_dir}[/]")
+    return metrics
+
+
 SHIFT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "mse", "mae")
 
 WRITERS = {
@@ -438,6 +465,8 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
     model = FintuneModel.load(run)
     # data.windows turns a price table into one row per complete window.
     frame = load_table(str(input), model.data_config.model_copy(update={"format": "auto"}))
+    if model.task == "token_classification":
+        return _predict_entities(model, frame, str(input), output, writer, batch_size, chunk_rows, show_progress)
     # Validate every row before writing anything, so a bad row leaves no partial output.
     examples = model.examples_of(frame, str(input))
     if model.features is not None:
@@ -455,6 +484,35 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
                 chunk[name] = values
             writer(chunk, output, start == 0)
     console.print(f"{len(examples)} predictions written to [bold]{output}[/]")
+    return output
+
+
+def _predict_entities(model: FintuneModel, frame: Any, source: str, output: Path, writer: Any, batch_size: int,
+                      chunk_rows: int, show_progress: bool) -> Path:
+    """Append each row's entities (type, text, character offsets, score): from its words when the
+    input has the tokens column, else from its raw text (``data.text_column``, default ``text``)."""
+    from fintune.data.prepare import check_columns
+    from fintune.tagging.data import load_tagged
+
+    cfg = model.data_config
+    by_words = cfg.tokens_column in frame.columns
+    column = cfg.tokens_column if by_words else (cfg.text_column or "text")
+    check_columns(frame, [(column, "tokens" if by_words else "text")], source)
+    if by_words:  # validate every row before writing anything
+        words = load_tagged(source, cfg.model_copy(update={"format": "auto"}), require_tags=False)[0].tokens or []
+    output.parent.mkdir(parents=True, exist_ok=True)
+    as_json = output.suffix.lower() == ".csv"  # a CSV cell holds the list as JSON text
+    with Progress(console=console, disable=not show_progress) as progress:
+        bar = progress.add_task("tag", total=len(frame))
+        for start in range(0, len(frame), chunk_rows):
+            chunk = frame.iloc[start:start + chunk_rows].copy()
+            advance = lambda n: progress.advance(bar, n)  # noqa: E731
+            found = (model.entities_of_tokens(words[start:start + chunk_rows], batch_size, advance) if by_words
+                     else model.entities([str(t) for t in chunk[column].tolist()], batch_size, advance))
+            rows = [[e.as_dict() for e in row] for row in found]
+            chunk["entities"] = [json.dumps(r) for r in rows] if as_json else rows
+            writer(chunk, output, start == 0)
+    console.print(f"entities of {len(frame)} rows written to [bold]{output}[/]")
     return output
 
 

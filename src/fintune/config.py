@@ -22,11 +22,13 @@ from pydantic import (
 from fintune.errors import ConfigError
 from fintune.strategies import STRATEGIES, StrategyConfig, strategy_config
 
-Task = Literal["classification", "regression", "generation"]
+Task = Literal["classification", "regression", "generation", "token_classification"]
 
 # Fusion keeps the encoder a plain module, so strategies that wrap it with PEFT do not apply.
 FEATURE_STRATEGIES = {"fusion": ("full", "freeze", "gradual"), "mlp": ("full",)}
 CAUSAL_STRATEGIES = ("full", "lora", "qlora")
+# Prompt tuning prepends virtual tokens, which have no tags; the rest train a tagger as they are.
+TAGGING_STRATEGIES = ("full", "freeze", "gradual", "lora")
 
 
 class Strict(BaseModel):
@@ -105,11 +107,18 @@ class DataConfig(Strict):
     train: str
     validation: str | None = None
     test: str | None = None
-    format: Literal["auto", "csv", "jsonl", "parquet", "hf_disk", "hub"] = "auto"
+    format: Literal["auto", "csv", "jsonl", "parquet", "conll", "hf_disk", "hub"] = "auto"
     encoding: str = "utf-8"
     text_column: str | None = None
     instruction_column: str | None = Field(None, description="generation: a column with each record's "
                                            "instruction (FinGPT's instruction/input/output records)")
+    pair_column: str | None = Field(None, description="a second text read with the first as a pair, e.g. "
+                                    "the target whose sentiment is asked (FiQA-2018 task 1)")
+    tokens_column: str | None = Field(None, description="token_classification: a column with each "
+                                      "sentence's words (a list); CoNLL files read as 'tokens' and 'tags'")
+    tag_scheme: Literal["io", "bio", "bioes"] | None = Field(
+        None, description="token_classification: the scheme to train in (tags are converted); "
+        "default: the scheme of the training file")
     feature_columns: list[str] | None = None
     label_column: str = "label"
     label_names: list[str] | None = None
@@ -144,8 +153,11 @@ class DataConfig(Strict):
 
     @model_validator(mode="after")
     def _one_input_kind(self) -> DataConfig:
-        if self.text_column is None and self.feature_columns is None:
-            raise ValueError("set data.text_column or data.feature_columns")
+        if self.text_column is None and self.feature_columns is None and self.tokens_column is None:
+            raise ValueError("set data.text_column or data.feature_columns (token_classification: "
+                             "data.tokens_column)")
+        if self.pair_column is not None and self.text_column is None:
+            raise ValueError("data.pair_column is read with data.text_column as a pair; set data.text_column")
         if self.split.method == "time" and self.date_column is None:
             raise ValueError("data.split.method 'time' needs data.date_column")
         if self.windows is not None:
@@ -191,6 +203,10 @@ class ModelConfig(Strict):
     label_words: dict[str, str] | None = Field(None, description="causal: label name -> answer word "
                                                "(default: the name in lower case)")
     max_new_tokens: int = Field(32, ge=1, description="generation: most tokens generated per answer")
+    crf: bool = Field(False, description="token_classification: a CRF layer over the tag scores, trained "
+                      "jointly; decoding then keeps to valid tag sequences")
+    case_features: bool = Field(False, description="token_classification: add an embedding of each word's "
+                                "shape (Title, UPPER, digits...) to its tokens; for uncased encoders such as MiniLM")
     head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
     text_dim: int | None = Field(32, ge=1, description="fusion: the sentence vector is projected to this "
                                  "many dimensions before it joins the features; null keeps all")
@@ -397,6 +413,14 @@ class RunConfig(Strict):
                              "classification or generation, not regression")
         if data.instruction_column is not None and self.task != "generation":
             raise ValueError("data.instruction_column is for task generation")
+        if data.pair_column is not None and (kind != "text" or self.task not in ("classification", "regression")):
+            raise ValueError("data.pair_column (text pairs) works with model.kind 'text' and task "
+                             "classification or regression")
+        if self.task == "token_classification":
+            self._check_tagging()
+        elif data.tokens_column is not None or data.tag_scheme is not None or self.model.crf or self.model.case_features:
+            raise ValueError("data.tokens_column, data.tag_scheme, model.crf and model.case_features are for task "
+                             "token_classification")
         if kind == "causal":
             if data.text_column is None or data.feature_columns is not None:
                 raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")
@@ -426,6 +450,27 @@ class RunConfig(Strict):
         if data.windows is not None and data.windows.target == "direction" and self.task != "classification":
             raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
         return self
+
+
+    def _check_tagging(self) -> None:
+        data = self.data
+        if data.tokens_column is None:
+            raise ValueError("task token_classification reads words and tags: set data.tokens_column and "
+                             "data.label_column (CoNLL files read as columns 'tokens' and 'tags')")
+        if self.model.kind != "text" or data.feature_columns is not None:
+            raise ValueError("task token_classification needs model.kind 'text' and no data.feature_columns")
+        if self.strategy.name not in TAGGING_STRATEGIES:
+            raise ValueError(f"task token_classification trains with strategy {', '.join(TAGGING_STRATEGIES)}, "
+                             f"not '{self.strategy.name}'")
+        if data.privacy.mask:
+            raise ValueError("data.privacy.mask rewrites text and would shift the tagged words; mask "
+                             "personal data before tagging, or turn it off")
+        if self.train.privacy.dp is not None or self.decision.threshold != "argmax" or self.train.oversample:
+            raise ValueError("train.privacy.dp, decision.threshold and train.oversample apply to sentence-level "
+                             "tasks, not token_classification")
+        if data.split.method == "time" or data.windows is not None:
+            raise ValueError("token_classification splits sentences at random (data.split.method: random); "
+                             "data.windows does not apply")
 
 
 # ---------------------------------------------------------------- loading and errors

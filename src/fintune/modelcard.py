@@ -6,7 +6,7 @@ from typing import Any
 
 from fintune.config import RunConfig
 
-HEADLINE = ("exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
+HEADLINE = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
             "directional_accuracy")
 
 
@@ -42,16 +42,22 @@ def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str,
     """Markdown: data, metrics, training, intended use and limits."""
     task = cfg.task
     inputs = (f"text column `{cfg.data.text_column}`" if cfg.data.text_column
+              else f"words in column `{cfg.data.tokens_column}`" if cfg.data.tokens_column
               else "table rows serialized to text from columns " + ", ".join(f"`{c}`" for c in cfg.data.feature_columns or []))
+    if cfg.data.pair_column:
+        inputs += f", read as a pair with `{cfg.data.pair_column}`"
+    types = sorted({t.split("-", 1)[1] for t in metrics.get("label_names") or [] if "-" in t})
     labels = {"classification": ", ".join(f"`{n}`" for n in metrics.get("label_names") or []),
               "regression": f"a number (`{cfg.data.label_column}`)",
-              "generation": f"a generated answer, trained on `{cfg.data.label_column}`"}[task]
+              "generation": f"a generated answer, trained on `{cfg.data.label_column}`",
+              "token_classification": f"a {str(metrics.get('scheme', '')).upper()} tag per word (entity types "
+                                      f"{', '.join(types)}){' decoded by a CRF' if cfg.model.crf else ''}"}[task]
     if cfg.data.instruction_column:
         inputs += f" under the instruction in `{cfg.data.instruction_column}`"
     rows = report.get("rows", {})
     return f"""---
 library_name: transformers
-pipeline_tag: {"text-generation" if task == "generation" else "text-classification"}
+pipeline_tag: {PIPELINE_TAGS[task]}
 tags: [fintune, finance, {task}]
 ---
 # Model card: {cfg.output_dir}
@@ -97,7 +103,13 @@ decisions with material consequences.
 """
 
 
+PIPELINE_TAGS = {"classification": "text-classification", "regression": "text-classification",
+                 "generation": "text-generation", "token_classification": "token-classification"}
+
+
 def _outputs_line(task: str) -> str:
+    if task == "token_classification":
+        return "Entities come with the mean probability of their tags, a rough confidence"
     if task == "generation":
         return "Answers are generated text and can be wrong with no sign of doubt"
     return "Predictions come with class probabilities"
@@ -106,6 +118,8 @@ def _outputs_line(task: str) -> str:
 def _calibration(metrics: dict[str, Any], task: str) -> str:
     if task == "generation":
         return "Generated answers carry no probabilities; nothing is calibrated."
+    if task == "token_classification":
+        return "Tag probabilities are the model's softmax, not calibrated; entity scores are exact-span matches."
     cal = metrics.get("calibration")
     if not cal:
         return "Probabilities are the model's softmax, not calibrated on held-out data."

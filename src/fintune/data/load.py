@@ -18,7 +18,7 @@ import pandas as pd
 
 from fintune.errors import DataError
 
-FORMATS = ("auto", "csv", "jsonl", "parquet", "hf_disk", "hub")
+FORMATS = ("auto", "csv", "jsonl", "parquet", "conll", "hf_disk", "hub")
 
 # Suffix -> format for fmt "auto". ".json" is read as JSON Lines (a JSON array is accepted too).
 SUFFIX_FORMATS = {
@@ -29,6 +29,8 @@ SUFFIX_FORMATS = {
     ".ndjson": "jsonl",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".conll": "conll",
+    ".bio": "conll",
 }
 
 # Marker files that `datasets` writes with save_to_disk.
@@ -40,7 +42,8 @@ def read_table(path: str, fmt: str = "auto", encoding: str = "utf-8") -> pd.Data
     """Read a data file into a DataFrame with one row per example.
 
     ``fmt`` is one of ``auto`` (from the suffix, or a ``save_to_disk`` folder), ``csv``
-    (``.tsv`` is tab-separated), ``jsonl``, ``parquet``, ``hf_disk`` (``folder`` or
+    (``.tsv`` is tab-separated), ``jsonl``, ``parquet``, ``conll`` (one sentence per row, columns
+    ``tokens`` and ``tags``: see :func:`parse_conll`), ``hf_disk`` (``folder`` or
     ``folder#split`` for a DatasetDict, default split ``train``) or ``hub``
     (``dataset_id`` or ``dataset_id#split``, default split ``train``).
 
@@ -89,7 +92,41 @@ def _read_local(path: str, fmt: str, encoding: str) -> pd.DataFrame:
     text = _decode(target, encoding, path)
     if fmt == "csv":
         return _parse_csv(text, sep="\t" if target.suffix.lower() == ".tsv" else ",", path=path)
+    if fmt == "conll":
+        return parse_conll(text, path)
     return _parse_jsonl(text, path)
+
+
+def parse_conll(text: str, path: str) -> pd.DataFrame:
+    """CoNLL token files: one token per line, the token first and its tag last (POS and
+    chunk columns between are ignored), a blank line between sentences, ``-DOCSTART-``
+    lines skipped. One row per sentence with lists ``tokens`` and ``tags``; ``line`` is the
+    sentence's first line in the file, for messages.
+    """
+    sentences: list[tuple[list[str], list[str], int]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    first = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        parts = raw.split()
+        if parts and parts[0] == "-DOCSTART-":
+            parts = []
+        if not parts:
+            if tokens:
+                sentences.append((tokens, tags, first))
+            tokens, tags = [], []
+            continue
+        if len(parts) < 2:
+            raise DataError(f"line {number}: '{raw.strip()}' has one column; CoNLL lines hold the token "
+                            "first and its tag last, separated by spaces or tabs", file=path)
+        if not tokens:
+            first = number
+        tokens.append(parts[0])
+        tags.append(parts[-1])
+    if tokens:
+        sentences.append((tokens, tags, first))
+    return pd.DataFrame({"tokens": [s[0] for s in sentences], "tags": [s[1] for s in sentences],
+                         "line": [s[2] for s in sentences]})
 
 
 def _split_ref(path: str) -> tuple[str, str | None]:
@@ -114,7 +151,7 @@ def _detect_format(target: Path, path: str) -> str:
         known = ", ".join(SUFFIX_FORMATS)
         raise DataError(f"cannot tell the format from the suffix '{target.suffix or '(none)'}' "
                         f"(known suffixes: {known}); set data.format to one of csv, jsonl, "
-                        "parquet, hf_disk or hub", file=path)
+                        "parquet, conll, hf_disk or hub", file=path)
     return fmt
 
 

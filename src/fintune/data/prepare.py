@@ -35,6 +35,8 @@ FEATURE_PREFIX = "feature:"  # raw feature columns ride along in the working fra
 _ROLE_KEYS = {
     "text": "data.text_column",
     "instruction": "data.instruction_column",
+    "pair": "data.pair_column",
+    "tokens": "data.tokens_column",
     "feature": "data.feature_columns",
     "label": "data.label_column",
     "date": "data.date_column",
@@ -52,6 +54,8 @@ class Examples:
     features: pd.DataFrame | None = None  # raw feature columns; index = the file's row numbers
     rows: np.ndarray | None = None  # each example's row in its file (from 1), for audits and reports
     instructions: list[str] | None = None  # generation: each record's instruction (data.instruction_column)
+    pairs: list[str] | None = None  # text pairs: each row's second text (data.pair_column), e.g. a target
+    tokens: list[list[str]] | None = None  # token_classification: each sentence's words; labels hold tag lists
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -64,10 +68,13 @@ class Examples:
         """The examples at positions ``index``."""
         def pick(x: Any) -> Any:
             return None if x is None else x[index]
+
+        def pick_list(x: list | None) -> list | None:
+            return None if x is None else [x[i] for i in index]
         return Examples([self.texts[i] for i in index], pick(self.labels),
                         None if self.dates is None else self.dates.iloc[index].reset_index(drop=True),
                         self.source, None if self.features is None else self.features.iloc[index],
-                        pick(self.rows), None if self.instructions is None else [self.instructions[i] for i in index])
+                        pick(self.rows), pick_list(self.instructions), pick_list(self.pairs), pick_list(self.tokens))
 
 
 @dataclass
@@ -205,7 +212,7 @@ def load_examples(
     if cfg.date_column is not None and cfg.date_column in table.columns:
         dates = parse_dates(table[cfg.date_column], path, cfg.date_column)
     return Examples(texts, labels, dates, path, feature_frame(table, cfg, path), table.index.to_numpy(),
-                    instructions_of(table, cfg, path))
+                    instructions_of(table, cfg, path), pairs_of(table, cfg, path))
 
 
 def load_table(path: str, cfg: DataConfig) -> pd.DataFrame:
@@ -261,10 +268,19 @@ def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: in
 
 def instructions_of(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1) -> list[str] | None:
     """Generation: each row's instruction (``data.instruction_column``), cleaned like the text."""
-    column = cfg.instruction_column
+    return _second_texts(df, cfg, cfg.instruction_column, "instruction", source, first_row)
+
+
+def pairs_of(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1) -> list[str] | None:
+    """Text pairs: each row's second text (``data.pair_column``), cleaned like the text."""
+    return _second_texts(df, cfg, cfg.pair_column, "pair", source, first_row)
+
+
+def _second_texts(df: pd.DataFrame, cfg: DataConfig, column: str | None, role: str, source: str,
+                  first_row: int) -> list[str] | None:
     if column is None:
         return None
-    check_columns(df, [(column, "instruction")], source)
+    check_columns(df, [(column, role)], source)
     return [_clean_cell(value, cfg, source, first_row + pos, column) for pos, value in enumerate(df[column].tolist())]
 
 
@@ -313,6 +329,8 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
     wanted = [(cfg.text_column, "text")] if cfg.text_column is not None else []
     if cfg.instruction_column is not None:
         wanted.append((cfg.instruction_column, "instruction"))
+    if cfg.pair_column is not None:
+        wanted.append((cfg.pair_column, "pair"))
     wanted += [(c, "feature") for c in input_columns(cfg)]
     wanted.append((cfg.label_column, "label"))
     if cfg.date_column is not None:
@@ -334,6 +352,11 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         # The same input under another instruction is another example (and not a conflict).
         frame["instruction"] = instructions
         frame["key"] = [i + "\x1f" + t for i, t in zip(instructions, texts)]
+    pairs = pairs_of(table, cfg, source)
+    if pairs is not None:
+        # The same text about another target is another example (FiQA: one headline, two companies).
+        frame["pair"] = pairs
+        frame["key"] = [t + "\x1f" + p for t, p in zip(texts, pairs)]
     if cfg.date_column is not None:
         dates = parse_dates(table[cfg.date_column], source, cfg.date_column)
         frame["date"] = dates.reset_index(drop=True)  # frame has a fresh 0..n-1 index too
@@ -380,7 +403,9 @@ def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) 
         features = pd.DataFrame({c: frame[FEATURE_PREFIX + c].to_numpy() for c in columns},
                                 index=frame["row"].to_numpy())
     instructions = frame["instruction"].tolist() if "instruction" in frame.columns else None
-    return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy(), instructions)
+    pairs = frame["pair"].tolist() if "pair" in frame.columns else None
+    return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy(), instructions,
+                    pairs)
 
 
 _LABEL_DTYPES = {"classification": np.int64, "regression": np.float32, "generation": object}

@@ -188,6 +188,9 @@ def export_onnx(run: Path, output: Path, cfg: ExportConfig, *, quantize: str | N
     (or ``force``). Writes ``export.json`` with the check beside the graph."""
     started = time.perf_counter()
     reference = FintuneModel.load(run)
+    if reference.task == "token_classification":
+        raise FintuneError("ONNX export covers sentence-level models; export a tagger with --format hf "
+                           "(a plain token-classification model, LoRA merged in)")
     examples = check_examples(run, reference, data, cfg.check_rows)
     partial = output.with_name(output.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

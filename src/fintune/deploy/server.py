@@ -201,8 +201,10 @@ class Service:
     def _score(self, parts: list[Examples]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         texts = [t for e in parts for t in e.texts]
         features = [e.features for e in parts if e.features is not None]
+        # A text-pair model reads each row's second text (the target) too.
+        pairs = [p for e in parts for p in e.pairs] if parts[0].pairs is not None else None
         merged = Examples(texts, None, None, "request",
-                          pd.concat(features, ignore_index=True) if features else None)
+                          pd.concat(features, ignore_index=True) if features else None, pairs=pairs)
         out, vectors = self.model.scores(merged, self.cfg.max_batch_size, with_vectors=self.log is not None)
         results, start = [], 0
         for part in parts:
@@ -390,10 +392,10 @@ def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastA
 
         torch.set_num_threads(cfg.threads)
     model = FintuneModel.load(folder, threads=cfg.threads)
-    if model.task == "generation":
-        raise FintuneError(f"{run} is a generation run; the server answers with class probabilities or "
-                           "values, so it serves classification and regression runs. Generate answers in "
-                           "batch with `fintune predict`")
+    if model.task in ("generation", "token_classification"):
+        raise FintuneError(f"{run} is a {model.task} run; the server answers with class probabilities or "
+                           "values, so it serves classification and regression runs. Generate answers or tag "
+                           "entities in batch with `fintune predict`")
     api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
     log_path = Path(cfg.log.path) if cfg.log.path else run / "serve" / "predictions.sqlite"
     # Integrated Gradients hooks the embedding layer: it runs on a copy of the torch model, so

@@ -179,7 +179,9 @@ def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
 PRIMARY = {"classification": ("weighted_f1", "max"), "regression": ("mse", "min"),
            # Generation selects by the validation loss on the answers: generating every
            # validation answer at each evaluation would cost more than the training steps.
-           "generation": ("loss", "min")}
+           "generation": ("loss", "min"),
+           # Entity-level micro F1 (exact span and type), as in the CoNLL shared tasks.
+           "token_classification": ("f1", "max")}
 
 
 def primary_metric(task: str) -> tuple[str, str]:

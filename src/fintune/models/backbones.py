@@ -13,7 +13,7 @@ from transformers import (
 )
 
 from fintune.config import ModelConfig, Task
-from fintune.errors import FintuneError
+from fintune.errors import ConfigError, FintuneError
 from fintune.models.causal import DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.fusion import FusionModel, load_encoder
 from fintune.models.generation import GenerationFormat, default_prompt
@@ -38,7 +38,8 @@ def resolve_backbone(name: str) -> str:
     return BACKBONES[name]() if name in BACKBONES else name
 
 
-def _load_error(name: str, exc: Exception) -> FintuneError:
+def load_error(name: str, exc: Exception) -> FintuneError:
+    """The error for a backbone that would not load, with what to check."""
     local = Path(name).exists()
     hint = (
         "check that the folder holds config.json and model.safetensors"
@@ -55,7 +56,7 @@ def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise _load_error(cfg.backbone, exc) from None
+        raise load_error(cfg.backbone, exc) from None
     if cfg.kind == "causal" and tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -85,7 +86,7 @@ def load_lm(cfg: ModelConfig, load_kwargs: dict[str, Any]) -> PreTrainedModel:
                                                     use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
                                                     **load_kwargs)
     except (OSError, ValueError) as exc:
-        raise _load_error(cfg.backbone, exc) from None
+        raise load_error(cfg.backbone, exc) from None
 
 
 def load_causal(cfg: ModelConfig, prompt: PromptFormat, load_kwargs: dict[str, Any]) -> CausalClassifier:
@@ -132,7 +133,7 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> P
             output_loading_info=True,
         )
     except (OSError, ValueError) as exc:
-        raise _load_error(cfg.backbone, exc) from None
+        raise load_error(cfg.backbone, exc) from None
     # Weights the checkpoint lacked were initialized at random; adapters must save them
     # (see fintune.strategies.peft_common.head_modules).
     model.fintune_newly_initialized = sorted(info.get("missing_keys", []))
@@ -158,5 +159,19 @@ def build_model(cfg: ModelConfig, task: Task, label_names: list[str] | None,
         try:
             encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
         except (OSError, ValueError) as exc:
-            raise _load_error(cfg.backbone, exc) from None
+            raise load_error(cfg.backbone, exc) from None
     return FusionModel(encoder, n_features, num_labels, hidden=cfg.head_hidden, text_dim=cfg.text_dim)
+
+
+def checkpoint_activations(model: nn.Module) -> None:
+    """Gradient checkpointing on the transformer inside ``model`` (train.gradient_checkpointing)."""
+    target = getattr(model, "lm", None) or getattr(model, "encoder", None) or model
+    if not hasattr(target, "gradient_checkpointing_enable"):
+        raise ConfigError("train.gradient_checkpointing needs a transformer backbone; this model has none")
+    # Non-reentrant checkpointing also works when the inputs need no gradient (frozen embeddings, adapters).
+    if hasattr(target, "activation_checkpointing_enable"):  # the name from transformers 5.x on
+        target.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(target, "config"):
+        target.config.use_cache = False

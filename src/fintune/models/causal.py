@@ -63,6 +63,8 @@ class PromptFormat:
 class CausalClassifier(nn.Module):
     """A causal LM whose logits are the log-probabilities of k label words as the answer."""
 
+    peft_attribute = "lm"  # adapters go on the LM; the label-word scoring stays outside
+
     def __init__(self, lm: nn.Module, label_ids: list[list[int]], pad_id: int) -> None:
         super().__init__()
         self.lm, self.label_ids, self.pad_id = lm, label_ids, pad_id

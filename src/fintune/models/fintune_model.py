@@ -12,9 +12,9 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from fintune.config import DataConfig
-from fintune.data import Examples, frame_to_texts
+from fintune.data import Examples, clean_text, frame_to_texts
 from fintune.data.features import FEATURES_FILE, FeatureEncoder
-from fintune.data.prepare import feature_frame, instructions_of
+from fintune.data.prepare import feature_frame, instructions_of, pairs_of
 from fintune.errors import DataError, FintuneError
 from fintune.evaluation.calibration import apply_temperature
 from fintune.evaluation.fairness import GroupThresholds
@@ -25,6 +25,8 @@ from fintune.models.generation import GenerationFormat, generate
 from fintune.models.gbm import GBMModel
 from fintune.models.inference import Inputs, model_scores, resolve_precision
 from fintune.models.onnx import ONNX_FILE, OnnxModel
+from fintune.tagging.model import TagInputs, TokenTagger, load_tagger, predict_tags
+from fintune.tagging.schemes import Entity, spans, words
 
 META = "fintune.json"
 ADAPTER = "adapter_config.json"
@@ -51,6 +53,9 @@ class FintuneModel:
         self.data_config = DataConfig.model_validate(data)
         self.prompt = _prompt(tokenizer, meta)
         self.inputs = Inputs(tokenizer, self.max_length, features, self.prompt)
+        self.tag_inputs = (TagInputs(tokenizer, self.max_length, {t: i for i, t in enumerate(self.label_names or [])},
+                                     bool(meta.get("case_features")))
+                           if self.task == "token_classification" else None)
 
     @classmethod
     def load(cls, path: str | Path, precision: str = "fp32", threads: int | None = None) -> FintuneModel:
@@ -74,16 +79,17 @@ class FintuneModel:
         tokenizer = AutoTokenizer.from_pretrained(folder) if kind in ("text", "fusion", "causal") else None
         if (folder / ONNX_FILE).exists():
             return cls(OnnxModel(folder / ONNX_FILE, threads), tokenizer, meta, None, features)
-        if kind == "causal":
-            model: torch.nn.Module = _load_causal(folder, meta, tokenizer)
+        if meta["task"] == "token_classification":
+            model: torch.nn.Module = load_tagger(folder, meta, _adapter_base(folder, meta))
+        elif kind == "causal":
+            model = _load_causal(folder, meta, tokenizer)
         elif kind in ("fusion", "mlp"):
             model = load_fusion(folder, meta["fusion_shape"], with_encoder=kind == "fusion")
         elif (folder / ADAPTER).exists():
             # A PEFT adapter: the base weights come from the backbone, the head from the adapter.
             from peft import PeftModel
 
-            # The registry name resolves on this machine; the recorded path is the fallback.
-            base_path = resolve_backbone(meta["backbone"]) if "backbone" in meta else meta["base_model"]
+            base_path = _adapter_base(folder, meta)
             base = AutoModelForSequenceClassification.from_pretrained(
                 base_path, config=AutoConfig.from_pretrained(folder), use_safetensors=True)
             model = PeftModel.from_pretrained(base, folder)
@@ -94,8 +100,10 @@ class FintuneModel:
 
     @property
     def _adapter(self) -> Any:
-        """The PEFT model, if any: the model itself, or the language model of a causal classifier."""
-        for candidate in (self.model, getattr(self.model, "lm", None)):
+        """The PEFT model, if any: the model itself, or the transformer inside a wrapper
+        (the LM of a causal classifier, the encoder of a tagger)."""
+        inner = getattr(self.model, "peft_attribute", None)
+        for candidate in (self.model, getattr(self.model, inner, None) if inner else None):
             if hasattr(candidate, "peft_config"):
                 return candidate
         return None
@@ -111,6 +119,8 @@ class FintuneModel:
                 meta["fusion_shape"] = self.model.shape
         elif isinstance(self.model, CausalClassifier):  # the LM in HF format: it loads anywhere
             self.model.lm.save_pretrained(folder, safe_serialization=True)
+        elif isinstance(self.model, TokenTagger):
+            self.model.save(folder)
         else:
             self.model.save_pretrained(folder, safe_serialization=True)
         if self.is_adapter:
@@ -138,6 +148,8 @@ class FintuneModel:
         meta = {**self.meta, "merged_from": self.meta.get("strategy")}
         if isinstance(self.model, CausalClassifier):
             model: Any = CausalClassifier(adapter.merge_and_unload(), self.model.label_ids, self.model.pad_id)
+        elif isinstance(self.model, TokenTagger):
+            model = TokenTagger(adapter.merge_and_unload(), self.model.crf, self.model.case)
         else:
             model = adapter.merge_and_unload()
         return FintuneModel(model, self.tokenizer, meta, self.dtype, self.features)
@@ -170,6 +182,9 @@ class FintuneModel:
         if self.task == "generation":
             raise FintuneError("a generation run answers in text and has no class probabilities or values to "
                                "score; use `fintune predict` (FintuneModel.generate) and `fintune evaluate`")
+        if self.task == "token_classification":
+            raise FintuneError("a token_classification run tags words: use FintuneModel.tags or .entities "
+                               "(`fintune predict` writes the entities of each row)")
         if not isinstance(examples, Examples):
             examples = Examples(list(examples), None, None, "input")
         encoded = self.inputs(examples)
@@ -188,10 +203,64 @@ class FintuneModel:
             out = apply_temperature(out, self.temperature)
         return out, vectors
 
+    def tags(self, sentences: Examples | list[list[str]], batch_size: int = 32, on_batch: Any = None) -> list[list[str]]:
+        """token_classification: the tag of every word of each sentence (lists of words)."""
+        if self.tag_inputs is None:
+            raise FintuneError(f"this is a {self.task} model, not a tagger (task token_classification)")
+        return [[self.tag_names[i] for i in row] for row in self._tag_ids(sentences, batch_size, on_batch)[0]]
+
+    @property
+    def tag_names(self) -> list[str]:
+        assert self.label_names is not None
+        return self.label_names
+
+    def _tag_ids(self, sentences: Examples | list[list[str]], batch_size: int,
+                 on_batch: Any = None) -> tuple[list[list[int]], list[list[float]]]:
+        assert self.tag_inputs is not None and isinstance(self.model, TokenTagger)
+        if not isinstance(sentences, Examples):
+            sentences = [list(s) for s in sentences]
+            sentences = Examples([" ".join(s) for s in sentences], None, None, "input", tokens=sentences)
+        assert sentences.tokens is not None
+        # Tags are not read: the gold tags of an evaluation split must not reach the model's input.
+        return predict_tags(self.model, self.tag_inputs(_unlabelled(sentences)), [len(t) for t in sentences.tokens],
+                            batch_size, self.tag_inputs.pad_id, self.dtype, on_batch)
+
+    def entities(self, texts: list[str], batch_size: int = 32, on_batch: Any = None) -> list[list[Entity]]:
+        """token_classification: the entities in each raw text, with character offsets into it."""
+        located = [words(text) for text in texts]
+        return self._entities(texts, located, batch_size, on_batch)
+
+    def entities_of_tokens(self, sentences: list[list[str]], batch_size: int = 32,
+                           on_batch: Any = None) -> list[list[Entity]]:
+        """Entities in sentences given as words; offsets point into the words joined by spaces."""
+        located = []
+        for words_ in sentences:
+            starts = np.cumsum([0] + [len(w) + 1 for w in words_[:-1]])
+            located.append([(w, int(s), int(s) + len(w)) for w, s in zip(words_, starts)])
+        return self._entities([" ".join(s) for s in sentences], located, batch_size, on_batch)
+
+    def _entities(self, texts: list[str], located: list[list[tuple[str, int, int]]], batch_size: int,
+                  on_batch: Any) -> list[list[Entity]]:
+        # Words are cleaned as training words were; offsets stay those of the raw text.
+        clean = self.data_config.clean
+        kept = [[(clean_text(w, clean), a, b) for w, a, b in ws] for ws in located]
+        kept = [[(w, a, b) for w, a, b in ws if w.strip()] or [("[empty]", 0, 0)] for ws in kept]
+        ids, probs = self._tag_ids([[w for w, _, _ in ws] for ws in kept], batch_size, on_batch)
+        out = []
+        for text, ws, row, p in zip(texts, kept, ids, probs):
+            tags = [self.tag_names[i] for i in row]
+            out.append([Entity(kind, text[ws[a][1]:ws[b - 1][2]], ws[a][1], ws[b - 1][2], float(np.mean(p[a:b])))
+                        for kind, a, b in spans(tags) if ws[a][2] > ws[a][1]])
+        return out
+
     def predict(self, examples: Examples | list[str], batch_size: int = 64) -> list[str] | np.ndarray:
-        """Label names for classification, numbers for regression, answers for generation."""
+        """Label names for classification, numbers for regression, answers for generation,
+        entities for token classification."""
         if self.task == "generation":
             return self.generate(examples, batch_size)
+        if self.task == "token_classification":
+            texts = examples.texts if isinstance(examples, Examples) else list(examples)
+            return self.entities(texts, batch_size)  # type: ignore[return-value]
         out = self.outputs(examples, batch_size)
         return out if self.task == "regression" else self.labels_of(out)
 
@@ -213,7 +282,8 @@ class FintuneModel:
         """Rows of a table as model input, with the column mapping and cleaning of training."""
         return Examples(frame_to_texts(frame, self.data_config, source), None, None, source,
                         feature_frame(frame, self.data_config, source),
-                        instructions=instructions_of(frame, self.data_config, source))
+                        instructions=instructions_of(frame, self.data_config, source),
+                        pairs=pairs_of(frame, self.data_config, source))
 
     def prediction_columns(self, out: np.ndarray | list[str], frame: pd.DataFrame | None = None) -> dict[str, Any]:
         """Columns to append to input rows: predicted label and one probability per class
@@ -249,13 +319,27 @@ def _prompt(tokenizer: Any, meta: dict[str, Any]) -> PromptFormat | GenerationFo
     return PromptFormat(tokenizer, prompt["template"], prompt["label_words"])
 
 
+def _adapter_base(folder: Path, meta: dict[str, Any]) -> str | None:
+    """The base model under a PEFT adapter saved in ``folder`` (None: no adapter there).
+
+    The registry name resolves on this machine; the recorded path is the fallback.
+    """
+    if not (folder / ADAPTER).exists():
+        return None
+    return resolve_backbone(meta["backbone"]) if "backbone" in meta else meta["base_model"]
+
+
+def _unlabelled(examples: Examples) -> Examples:
+    return Examples(examples.texts, None, None, examples.source, tokens=examples.tokens)
+
+
 def _load_causal(folder: Path, meta: dict[str, Any], tokenizer: Any) -> torch.nn.Module:
     """The LM (or base + LoRA adapter): as it is for generation, else a classifier over the
     label words of its prompt."""
     if (folder / ADAPTER).exists():
         from peft import PeftModel
 
-        base_path = resolve_backbone(meta["backbone"]) if "backbone" in meta else meta["base_model"]
+        base_path = _adapter_base(folder, meta)
         lm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path, use_safetensors=True), folder)
     else:
         lm = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True)

@@ -17,8 +17,13 @@ from fintune.errors import DataError
 from fintune.training.batching import collate, eval_batches, lengths_of
 
 
-def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> dict[str, list[list[int]]]:
-    """Token ids without padding; padding happens per batch."""
+def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int,
+           pairs: list[str] | None = None) -> dict[str, list[list[int]]]:
+    """Token ids without padding; padding happens per batch. With ``pairs``, each text is read
+    with its pair as the tokenizer's second segment (a long text is cut, the pair is kept)."""
+    if pairs is not None:
+        enc = tokenizer(texts, pairs, truncation="only_first", max_length=max_length, padding=False)
+        return {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
     enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
     return {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
 
@@ -38,7 +43,7 @@ class Inputs:
         if self.prompt is not None:
             encoded.update(self.prompt.encode(examples, self.max_length))
         elif self.tokenizer is not None:
-            encoded.update(encode(self.tokenizer, examples.texts, self.max_length))
+            encoded.update(encode(self.tokenizer, examples.texts, self.max_length, examples.pairs))
         if self.features is not None:
             if examples.features is None:
                 raise DataError("this model reads feature columns, and the input has none", file=examples.source)

@@ -37,8 +37,10 @@ class Lora(PeftStrategy):
             return LoraConfig(task_type=TaskType.CAUSAL_LM, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                               target_modules=cfg.target_modules or "all-linear",
                               modules_to_save=cfg.modules_to_save or None)
+        # A tagger's encoder is a ...ForTokenClassification model: PEFT wraps it for that task.
+        tagging = type(model).__name__.endswith("ForTokenClassification")
         return LoraConfig(
-            task_type=TaskType.SEQ_CLS, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+            task_type=TaskType.TOKEN_CLS if tagging else TaskType.SEQ_CLS, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
             target_modules=cfg.target_modules or ["query", "key", "value", "dense"], modules_to_save=head_modules(model) + cfg.modules_to_save,
             # "dense" would also match BERT's pooler, which is frozen or trained in full.
             exclude_modules=["pooler.dense"],
@@ -48,7 +50,8 @@ class Lora(PeftStrategy):
         cfg: LoraStrategyConfig = self.config  # type: ignore[assignment]
         if not cfg.merge:
             return model
-        if hasattr(model, "lm"):  # a causal classifier: merge inside
-            model.lm = model.lm.merge_and_unload()
+        inner = getattr(model, "peft_attribute", None)
+        if inner is not None:  # a causal classifier or a tagger: merge inside
+            setattr(model, inner, getattr(model, inner).merge_and_unload())
             return model
         return model.merge_and_unload()

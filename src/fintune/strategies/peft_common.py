@@ -37,9 +37,11 @@ class PeftStrategy(Strategy):
         from peft import get_peft_model
         from transformers import GenerationMixin
 
-        from fintune.models.causal import CausalClassifier
-
-        if isinstance(model, CausalClassifier):  # adapters go on the language model; scoring stays outside
-            model.lm = get_peft_model(model.lm, self.peft_config(model.lm, causal=True))
+        # A wrapper (causal classifier, tagger with CRF) names the transformer inside it: adapters go
+        # there, and what the wrapper adds on top (label-word scoring, the CRF) stays outside.
+        inner = getattr(model, "peft_attribute", None)
+        if inner is not None:
+            target = getattr(model, inner)
+            setattr(model, inner, get_peft_model(target, self.peft_config(target, isinstance(target, GenerationMixin))))
             return model
         return get_peft_model(model, self.peft_config(model, causal=isinstance(model, GenerationMixin)))

@@ -80,10 +80,12 @@ def collate(encoded: dict, index: np.ndarray, pad_id: int) -> dict[str, torch.Te
         ids[j, :len(row)] = torch.tensor(row)
         mask[j, :len(row)] = 1
     batch["input_ids"], batch["attention_mask"] = ids, mask
-    if "token_type_ids" in encoded:
-        types = torch.zeros((len(rows), width), dtype=torch.long)
-        for j, i in enumerate(index):
-            row = encoded["token_type_ids"][i]
-            types[j, :len(row)] = torch.tensor(row)
-        batch["token_type_ids"] = types
+    # Other per-token inputs, padded with 0: segment ids, and the word shapes of a tagger.
+    for key in ("token_type_ids", "shape_ids"):
+        if key in encoded:
+            values = torch.zeros((len(rows), width), dtype=torch.long)
+            for j, i in enumerate(index):
+                row = encoded[key][i]
+                values[j, :len(row)] = torch.tensor(row)
+            batch[key] = values
     return batch

@@ -143,6 +143,8 @@ def check_metric(cfg: TrainConfig, validation: Examples, task: str, label_names:
     n, k = len(validation.labels), len(label_names or [])
     if task == "generation":
         known: dict[str, Any] = {"loss": None}  # see fintune.models.generation.answer_loss
+    elif task == "token_classification":  # see fintune.tagging.metrics.entity_scores
+        known = dict.fromkeys(("f1", "precision", "recall", "macro_f1", "word_accuracy"))
     else:
         dummy = np.zeros(n) if task == "regression" else np.full((n, k), 1.0 / max(k, 1))
         known = _eval_metrics(dummy, validation.labels, task, label_names)
