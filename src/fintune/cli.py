@@ -16,6 +16,8 @@ app = typer.Typer(help="Fine-tune language models for finance.", no_args_is_help
                   pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Inspect data before training.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+graph_app = typer.Typer(help="A knowledge graph of the entities a corpus mentions together.", no_args_is_help=True)
+app.add_typer(graph_app, name="graph")
 
 Overrides = Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. train.lr=3e-5")]
 Groups = Annotated[str | None, typer.Option(help="group columns for fairness: COL[,COL], age:25,35,50 bins")]
@@ -168,6 +170,42 @@ def data_check(config: Path, overrides: Overrides = None,
     """Data quality report (rows, balance, lengths, duplicates, conflicts, overlap) without training."""
     from fintune import api
     api.data_check(config, overrides or [], output=output)
+
+
+@graph_app.command("build")
+@user_errors
+def graph_build(ner: Annotated[Path, typer.Option(help="NER run (token classification)")],
+                input: Annotated[Path, typer.Option("--input", help="CSV/JSONL/Parquet corpus, one text a row")],
+                out: Annotated[Path, typer.Option(help="graph folder to write")],
+                sentiment: Annotated[Path | None, typer.Option(help="sentiment run (classification with "
+                                                               "positive/negative labels, or regression)")] = None,
+                text_column: Annotated[str, typer.Option(help="column of the texts")] = "text",
+                date_column: Annotated[str | None, typer.Option(help="column of dates: sentiment over time "
+                                                                "(with --sentiment)")] = None,
+                period: Annotated[str, typer.Option(help="day, week, month, quarter or year")] = "month",
+                batch_size: int = 32,
+                min_count: Annotated[int, typer.Option(help="drop entities mentioned fewer times")] = 1,
+                types: Annotated[str | None, typer.Option(help="entity types to keep, e.g. ORG,PER")] = None) -> None:
+    """Extract entities from a corpus and link those mentioned together: GraphML and CSV."""
+    from fintune.graph import build
+
+    kinds = [t.strip() for t in types.split(",") if t.strip()] if types else None
+    build(ner, input, out, sentiment, text_column=text_column, date_column=date_column, period=period,
+          batch_size=batch_size, min_count=min_count, types=kinds or None)
+
+
+@graph_app.command("show")
+@user_errors
+def graph_show(graph: Annotated[Path, typer.Argument(help="folder written by `fintune graph build`")],
+               name: Annotated[str, typer.Argument(help='the entity, e.g. "Deutsche Bank"')],
+               top: Annotated[int, typer.Option(help="neighbours to list and draw")] = 15,
+               png: Annotated[Path | None, typer.Option(help="picture of the neighbourhood "
+                                                        "(default GRAPH/<name>.png)")] = None,
+               draw: Annotated[bool, typer.Option(help="draw the PNG")] = True) -> None:
+    """An entity's neighbours, its sentiment by period, and a picture of its neighbourhood."""
+    from fintune.graph import show
+
+    show(graph, name, top=top, png=png, draw=draw)
 
 
 @app.command()
