@@ -27,8 +27,10 @@ test-all: setup
 	$(BIN)/python -m pytest -q -m ""
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/python benchmarks/sentiment_tfns.py
 	$(BIN)/python benchmarks/strategies_tfns.py
+	$(BIN)/python benchmarks/ner_sec.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
