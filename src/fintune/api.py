@@ -73,13 +73,19 @@ def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str,
                output: str | Path | None = None) -> dict[str, Any]:
     """Load, clean and split the data as training would; print and write the quality report."""
     cfg = load_run_config(config, overrides)
-    data = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(load_tokenizer(cfg.model)))
-    print_report(data.report, console)
+    if cfg.task == "token_classification":
+        from fintune.tagging.data import prepare_tagged, print_tagging_report
+
+        report = prepare_tagged(cfg.data, cfg.seed).report
+        print_tagging_report(report, console)
+    else:
+        report = prepare_data(cfg.data, cfg.task, cfg.seed, _token_counter(load_tokenizer(cfg.model))).report
+        print_report(report, console)
     out = Path(output) if output else Path(cfg.output_dir) / "data_check.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data.report, indent=2), encoding="utf-8")
+    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     console.print(f"data report written to [bold]{out}[/]")
-    return data.report
+    return report
 
 
 RUN_MARKERS = ("config.yaml", "metrics.json", loop.CHECKPOINT, "model")
@@ -121,6 +127,8 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         fmodel, metrics, training, report = train_tagger(
             cfg, run_dir, resume=resume, show_progress=show_progress, on_evaluate=on_evaluate,
             start_run=lambda report: _start_run(run_dir, cfg, report, resume=resume, overwrite=overwrite))
+        if fmodel is None:
+            return RunResult(run_dir, metrics)
         return _finish_run(run_dir, cfg, fmodel, metrics, training, report)
     uses_text = cfg.model.kind in ("text", "fusion", "causal")
     generating = cfg.task == "generation"

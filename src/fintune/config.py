@@ -451,7 +451,6 @@ class RunConfig(Strict):
             raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
         return self
 
-
     def _check_tagging(self) -> None:
         data = self.data
         if data.tokens_column is None:

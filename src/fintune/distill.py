@@ -67,6 +67,9 @@ def distill(teacher: str | Path, student: str, *, output_dir: str | None = None,
     teacher_cfg = load_config(teacher_dir / "config.yaml")
     if teacher_cfg.task != "classification":
         raise FintuneError("distillation needs a classification teacher")
+    if teacher_cfg.data.pair_column is not None:
+        raise FintuneError("distillation takes a teacher that reads one text; this one reads text pairs "
+                           "(data.pair_column)")
     cfg = student_config(teacher_cfg, student, output_dir, num_layers)
     if overrides:
         cfg = api.load_run_config(cfg, overrides)

@@ -87,3 +87,19 @@ def test_messages_are_never_markup() -> None:
     assert error("column '<img src=x onerror=alert(1)>' not found") == (
         "<div class='error'>error: column &#x27;&lt;img src=x onerror=alert(1)&gt;&#x27; not found</div>")
     assert "<b>" not in ok("2 columns: <b>, label")
+
+
+def test_try_it_marks_the_entities_of_a_tagger(tmp_path: Path, make_config) -> None:
+    from fintune import api
+    from fintune.board.app import try_it
+    from fintune.models.fintune_model import FintuneModel
+    from tests.tagging.conftest import tagged_sentences, write_jsonl
+
+    data = write_jsonl(tmp_path / "ner.jsonl", tagged_sentences(200))
+    config = make_config("ner.yaml", data, task="token_classification",
+                         data={"train": str(data), "tokens_column": "tokens", "label_column": "tags", "text_column": None},
+                         train={"epochs": 6, "lr": 5e-3, "num_threads": 1})
+    run = api.train(config, show_progress=False).run_dir
+    summary, pieces = try_it(FintuneModel.load(run), "Acme bank beats hooli", None)
+    assert summary == "Acme bank (ORG), hooli (LOC)"
+    assert pieces == [("Acme bank", "ORG"), (" beats ", None), ("hooli", "LOC")]

@@ -90,3 +90,30 @@ def test_pair_model_scores_each_target(make_config, pairs_csv: Path, tmp_path: P
 def test_pair_config_errors(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         validate_config(raw)
+
+
+def test_text_alone_is_refused_by_a_pair_model(make_config, tmp_path: Path) -> None:
+    from fintune.distill import distill
+    from fintune.errors import DataError, FintuneError
+    from fintune.evaluation.explain import explain
+    from fintune.evaluation.robustness import robustness_suite
+
+    frame = target_frame(60)
+    frame["label"] = np.where(frame["score"] > 0, "up", "down")
+    path = tmp_path / "labels.csv"
+    frame.to_csv(path, index=False)
+    config = make_config("pair_cls.yaml", path,
+                         data={"text_column": "text", "pair_column": "target", "label_column": "label"},
+                         train={"epochs": 1, "num_threads": 1})
+    run = api.train(config, show_progress=False).run_dir
+    model = FintuneModel.load(run)
+    with pytest.raises(DataError, match="pair column 'target'"):
+        model.outputs(["acme beats"])
+    held = model.examples_of(target_frame(5, seed=3), "held")
+    with pytest.raises(FintuneError, match="text-pair models"):
+        explain(model, held)
+    held.labels = np.zeros(len(held), dtype=np.int64)
+    report = robustness_suite(model, held)  # perturbed copies keep their targets
+    assert report["perturbations"]
+    with pytest.raises(FintuneError, match="text pairs"):
+        distill(run, "minilm")

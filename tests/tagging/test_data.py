@@ -144,3 +144,15 @@ def test_word_shapes(word: str, shape: str) -> None:
     from fintune.tagging.schemes import SHAPES, word_shape
 
     assert SHAPES[word_shape(word)] == shape
+
+
+def test_data_check_reports_tagged_sentences(tmp_path: Path) -> None:
+    from fintune import api
+    from fintune.config import validate_config
+
+    train = write_conll(tmp_path / "train.conll", tagged_sentences(60, seed=4))
+    cfg = validate_config({"output_dir": str(tmp_path / "run"), "task": "token_classification",
+                           "data": {"train": str(train), "tokens_column": "tokens", "label_column": "tags"}})
+    report = api.data_check(cfg)
+    assert report["scheme"] == "bio" and report["splits"]["train"]["entities"]["ORG"] > 0
+    assert json.loads((tmp_path / "run" / "data_check.json").read_text())["task"] == "token_classification"

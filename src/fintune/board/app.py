@@ -165,10 +165,31 @@ class Models:
         return self.cache[key][1]
 
 
+def marked_entities(text: str, entities: list[Any]) -> list[tuple[str, str | None]]:
+    """The text in pieces, each entity labelled by its type and the rest by None (for
+    Gradio's HighlightedText)."""
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for e in entities:
+        if e.start > at:
+            pieces.append((text[at:e.start], None))
+        pieces.append((text[e.start:e.end], e.type))
+        at = e.end
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
+
+
 def try_it(model: FintuneModel, text: str | None, row: pd.DataFrame | None) -> tuple[dict[str, float] | str, list]:
-    """Label probabilities (or the generated answer) and attributions of one text or row."""
+    """Label probabilities (or the generated answer) and attributions of one text or row; for
+    a tagger, its entities and the text with each entity marked by its type."""
     from fintune.evaluation.explain import explain
 
+    if model.task == "token_classification":
+        if not (text or "").strip():
+            raise FintuneError("type a text first")
+        found = model.entities([text or ""])[0]
+        return ", ".join(f"{e.text} ({e.type})" for e in found) or "no entities", marked_entities(text or "", found)
     if model.data_config.text_column is not None and model.data_config.feature_columns is None:
         if not (text or "").strip():
             raise FintuneError("type a text first")

@@ -60,6 +60,9 @@ def explain(model: Any, examples: Examples, index: int = 0, table: pd.DataFrame 
         raise FintuneError("explanations (Integrated Gradients, occlusion) are implemented for classification "
                            "with encoder and feature models, not for causal LMs or other tasks")
     if model.kind == "text":
+        if model.data_config.pair_column is not None:
+            raise FintuneError("explanations of text-pair models (data.pair_column) are not implemented: "
+                               "Integrated Gradients here attributes one text")
         return _integrated_gradients(model, examples.texts[index])
     if table is None:
         raise ValueError("feature models are explained from the raw table rows")

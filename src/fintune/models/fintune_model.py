@@ -187,6 +187,12 @@ class FintuneModel:
                                "(`fintune predict` writes the entities of each row)")
         if not isinstance(examples, Examples):
             examples = Examples(list(examples), None, None, "input")
+        column = self.data_config.pair_column
+        if column is not None and examples.pairs is None:
+            # Scoring the text alone would answer another question without saying so.
+            raise DataError(f"this model reads each text with its pair column '{column}' (data.pair_column); give "
+                            f"rows with that column (FintuneModel.examples_of) or Examples(..., pairs=...)",
+                            file=examples.source, column=column)
         encoded = self.inputs(examples)
         if isinstance(self.model, GBMModel):
             out = self.model.outputs(encoded["features"])

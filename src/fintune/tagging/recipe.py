@@ -25,6 +25,7 @@ from fintune.tagging.data import TaggedData, prepare_tagged, print_tagging_repor
 from fintune.tagging.metrics import entity_scores, write_tagging_evaluation
 from fintune.tagging.model import TagInputs, TagLoss, TokenTagger, build_tagger, predict_tags, tag_config_kwargs
 from fintune.training import loop
+from fintune.training.distributed import is_main_process
 
 console = Console(stderr=True)
 
@@ -32,7 +33,8 @@ console = Console(stderr=True)
 def train_tagger(cfg: RunConfig, run_dir: Path, *, resume: bool, show_progress: bool,
                  on_evaluate: Callable[[int, dict[str, Any]], None] | None,
                  start_run: Callable[[dict[str, Any]], None]) -> tuple[Any, dict[str, Any], dict[str, Any], dict]:
-    """Train and evaluate a tagger; returns (model, metrics, training, data report).
+    """Train and evaluate a tagger; returns (model, metrics, training, data report), the model
+    None in all but the first of several processes.
 
     ``start_run`` is called with the data report once data and backbone are known good,
     before anything is trained (it writes the run directory).
@@ -61,6 +63,8 @@ def train_tagger(cfg: RunConfig, run_dir: Path, *, resume: bool, show_progress: 
         evaluator=_entity_evaluator(data.validation, inputs, data.tags, cfg.train.eval_batch_size),
     )
     training = {k: v for k, v in asdict(result).items() if k != "history"}
+    if not is_main_process():  # several processes: the first one evaluates and saves
+        return None, {"training": training}, training, data.report
     console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
                   f"({100 * result.trainable_params / result.total_params:.2f}%)")
     fmodel = FintuneModel(strategy.finalize(model), tokenizer, {
