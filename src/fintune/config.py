@@ -207,6 +207,8 @@ class ModelConfig(Strict):
                       "jointly; decoding then keeps to valid tag sequences")
     case_features: bool = Field(False, description="token_classification: add an embedding of each word's "
                                 "shape (Title, UPPER, digits...) to its tokens; for uncased encoders such as MiniLM")
+    lstm_hidden: int | None = Field(None, ge=1, description="token_classification: a BiLSTM of this many units "
+                                    "per direction between the encoder and the tag scores (BERT-BiLSTM-CRF)")
     head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
     text_dim: int | None = Field(32, ge=1, description="fusion: the sentence vector is projected to this "
                                  "many dimensions before it joins the features; null keeps all")
@@ -418,9 +420,10 @@ class RunConfig(Strict):
                              "classification or regression")
         if self.task == "token_classification":
             self._check_tagging()
-        elif data.tokens_column is not None or data.tag_scheme is not None or self.model.crf or self.model.case_features:
-            raise ValueError("data.tokens_column, data.tag_scheme, model.crf and model.case_features are for task "
-                             "token_classification")
+        elif (data.tokens_column is not None or data.tag_scheme is not None or self.model.crf
+              or self.model.case_features or self.model.lstm_hidden):
+            raise ValueError("data.tokens_column, data.tag_scheme, model.crf, model.case_features and "
+                             "model.lstm_hidden are for task token_classification")
         if kind == "causal":
             if data.text_column is None or data.feature_columns is not None:
                 raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")

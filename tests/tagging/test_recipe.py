@@ -15,25 +15,27 @@ from fintune.cli import app
 from fintune.models.fintune_model import FintuneModel
 from tests.tagging.conftest import tagged_sentences, write_conll, write_jsonl
 
-# strategy, crf, the least test F1 it reaches in 6 epochs, trainable share of parameters
+# strategy, model options, the least test F1 it reaches in 6 epochs, trainable share of parameters
 CASES = [
-    ("full", False, 0.9, (0.99, 1.0)),
-    ("full", True, 0.9, (0.99, 1.0)),
-    ("lora", False, 0.8, (0.05, 0.3)),
-    ("lora", True, 0.8, (0.05, 0.3)),
-    ("freeze", True, 0.0, (0.0, 0.05)),  # the head and CRF alone: trains, learns little in 6 epochs
-    ("gradual", False, 0.6, (0.99, 1.0)),
+    ("full", {}, 0.9, (0.99, 1.0)),
+    ("full", {"crf": True}, 0.9, (0.99, 1.0)),
+    ("full", {"crf": True, "lstm_hidden": 16, "case_features": True}, 0.8, (0.99, 1.0)),
+    ("lora", {}, 0.8, (0.05, 0.3)),
+    ("lora", {"crf": True}, 0.8, (0.05, 0.3)),
+    ("freeze", {"crf": True}, 0.0, (0.0, 0.05)),  # the head and CRF alone: trains, learns little in 6 epochs
+    ("freeze", {"lstm_hidden": 16}, 0.0, (0.05, 0.2)),  # the LSTM trains above the frozen encoder
+    ("gradual", {}, 0.6, (0.99, 1.0)),
 ]
 
 
-@pytest.mark.parametrize(("strategy", "crf", "min_f1", "share"), CASES,
-                         ids=[f"{s}{'+crf' if c else ''}" for s, c, _, _ in CASES])
-def test_strategies_train_save_and_reload(make_ner_config, strategy: str, crf: bool, min_f1: float,
+@pytest.mark.parametrize(("strategy", "options", "min_f1", "share"), CASES,
+                         ids=[f"{s}-{'-'.join(o) or 'plain'}" for s, o, _, _ in CASES])
+def test_strategies_train_save_and_reload(make_ner_config, strategy: str, options: dict, min_f1: float,
                                           share: tuple[float, float]) -> None:
     extra = {"strategy": {"name": strategy, "r": 8} if strategy == "lora" else {"name": strategy}}
     if strategy == "lora":
         extra["train"] = {"lr": 2e-2}
-    config = make_ner_config(f"{strategy}_{crf}.yaml", model={"crf": crf}, **extra)
+    config = make_ner_config(f"{strategy}_{'_'.join(options)}.yaml", model=options, **extra)
     result = api.train(config, show_progress=False)
     test, training = result.metrics["test"], result.metrics["training"]
     assert test["f1"] >= min_f1
@@ -49,7 +51,7 @@ def test_strategies_train_save_and_reload(make_ner_config, strategy: str, crf: b
     assert model.tags(sentences) == model.tags(sentences)
     reloaded = FintuneModel.load(result.model_dir)
     assert reloaded.tags(sentences) == model.tags(sentences)
-    assert (result.model_dir / "tagger_head.safetensors").exists() == crf
+    assert (result.model_dir / "tagger_head.safetensors").exists() == bool(options)
 
 
 def test_entities_point_into_the_raw_text(make_ner_config) -> None:

@@ -149,7 +149,7 @@ class FintuneModel:
         if isinstance(self.model, CausalClassifier):
             model: Any = CausalClassifier(adapter.merge_and_unload(), self.model.label_ids, self.model.pad_id)
         elif isinstance(self.model, TokenTagger):
-            model = TokenTagger(adapter.merge_and_unload(), self.model.crf, self.model.case)
+            model = TokenTagger(adapter.merge_and_unload(), self.model.crf, self.model.case, self.model.lstm)
         else:
             model = adapter.merge_and_unload()
         return FintuneModel(model, self.tokenizer, meta, self.dtype, self.features)

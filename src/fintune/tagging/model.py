@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForTokenClassification, PreTrainedTokenizerBase
+from transformers.modeling_outputs import TokenClassifierOutput
 
 from fintune.config import ModelConfig
 from fintune.data import Examples
@@ -29,46 +30,72 @@ HEAD_FILE = "tagger_head.safetensors"  # what the tagger adds to the encoder: CR
 IGNORE = -100
 
 
+class BiLSTM(nn.Module):
+    """A bidirectional LSTM over the encoder's last hidden layer, then a linear layer to tag
+    scores: the BERT-BiLSTM(-CRF) recipe, which adds sequence modelling on top of attention."""
+
+    def __init__(self, dim: int, hidden: int, num_tags: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(dim, hidden, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(2 * hidden, num_tags)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        lengths = attention_mask.sum(1).clamp_min(1).cpu()
+        # Packed, so the backward direction starts at each row's last token, not at its padding.
+        packed = nn.utils.rnn.pack_padded_sequence(hidden, lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=hidden.shape[1])
+        return self.out(self.dropout(out))
+
+
 class TokenTagger(nn.Module):
     """Subword tag scores from the encoder; a CRF over the word-level scores when ``crf`` is set.
 
     With ``case`` (an embedding of each word's shape, see :func:`word_shape`) the shape is
     added to the token embeddings at the input, so an uncased encoder sees capitals again.
-    It starts at zero: before training the tagger is exactly the pretrained encoder.
+    It starts at zero: before training the tagger is exactly the pretrained encoder. With
+    ``lstm`` the tag scores come from a BiLSTM over the encoder's last layer instead of the
+    encoder's own linear head.
 
     The encoder is a plain ``...ForTokenClassification`` model, saved in the Hugging Face
     format, so the folder also loads in a transformers token-classification pipeline (which
-    then decodes without the CRF and the case embedding).
+    then decodes without the CRF and the case embedding; a tagger with an LSTM needs fintune).
     """
 
     peft_attribute = "encoder"  # adapters go on the encoder; the CRF trains in full beside them
 
-    def __init__(self, encoder: nn.Module, crf: CRF | None = None, case: nn.Embedding | None = None) -> None:
+    def __init__(self, encoder: nn.Module, crf: CRF | None = None, case: nn.Embedding | None = None,
+                 lstm: BiLSTM | None = None) -> None:
         super().__init__()
-        self.encoder, self.crf, self.case = encoder, crf, case
+        self.encoder, self.crf, self.case, self.lstm = encoder, crf, case, lstm
 
     @property
     def base_model(self) -> nn.Module:
-        """The encoder body, so strategies tell it from the head (classifier and CRF)."""
+        """The encoder body, so strategies tell it from the head (classifier, LSTM and CRF)."""
         return self.encoder.base_model
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, shape_ids: torch.Tensor | None = None,
                 **kwargs: Any) -> Any:
-        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        extra: dict[str, Any] = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         if self.case is None:
-            return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra, **kwargs)
-        if shape_ids is None:
+            extra["input_ids"] = input_ids
+        elif shape_ids is None:
             raise ValueError("this tagger reads word shapes (model.case_features): pass shape_ids")
-        embeds = self.encoder.get_input_embeddings()(input_ids) + self.case(shape_ids)
-        return self.encoder(inputs_embeds=embeds, attention_mask=attention_mask, **extra, **kwargs)
+        else:
+            extra["inputs_embeds"] = self.encoder.get_input_embeddings()(input_ids) + self.case(shape_ids)
+        if self.lstm is None:
+            return self.encoder(attention_mask=attention_mask, **extra, **kwargs)
+        out = self.encoder(attention_mask=attention_mask, output_hidden_states=True, **extra, **kwargs)
+        return TokenClassifierOutput(logits=self.lstm(out.hidden_states[-1], attention_mask))
 
     def head_state(self) -> dict[str, torch.Tensor]:
-        """The CRF and case embedding weights: what the encoder's own files do not hold."""
+        """The CRF, case embedding and LSTM weights: what the encoder's own files do not hold."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
     def save(self, folder: Path) -> None:
-        """The encoder (or adapter) in Hugging Face format, and the CRF and case embedding beside it."""
+        """The encoder (or adapter) in Hugging Face format, and the CRF, case embedding and LSTM beside it."""
         self.encoder.save_pretrained(folder, safe_serialization=True)
         head = self.head_state()
         if head:
@@ -82,8 +109,10 @@ def build_tagger(cfg: ModelConfig, path: str, tags: list[str], scheme: Scheme, c
     backbone's config with the tag set applied), with a CRF when ``cfg.crf``."""
     encoder = AutoModelForTokenClassification.from_pretrained(path, config=config, use_safetensors=True,
                                                               trust_remote_code=cfg.trust_remote_code)
-    case = new_case_embedding(encoder.get_input_embeddings().embedding_dim) if cfg.case_features else None
-    return TokenTagger(encoder, new_crf(tags, scheme) if cfg.crf else None, case)
+    dim = encoder.get_input_embeddings().embedding_dim
+    case = new_case_embedding(dim) if cfg.case_features else None
+    lstm = BiLSTM(encoder.config.hidden_size, cfg.lstm_hidden, len(tags)) if cfg.lstm_hidden else None
+    return TokenTagger(encoder, new_crf(tags, scheme) if cfg.crf else None, case, lstm)
 
 
 def new_case_embedding(dim: int) -> nn.Embedding:
@@ -116,8 +145,10 @@ def load_tagger(folder: Path, meta: dict[str, Any], base_path: str | None) -> To
         encoder = AutoModelForTokenClassification.from_pretrained(folder, use_safetensors=True)
     crf = new_crf(meta["label_names"], meta["scheme"]) if meta.get("crf") else None
     case = new_case_embedding(encoder.get_input_embeddings().embedding_dim) if meta.get("case_features") else None
-    tagger = TokenTagger(encoder, crf, case)
-    if crf is not None or case is not None:
+    hidden = meta.get("lstm_hidden")
+    lstm = BiLSTM(encoder.config.hidden_size, hidden, len(meta["label_names"])) if hidden else None
+    tagger = TokenTagger(encoder, crf, case, lstm)
+    if tagger.head_state():
         from safetensors.torch import load_file
 
         tagger.load_state_dict(load_file(str(folder / HEAD_FILE)), strict=False)

@@ -69,7 +69,7 @@ def train_tagger(cfg: RunConfig, run_dir: Path, *, resume: bool, show_progress: 
                   f"({100 * result.trainable_params / result.total_params:.2f}%)")
     fmodel = FintuneModel(strategy.finalize(model), tokenizer, {
         "task": cfg.task, "kind": "text", "label_names": data.tags, "scheme": data.scheme, "crf": cfg.model.crf,
-        "case_features": cfg.model.case_features,
+        "case_features": cfg.model.case_features, "lstm_hidden": cfg.model.lstm_hidden,
         "max_length": cfg.model.max_length, "data": cfg.data.model_dump(mode="json"),
         "backbone": cfg.model.backbone, "base_model": resolve_backbone(cfg.model.backbone),
         "strategy": cfg.strategy.name,
