@@ -76,6 +76,18 @@ def price_frame(n: int, seed: int = 0) -> pd.DataFrame:
                          "volatility": np.abs(ret).round(4)})
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """``train.num_threads`` sets torch's thread count for the process; give the next test the
+    count it would have had, since float sums differ with the number of threads (and tests
+    compare runs for equality)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer BERT with hidden size 64 and a vocabulary of the test words."""

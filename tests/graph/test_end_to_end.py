@@ -9,7 +9,6 @@ tests/models/test_pairs.py) learned the sentiment toward a target from the targe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -40,22 +39,9 @@ def texts_mentioning(*names: str) -> int:
 
 
 @pytest.fixture()
-def one_thread() -> Iterator[None]:
-    """Train (``train.num_threads: 1``) and score on one thread, restored afterwards.
-
-    With other work on a machine of few cores, torch's default of a thread per core spends
-    most of its time waiting on the others: the tiny runs take about 30 s each instead of 1 s.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture()
-def runs(make_ner_config, make_config, tmp_path: Path, one_thread: None) -> tuple[Path, Path]:
-    """A tiny NER run and a tiny (text, target) sentiment regression run."""
+def runs(make_ner_config, make_config, tmp_path: Path) -> tuple[Path, Path]:
+    """A tiny NER run and a tiny (text, target) sentiment regression run, on one thread
+    (``train.num_threads: 1``; tests/conftest.py restores torch's threads after each test)."""
     ner = api.train(make_ner_config("ner.yaml", train={"num_threads": 1}), show_progress=False)
     pairs = tmp_path / "pairs.csv"
     target_frame(150).to_csv(pairs, index=False)
