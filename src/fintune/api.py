@@ -442,9 +442,11 @@ def _evaluate_tagger(model: FintuneModel, data: str, out_dir: Path, batch_size: 
     if groups:
         raise FintuneError("--groups (fairness) compares sentence-level decisions; a token_classification run "
                            "has none")
-    examples, _ = load_tagged(data, model.data_config.model_copy(update={"format": "auto"})
-                              if Path(data).suffix.lower() in (".jsonl", ".json", ".csv", ".parquet")
-                              else model.data_config)
+    from fintune.data.load import SUFFIX_FORMATS
+
+    # A file that names its format reads as that format; a .txt reads as the training data did (CoNLL).
+    fmt = "auto" if Path(data).suffix.lower() in SUFFIX_FORMATS else model.data_config.format
+    examples, _ = load_tagged(data, model.data_config.model_copy(update={"format": fmt}))
     metrics = write_tagging_evaluation(out_dir, list(examples.labels), model.tags(examples, batch_size),
                                        examples.tokens or [], Path(data).name)
     console.print(f"entity F1 {metrics['f1']:.4f} (precision {metrics['precision']:.4f}, recall "
