@@ -502,14 +502,14 @@ def _predict_entities(model: FintuneModel, frame: Any, source: str, output: Path
     """Append each row's entities (type, text, character offsets, score): from its words when the
     input has the tokens column, else from its raw text (``data.text_column``, default ``text``)."""
     from fintune.data.prepare import check_columns
-    from fintune.tagging.data import load_tagged
+    from fintune.tagging.data import tagged_examples
 
     cfg = model.data_config
     by_words = cfg.tokens_column in frame.columns
     column = cfg.tokens_column if by_words else (cfg.text_column or "text")
     check_columns(frame, [(column, "tokens" if by_words else "text")], source)
     if by_words:  # validate every row before writing anything
-        words = load_tagged(source, cfg.model_copy(update={"format": "auto"}), require_tags=False)[0].tokens or []
+        words = tagged_examples(frame, cfg, source, require_tags=False)[0].tokens or []
     output.parent.mkdir(parents=True, exist_ok=True)
     as_json = output.suffix.lower() == ".csv"  # a CSV cell holds the list as JSON text
     with Progress(console=console, disable=not show_progress) as progress:

@@ -78,6 +78,14 @@ def test_prepare_converts_scheme_dedups_and_carves(tmp_path: Path) -> None:
     assert data.report["splits"]["validation"]["sentences"] == len(data.validation)
 
 
+def test_a_test_file_all_in_training_is_an_error(tmp_path: Path) -> None:
+    sentences = tagged_sentences(40)
+    train = write_jsonl(tmp_path / "train.jsonl", sentences)
+    test = write_jsonl(tmp_path / "test.jsonl", sentences[:3])
+    with pytest.raises(DataError, match="no sentence is left.*remove_overlap"):
+        prepare_tagged(data_config(train, test=str(test)), seed=1)
+
+
 def test_unknown_type_in_test_is_an_error(tmp_path: Path) -> None:
     train = write_jsonl(tmp_path / "train.jsonl", tagged_sentences(40))
     test = write_jsonl(tmp_path / "test.jsonl", [(["Bob"], ["B-PER"])])

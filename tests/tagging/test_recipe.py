@@ -62,10 +62,16 @@ def test_entities_point_into_the_raw_text(make_ner_config) -> None:
     assert [(e.type, e.text) for e in found[0]] == [("ORG", "Acme  bank"), ("LOC", "Hooli"), ("ORG", "ＧＬＯＢＥＸ")]
     assert all(text[e.start:e.end] == e.text and 0 < e.score <= 1 for e in found[0])
     assert found[1] == []
+    assert model.entities(["   ", ""]) == [[], []]  # no words: nothing reaches the model
     # Words given as lists: offsets into the words joined by single spaces.
     by_words = model.entities_of_tokens([["acme", "bank", "beats", "hooli"]])[0]
     assert [(e.type, e.start, e.end) for e in by_words] == [("ORG", 0, 9), ("LOC", 16, 21)]
     assert model.predict(["acme beats"])[0][0].type == "ORG"
+    # Progress counts sentences, also when a long one runs as several chunks (max_length 32).
+    done: list[int] = []
+    long = [["acme", "beats"] * 25, ["hooli"]]
+    model.tags(long, batch_size=1, on_batch=done.append)
+    assert sum(done) == 2 and len(done) > 2
     with pytest.raises(Exception, match="tags words"):
         model.outputs(["acme"])
 

@@ -284,13 +284,18 @@ def _second_texts(df: pd.DataFrame, cfg: DataConfig, column: str | None, role: s
     return [_clean_cell(value, cfg, source, first_row + pos, column) for pos, value in enumerate(df[column].tolist())]
 
 
-def check_columns(df: pd.DataFrame, wanted: list[tuple[str, str]], source: str) -> None:
-    """Raise a DataError for the first configured column the file lacks, with the nearest name."""
+def check_columns(df: pd.DataFrame, wanted: list[tuple[str, str]], source: str,
+                  keys: dict[str, str] | None = None) -> None:
+    """Raise a DataError for the first configured column the file lacks, with the nearest name.
+
+    The message says which setting names the column: the config key of its role, or
+    ``keys[role]`` (a CLI option such as ``--text-column``).
+    """
     have = [str(c) for c in df.columns]
     for column, role in wanted:
         if column in df.columns:
             continue
-        key = _ROLE_KEYS[role]
+        key = (keys or _ROLE_KEYS)[role]
         near = _nearest(column, have)
         hint = f" Did you mean '{near}'?" if near else ""
         raise DataError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,10 @@ def read_corpus(input: str | Path, text_column: str = "text", date_column: str |
 
 def corpus_texts(table: pd.DataFrame, column: str, source: str) -> list[str]:
     """The texts of a corpus table; empty cells become "" (no entities), numbers text."""
+    from fintune.data.clean import is_missing
+
     check_column(table, column, "text", "--text-column", source)
-    return ["" if _missing(v) else str(v) for v in table[column].tolist()]
+    return ["" if is_missing(v) else str(v) for v in table[column].tolist()]
 
 
 def corpus_dates(table: pd.DataFrame, column: str, source: str) -> list[pd.Timestamp | None]:
@@ -49,13 +50,15 @@ def corpus_dates(table: pd.DataFrame, column: str, source: str) -> list[pd.Times
     Raises:
         DataError: a non-empty cell that is not a date, with its row (from 1).
     """
+    from fintune.data.clean import is_missing
+
     check_column(table, column, "date", "--date-column", source)
     values = table[column].reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(values):
         return [None if pd.isna(v) else pd.Timestamp(v) for v in values]
     # As text, so 20240131 reads as a date, not as nanoseconds since 1970 (and not as
     # "20240131.0", which a number column with gaps holds).
-    text = pd.Series(["" if _missing(v) else _date_text(v) for v in values], dtype=object)
+    text = pd.Series(["" if is_missing(v) else _date_text(v) for v in values], dtype=object)
     parsed = pd.to_datetime(text.where(text != "", None), errors="coerce", format="mixed")
     bad = np.flatnonzero(parsed.isna().to_numpy() & (text != "").to_numpy())
     if len(bad):
@@ -66,30 +69,14 @@ def corpus_dates(table: pd.DataFrame, column: str, source: str) -> list[pd.Times
 
 
 def check_column(table: pd.DataFrame, column: str, role: str, option: str, source: str) -> None:
-    """Raise a DataError naming the file's columns (and a close match) unless it has ``column``.
+    """Raise a DataError naming the file's columns (and a close match) unless it has ``column``;
+    ``option`` (the CLI flag that set it) goes into the message, so it says what to change."""
+    from fintune.data.prepare import check_columns
 
-    ``role`` ("text", "date") and ``option`` (the CLI flag that set it) go into the message,
-    so it says what to change.
-    """
-    if column in table.columns:
-        return
-    have = [str(c) for c in table.columns]
-    near = next((c for c in have if c.casefold() == column.casefold()), None) or next(
-        iter(difflib.get_close_matches(column, have, n=1, cutoff=0.6)), None)
-    hint = f" Did you mean '{near}'?" if near else ""
-    raise DataError(f"{role} column '{column}' (set by {option}) not found; the file has columns: "
-                    f"{', '.join(have)}.{hint} Set {option} to one of the file's columns",
-                    file=source, column=column)
+    check_columns(table, [(column, role)], source, keys={role: option})
 
 
 def _date_text(value: Any) -> str:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-def _missing(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # pd.isna of a list or array cell: a value, not a gap
-        return False

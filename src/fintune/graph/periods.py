@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from fintune.errors import FintuneError
 
-Period = Literal["day", "week", "month", "quarter", "year"]
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter", "year")
 
 

@@ -250,13 +250,14 @@ class FintuneModel:
         # Words are cleaned as training words were; offsets stay those of the raw text.
         clean = self.data_config.clean
         kept = [[(clean_text(w, clean), a, b) for w, a, b in ws] for ws in located]
-        kept = [[(w, a, b) for w, a, b in ws if w.strip()] or [("[empty]", 0, 0)] for ws in kept]
-        ids, probs = self._tag_ids([[w for w, _, _ in ws] for ws in kept], batch_size, on_batch)
-        out = []
-        for text, ws, row, p in zip(texts, kept, ids, probs):
-            tags = [self.tag_names[i] for i in row]
-            out.append([Entity(kind, text[ws[a][1]:ws[b - 1][2]], ws[a][1], ws[b - 1][2], float(np.mean(p[a:b])))
-                        for kind, a, b in spans(tags) if ws[a][2] > ws[a][1]])
+        kept = [[(w, a, b) for w, a, b in ws if w.strip()] for ws in kept]
+        todo = [i for i, ws in enumerate(kept) if ws]  # a text without words has no entities
+        ids, probs = self._tag_ids([[w for w, _, _ in kept[i]] for i in todo], batch_size, on_batch)
+        out: list[list[Entity]] = [[] for _ in texts]
+        for i, row, p in zip(todo, ids, probs):
+            ws, tags = kept[i], [self.tag_names[t] for t in row]
+            out[i] = [Entity(kind, texts[i][ws[a][1]:ws[b - 1][2]], ws[a][1], ws[b - 1][2], float(np.mean(p[a:b])))
+                      for kind, a, b in spans(tags)]
         return out
 
     def predict(self, examples: Examples | list[str], batch_size: int = 64) -> list[str] | np.ndarray:

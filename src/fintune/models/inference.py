@@ -23,8 +23,8 @@ def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int
     with its pair as the tokenizer's second segment (a long text is cut, the pair is kept)."""
     if pairs is not None:
         enc = tokenizer(texts, pairs, truncation="only_first", max_length=max_length, padding=False)
-        return {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
-    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
+    else:
+        enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
     return {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
 
 

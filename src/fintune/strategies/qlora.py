@@ -47,8 +47,9 @@ class QLora(Lora):
     def prepare(self, model: nn.Module) -> nn.Module:
         from peft import prepare_model_for_kbit_training
 
-        if hasattr(model, "lm"):  # a causal classifier
-            model.lm = prepare_model_for_kbit_training(model.lm, use_gradient_checkpointing=False)
+        inner = getattr(model, "peft_attribute", None)
+        if inner is not None:  # a causal classifier: the LM inside is what was loaded in 4 bits
+            setattr(model, inner, prepare_model_for_kbit_training(getattr(model, inner), use_gradient_checkpointing=False))
         else:  # an instruction-tuned LM
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
         return super().prepare(model)

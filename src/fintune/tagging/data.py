@@ -67,7 +67,12 @@ def load_tagged(path: str, cfg: DataConfig, require_tags: bool = True) -> tuple[
     """One file's sentences as examples (tags as in the file), and how many empty words were
     dropped by cleaning. Without ``require_tags`` a file without the tag column is read for
     prediction (labels None)."""
-    table = load_table(path, cfg)
+    return tagged_examples(load_table(path, cfg), cfg, path, require_tags)
+
+
+def tagged_examples(table: pd.DataFrame, cfg: DataConfig, path: str,
+                    require_tags: bool = True) -> tuple[Examples, int]:
+    """:func:`load_tagged` on a table already read (``path`` names it in messages)."""
     assert cfg.tokens_column is not None
     has_tags = require_tags or cfg.label_column in table.columns
     check_columns(table, [(cfg.tokens_column, "tokens")] + ([(cfg.label_column, "label")] if has_tags else []), path)
@@ -157,9 +162,15 @@ def _carve(splits: dict[str, Examples], cfg: DataConfig, seed: int) -> tuple[Exa
     if len(train) - n_val - n_test < 1:
         raise DataError(f"{len(train)} training sentences are too few to carve validation and test "
                         "sentences from; add sentences or give data.validation and data.test files", file=cfg.train)
-    validation = splits.get("validation") or _named(train.take(np.sort(order[:n_val])), "carved validation")
-    test = splits.get("test") or (_named(train.take(np.sort(order[n_val:n_val + n_test])), "carved test")
-                                  if n_test else None)
+    validation = (splits["validation"] if "validation" in splits
+                  else _named(train.take(np.sort(order[:n_val])), "carved validation"))
+    test = (splits["test"] if "test" in splits
+            else _named(train.take(np.sort(order[n_val:n_val + n_test])), "carved test") if n_test else None)
+    for split in (validation, test):
+        if split is not None and len(split) == 0:
+            raise DataError("no sentence is left: every one also occurs in the training file (removed by "
+                            "data.clean.remove_overlap); give other sentences, or turn remove_overlap off",
+                            file=split.source)
     rest = train.take(np.sort(order[n_val + n_test:]))
     if cfg.split.max_train_rows is not None and len(rest) > cfg.split.max_train_rows:
         rest = rest.take(np.sort(np.random.default_rng(seed).permutation(len(rest))[:cfg.split.max_train_rows]))

@@ -26,7 +26,7 @@ from fintune.tagging.crf import CRF
 from fintune.tagging.schemes import SHAPES, Scheme, allowed_ends, allowed_starts, allowed_transitions, word_shape
 from fintune.training.batching import collate, eval_batches
 
-HEAD_FILE = "tagger_head.safetensors"  # what the tagger adds to the encoder: CRF, case embedding
+HEAD_FILE = "tagger_head.safetensors"  # what the tagger adds to the encoder: CRF, case embedding, LSTM
 IGNORE = -100
 
 
@@ -181,11 +181,13 @@ class TagInputs:
                 ids, starts, shapes = list(head), [], [0] * len(head)
                 for w in range(first, last):
                     starts.append(len(ids))
-                    ids.extend(per_word[w][:budget])  # a single word longer than the budget is cut
-                    shapes.extend([word_shape(words[w])] * len(per_word[w][:budget]))
-                ids = ids[:len(head) + budget] + list(tail)
-                out["shape_ids"].append(shapes[:len(head) + budget] + [0] * len(tail))
-                out["input_ids"].append(ids)
+                    pieces_w = per_word[w][:budget]  # a single word longer than the budget is cut
+                    ids.extend(pieces_w)
+                    if self.case_features:
+                        shapes.extend([word_shape(words[w])] * len(pieces_w))
+                out["input_ids"].append(ids + list(tail))
+                if self.case_features:
+                    out["shape_ids"].append(shapes + [0] * len(tail))
                 out["word_starts"].append(starts)
                 out["origin"].append((s, first))
                 if examples.labels is not None:
@@ -269,13 +271,15 @@ def predict_tags(model: TokenTagger, encoded: dict[str, Any], n_words: list[int]
                  on_batch: Callable[[int], None] | None = None) -> tuple[list[list[int]], list[list[float]]]:
     """Tag ids per word of each sentence, and the probability of each chosen tag.
 
-    Rows (chunks) are run in length-sorted batches and stitched back by ``origin``.
+    Rows (chunks) are run in length-sorted batches and stitched back by ``origin``;
+    ``on_batch`` hears how many sentences each batch finished (their last chunk done).
     """
     model.eval()
     device = next(model.parameters()).device
     tags = [[0] * n for n in n_words]
     probs = [[1.0] * n for n in n_words]
     lengths = [len(ids) for ids in encoded["input_ids"]]
+    chunks_left = np.bincount([s for s, _ in encoded["origin"]], minlength=len(n_words))
     for index in eval_batches(lengths, batch_size):
         batch = {k: v.to(device) for k, v in collate(encoded, index, pad_id).items()}
         with autocast(device, dtype):
@@ -284,11 +288,14 @@ def predict_tags(model: TokenTagger, encoded: dict[str, Any], n_words: list[int]
         soft = emissions.softmax(-1)
         paths = (model.crf.decode(emissions, mask) if model.crf is not None
                  else [row[:int(m.sum())] for row, m in zip(soft.argmax(-1).tolist(), mask)])
+        finished = 0
         for row, i in enumerate(index):
             sentence, first = encoded["origin"][i]
             for w, tag in enumerate(paths[row]):
                 tags[sentence][first + w] = tag
                 probs[sentence][first + w] = float(soft[row, w, tag])
+            chunks_left[sentence] -= 1
+            finished += int(chunks_left[sentence] == 0)
         if on_batch:
-            on_batch(len(index))
+            on_batch(finished)
     return tags, probs
