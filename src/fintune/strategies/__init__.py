@@ -1,6 +1,7 @@
 """Tuning strategies, one file each, registered by name."""
 
-from fintune.strategies import freeze, full, gradual, lora, prompt, ptuning, qlora  # noqa: F401  (import registers them)
+# Import order is registration order, which error messages list: simplest first.
+from fintune.strategies import full, freeze, gradual, lora, qlora, prompt, ptuning  # noqa: F401,I001  (registers)
 from fintune.strategies.base import (
     STRATEGIES,
     Strategy,
@@ -8,10 +9,11 @@ from fintune.strategies.base import (
     build_strategy,
     count_parameters,
     register,
+    strategies_for,
     strategy_config,
 )
 
 __all__ = [
     "STRATEGIES", "Strategy", "StrategyConfig", "build_strategy", "count_parameters",
-    "register", "strategy_config",
+    "register", "strategies_for", "strategy_config",
 ]

@@ -2,20 +2,29 @@
 
 A strategy decides which parameters train and with which learning rate; the one training
 loop in :mod:`fintune.training.loop` does the rest. Each strategy lives in its own file,
-declares a typed config and registers itself by name.
+declares a typed config and what it supports (model kinds, tasks, DP-SGD, several
+processes), and registers itself by name; the config's cross-checks ask the class.
+
+Nothing here imports torch at import time: validating a config reads these classes, and
+torch loads only when a strategy touches a model.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
-from torch import nn
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LRScheduler
-from transformers import get_linear_schedule_with_warmup
 
 from fintune.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
+
+# What the config knows of models and tasks, spelled once for the strategies' declarations.
+ALL_KINDS = frozenset({"text", "fusion", "mlp", "gbm", "causal"})
+ALL_TASKS = frozenset({"classification", "regression", "generation", "token_classification"})
 
 
 class StrategyConfig(BaseModel):
@@ -30,6 +39,16 @@ class Strategy:
 
     name: ClassVar[str]
     Config: ClassVar[type[StrategyConfig]]
+    # What the strategy can train; the config refuses anything else, naming the alternatives.
+    kinds: ClassVar[frozenset[str]] = frozenset({"text"})
+    tasks: ClassVar[frozenset[str]] = ALL_TASKS
+    dp: ClassVar[bool] = False  # DP-SGD: a fixed set of trainable parameters with per-example gradients
+    multi_process: ClassVar[bool] = True
+
+    @classmethod
+    def supports(cls, kind: str, task: str) -> bool:
+        """Whether this strategy trains a model of ``kind`` for ``task``."""
+        return kind in cls.kinds and task in cls.tasks
 
     def __init__(self, config: StrategyConfig) -> None:
         self.config = config
@@ -48,6 +67,8 @@ class Strategy:
 
     def schedule(self, optimizer: Optimizer, total_steps: int, warmup_steps: int) -> LRScheduler:
         """Learning-rate schedule: linear warmup, then linear decay to zero."""
+        from transformers import get_linear_schedule_with_warmup
+
         return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
 
     def on_step(self, model: nn.Module, step: int, total_steps: int) -> None:
@@ -78,6 +99,11 @@ def register(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: make a strategy available under ``cls.name``."""
     STRATEGIES[cls.name] = cls
     return cls
+
+
+def strategies_for(kind: str, task: str, *, dp: bool = False) -> list[str]:
+    """Names of the registered strategies that train ``kind`` for ``task`` (with DP-SGD)."""
+    return [name for name, cls in STRATEGIES.items() if cls.supports(kind, task) and (cls.dp or not dp)]
 
 
 def strategy_config(raw: Any) -> StrategyConfig:
@@ -117,6 +143,8 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
 
 def encoder_layers(model: nn.Module) -> nn.ModuleList:
     """The stack of transformer blocks of a Hugging Face encoder, bottom first."""
+    from torch import nn
+
     base = getattr(model, "base_model", model)
     for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "h"):
         obj: Any = base
@@ -134,6 +162,8 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
 
 def head_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """Parameters outside the encoder body: the task head, plus BERT's pooler feeding it."""
+    from torch import nn
+
     base = getattr(model, "base_model", None)
     body = {id(p) for p in base.parameters()} if base is not None and base is not model else set()
     pooler = getattr(base, "pooler", None)

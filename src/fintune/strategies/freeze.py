@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
-from torch import nn
 
 from fintune.strategies.base import (
     Strategy, StrategyConfig, encoder_layers, head_parameters, register,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
+
 
 
 class FreezeConfig(StrategyConfig):
@@ -21,6 +24,9 @@ class FreezeConfig(StrategyConfig):
 class Freeze(Strategy):
     name = "freeze"
     Config = FreezeConfig
+    kinds = frozenset({"text", "fusion"})
+    tasks = frozenset({"classification", "regression", "token_classification"})
+    dp = True
 
     def prepare(self, model: nn.Module) -> nn.Module:
         cfg: FreezeConfig = self.config  # type: ignore[assignment]

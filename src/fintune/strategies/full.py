@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from torch import nn
 
-from fintune.strategies.base import Strategy, StrategyConfig, register
+from fintune.strategies.base import ALL_KINDS, Strategy, StrategyConfig, register
+
+if TYPE_CHECKING:
+    from torch import nn
+
 
 
 class FullConfig(StrategyConfig):
@@ -17,6 +20,8 @@ class FullConfig(StrategyConfig):
 class Full(Strategy):
     name = "full"
     Config = FullConfig
+    kinds = ALL_KINDS  # gbm fits trees and ignores the strategy; full is its only valid name
+    dp = True
 
     def prepare(self, model: nn.Module) -> nn.Module:
         for param in model.parameters():

@@ -6,16 +6,19 @@ with depth, and a slanted triangular schedule: a short linear rise, then a long 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
-from torch import nn
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from fintune.strategies.base import (
     Strategy, StrategyConfig, encoder_layers, head_parameters, register, split_decay,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
+
 
 
 class GradualConfig(StrategyConfig):
@@ -31,6 +34,8 @@ class GradualConfig(StrategyConfig):
 class Gradual(Strategy):
     name = "gradual"
     Config = GradualConfig
+    kinds = frozenset({"text", "fusion"})
+    tasks = frozenset({"classification", "regression", "token_classification"})
 
     def _groups(self, model: nn.Module) -> list[list[tuple[str, nn.Parameter]]]:
         """Top first: head, top layer, ..., bottom layer, then everything else (embeddings)."""
@@ -64,6 +69,8 @@ class Gradual(Strategy):
 
     def schedule(self, optimizer: Optimizer, total_steps: int, warmup_steps: int) -> LRScheduler:
         cfg: GradualConfig = self.config  # type: ignore[assignment]
+        from torch.optim.lr_scheduler import LambdaLR
+
         cut = max(1, int(total_steps * cfg.cut_frac))
 
         def slanted_triangular(step: int) -> float:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
-from torch import nn
 
 from fintune.strategies.base import StrategyConfig, register
 from fintune.strategies.peft_common import PeftStrategy, head_modules
+
+if TYPE_CHECKING:
+    from torch import nn
+
 
 
 class LoraStrategyConfig(StrategyConfig):
@@ -28,6 +31,9 @@ class LoraStrategyConfig(StrategyConfig):
 class Lora(PeftStrategy):
     name = "lora"
     Config = LoraStrategyConfig
+    # Fusion keeps the encoder a plain module inside its own head, so PEFT does not wrap it.
+    kinds = frozenset({"text", "causal"})
+    dp = True
 
     def peft_config(self, model: nn.Module, causal: bool = False) -> Any:
         from peft import LoraConfig, TaskType

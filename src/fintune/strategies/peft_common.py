@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
 
 from fintune.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from torch import nn
+
 
 
 def head_modules(model: nn.Module) -> list[str]:
@@ -17,6 +20,8 @@ def head_modules(model: nn.Module) -> list[str]:
     feeds the head; when the checkpoint lacks it (some sentence-transformers exports), it is
     randomly initialized on every load, so then it is trained and saved too.
     """
+    from torch import nn
+
     names = [n for n in ("classifier", "score") if isinstance(getattr(model, n, None), nn.Module)]
     pooler = getattr(getattr(model, "base_model", None), "pooler", None)
     # Unknown provenance counts as random: saving a pooler costs little, losing it costs logits.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
-from torch import nn
 
 from fintune.strategies.base import StrategyConfig, register
 from fintune.strategies.peft_common import PeftStrategy, head_modules
+
+if TYPE_CHECKING:
+    from torch import nn
+
 
 
 class PromptConfig(StrategyConfig):
@@ -22,6 +25,8 @@ class PromptConfig(StrategyConfig):
 @register
 class Prompt(PeftStrategy):
     name = "prompt"
+    # Virtual tokens have no words to tag; PEFT's prompt methods here are sequence-level.
+    tasks = frozenset({"classification", "regression"})
     Config = PromptConfig
 
     def peft_config(self, model: nn.Module, causal: bool = False) -> Any:

@@ -6,14 +6,17 @@ For causal LMs on a CUDA GPU; elsewhere it stops before loading anything and say
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
-from torch import nn
 
 from fintune.errors import FintuneError
 from fintune.strategies.base import register
 from fintune.strategies.lora import Lora, LoraStrategyConfig
+
+if TYPE_CHECKING:
+    from torch import nn
+
 
 
 class QLoraStrategyConfig(LoraStrategyConfig):
@@ -26,6 +29,10 @@ class QLoraStrategyConfig(LoraStrategyConfig):
 class QLora(Lora):
     name = "qlora"
     Config = QLoraStrategyConfig
+    # bitsandbytes quantizes causal LMs; CUDA is checked when training starts (load_kwargs).
+    kinds = frozenset({"causal"})
+    tasks = frozenset({"classification", "generation"})
+    dp = False
 
     def load_kwargs(self) -> dict[str, Any]:
         import torch

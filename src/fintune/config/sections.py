@@ -1,34 +1,17 @@
-"""The run config: a tree of typed, validated models loaded from YAML.
+"""The sections of the run config, each a typed model; unknown keys are errors.
 
-Unknown keys are errors that name the key and the nearest valid one, so a typo never
-silently becomes a default. Each part of the tree goes only to the code that needs it:
-``data`` to :func:`fintune.data.prepare_data`, ``model`` to the backbone loader,
-``strategy`` to the strategy registry, ``train`` to the training loop.
+Each section goes only to the code that needs it: ``data`` to
+:func:`fintune.data.prepare_data`, ``model`` to the backbone loader, ``train`` to the
+training loop, ``deploy`` to export, serving and monitoring.
 """
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
-from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator,
-)
-
-from fintune.errors import ConfigError
-from fintune.strategies import STRATEGIES, StrategyConfig, strategy_config
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Task = Literal["classification", "regression", "generation", "token_classification"]
-
-# Fusion keeps the encoder a plain module, so strategies that wrap it with PEFT do not apply.
-FEATURE_STRATEGIES = {"fusion": ("full", "freeze", "gradual"), "mlp": ("full",)}
-CAUSAL_STRATEGIES = ("full", "lora", "qlora")
-# Prompt tuning prepends virtual tokens, which have no tags; the rest train a tagger as they are.
-TAGGING_STRATEGIES = ("full", "freeze", "gradual", "lora")
 
 
 class Strict(BaseModel):
@@ -235,10 +218,6 @@ class TrainPrivacyConfig(Strict):
     dp: DPConfig | None = None
 
 
-# DP-SGD needs a fixed set of trainable parameters with per-example gradients (Opacus).
-DP_STRATEGIES = ("full", "freeze", "lora")
-
-
 class TrainConfig(Strict):
     """Hyperparameters of the one training loop."""
 
@@ -383,193 +362,3 @@ class DeployConfig(Strict):
     monitor: MonitorConfig = MonitorConfig()
 
 
-class RunConfig(Strict):
-    """The whole run: one YAML file."""
-
-    output_dir: str = "runs/run"
-    task: Task = "classification"
-    seed: int = 42
-    data: DataConfig
-    model: ModelConfig = ModelConfig()
-    strategy: SerializeAsAny[StrategyConfig] = Field(default_factory=lambda: strategy_config("full"))
-    train: TrainConfig = TrainConfig()
-    decision: DecisionConfig = DecisionConfig()
-    tune: TuneConfig | None = None
-    deploy: DeployConfig = DeployConfig()
-
-    @field_validator("strategy", mode="before")
-    @classmethod
-    def _registered_strategy(cls, value: Any) -> StrategyConfig:
-        return strategy_config(value)
-
-    @model_validator(mode="after")
-    def _inputs_fit_kind(self) -> RunConfig:
-        kind, data = self.model.kind, self.data
-        if kind == "text" and data.text_column is not None and data.feature_columns is not None:
-            raise ValueError("model.kind 'text' reads one input: set data.text_column or "
-                             "data.feature_columns, not both (model.kind: fusion uses both)")
-        if self.task == "generation" and kind != "causal":
-            raise ValueError("task generation needs model.kind causal: a causal LM generates the answers")
-        if kind == "causal" and self.task == "regression":
-            raise ValueError("model.kind 'causal' classifies text by instruction or generates answers: task "
-                             "classification or generation, not regression")
-        if data.instruction_column is not None and self.task != "generation":
-            raise ValueError("data.instruction_column is for task generation")
-        if data.pair_column is not None and (kind != "text" or self.task not in ("classification", "regression")):
-            raise ValueError("data.pair_column (text pairs) works with model.kind 'text' and task "
-                             "classification or regression")
-        if self.task == "token_classification":
-            self._check_tagging()
-        elif (data.tokens_column is not None or data.tag_scheme is not None or self.model.crf
-              or self.model.case_features or self.model.lstm_hidden):
-            raise ValueError("data.tokens_column, data.tag_scheme, model.crf, model.case_features and "
-                             "model.lstm_hidden are for task token_classification")
-        if kind == "causal":
-            if data.text_column is None or data.feature_columns is not None:
-                raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")
-            if self.strategy.name not in CAUSAL_STRATEGIES:  # qlora: checked for CUDA when training starts
-                raise ValueError(f"model.kind 'causal' trains with strategy {', '.join(CAUSAL_STRATEGIES)}, "
-                                 f"not '{self.strategy.name}'")
-        elif self.strategy.name == "qlora":
-            raise ValueError("strategy qlora is for causal LMs (model.kind: causal); use lora for encoders")
-        elif kind != "text" and data.feature_columns is None:
-            raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
-        if kind in ("mlp", "gbm") and data.text_column is not None:
-            raise ValueError(f"model.kind '{kind}' uses the features alone; remove data.text_column "
-                             "or use model.kind: fusion")
-        if kind in ("fusion", "mlp") and self.strategy.name not in FEATURE_STRATEGIES[kind]:
-            raise ValueError(f"model.kind '{kind}' trains with strategy "
-                             f"{' or '.join(FEATURE_STRATEGIES[kind])}, not '{self.strategy.name}'")
-        if self.train.privacy.dp is not None:
-            if self.strategy.name not in DP_STRATEGIES or kind != "text":
-                raise ValueError(f"train.privacy.dp (DP-SGD) works with text models and strategy "
-                                 f"{', '.join(DP_STRATEGIES)}, not model.kind '{kind}' with strategy "
-                                 f"'{self.strategy.name}'")
-            if self.train.oversample:
-                raise ValueError("train.privacy.dp samples rows at random (Poisson); turn train.oversample off")
-            if self.train.grad_accum_steps > 1:
-                raise ValueError("train.privacy.dp: one Poisson-sampled batch per noisy step; set "
-                                 "train.grad_accum_steps to 1 and raise train.batch_size instead")
-        if data.windows is not None and data.windows.target == "direction" and self.task != "classification":
-            raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
-        return self
-
-    def _check_tagging(self) -> None:
-        data = self.data
-        if data.tokens_column is None:
-            raise ValueError("task token_classification reads words and tags: set data.tokens_column and "
-                             "data.label_column (CoNLL files read as columns 'tokens' and 'tags')")
-        if self.model.kind != "text" or data.feature_columns is not None:
-            raise ValueError("task token_classification needs model.kind 'text' and no data.feature_columns")
-        if self.strategy.name not in TAGGING_STRATEGIES:
-            raise ValueError(f"task token_classification trains with strategy {', '.join(TAGGING_STRATEGIES)}, "
-                             f"not '{self.strategy.name}'")
-        if data.privacy.mask:
-            raise ValueError("data.privacy.mask rewrites text and would shift the tagged words; mask "
-                             "personal data before tagging, or turn it off")
-        if self.train.privacy.dp is not None or self.decision.threshold != "argmax" or self.train.oversample:
-            raise ValueError("train.privacy.dp, decision.threshold and train.oversample apply to sentence-level "
-                             "tasks, not token_classification")
-        if data.split.method == "time" or data.windows is not None:
-            raise ValueError("token_classification splits sentences at random (data.split.method: random); "
-                             "data.windows does not apply")
-
-
-# ---------------------------------------------------------------- loading and errors
-
-
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Read a YAML config, apply ``a.b=value`` overrides, and validate it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
-    for item in overrides:
-        apply_override(raw, item)
-    return validate_config(raw, source=str(path))
-
-
-def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Set ``train.lr=3e-5`` in a nested dict; the value is parsed as YAML."""
-    key, sep, value = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override '{item}' must look like section.key=value, e.g. train.lr=3e-5")
-    node = raw
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override '{item}': '{part}' is not a section")
-        node = child
-    node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
-
-
-def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
-    """Validate a config dict, turning pydantic's errors into messages that say what to fix."""
-    try:
-        return RunConfig.model_validate(raw)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    except ValidationError as exc:
-        lines = [_explain(err, raw) for err in exc.errors()]
-        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(lines)) from None
-
-
-def validate_deploy(raw: dict[str, Any], source: str = "deploy config") -> DeployConfig:
-    """Validate the ``deploy`` part alone, with the same messages as :func:`validate_config`."""
-    try:
-        return DeployConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [_explain(err, raw, DeployConfig) for err in exc.errors()]
-        raise ConfigError(f"{source}: invalid deploy config:\n  " + "\n  ".join(lines)) from None
-
-
-def _explain(err: Any, raw: dict[str, Any], root: type[BaseModel] | None = None) -> str:
-    loc = tuple(str(p) for p in err["loc"])
-    dotted = ".".join(loc) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        valid = _fields_at(loc[:-1], raw, root or RunConfig)
-        near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
-        hint = f"; did you mean '{'.'.join(loc[:-1] + (near[0],))}'?" if near else ""
-        return f"unknown key '{dotted}'{hint} (valid keys here: {', '.join(valid)})"
-    if err["type"] == "missing":
-        return f"missing required key '{dotted}'"
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{dotted}: {msg}" if loc else msg
-
-
-def _fields_at(loc: tuple[str, ...], raw: dict[str, Any], root: type[BaseModel]) -> list[str]:
-    """The field names of the model found by walking ``loc`` down from ``root``."""
-    cls: Any = root
-    node: Any = raw
-    for part in loc:
-        node = node.get(part) if isinstance(node, dict) else None
-        if part == "strategy" and cls is RunConfig:
-            name = node.get("name") if isinstance(node, dict) else None
-            cls = STRATEGIES[name].Config if name in STRATEGIES else StrategyConfig
-            continue
-        field = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
-        cls = _model_in(field.annotation) if field else None
-    return list(cls.model_fields) if cls else []
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
-    return None
-
-
-def dump_config(config: RunConfig) -> str:
-    """The resolved config as YAML, defaults filled in, so a run can be reproduced."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,26 @@
+"""The run config: a tree of typed, validated models loaded from YAML.
+
+- :mod:`fintune.config.sections`: the sections (data, model, train, decision, deploy, ...);
+- :mod:`fintune.config.schema`: :class:`RunConfig`, the whole run;
+- :mod:`fintune.config.rules`: rules across sections, asking the strategy registry;
+- :mod:`fintune.config.loading`: YAML, overrides, and error messages that say what to fix.
+
+Nothing here imports torch or transformers: validating a config is cheap.
+"""
+
+from fintune.config.loading import apply_override, dump_config, load_config, validate_config, validate_deploy
+from fintune.config.schema import RunConfig
+from fintune.config.sections import (
+    PII_TYPES, CleanConfig, DataConfig, DecisionConfig, DeployConfig, DistillConfig, DPConfig,
+    EarlyStoppingConfig, ExportConfig, GBMConfig, ModelConfig, MonitorConfig, ParamSpace, PiiType,
+    PredictionLogConfig, PrivacyConfig, ServeConfig, SplitConfig, Strict, Task, TrainConfig,
+    TrainPrivacyConfig, TuneConfig, WindowConfig,
+)
+
+__all__ = [
+    "PII_TYPES", "CleanConfig", "DPConfig", "DataConfig", "DecisionConfig", "DeployConfig", "DistillConfig",
+    "EarlyStoppingConfig", "ExportConfig", "GBMConfig", "ModelConfig", "MonitorConfig", "ParamSpace", "PiiType",
+    "PredictionLogConfig", "PrivacyConfig", "RunConfig", "ServeConfig", "SplitConfig", "Strict", "Task",
+    "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
+    "load_config", "validate_config", "validate_deploy",
+]

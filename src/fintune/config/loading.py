@@ -1,0 +1,117 @@
+"""Loading a run config: YAML, ``a.b=value`` overrides, and errors that say what to fix.
+
+Unknown keys are errors that name the key and the nearest valid one, so a typo never
+silently becomes a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from fintune.config.schema import RunConfig
+from fintune.config.sections import DeployConfig
+from fintune.errors import ConfigError
+from fintune.strategies import STRATEGIES, StrategyConfig
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a YAML config, apply ``a.b=value`` overrides, and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    for item in overrides:
+        apply_override(raw, item)
+    return validate_config(raw, source=str(path))
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set ``train.lr=3e-5`` in a nested dict; the value is parsed as YAML."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{item}' must look like section.key=value, e.g. train.lr=3e-5")
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{item}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a config dict, turning pydantic's errors into messages that say what to fix."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except ValidationError as exc:
+        lines = [_explain(err, raw) for err in exc.errors()]
+        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(lines)) from None
+
+
+def validate_deploy(raw: dict[str, Any], source: str = "deploy config") -> DeployConfig:
+    """Validate the ``deploy`` part alone, with the same messages as :func:`validate_config`."""
+    try:
+        return DeployConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_explain(err, raw, DeployConfig) for err in exc.errors()]
+        raise ConfigError(f"{source}: invalid deploy config:\n  " + "\n  ".join(lines)) from None
+
+
+def _explain(err: Any, raw: dict[str, Any], root: type[BaseModel] | None = None) -> str:
+    loc = tuple(str(p) for p in err["loc"])
+    dotted = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        valid = _fields_at(loc[:-1], raw, root or RunConfig)
+        near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.5)
+        hint = f"; did you mean '{'.'.join(loc[:-1] + (near[0],))}'?" if near else ""
+        return f"unknown key '{dotted}'{hint} (valid keys here: {', '.join(valid)})"
+    if err["type"] == "missing":
+        return f"missing required key '{dotted}'"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{dotted}: {msg}" if loc else msg
+
+
+def _fields_at(loc: tuple[str, ...], raw: dict[str, Any], root: type[BaseModel]) -> list[str]:
+    """The field names of the model found by walking ``loc`` down from ``root``."""
+    cls: Any = root
+    node: Any = raw
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+        if part == "strategy" and cls is RunConfig:
+            name = node.get("name") if isinstance(node, dict) else None
+            cls = STRATEGIES[name].Config if name in STRATEGIES else StrategyConfig
+            continue
+        field = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+        cls = _model_in(field.annotation) if field else None
+    return list(cls.model_fields) if cls else []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved config as YAML, defaults filled in, so a run can be reproduced."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

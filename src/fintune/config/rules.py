@@ -1,0 +1,110 @@
+"""Rules across sections of the run config: which inputs fit which model kind and task,
+and what the chosen strategy supports (asked of the strategy class, never listed here).
+
+Each rule raises ``ValueError`` with the fix; pydantic turns it into a config error that
+names the file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fintune.strategies import STRATEGIES, strategies_for
+
+if TYPE_CHECKING:
+    from fintune.config.schema import RunConfig
+
+TAGGING_ONLY = ("data.tokens_column, data.tag_scheme, model.crf, model.case_features and "
+                "model.lstm_hidden are for task token_classification")
+
+
+def check_run(cfg: RunConfig) -> None:
+    """Every cross-section rule, in the order a user would fix them."""
+    check_inputs(cfg)
+    if cfg.task == "token_classification":
+        check_tagging(cfg)
+    else:
+        data, model = cfg.data, cfg.model
+        if (data.tokens_column is not None or data.tag_scheme is not None or model.crf
+                or model.case_features or model.lstm_hidden):
+            raise ValueError(TAGGING_ONLY)
+    check_strategy(cfg)
+    check_dp(cfg)
+    windows = cfg.data.windows
+    if windows is not None and windows.target == "direction" and cfg.task != "classification":
+        raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
+
+
+def check_inputs(cfg: RunConfig) -> None:
+    """The columns a model kind reads, and the tasks it can do."""
+    kind, data, task = cfg.model.kind, cfg.data, cfg.task
+    if kind == "text" and data.text_column is not None and data.feature_columns is not None:
+        raise ValueError("model.kind 'text' reads one input: set data.text_column or "
+                         "data.feature_columns, not both (model.kind: fusion uses both)")
+    if task == "generation" and kind != "causal":
+        raise ValueError("task generation needs model.kind causal: a causal LM generates the answers")
+    if kind == "causal" and task == "regression":
+        raise ValueError("model.kind 'causal' classifies text by instruction or generates answers: task "
+                         "classification or generation, not regression")
+    if data.instruction_column is not None and task != "generation":
+        raise ValueError("data.instruction_column is for task generation")
+    if data.pair_column is not None and (kind != "text" or task not in ("classification", "regression")):
+        raise ValueError("data.pair_column (text pairs) works with model.kind 'text' and task "
+                         "classification or regression")
+    if kind == "causal":
+        if data.text_column is None or data.feature_columns is not None:
+            raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")
+    elif kind != "text" and data.feature_columns is None:
+        raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
+    if kind in ("mlp", "gbm") and data.text_column is not None:
+        raise ValueError(f"model.kind '{kind}' uses the features alone; remove data.text_column "
+                         "or use model.kind: fusion")
+
+
+def check_strategy(cfg: RunConfig) -> None:
+    """The strategy supports the model kind and the task (its own declaration says)."""
+    name, kind, task = cfg.strategy.name, cfg.model.kind, cfg.task
+    strategy = STRATEGIES[name]
+    if kind not in strategy.kinds:
+        if strategy.kinds == {"causal"}:
+            raise ValueError(f"strategy {name} is for causal LMs (model.kind: causal); use lora for encoders")
+        able = [n for n, cls in STRATEGIES.items() if kind in cls.kinds and task in cls.tasks]
+        raise ValueError(f"model.kind '{kind}' trains with strategy {' or '.join(able)}, not '{name}'")
+    if task not in strategy.tasks:
+        raise ValueError(f"task {task} trains with strategy {', '.join(strategies_for(kind, task))}, "
+                         f"not '{name}'")
+
+
+def check_dp(cfg: RunConfig) -> None:
+    """DP-SGD: a text model, a strategy that declares it, Poisson batches of one step each."""
+    if cfg.train.privacy.dp is None:
+        return
+    name, kind = cfg.strategy.name, cfg.model.kind
+    if not STRATEGIES[name].dp or kind != "text":
+        raise ValueError(f"train.privacy.dp (DP-SGD) works with text models and strategy "
+                         f"{', '.join(strategies_for('text', cfg.task, dp=True))}, not model.kind '{kind}' "
+                         f"with strategy '{name}'")
+    if cfg.train.oversample:
+        raise ValueError("train.privacy.dp samples rows at random (Poisson); turn train.oversample off")
+    if cfg.train.grad_accum_steps > 1:
+        raise ValueError("train.privacy.dp: one Poisson-sampled batch per noisy step; set "
+                         "train.grad_accum_steps to 1 and raise train.batch_size instead")
+
+
+def check_tagging(cfg: RunConfig) -> None:
+    """token_classification: words and tags in, a text encoder, sentence-level options off."""
+    data = cfg.data
+    if data.tokens_column is None:
+        raise ValueError("task token_classification reads words and tags: set data.tokens_column and "
+                         "data.label_column (CoNLL files read as columns 'tokens' and 'tags')")
+    if cfg.model.kind != "text" or data.feature_columns is not None:
+        raise ValueError("task token_classification needs model.kind 'text' and no data.feature_columns")
+    if data.privacy.mask:
+        raise ValueError("data.privacy.mask rewrites text and would shift the tagged words; mask "
+                         "personal data before tagging, or turn it off")
+    if cfg.train.privacy.dp is not None or cfg.decision.threshold != "argmax" or cfg.train.oversample:
+        raise ValueError("train.privacy.dp, decision.threshold and train.oversample apply to sentence-level "
+                         "tasks, not token_classification")
+    if data.split.method == "time" or data.windows is not None:
+        raise ValueError("token_classification splits sentences at random (data.split.method: random); "
+                         "data.windows does not apply")
