@@ -139,7 +139,7 @@ def mean_tokens(run_dir: Path) -> float:
 
     from fintune.config import load_config
     from fintune.data import prepare_data
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
 
     model = FintuneModel.load(run_dir)
     cfg = load_config(run_dir / "config.yaml")

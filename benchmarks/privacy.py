@@ -137,7 +137,7 @@ def default_row() -> dict:
     from fintune.config import load_config
     from fintune.data import prepare_data
     from fintune.evaluation.privacy_audit import membership_inference
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
 
     model = FintuneModel.load(DEFAULT_RUN)
     data = prepare_data(load_config(DEFAULT_RUN / "config.yaml").data, "classification", seed=42)

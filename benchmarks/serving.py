@@ -49,7 +49,7 @@ CLIENTS = (1, 8, 32)
 
 def validation_texts() -> tuple[list[str], np.ndarray, object]:
     from fintune.data import load_examples
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
 
     model = FintuneModel.load(RUN)
     examples = load_examples(str(DATA / "sent_valid.csv"), model.data_config, model.task, model.label_names)
@@ -72,7 +72,7 @@ def timed(fn, texts: list[str]) -> tuple[float, object]:
 def in_process_rows(texts: list[str], labels: np.ndarray, model) -> dict:
     from transformers import pipeline
 
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
 
     rows: dict[str, dict] = {}
     names = model.label_names

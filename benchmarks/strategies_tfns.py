@@ -61,7 +61,7 @@ def folder_mb(path: Path) -> float:
 
 
 def inference_speed(run_dir: Path, texts: list[str]) -> float:
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
 
     model = FintuneModel.load(run_dir)
     model.outputs(texts[:64])  # warm up

@@ -186,7 +186,7 @@ def baseline(dataset: str, system: str) -> dict:
     from fintune.config import validate_config
     from fintune.data import prepare_data
     from fintune.data.features import column_kinds, to_numbers
-    from fintune.data.prepare import categorical_columns
+    from fintune.data.columns import categorical_columns
 
     cfg = validate_config(run_config(dataset, system))
     data = prepare_data(cfg.data, cfg.task, cfg.seed)

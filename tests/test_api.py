@@ -11,7 +11,7 @@ import pytest
 import transformers
 
 from fintune import api
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from tests.conftest import sentiment_frame
 
 

@@ -40,7 +40,8 @@ def test_student_is_a_normal_smaller_run(tiny_bert: Path, tmp_path: Path) -> Non
     student = distill(teacher.run_dir, str(tiny_bert), num_layers=1, unlabeled=unlabeled,
                       output_dir=str(tmp_path / "student"), overrides=["train.epochs=8"], show_progress=False)
     meta = json.loads((student.model_dir / "fintune.json").read_text())
-    assert meta["distilled_from"] == str(teacher.run_dir)
+    # The soft targets' origin, apart from the calibration temperature (format 2 of fintune.json).
+    assert meta["distilled"] == {"teacher": str(teacher.run_dir), "temperature": 2.0, "alpha": 0.5}
     s_params, t_params = student.metrics["training"]["total_params"], teacher.metrics["training"]["total_params"]
     assert s_params < t_params
     assert json.loads((student.model_dir / "config.json").read_text())["num_hidden_layers"] == 1

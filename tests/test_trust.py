@@ -16,7 +16,7 @@ import torch
 from fintune import api, trust
 from fintune.evaluation.explain import _merge_pieces
 from fintune.evaluation.robustness import PERTURBATIONS
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from fintune.report import write_report
 from tests.conftest import credit_frame, sentiment_frame, write_config
 

@@ -22,6 +22,6 @@ def __getattr__(name: str) -> Any:
         from fintune import config
         return getattr(config, name)
     if name == "FintuneModel":
-        from fintune.models.fintune_model import FintuneModel
+        from fintune.predictors import FintuneModel
         return FintuneModel
     raise AttributeError(name)

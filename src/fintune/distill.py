@@ -17,7 +17,8 @@ from fintune import api
 from fintune.config import DistillConfig, RunConfig, load_config, validate_config
 from fintune.data import Examples, frame_to_texts, read_table
 from fintune.errors import FintuneError
-from fintune.models.fintune_model import FintuneModel
+from fintune.models.metadata import DistillMeta
+from fintune.predictors import FintuneModel
 
 
 class DistillObjective:
@@ -88,5 +89,4 @@ def distill(teacher: str | Path, student: str, *, output_dir: str | None = None,
         return merged, DistillObjective(labels, probs, dcfg)
 
     return api.train(cfg, overwrite=overwrite, show_progress=show_progress, objective_for=objective_for,
-                     extra_meta={"distilled_from": str(teacher_dir), "temperature": temperature,
-                                 "alpha": alpha})
+                     distilled=DistillMeta(teacher=str(teacher_dir), temperature=temperature, alpha=alpha))

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from fintune import trust
-from fintune.api import console, load_split
+from fintune.console import console
 from fintune.errors import FintuneError
 from fintune.evaluation.explain import explain
 from fintune.evaluation.report import CALIBRATION_PNG, CONFUSION_PNG, PR_PNG, ROC_PNG, SCATTER_PNG
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
+from fintune.rundir import load_split, read_metrics
 
 REPORT = "report.html"
 EXAMPLES = 3
@@ -63,11 +64,11 @@ def _facts(model: FintuneModel, metrics: dict[str, Any]) -> str:
     meta = model.meta
     training = metrics.get("training", {})
     rows = [
-        ["task", model.task], ["model kind", model.kind], ["backbone", meta.get("backbone")],
-        ["strategy", meta.get("strategy")], ["labels", ", ".join(model.label_names or []) or "–"],
-        ["decision threshold", meta.get("threshold") if meta.get("threshold") is not None else "argmax"],
-        ["temperature", meta.get("temperature")],
-        ["per-group thresholds", (meta.get("group_thresholds") or {}).get("column", "none")],
+        ["task", model.task], ["model kind", model.kind], ["backbone", meta.backbone],
+        ["strategy", meta.strategy], ["labels", ", ".join(model.label_names or []) or "–"],
+        ["decision threshold", meta.threshold if meta.threshold is not None else "argmax"],
+        ["temperature", meta.temperature],
+        ["per-group thresholds", (meta.group_thresholds or {}).get("column", "none")],
         ["trainable / total parameters", f"{training.get('trainable_params', '–')} / {training.get('total_params', '–')}"],
         ["training seconds", training.get("train_seconds")],
     ]
@@ -140,15 +141,16 @@ def _robustness_section(run: Path, model: FintuneModel) -> str:
 
 
 def _explain_section(run: Path, model: FintuneModel) -> str:
-    if model.task != "classification":
-        return "<p class=muted>explanations are implemented for classification models</p>"
+    if model.explanation_method is None:
+        return ("<p class=muted>explanations are implemented for classification with encoder and feature "
+                "models</p>")
     examples, table = load_split(run, trust.held_out_split(run), model)
     picks = list(range(min(EXAMPLES, len(examples))))
     blocks = []
     for i in picks:
         exp = explain(model, examples, i, table)
         truth = model.label_names[int(examples.labels[i])]
-        if model.kind == "text":
+        if model.explanation_method == "integrated_gradients":
             body = exp.to_html()
         else:
             body = (f"<b>{html.escape(exp.label)}</b> ({exp.probability:.2f}) " + _table(
@@ -160,7 +162,8 @@ def _explain_section(run: Path, model: FintuneModel) -> str:
         importance = "<h3>Permutation importance (accuracy drop when a column is shuffled)</h3>" + _table(
             ["column", "accuracy drop"], [[c, v] for c, v in scores[:15]])
     method = ("Integrated Gradients on the input embeddings (green pushes toward the predicted label, red against)"
-              if model.kind == "text" else "occlusion: each column set to its training mean or to missing")
+              if model.explanation_method == "integrated_gradients"
+              else "occlusion: each column set to its training mean or to missing")
     return f"<p class=muted>{method}</p>" + "".join(blocks) + importance
 
 
@@ -168,14 +171,11 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
     """Write the HTML report of a finished run and return its path."""
     start = time.perf_counter()
     run = Path(run)
-    metrics_path = run / "metrics.json"
-    if not metrics_path.exists():
-        raise FintuneError(f"{run} has no metrics.json: is it a finished run?")
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    metrics = read_metrics(run)
     model = FintuneModel.load(run)
-    if model.task == "generation":
-        raise FintuneError(f"the HTML report reviews class probabilities and values; for the generation run {run} "
-                           "read eval/<split>/report.md and eval/<split>/predictions.jsonl")
+    if not model.has_scores:
+        raise FintuneError(f"the HTML report reviews class probabilities and values; for the {model.task} run {run} "
+                           "read eval/<split>/report.md (and the predictions or per-type scores beside it)")
     card = run / "model" / "README.md"
     sections = [
         ("Model", _facts(model, metrics)),

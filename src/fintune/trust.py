@@ -14,27 +14,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fintune import api
 from fintune.data import Examples, load_examples
-from fintune.data.prepare import load_table
+from fintune.data.columns import load_table
 from fintune.errors import FintuneError
 from fintune.evaluation.explain import Explanation, explain
 from fintune.evaluation.fairness import GroupSpec, fairness_table, fit_group_thresholds
 from fintune.evaluation.robustness import robustness_suite
-from fintune.models.fintune_model import META, FintuneModel
+from fintune.models.metadata import RunMeta
+from fintune.predictors import FintuneModel, model_folder
+from fintune.rundir import METRICS, load_split, read_metrics, split_names
 
 
 def held_out_split(run: str | Path) -> str:
     """The run's test split when it has one, else its validation split."""
-    path = Path(run) / api.SPLITS
-    return "test" if path.exists() and "test" in json.loads(path.read_text(encoding="utf-8")) else "validation"
+    return "test" if "test" in split_names(run) else "validation"
 
 
 def examples_and_table(run: str | Path, data: str | Path | None,
                        model: FintuneModel) -> tuple[Examples, pd.DataFrame]:
     """The run's held-out split (default) or a labeled file, with its raw table rows aligned."""
     if data is None:
-        return api.load_split(run, held_out_split(run), model)
+        return load_split(run, held_out_split(run), model)
     examples = load_examples(str(data), model.data_config, model.task, model.label_names)
     table = load_table(str(data), model.data_config)
     return examples, table.loc[examples.rows]
@@ -77,11 +77,11 @@ def fairness(run: str | Path, groups: list[str], *, data: str | Path | None = No
         target = next((s for s in resolved if s.column == (mitigate_on or resolved[0].column)), None)
         if target is None:
             raise FintuneError(f"--mitigate-on '{mitigate_on}' must be one of the --groups columns")
-        val_examples, val_table = api.load_split(run, "validation", model)
+        val_examples, val_table = load_split(run, "validation", model)
         default = model.threshold if model.threshold is not None else 0.5
         thresholds = fit_group_thresholds(val_examples.labels, model.outputs(val_examples)[:, 1],
                                           _group_column(val_table, target), target, mitigate, default)
-        _save_meta(run, {"group_thresholds": thresholds.to_dict()})
+        _save_group_thresholds(run, thresholds.to_dict())
         after_pred = thresholds.decide(probs[:, 1], _group_column(table, target))
         result["mitigation"] = thresholds.to_dict()
         result["after"] = {s.column: fairness_table(examples.labels, after_pred, s.labels(_group_column(table, s)))
@@ -89,11 +89,10 @@ def fairness(run: str | Path, groups: list[str], *, data: str | Path | None = No
     return result
 
 
-def _save_meta(run: str | Path, update: dict[str, Any]) -> None:
-    folder = Path(run) / "model" if (Path(run) / "model" / META).exists() else Path(run)
-    meta = json.loads((folder / META).read_text(encoding="utf-8"))
-    meta.update(update)
-    (folder / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+def _save_group_thresholds(run: str | Path, thresholds: dict[str, Any]) -> None:
+    """Record fitted per-group thresholds in the saved model's metadata."""
+    folder = model_folder(run)
+    RunMeta.read(folder).updated(group_thresholds=thresholds).write(folder)
 
 
 def robustness(run: str | Path, *, data: str | Path | None = None, seed: int = 0,
@@ -109,7 +108,7 @@ def robustness(run: str | Path, *, data: str | Path | None = None, seed: int = 0
 def explain_text(run: str | Path, text: str) -> Explanation:
     """Token attributions for one text (text models)."""
     model = FintuneModel.load(run)
-    if model.kind not in ("text", "causal"):  # causal: explain() says it cannot
+    if model.explanation == "occlusion":  # a model without explanations: explain() says why
         raise FintuneError(f"a {model.kind} model reads table rows; use explain_rows (fintune explain RUN --row N)")
     return explain(model, Examples([text], None, None, "text"))
 
@@ -145,11 +144,11 @@ def privacy_audit(run: str | Path, *, model: FintuneModel | None = None, max_row
     from fintune.evaluation.privacy_audit import membership_inference
 
     model = model or FintuneModel.load(run)
-    members = api.load_split(run, "train", model)[0]
+    members = load_split(run, "train", model)[0]
     held = held_out_split(run)
-    result = {**membership_inference(model, members, api.load_split(run, held, model)[0], max_rows=max_rows),
+    result = {**membership_inference(model, members, load_split(run, held, model)[0], max_rows=max_rows),
               "non_members": held}
-    training = (api.read_metrics(run).get("training") or {}) if (Path(run) / "metrics.json").exists() else {}
+    training = (read_metrics(run).get("training") or {}) if (Path(run) / METRICS).exists() else {}
     result["dp"] = training.get("privacy")
     (Path(run) / "privacy_audit.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result

@@ -58,7 +58,7 @@ def test_password_guards_the_board(tmp_path: Path) -> None:
 def test_try_it_explains_a_text_and_a_row(tmp_path: Path, make_config, tiny_bert: Path) -> None:
     from fintune import api
     from fintune.board.app import try_it
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
     from tests.conftest import credit_frame, write_config
 
     text_run = api.train(make_config(), show_progress=False).run_dir
@@ -92,7 +92,7 @@ def test_messages_are_never_markup() -> None:
 def test_try_it_marks_the_entities_of_a_tagger(tmp_path: Path, make_config) -> None:
     from fintune import api
     from fintune.board.app import try_it
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
     from tests.tagging.conftest import tagged_sentences, write_jsonl
 
     data = write_jsonl(tmp_path / "ner.jsonl", tagged_sentences(200))

@@ -87,7 +87,7 @@ def test_training_data_and_its_report_are_masked(tmp_path) -> None:
 
 
 def test_masking_is_off_for_table_rows_unless_asked() -> None:
-    from fintune.data.prepare import frame_to_texts
+    from fintune.data.columns import frame_to_texts
 
     frame = pd.DataFrame({"note": ["Jane Smith paid"], "amount": [5]})
     rows = DataConfig(train="x.csv", feature_columns=["note", "amount"])

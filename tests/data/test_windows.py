@@ -8,7 +8,7 @@ import pytest
 from fintune.config import WindowConfig
 from fintune.data import prepare_data
 from fintune.data.features import FeatureEncoder, check_leakage
-from fintune.data.prepare import input_columns, load_table
+from fintune.data.columns import input_columns, load_table
 from fintune.errors import DataError
 from tests.conftest import price_frame
 

@@ -13,7 +13,7 @@ from fintune.config import ExportConfig
 from fintune.deploy import export as export_module
 from fintune.deploy.export import ExportCheck, check_export
 from fintune.errors import FintuneError
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from fintune.models.onnx import OnnxModel
 from tests.conftest import sentiment_frame
 

@@ -16,7 +16,7 @@ from fintune.config import MonitorConfig, ServeConfig
 from fintune.deploy.monitor import domain_auc, mmd_test, monitor, psi, psi_categorical
 from fintune.deploy.predlog import read_log, sketch
 from fintune.deploy.server import create_app
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from tests.conftest import sentiment_frame
 
 

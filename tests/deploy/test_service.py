@@ -14,7 +14,7 @@ from fintune import api
 from fintune.config import ServeConfig
 from fintune.deploy.batcher import MicroBatcher
 from fintune.deploy.server import build_app, create_app
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from tests.conftest import credit_frame, sentiment_frame
 
 

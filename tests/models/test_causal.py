@@ -13,7 +13,7 @@ from fintune import api
 from fintune.data import Examples
 from fintune.errors import ConfigError, FintuneError
 from fintune.models.causal import CausalClassifier, PromptFormat
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from tests.conftest import sentiment_frame, write_config
 
 def texts(*items: str) -> Examples:

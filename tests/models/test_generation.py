@@ -13,7 +13,7 @@ import torch
 from fintune import api
 from fintune.data import Examples
 from fintune.errors import DataError, FintuneError
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from fintune.models.generation import AnswerLoss, GenerationFormat
 from tests.conftest import sentiment_frame, write_config
 

@@ -11,7 +11,7 @@ import pytest
 
 from fintune import api
 from fintune.errors import DataError
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from tests.conftest import credit_frame, price_frame, write_config
 
 FEATURES = ["income", "debt_ratio", "purpose", "age"]

@@ -13,7 +13,7 @@ from fintune import api
 from fintune.config import validate_config
 from fintune.data import prepare_data
 from fintune.errors import ConfigError
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from tests.conftest import COMPANIES, LABELS, sentence
 
 

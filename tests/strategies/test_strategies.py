@@ -10,7 +10,7 @@ import torch
 
 from fintune.config import ModelConfig
 from fintune.models.backbones import load_model, load_tokenizer
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from fintune.strategies import STRATEGIES, build_strategy, count_parameters, strategy_config
 from tests.conftest import sentiment_frame
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fintune import api
 from fintune.cli import app
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from tests.tagging.conftest import tagged_sentences, write_conll, write_jsonl
 
 # strategy, model options, the least test F1 it reaches in 6 epochs, trainable share of parameters

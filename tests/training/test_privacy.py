@@ -30,7 +30,7 @@ def test_dp_training_spends_at_most_its_budget(make_config, strategy: dict) -> N
     card = (result.run_dir / "model" / "README.md").read_text()
     assert "differential privacy" in card and f"{privacy['epsilon_spent']:.2f}" in card
     # The saved model is a plain one: no Opacus hooks or per-example gradients left behind.
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
 
     assert FintuneModel.load(result.run_dir).predict(["acme beats"])[0] in ("positive", "negative", "neutral")
 
@@ -62,7 +62,7 @@ def test_membership_audit_sees_an_overfit_model(make_config, tmp_path) -> None:
 
     from fintune.cli import app
     from fintune.evaluation.privacy_audit import membership_inference
-    from fintune.models.fintune_model import FintuneModel
+    from fintune.predictors import FintuneModel
     from tests.conftest import sentiment_frame
 
     path = tmp_path / "small.csv"

@@ -27,7 +27,8 @@ from fintune.data import Examples
 from fintune.data.load import read_table
 from fintune.errors import FintuneError
 from fintune.evaluation import primary_metric
-from fintune.models.fintune_model import FintuneModel
+from fintune.models.kinds.generation import GenerationPredictor
+from fintune.predictors import FintuneModel, TaggerPredictor
 from fintune.strategies import STRATEGIES
 
 BOARD = ".board"  # under the runs folder: uploads and the configs the board wrote
@@ -185,7 +186,7 @@ def try_it(model: FintuneModel, text: str | None, row: pd.DataFrame | None) -> t
     a tagger, its entities and the text with each entity marked by its type."""
     from fintune.evaluation.explain import explain
 
-    if model.task == "token_classification":
+    if isinstance(model, TaggerPredictor):
         if not (text or "").strip():
             raise FintuneError("type a text first")
         found = model.entities([text or ""])[0]
@@ -205,13 +206,13 @@ def try_it(model: FintuneModel, text: str | None, row: pd.DataFrame | None) -> t
             except (ValueError, TypeError):
                 pass
         examples = model.examples_of(table, "board")
-    if model.task == "generation":
+    if isinstance(model, GenerationPredictor):
         return model.generate(examples)[0], []
     out = model.outputs(examples)
     if model.task == "regression":
         return {f"prediction {float(out[0]):.4f}": 1.0}, []
     probs = {name: float(p) for name, p in zip(model.label_names or [], out[0])}
-    if model.kind == "causal":
+    if model.explanation_method is None:
         return probs, []
     parts = explain(model, examples, 0, table).parts
     peak = max((abs(v) for _, v in parts), default=0.0) or 1.0

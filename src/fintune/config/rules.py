@@ -7,37 +7,32 @@ names the file.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from fintune.config.sections import DataConfig, DecisionConfig, ModelConfig, TrainConfig
 from fintune.strategies import STRATEGIES, strategies_for
-
-if TYPE_CHECKING:
-    from fintune.config.schema import RunConfig
 
 TAGGING_ONLY = ("data.tokens_column, data.tag_scheme, model.crf, model.case_features and "
                 "model.lstm_hidden are for task token_classification")
 
 
-def check_run(cfg: RunConfig) -> None:
+def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, train: TrainConfig,
+              decision: DecisionConfig) -> None:
     """Every cross-section rule, in the order a user would fix them."""
-    check_inputs(cfg)
-    if cfg.task == "token_classification":
-        check_tagging(cfg)
-    else:
-        data, model = cfg.data, cfg.model
-        if (data.tokens_column is not None or data.tag_scheme is not None or model.crf
-                or model.case_features or model.lstm_hidden):
-            raise ValueError(TAGGING_ONLY)
-    check_strategy(cfg)
-    check_dp(cfg)
-    windows = cfg.data.windows
-    if windows is not None and windows.target == "direction" and cfg.task != "classification":
+    check_inputs(task, data, model)
+    if task == "token_classification":
+        check_tagging(data, model, train, decision)
+    elif (data.tokens_column is not None or data.tag_scheme is not None or model.crf
+            or model.case_features or model.lstm_hidden):
+        raise ValueError(TAGGING_ONLY)
+    check_strategy(strategy, model.kind, task)
+    check_dp(train, strategy, model.kind, task)
+    windows = data.windows
+    if windows is not None and windows.target == "direction" and task != "classification":
         raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
 
 
-def check_inputs(cfg: RunConfig) -> None:
+def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     """The columns a model kind reads, and the tasks it can do."""
-    kind, data, task = cfg.model.kind, cfg.data, cfg.task
+    kind = model.kind
     if kind == "text" and data.text_column is not None and data.feature_columns is not None:
         raise ValueError("model.kind 'text' reads one input: set data.text_column or "
                          "data.feature_columns, not both (model.kind: fusion uses both)")
@@ -61,9 +56,8 @@ def check_inputs(cfg: RunConfig) -> None:
                          "or use model.kind: fusion")
 
 
-def check_strategy(cfg: RunConfig) -> None:
+def check_strategy(name: str, kind: str, task: str) -> None:
     """The strategy supports the model kind and the task (its own declaration says)."""
-    name, kind, task = cfg.strategy.name, cfg.model.kind, cfg.task
     strategy = STRATEGIES[name]
     if kind not in strategy.kinds:
         if strategy.kinds == {"causal"}:
@@ -75,34 +69,32 @@ def check_strategy(cfg: RunConfig) -> None:
                          f"not '{name}'")
 
 
-def check_dp(cfg: RunConfig) -> None:
+def check_dp(train: TrainConfig, name: str, kind: str, task: str) -> None:
     """DP-SGD: a text model, a strategy that declares it, Poisson batches of one step each."""
-    if cfg.train.privacy.dp is None:
+    if train.privacy.dp is None:
         return
-    name, kind = cfg.strategy.name, cfg.model.kind
     if not STRATEGIES[name].dp or kind != "text":
         raise ValueError(f"train.privacy.dp (DP-SGD) works with text models and strategy "
-                         f"{', '.join(strategies_for('text', cfg.task, dp=True))}, not model.kind '{kind}' "
+                         f"{', '.join(strategies_for('text', task, dp=True))}, not model.kind '{kind}' "
                          f"with strategy '{name}'")
-    if cfg.train.oversample:
+    if train.oversample:
         raise ValueError("train.privacy.dp samples rows at random (Poisson); turn train.oversample off")
-    if cfg.train.grad_accum_steps > 1:
+    if train.grad_accum_steps > 1:
         raise ValueError("train.privacy.dp: one Poisson-sampled batch per noisy step; set "
                          "train.grad_accum_steps to 1 and raise train.batch_size instead")
 
 
-def check_tagging(cfg: RunConfig) -> None:
+def check_tagging(data: DataConfig, model: ModelConfig, train: TrainConfig, decision: DecisionConfig) -> None:
     """token_classification: words and tags in, a text encoder, sentence-level options off."""
-    data = cfg.data
     if data.tokens_column is None:
         raise ValueError("task token_classification reads words and tags: set data.tokens_column and "
                          "data.label_column (CoNLL files read as columns 'tokens' and 'tags')")
-    if cfg.model.kind != "text" or data.feature_columns is not None:
+    if model.kind != "text" or data.feature_columns is not None:
         raise ValueError("task token_classification needs model.kind 'text' and no data.feature_columns")
     if data.privacy.mask:
         raise ValueError("data.privacy.mask rewrites text and would shift the tagged words; mask "
                          "personal data before tagging, or turn it off")
-    if cfg.train.privacy.dp is not None or cfg.decision.threshold != "argmax" or cfg.train.oversample:
+    if train.privacy.dp is not None or decision.threshold != "argmax" or train.oversample:
         raise ValueError("train.privacy.dp, decision.threshold and train.oversample apply to sentence-level "
                          "tasks, not token_classification")
     if data.split.method == "time" or data.windows is not None:

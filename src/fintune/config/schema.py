@@ -35,5 +35,5 @@ class RunConfig(Strict):
 
     @model_validator(mode="after")
     def _sections_agree(self) -> RunConfig:
-        check_run(self)
+        check_run(self.task, self.data, self.model, self.strategy.name, self.train, self.decision)
         return self

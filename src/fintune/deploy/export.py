@@ -22,19 +22,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
 
 from fintune.config import ExportConfig
+from fintune.console import console
 from fintune.data import Examples, load_examples
 from fintune.errors import FintuneError
-from fintune.evaluation.metrics import compute_metrics, primary_metric
-from fintune.models.fintune_model import FintuneModel
-from fintune.models.gbm import GBMModel
+from fintune.scoring.metrics import compute_metrics, primary_metric
+from fintune.predictors import FintuneModel
+from fintune.models.metadata import OnnxMeta, RunMeta
 from fintune.models.inference import forward_scores
 from fintune.models.onnx import ONNX_FILE, OUTPUTS
-from fintune.training.batching import collate
+from fintune.data.batching import collate
+from fintune.trust import examples_and_table
 
-console = Console(stderr=True)
 REPORT = "export.json"
 
 
@@ -94,14 +94,10 @@ def _quiet_exporter() -> Any:
 
 def write_onnx(model: FintuneModel, folder: Path, examples: Examples, opset: int) -> Path:
     """Trace ``model`` (merged, fp32) to ``folder/model.onnx`` with dynamic batch and sequence axes."""
-    if isinstance(model.model, GBMModel):
-        raise FintuneError("a LightGBM model (model.kind: gbm) already runs natively on the CPU; "
-                           "serve the run as it is, without ONNX")
-    if model.kind == "causal":
-        raise FintuneError("ONNX export of causal LMs is not supported yet (the label scoring runs in "
-                           "Python around the LM); serve the run with torch, or export --format hf")
+    if model.onnx_export is not None:  # the class says why it is not traced
+        raise FintuneError(model.onnx_export)
     if model.is_adapter:
-        raise FintuneError(f"a {model.meta.get('strategy')} adapter cannot be exported to ONNX unmerged; "
+        raise FintuneError(f"a {model.meta.strategy} adapter cannot be exported to ONNX unmerged; "
                            "drop --no-merge (LoRA merges; prompt-style adapters cannot be exported)")
     sample = _sample_batch(model, examples)
     names = list(sample)
@@ -138,7 +134,7 @@ def quantize_int8(path: Path) -> None:
         extra.unlink()
 
 
-def copy_companions(model: FintuneModel, folder: Path, meta: dict[str, Any]) -> None:
+def copy_companions(model: FintuneModel, folder: Path, meta: RunMeta) -> None:
     """Tokenizer, feature encoder and metadata beside the graph, so the folder loads alone."""
     if model.tokenizer is not None:
         model.tokenizer.save_pretrained(folder)
@@ -147,7 +143,7 @@ def copy_companions(model: FintuneModel, folder: Path, meta: dict[str, Any]) -> 
     config = getattr(getattr(model.model, "config", None), "to_json_file", None)
     if config is not None:
         config(str(folder / "config.json"))
-    (folder / "fintune.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    meta.write(folder)
 
 
 def check_export(reference: FintuneModel, exported: FintuneModel, examples: Examples,
@@ -174,8 +170,6 @@ def check_examples(run: Path, model: FintuneModel, data: str | Path | None, rows
     if data is not None:
         examples = load_examples(str(data), model.data_config, model.task, model.label_names)
     else:
-        from fintune.trust import examples_and_table
-
         examples = examples_and_table(run, None, model)[0]
     if rows is not None and rows < len(examples):
         examples = examples.take(np.random.default_rng(0).choice(len(examples), rows, replace=False))
@@ -188,9 +182,8 @@ def export_onnx(run: Path, output: Path, cfg: ExportConfig, *, quantize: str | N
     (or ``force``). Writes ``export.json`` with the check beside the graph."""
     started = time.perf_counter()
     reference = FintuneModel.load(run)
-    if reference.task == "token_classification":
-        raise FintuneError("ONNX export covers sentence-level models; export a tagger with --format hf "
-                           "(a plain token-classification model, LoRA merged in)")
+    if reference.onnx_export is not None:
+        raise FintuneError(reference.onnx_export)
     examples = check_examples(run, reference, data, cfg.check_rows)
     partial = output.with_name(output.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -198,7 +191,7 @@ def export_onnx(run: Path, output: Path, cfg: ExportConfig, *, quantize: str | N
         write_onnx(reference.merged(), partial, examples, cfg.opset)
         if quantize == "int8":
             quantize_int8(partial / ONNX_FILE)
-        meta = {**reference.meta, "exported_from": str(run), "onnx": {"quantize": quantize, "opset": cfg.opset}}
+        meta = reference.meta.updated(exported_from=str(run), onnx=OnnxMeta(quantize=quantize, opset=cfg.opset))
         copy_companions(reference, partial, meta)
         check = check_export(reference, FintuneModel.load(partial), examples, cfg.max_metric_drop)
         report = {**asdict(check), "format": "onnx", "quantize": quantize, "forced": force and not check.passed,

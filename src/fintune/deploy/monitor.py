@@ -25,8 +25,10 @@ import pandas as pd
 
 from fintune.config import MonitorConfig
 from fintune.data import Examples
+from fintune.data.columns import load_table
 from fintune.deploy.predlog import read_log, sketch
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
+from fintune.rundir import load_split
 
 EPS = 1e-4
 STATUS_ORDER = ("ok", "warn", "alert")
@@ -115,13 +117,9 @@ def _psi_check(name: str, value: float, cfg: MonitorConfig) -> Check:
 def reference_examples(run: Path, model: FintuneModel, reference: str | Path | None, rows: int) -> Examples:
     """A seeded sample of the run's training rows (or of the ``reference`` file)."""
     if reference is not None:
-        from fintune.data.prepare import load_table
-
         table = load_table(str(reference), model.data_config.model_copy(update={"format": "auto"}))
         examples = model.examples_of(table, str(reference))
     else:
-        from fintune.api import load_split
-
         examples = load_split(run, "train", model)[0]
     if len(examples) > rows:
         examples = examples.take(np.sort(np.random.default_rng(0).choice(len(examples), rows, replace=False)))

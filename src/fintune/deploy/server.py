@@ -32,7 +32,7 @@ from fintune.deploy.batcher import MicroBatcher
 from fintune.deploy.metrics import ServerMetrics
 from fintune.deploy.predlog import PredictionLog, Record, input_hash, sketch
 from fintune.errors import FintuneError
-from fintune.models.fintune_model import FintuneModel
+from fintune.predictors import FintuneModel
 from fintune.models.onnx import OnnxModel
 
 Scalar = str | int | float | bool | None
@@ -247,15 +247,16 @@ class Service:
     def explain(self, request: ExplainRequest) -> ExplainResponse:
         from fintune.evaluation.explain import explain
 
-        if self.model.task != "classification":
-            raise HTTPException(422, {"error": "explanations are available for classification models"})
+        if self.model.explanation_method is None:
+            raise HTTPException(422, {"error": "explanations are available for classification models with an "
+                                               "encoder or features (not causal LMs)"})
         predict = PredictRequest(texts=[request.text]) if request.text is not None else PredictRequest(rows=[request.row])
         examples, frame, _ = self.examples(predict)
         with self._explain_lock:  # captum hooks the embedding layer: one explanation at a time
             model = self._explaining_model()
             result = explain(model, examples, 0, frame)
         return ExplainResponse(label=result.label, probability=result.probability,
-                               method="integrated_gradients" if model.kind == "text" else "occlusion",
+                               method=model.explanation_method,
                                attributions=[Attribution(part=p, score=s) for p, s in result.parts])
 
     def _explaining_model(self) -> FintuneModel:
@@ -282,7 +283,7 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
     scores its reference with the same model that produced the logged vectors.
     """
     metrics = ServerMetrics(model.label_names)
-    if explainer is None and model.kind != "text":
+    if explainer is None and model.explanation_method == "occlusion":
         explainer = lambda: model  # noqa: E731 - occlusion only predicts, so the served model will do
     log = None
     if cfg.log.enabled and log_path is not None:
@@ -379,7 +380,7 @@ def _torch_run(run: Path, model: FintuneModel) -> Path | None:
     """Where a torch copy of the model is, for explanations."""
     if not isinstance(model.model, OnnxModel):
         return run
-    source = model.meta.get("exported_from")
+    source = model.meta.exported_from
     return Path(source) if source and (Path(source) / "model" / "fintune.json").exists() else None
 
 
@@ -392,15 +393,13 @@ def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastA
 
         torch.set_num_threads(cfg.threads)
     model = FintuneModel.load(folder, threads=cfg.threads)
-    if model.task in ("generation", "token_classification"):
-        raise FintuneError(f"{run} is a {model.task} run; the server answers with class probabilities or "
-                           "values, so it serves classification and regression runs. Generate answers or tag "
-                           "entities in batch with `fintune predict`")
+    if model.servable is not None:  # the class says why not
+        raise FintuneError(f"{run} is a {model.task} run; {model.servable}")
     api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
     log_path = Path(cfg.log.path) if cfg.log.path else run / "serve" / "predictions.sqlite"
     # Integrated Gradients hooks the embedding layer: it runs on a copy of the torch model, so
     # the served one never carries a hook; table models are explained by occlusion on the served one.
-    source = _torch_run(run, model) if model.kind == "text" else None
+    source = _torch_run(run, model) if model.explanation_method == "integrated_gradients" else None
     explainer = (lambda: FintuneModel.load(source)) if source is not None else None
     return create_app(model, cfg, name=run.name, log_path=log_path, api_key=api_key, explainer=explainer,
                       model_path=folder)

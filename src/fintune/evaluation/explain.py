@@ -56,10 +56,11 @@ def explain(model: Any, examples: Examples, index: int = 0, table: pd.DataFrame 
     Feature models need ``table``, the raw rows aligned with ``examples``, so that an
     occluded value also leaves the text the fusion model reads.
     """
-    if model.task != "classification" or model.kind == "causal":
+    method = model.explanation_method  # the model's class says how it is explained
+    if method is None:
         raise FintuneError("explanations (Integrated Gradients, occlusion) are implemented for classification "
                            "with encoder and feature models, not for causal LMs or other tasks")
-    if model.kind == "text":
+    if method == "integrated_gradients":
         if model.data_config.pair_column is not None:
             raise FintuneError("explanations of text-pair models (data.pair_column) are not implemented: "
                                "Integrated Gradients here attributes one text")

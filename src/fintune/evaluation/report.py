@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from fintune.evaluation.metrics import compute_metrics
+from fintune.scoring.metrics import compute_metrics
 
 CONFUSION_PNG = "confusion_matrix.png"
 ROC_PNG = "roc_curve.png"

@@ -71,7 +71,7 @@ def corpus_dates(table: pd.DataFrame, column: str, source: str) -> list[pd.Times
 def check_column(table: pd.DataFrame, column: str, role: str, option: str, source: str) -> None:
     """Raise a DataError naming the file's columns (and a close match) unless it has ``column``;
     ``option`` (the CLI flag that set it) goes into the message, so it says what to change."""
-    from fintune.data.prepare import check_columns
+    from fintune.data.columns import check_columns
 
     check_columns(table, [(column, role)], source, keys={role: option})
 

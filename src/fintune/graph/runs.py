@@ -22,7 +22,7 @@ def load_run(run: Any, option: str, tasks: tuple[str, ...]) -> Any:
     if isinstance(run, (str, Path)):
         if not Path(run).exists():
             raise FintuneError(f"{option} run folder not found: {Path(run).resolve()}")
-        from fintune.models.fintune_model import FintuneModel  # imports torch: only when a run is given
+        from fintune.predictors import FintuneModel  # imports torch: only when a run is given
 
         model = FintuneModel.load(run)
     else:

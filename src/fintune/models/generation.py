@@ -21,7 +21,7 @@ from transformers import PreTrainedTokenizerBase
 from fintune.data import Examples
 from fintune.errors import DataError
 from fintune.models.inference import autocast
-from fintune.training.batching import collate, eval_batches, lengths_of
+from fintune.data.batching import collate, eval_batches, lengths_of
 
 DEFAULT_PROMPT = "Instruction: {instruction}\nInput: {text}\nAnswer:"
 NO_INSTRUCTION_PROMPT = "Input: {text}\nAnswer:"

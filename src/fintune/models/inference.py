@@ -14,7 +14,7 @@ from transformers import PreTrainedTokenizerBase
 from fintune.data import Examples
 from fintune.data.features import FeatureEncoder
 from fintune.errors import DataError
-from fintune.training.batching import collate, eval_batches, lengths_of
+from fintune.data.batching import collate, eval_batches, lengths_of
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int,

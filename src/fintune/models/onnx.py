@@ -2,7 +2,7 @@
 
 The graph (written by :mod:`fintune.deploy.export`) takes the token ids and/or the
 encoded feature row and returns ``logits`` and ``sentence_vector``; softmax, temperature
-and thresholds stay in :class:`~fintune.models.fintune_model.FintuneModel`, so both
+and thresholds stay in :class:`~fintune.models.predictor.Predictor`, so both
 backends decide the same way.
 """
 

@@ -18,7 +18,7 @@ import pandas as pd
 from fintune.config import DataConfig
 from fintune.data import Examples
 from fintune.data.clean import clean_text, is_missing
-from fintune.data.prepare import ROW_NOTE, check_columns, load_table
+from fintune.data.columns import ROW_NOTE, check_columns, load_table
 from fintune.errors import DataError
 from fintune.tagging.schemes import OUTSIDE, Scheme, convert, detect_scheme, parse_tag, spans, tag_set
 

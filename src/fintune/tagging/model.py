@@ -22,9 +22,10 @@ from transformers.modeling_outputs import TokenClassifierOutput
 from fintune.config import ModelConfig
 from fintune.data import Examples
 from fintune.models.inference import autocast
+from fintune.models.metadata import TaggerMeta
 from fintune.tagging.crf import CRF
 from fintune.tagging.schemes import SHAPES, Scheme, allowed_ends, allowed_starts, allowed_transitions, word_shape
-from fintune.training.batching import collate, eval_batches
+from fintune.data.batching import collate, eval_batches
 
 HEAD_FILE = "tagger_head.safetensors"  # what the tagger adds to the encoder: CRF, case embedding, LSTM
 IGNORE = -100
@@ -133,7 +134,7 @@ def new_crf(tags: list[str], scheme: Scheme) -> CRF:
     return CRF(len(tags), allowed_transitions(tags, scheme), allowed_starts(tags, scheme), allowed_ends(tags, scheme))
 
 
-def load_tagger(folder: Path, meta: dict[str, Any], base_path: str | None) -> TokenTagger:
+def load_tagger(folder: Path, tags: list[str], head: TaggerMeta, base_path: str | None) -> TokenTagger:
     """A saved tagger: the encoder (or ``base_path`` plus the adapter in ``folder``) and its CRF."""
     if base_path is not None:
         from peft import PeftModel
@@ -143,10 +144,10 @@ def load_tagger(folder: Path, meta: dict[str, Any], base_path: str | None) -> To
         encoder: nn.Module = PeftModel.from_pretrained(base, folder)
     else:
         encoder = AutoModelForTokenClassification.from_pretrained(folder, use_safetensors=True)
-    crf = new_crf(meta["label_names"], meta["scheme"]) if meta.get("crf") else None
-    case = new_case_embedding(encoder.get_input_embeddings().embedding_dim) if meta.get("case_features") else None
-    hidden = meta.get("lstm_hidden")
-    lstm = BiLSTM(encoder.config.hidden_size, hidden, len(meta["label_names"])) if hidden else None
+    crf = new_crf(tags, head.scheme) if head.crf else None  # type: ignore[arg-type]
+    case = new_case_embedding(encoder.get_input_embeddings().embedding_dim) if head.case_features else None
+    hidden = head.lstm_hidden
+    lstm = BiLSTM(encoder.config.hidden_size, hidden, len(tags)) if hidden else None
     tagger = TokenTagger(encoder, crf, case, lstm)
     if tagger.head_state():
         from safetensors.torch import load_file

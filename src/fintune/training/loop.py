@@ -27,12 +27,12 @@ from torch import nn
 from fintune.config import TrainConfig
 from fintune.data import Examples
 from fintune.errors import ConfigError, TrainingStopped
-from fintune.evaluation import compute_metrics, metric_mode, primary_metric
+from fintune.scoring.metrics import compute_metrics, metric_mode, primary_metric
 from fintune.models.inference import Inputs, autocast, model_outputs, resolve_precision
 from fintune.strategies import Strategy, count_parameters
 from fintune.strategies.base import head_parameters
 from fintune.training import checkpoint
-from fintune.training.batching import collate, epoch_batches, lengths_of
+from fintune.data.batching import collate, epoch_batches, lengths_of
 from fintune.training.distributed import Distributed, world_size
 from fintune.training.privacy import DPSGD
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fintune.evaluation import choose_threshold, classification_metrics
-from fintune.evaluation.threshold import NEVER
+from fintune.scoring.threshold import NEVER
 
 Y = np.array([1, 1, 0, 1, 0, 0])
 P = np.array([0.9, 0.8, 0.7, 0.6, 0.3, 0.1])

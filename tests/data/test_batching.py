@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fintune.training.batching import collate, epoch_batches, eval_batches
+from fintune.data.batching import collate, epoch_batches, eval_batches
 
 
 def _padding(batches: list[np.ndarray], lengths: np.ndarray) -> int:

@@ -18,7 +18,7 @@ from sklearn.metrics import (
     mean_squared_error, precision_recall_fscore_support, r2_score, roc_auc_score, roc_curve,
 )
 
-from fintune.evaluation.calibration import expected_calibration_error
+from fintune.scoring.calibration import expected_calibration_error
 
 TASKS = ("classification", "regression")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fintune.evaluation.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from fintune.scoring.calibration import apply_temperature, expected_calibration_error, fit_temperature
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

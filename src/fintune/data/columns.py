@@ -1,0 +1,164 @@
+"""Column mapping: which columns of a table a model reads, and how each cell becomes input.
+
+Training, evaluation and prediction all read tables through these functions, so a model
+sees its input prepared the same way at every stage.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fintune.config import DataConfig
+from fintune.data.clean import clean_text, is_missing, serialize_row
+from fintune.data.load import read_table
+from fintune.data.privacy import mask, masking_on
+from fintune.data.windows import build_windows, window_columns
+from fintune.errors import DataError
+
+ROW_NOTE = "(rows count data rows from 1; the header is not counted)"
+
+
+FEATURE_PREFIX = "feature:"  # raw feature columns ride along in the working frame under this prefix
+
+
+# The config key that names each kind of column, for "set X to the right name" hints.
+_ROLE_KEYS = {
+    "text": "data.text_column",
+    "instruction": "data.instruction_column",
+    "pair": "data.pair_column",
+    "tokens": "data.tokens_column",
+    "feature": "data.feature_columns",
+    "label": "data.label_column",
+    "date": "data.date_column",
+}
+
+
+def load_table(path: str, cfg: DataConfig) -> pd.DataFrame:
+    """Read a data file; with ``data.windows``, turn the price table into windows first.
+
+    The index holds each row's number in the file (from 1), which errors name.
+    """
+    table = read_table(path, cfg.format, cfg.encoding)
+    if cfg.windows is not None:
+        return build_windows(table, cfg, path)
+    table.index = np.arange(1, len(table) + 1)
+    return table
+
+
+def input_columns(cfg: DataConfig) -> list[str]:
+    """The feature columns the model reads: ``data.feature_columns``, or the window's columns."""
+    if cfg.windows is not None:
+        return window_columns(list(cfg.feature_columns or []), cfg.windows)
+    return list(cfg.feature_columns or [])
+
+
+def categorical_columns(cfg: DataConfig) -> list[str]:
+    """Columns to one-hot although they may hold numbers (codes such as EDUCATION 1-6)."""
+    return list(cfg.categorical_columns or [])
+
+
+def feature_frame(table: pd.DataFrame, cfg: DataConfig, source: str) -> pd.DataFrame | None:
+    """The raw feature columns of a table (None without feature columns)."""
+    if cfg.feature_columns is None:
+        return None
+    columns = input_columns(cfg)
+    check_columns(table, [(c, "feature") for c in columns], source)
+    return table[columns]
+
+
+def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1) -> list[str]:
+    """The model input of each row: the text column, or the serialized feature columns, cleaned.
+
+    ``first_row`` is the file row of ``df``'s first row, so errors in a chunk name the
+    right row. A missing, non-string or (after cleaning) empty text is a DataError.
+    """
+    if cfg.text_column is not None:
+        check_columns(df, [(cfg.text_column, "text")], source)
+        return [clean_cell(value, cfg, source, first_row + pos)
+                for pos, value in enumerate(df[cfg.text_column].tolist())]
+    columns = input_columns(cfg)
+    check_columns(df, [(c, "feature") for c in columns], source)
+    values = zip(*(df[c].tolist() for c in columns))
+    texts = [clean_text(serialize_row(dict(zip(columns, row)), columns, cfg.column_names, cfg.categories),
+                        cfg.clean) for row in values]
+    return [mask(t, cfg.privacy) for t in texts] if masking_on(cfg) else texts
+
+
+def instructions_of(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1) -> list[str] | None:
+    """Generation: each row's instruction (``data.instruction_column``), cleaned like the text."""
+    return _second_texts(df, cfg, cfg.instruction_column, "instruction", source, first_row)
+
+
+def pairs_of(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1) -> list[str] | None:
+    """Text pairs: each row's second text (``data.pair_column``), cleaned like the text."""
+    return _second_texts(df, cfg, cfg.pair_column, "pair", source, first_row)
+
+
+def _second_texts(df: pd.DataFrame, cfg: DataConfig, column: str | None, role: str, source: str,
+                  first_row: int) -> list[str] | None:
+    if column is None:
+        return None
+    check_columns(df, [(column, role)], source)
+    return [clean_cell(value, cfg, source, first_row + pos, column) for pos, value in enumerate(df[column].tolist())]
+
+
+def check_columns(df: pd.DataFrame, wanted: list[tuple[str, str]], source: str,
+                  keys: dict[str, str] | None = None) -> None:
+    """Raise a DataError for the first configured column the file lacks, with the nearest name.
+
+    The message says which setting names the column: the config key of its role, or
+    ``keys[role]`` (a CLI option such as ``--text-column``).
+    """
+    have = [str(c) for c in df.columns]
+    for column, role in wanted:
+        if column in df.columns:
+            continue
+        key = (keys or _ROLE_KEYS)[role]
+        near = nearest_name(column, have)
+        hint = f" Did you mean '{near}'?" if near else ""
+        raise DataError(
+            f"{role} column '{column}' (set by {key}) not found; the file has columns: "
+            f"{', '.join(have)}.{hint} Set {key} to one of the file's columns",
+            file=source, column=column,
+        )
+
+
+def serialized_rows(features: pd.DataFrame, cfg: DataConfig) -> list[str]:
+    columns = list(features.columns)
+    return [serialize_row(dict(zip(columns, row)), columns)
+            for row in zip(*(features[c].tolist() for c in columns))]
+
+
+def clean_cell(value: Any, cfg: DataConfig, source: str, row: int, column: str | None = None) -> str:
+    column = column or cfg.text_column
+    if is_missing(value):
+        raise DataError(f"missing text (empty cell or null); fill it in or remove the row {ROW_NOTE}",
+                        file=source, row=row, column=column)
+    if not isinstance(value, str):
+        raise DataError(f"text must be a string, got {type(value).__name__} {value!r}; write it "
+                        f'as a string (in JSON: "{value}") {ROW_NOTE}',
+                        file=source, row=row, column=column)
+    text = clean_text(value, cfg.clean)
+    if masking_on(cfg):
+        text = mask(text, cfg.privacy)
+    if not text.strip():
+        raise DataError(f"empty text (empty or only whitespace after cleaning); fill it in or "
+                        f"remove the row {ROW_NOTE}", file=source, row=row, column=column)
+    return text
+
+
+def nearest_name(name: str, options: list[str]) -> str | None:
+    """The closest option, case-insensitively first ('Text' for 'text')."""
+    for option in options:
+        if option.lower() == name.lower():
+            return option
+    near = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if near:
+        return near[0]
+    lowered = {o.lower(): o for o in options}
+    near = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[near[0]] if near else None

@@ -1,0 +1,7 @@
+"""One predictor class per model kind, each registered by name (see :mod:`fintune.models.predictor`).
+
+Importing this package registers the kinds defined under ``models``; the tagger registers
+itself in :mod:`fintune.tagging.predictor`. :mod:`fintune.predictors` imports both.
+"""
+
+from fintune.models.kinds import causal, gbm, generation, tabular, text  # noqa: F401  (registers)

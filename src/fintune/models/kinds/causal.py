@@ -1,0 +1,56 @@
+"""Causal LMs as classifiers: the label words of the prompt scored as answers.
+
+Served like a text model; not exported to ONNX (the label scoring runs in Python around the
+LM) and not explained (Integrated Gradients here attributes an encoder's embeddings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from fintune.models.causal import CausalClassifier, PromptFormat
+from fintune.models.metadata import RunMeta
+from fintune.models.predictor import ADAPTER, Predictor, adapter_base, register_predictor
+
+CAUSAL_ONNX = ("ONNX export of causal LMs is not supported yet (the label scoring runs in "
+               "Python around the LM); serve the run with torch, or export --format hf")
+
+
+def load_lm(folder: Path, meta: RunMeta) -> torch.nn.Module:
+    """The LM saved in ``folder``, or its base with the LoRA adapter saved there."""
+    if not (folder / ADAPTER).exists():
+        return AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True)
+    from peft import PeftModel
+
+    base = AutoModelForCausalLM.from_pretrained(adapter_base(folder, meta), use_safetensors=True)
+    return PeftModel.from_pretrained(base, folder)
+
+
+@register_predictor("causal")
+class CausalPredictor(Predictor):
+    """``model.kind: causal``, task classification."""
+
+    onnx_export = CAUSAL_ONNX
+
+    @classmethod
+    def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:
+        prompt = cls._format(tokenizer, meta)
+        return CausalClassifier(load_lm(folder, meta), prompt.label_ids, tokenizer.pad_token_id)
+
+    @staticmethod
+    def _format(tokenizer: Any, meta: RunMeta) -> PromptFormat:
+        assert meta.prompt is not None and meta.prompt.label_words is not None
+        return PromptFormat(tokenizer, meta.prompt.template, meta.prompt.label_words)
+
+    def _prompt(self) -> PromptFormat:
+        return self._format(self.tokenizer, self.meta)
+
+    def _save_model(self, folder: Path) -> None:
+        self.model.lm.save_pretrained(folder, safe_serialization=True)  # the LM in HF format: it loads anywhere
+
+    def _with_merged(self, merged: torch.nn.Module) -> torch.nn.Module:
+        return CausalClassifier(merged, self.model.label_ids, self.model.pad_id)

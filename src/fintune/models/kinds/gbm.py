@@ -1,0 +1,42 @@
+"""LightGBM on the encoded features (``model.kind: gbm``): served as it is (no ONNX; it is
+native on the CPU already), explained by occlusion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fintune.data.features import FeatureEncoder
+from fintune.models.gbm import GBMModel
+from fintune.models.metadata import RunMeta
+from fintune.models.predictor import OnBatch, Predictor, register_predictor
+
+
+@register_predictor("gbm")
+class GBMPredictor(Predictor):
+    """Gradient-boosted trees over the feature encoder's rows."""
+
+    onnx_export = ("a LightGBM model (model.kind: gbm) already runs natively on the CPU; "
+                   "serve the run as it is, without ONNX")
+    explanation = "occlusion"
+    reads_features = True
+    reads_text = False
+
+    @classmethod
+    def _from_folder(cls, folder: Path, meta: RunMeta, features: FeatureEncoder | None, precision: str,
+                     threads: int | None) -> Predictor:
+        gbm = GBMModel.load(folder, meta.task, len(meta.label_names or [None]))
+        return cls(gbm, None, meta, None, features)
+
+    def _save_model(self, folder: Path) -> None:
+        self.model.save(folder)
+
+    def _raw_scores(self, encoded: dict[str, Any], batch_size: int, on_batch: OnBatch,
+                    with_vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        out = self.model.outputs(encoded["features"])
+        vectors = np.asarray(encoded["features"], dtype=np.float32) if with_vectors else None
+        if on_batch:
+            on_batch(len(out))
+        return out, vectors

@@ -1,0 +1,40 @@
+"""Table models with a torch head: fusion (the encoder's sentence vector joined with the
+row's features) and mlp (the features alone); served, exported, explained by occlusion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from fintune.models.fusion import FusionModel, load_fusion
+from fintune.models.metadata import RunMeta
+from fintune.models.predictor import Predictor, register_predictor
+
+
+@register_predictor("fusion")
+class FusionPredictor(Predictor):
+    """``model.kind: fusion``: text and features through one head."""
+
+    explanation = "occlusion"
+    reads_features = True
+    with_encoder: ClassVar[bool] = True
+
+    @classmethod
+    def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:
+        assert meta.fusion_shape is not None, "a fusion model's metadata holds its shape"
+        return load_fusion(folder, meta.fusion_shape, with_encoder=cls.with_encoder)
+
+    def _save_model(self, folder: Path) -> None:
+        if isinstance(self.model, FusionModel):
+            self.model.save(folder)
+            self.meta.fusion_shape = self.model.shape
+
+
+@register_predictor("mlp")
+class MLPPredictor(FusionPredictor):
+    """``model.kind: mlp``: the features alone (a baseline)."""
+
+    reads_text = False
+    with_encoder = False

@@ -1,0 +1,44 @@
+"""The LightGBM recipe (``model.kind: gbm``): the sentence-level recipe with trees in place
+of the training loop. Features, calibration, threshold and evaluation are shared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fintune.config import RunConfig
+from fintune.console import console
+from fintune.data import Examples, PreparedData
+from fintune.models.gbm import GBMModel
+from fintune.models.inference import Inputs
+from fintune.recipes.base import TrainOptions, register_recipe
+from fintune.recipes.sentence import SentenceRecipe
+from fintune.rundir import RunFolder
+from fintune.training import loop
+
+
+@register_recipe
+class GBMRecipe(SentenceRecipe):
+    """Gradient-boosted trees on the encoded features, early-stopped on validation loss."""
+
+    name = "gbm"
+    kinds = frozenset({"gbm"})
+    tasks = frozenset({"classification", "regression"})
+
+    def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
+            train_examples: Examples, objective: loop.Objective | None) -> tuple[Any, dict[str, Any]]:
+        run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
+        console.print("training LightGBM on the features")
+        validation = data.validation
+        gbm = GBMModel.fit(cfg.model.gbm, cfg.task, len(data.label_names or [None]), inputs(train_examples)["features"],
+                           train_examples.labels, inputs(validation)["features"], validation.labels, cfg.seed,
+                           cfg.train.num_threads)
+        trees = gbm.booster.best_iteration or gbm.booster.current_iteration()
+        rounds = gbm.booster.current_iteration()
+        training = {
+            "metric": "validation loss", "train_rows": len(train_examples), "best_metric": None, "best_step": trees,
+            "global_step": rounds, "stopped_early": trees < cfg.model.gbm.n_estimators,
+            "train_seconds": round(gbm.train_seconds, 3), "eval_seconds": 0.0,
+            "train_samples_per_s": round(len(train_examples) * rounds / max(gbm.train_seconds, 1e-9), 3),
+            "trainable_params": trees, "total_params": trees, "precision": "fp64", "resumed_from_step": None,
+        }
+        return gbm, training

@@ -1,0 +1,207 @@
+"""The sentence-level recipe: one label (or value, or answer) per text or row.
+
+It trains text, fusion, mlp and causal models (classification and regression; causal LMs
+also generation) with the one training loop, then calibrates, picks the decision threshold
+on validation and evaluates every held-out split. :mod:`fintune.recipes.gbm` reuses all of
+it but the training step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from fintune.config import RunConfig
+from fintune.console import console
+from fintune.data import Examples, PreparedData, prepare_data
+from fintune.data.columns import categorical_columns
+from fintune.data.features import FeatureEncoder, check_leakage
+from fintune.errors import ConfigError
+from fintune.evaluation import write_evaluation
+from fintune.evaluation.generation import write_generation_evaluation
+from fintune.models import generation
+from fintune.models.backbones import (
+    build_model, checkpoint_activations, generation_format, load_tokenizer, prompt_format,
+)
+from fintune.models.causal import AnswerLoss
+from fintune.models.inference import Inputs
+from fintune.models.metadata import PromptMeta, RunMeta, predictor_name
+from fintune.predictors import FintuneModel, predictor_class
+from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, register_recipe, training_summary
+from fintune.rundir import RunFolder
+from fintune.scoring.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from fintune.scoring.threshold import choose_threshold
+from fintune.strategies import build_strategy
+from fintune.training import loop
+from fintune.training.distributed import is_main_process
+
+def token_counter(tokenizer: Any):
+    """Token counts of texts, for the data report's length statistics."""
+    def count(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+    return count
+
+
+@register_recipe
+class SentenceRecipe(Recipe):
+    """Text, fusion, mlp and causal models through the training loop."""
+
+    name = "sentence"
+    kinds = frozenset({"text", "fusion", "mlp", "causal"})
+    tasks = frozenset({"classification", "regression", "generation"})
+
+    def __call__(self, cfg: RunConfig, run: RunFolder, options: TrainOptions) -> RecipeResult:
+        kind = predictor_class(predictor_name(cfg.task, cfg.model.kind))
+        tokenizer = load_tokenizer(cfg.model) if kind.reads_text else None
+        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(tokenizer) if tokenizer else None)
+        loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
+        if cfg.decision.threshold != "argmax" and len(data.label_names or []) != 2:
+            raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "
+                              "task (two labels); use 'argmax' otherwise")
+        features = fit_features(cfg, data) if kind.reads_features else None
+        prompt = _prompt(cfg, tokenizer, data.label_names)
+        inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt)
+        train_examples, objective = options.objective_for(data.train) if options.objective_for else (data.train, None)
+        model, training = self.fit(cfg, run, options, data, inputs, train_examples, objective)
+        if model is None:
+            return RecipeResult(None, {"training": training}, training, data.report)
+        meta = RunMeta.for_run(cfg, kind.name, data.label_names,
+                               distilled=options.distilled, **_prompt_meta(cfg, prompt))
+        predictor = FintuneModel(model, tokenizer, meta, features=features)
+        splits = held_out(data.validation, data.test)
+        if cfg.task == "generation":
+            answers = Inputs(tokenizer, cfg.model.max_length, None, prompt.with_answers())
+            metrics = _evaluate_generation(predictor, splits, answers, cfg.train.eval_batch_size, run)
+        else:
+            metrics = evaluate_scores(predictor, splits, data.label_names, cfg, run)
+        run.write_splits(cfg, data)
+        return RecipeResult(predictor, metrics, training, data.report)
+
+    def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
+            train_examples: Examples, objective: loop.Objective | None) -> tuple[Any, dict[str, Any]]:
+        """Build the model, start the run folder, train; (None, training) on processes after the first."""
+        strategy = build_strategy(cfg.strategy)
+        model = build_model(cfg.model, cfg.task, data.label_names, inputs.features.width if inputs.features else 0,
+                            inputs.prompt, strategy.load_kwargs())
+        if cfg.train.gradient_checkpointing:
+            checkpoint_activations(model)
+        model = strategy.prepare(model)
+        evaluator = None
+        train_inputs = inputs
+        if cfg.task == "generation":
+            # Generation trains and validates on prompt + answer; it predicts from the prompt alone.
+            train_inputs = Inputs(inputs.tokenizer, cfg.model.max_length, None, inputs.prompt.with_answers())
+            objective = generation.AnswerLoss(train_inputs(train_examples))
+            evaluator = _answer_loss_evaluator(train_inputs.pad_id, cfg.train.eval_batch_size)
+        elif objective is None and inputs.prompt is not None:
+            objective = AnswerLoss(train_examples.labels)
+        run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
+        result = loop.train(
+            model, strategy, train_inputs, train_examples, data.validation, task=cfg.task,
+            label_names=data.label_names, cfg=cfg.train, seed=cfg.seed, work_dir=run.path, resume=options.resume,
+            show_progress=options.show_progress, objective=objective, on_evaluate=options.on_evaluate,
+            evaluator=evaluator,
+        )
+        training = training_summary(result)
+        return (strategy.finalize(model) if is_main_process() else None), training
+
+
+def fit_features(cfg: RunConfig, data: PreparedData) -> FeatureEncoder:
+    """The feature encoder fitted on the training split, after the leak check."""
+    train = data.train
+    assert train.features is not None and train.labels is not None
+    # Trees split raw values themselves; bins would only add columns to search.
+    bins = cfg.model.numeric_bins if cfg.model.kind != "gbm" else 0
+    enc = FeatureEncoder.fit(train.features, list(train.features.columns), categorical_columns(cfg.data),
+                             train.source, numeric_bins=bins)
+    if cfg.data.leak_check:
+        check_leakage(train.features, enc, train.labels, cfg.task, train.source)
+    console.print(f"features: {len(enc.numeric)} numeric, {len(enc.categorical)} categorical "
+                  f"-> {enc.width} inputs (fitted on {len(train)} training rows)")
+    return enc
+
+
+def _prompt(cfg: RunConfig, tokenizer: Any, label_names: list[str] | None) -> Any:
+    """A causal LM's prompt: label words to score (classification) or a template to answer."""
+    if cfg.model.kind != "causal":
+        return None
+    if cfg.task == "generation":
+        return generation_format(cfg.model, tokenizer, cfg.data.instruction_column is not None)
+    return prompt_format(cfg.model, tokenizer, label_names or [])
+
+
+def _prompt_meta(cfg: RunConfig, prompt: Any) -> dict[str, Any]:
+    if prompt is None:
+        return {}
+    if cfg.task == "generation":
+        return {"prompt": PromptMeta(template=prompt.template), "max_new_tokens": cfg.model.max_new_tokens}
+    return {"prompt": PromptMeta(template=prompt.template, label_words=prompt.label_words)}
+
+
+def _answer_loss_evaluator(pad_id: int, batch_size: int) -> loop.Evaluator:
+    def evaluate(model: Any, encoded: dict[str, Any], dtype: Any) -> dict[str, Any]:
+        return {"loss": generation.answer_loss(model, encoded, batch_size, pad_id, dtype)}
+    return evaluate
+
+
+def evaluate_scores(model: FintuneModel, splits: dict[str, Examples], label_names: list[str] | None,
+                    cfg: RunConfig, run: RunFolder) -> dict[str, Any]:
+    """Classification and regression: calibrate, pick the threshold, score and report each split."""
+    # Each evaluation split goes through the model once (fp32, as `fintune predict` by default);
+    # the threshold reuses validation's outputs.
+    outputs = {name: model.outputs(ex, cfg.train.eval_batch_size) for name, ex in splits.items()}
+    calibration = None
+    if cfg.task == "classification" and cfg.decision.temperature_scaling:
+        outputs, calibration = _calibrate(outputs, splits, model)
+    model.threshold = _decision_threshold(outputs["validation"], splits["validation"].labels, cfg)
+    metrics: dict[str, Any] = {"label_names": label_names}
+    for name, examples in splits.items():
+        metrics[name] = write_evaluation(run.eval_dir(name), cfg.task, examples.labels, outputs[name],
+                                         label_names, f"{name} ({Path(examples.source).name})", model.threshold)
+    if calibration is not None:
+        metrics["calibration"] = calibration
+    return metrics
+
+
+def _evaluate_generation(model: FintuneModel, splits: dict[str, Examples], answer_inputs: Inputs,
+                         batch_size: int, run: RunFolder) -> dict[str, Any]:
+    """Generation: answer every held-out record, score the answers, and the loss on the references."""
+    metrics: dict[str, Any] = {"label_names": None}
+    for name, examples in splits.items():
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task(f"generate ({name})", total=len(examples))
+            answers = model.generate(examples, batch_size, on_batch=lambda n: progress.advance(bar, n))
+        loss = generation.answer_loss(model.model, answer_inputs(examples), batch_size, answer_inputs.pad_id)
+        metrics[name] = write_generation_evaluation(
+            run.eval_dir(name), list(examples.labels), answers, examples.texts,
+            f"{name} ({Path(examples.source).name})", examples.instructions, extra={"loss": loss})
+    return metrics
+
+
+def _calibrate(outputs: dict[str, Any], splits: dict[str, Examples],
+               model: FintuneModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Temperature scaling fitted on validation outputs; the model applies it from now on."""
+    temperature = fit_temperature(splits["validation"].labels, outputs["validation"])
+    scaled = {name: apply_temperature(out, temperature) for name, out in outputs.items()}
+    model.temperature = temperature
+    report = {"temperature": temperature,
+              "ece_before": {n: expected_calibration_error(splits[n].labels, o) for n, o in outputs.items()},
+              "ece_after": {n: expected_calibration_error(splits[n].labels, o) for n, o in scaled.items()}}
+    console.print(f"temperature scaling (fitted on validation): T = {temperature:.3f}, validation ECE "
+                  f"{report['ece_before']['validation']:.4f} -> {report['ece_after']['validation']:.4f}")
+    return scaled, report
+
+
+def _decision_threshold(val_outputs: Any, val_labels: Any, cfg: RunConfig) -> float | None:
+    """The threshold on P(positive) from validation outputs, or None for argmax."""
+    rule = cfg.decision
+    if rule.threshold == "argmax":
+        return None
+    threshold = choose_threshold(val_labels, val_outputs[:, 1], rule.threshold,
+                                 target_recall=rule.target_recall,
+                                 cost_false_negative=rule.cost_false_negative,
+                                 cost_false_positive=rule.cost_false_positive)
+    console.print(f"decision threshold ({rule.threshold}, on validation data): {threshold:.4f}")
+    return threshold

@@ -1,0 +1,161 @@
+"""Every registered predictor: train a tiny model of its kind, save, load through
+FintuneModel.load, and predict the same; read the run folders of format 1 the same way.
+
+A registered predictor without a case in tests/models/predictor_cases.py fails the first test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fintune import api
+from fintune.errors import FintuneError
+from fintune.models.metadata import FORMAT, RunMeta
+from fintune.predictors import PREDICTORS, FintuneModel
+from tests.models.predictor_cases import CASES, probe_inputs
+
+LEGACY = Path(__file__).parent / "legacy"
+BUILDERS = [(name, builder) for name, builders in CASES.items() for builder in builders]
+
+
+def test_every_registered_predictor_has_a_case() -> None:
+    assert set(CASES) == set(PREDICTORS)
+
+
+def _predictions(model: FintuneModel, name: str, tmp: Path) -> dict:
+    frame = probe_inputs(name, tmp)
+    rows = model.rows_for_prediction(frame, "probe")
+    return model.predict_columns(rows, 0, len(frame), frame, batch_size=8)
+
+
+def _same(a: dict, b: dict) -> None:
+    assert list(a) == list(b)
+    for column in a:
+        left, right = a[column], b[column]
+        if isinstance(left, np.ndarray) and left.dtype.kind == "f":
+            np.testing.assert_allclose(left, right, atol=1e-5)
+        else:
+            assert list(left) == list(right), column
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_bert, tiny_llama) -> dict[str, Path]:
+    """One run per case, trained once for the module."""
+    runs = {}
+    for name, builder in BUILDERS:
+        tmp = tmp_path_factory.mktemp(builder.__name__)
+        runs[builder.__name__] = api.train(builder(tmp, tiny_bert, tiny_llama), show_progress=False).run_dir
+    return runs
+
+
+@pytest.mark.parametrize(("name", "builder"), BUILDERS, ids=[b.__name__ for _, b in BUILDERS])
+def test_predictor_saves_loads_and_predicts_the_same(name, builder, trained, tmp_path) -> None:
+    run = trained[builder.__name__]
+    model = FintuneModel.load(run)
+    assert type(model) is PREDICTORS[name] and model.meta.predictor == name
+    meta = json.loads((run / "model" / "fintune.json").read_text())
+    assert meta["format"] == FORMAT and meta["predictor"] == name
+    before = _predictions(model, name, tmp_path)
+    assert len(next(iter(before.values()))) == len(probe_inputs(name, tmp_path))
+    # Saved again and loaded through the base class: the same class and the same predictions.
+    model.save(tmp_path / "again")
+    again = FintuneModel.load(tmp_path / "again")
+    assert type(again) is type(model) and again.meta == model.meta
+    _same(_predictions(again, name, tmp_path), before)
+    # Built from parts, the base class dispatches on the metadata as load does.
+    rebuilt = FintuneModel(model.model, model.tokenizer, model.meta.model_dump(), features=model.features)
+    assert type(rebuilt) is type(model)
+
+
+@pytest.mark.parametrize(("name", "builder"), BUILDERS, ids=[b.__name__ for _, b in BUILDERS])
+def test_a_run_folder_of_format_1_loads_and_predicts_the_same(name, builder, trained, tmp_path, tiny_bert,
+                                                              tiny_llama) -> None:
+    run = trained[builder.__name__]
+    current = FintuneModel.load(run)
+    # The fintune.json that fintune wrote for this config before the typed metadata (format 1),
+    # beside this version's weights (their files did not change).
+    old = tmp_path / "old"
+    shutil.copytree(run / "model", old)
+    train_dir = Path(current.data_config.train).parent
+    legacy = (LEGACY / f"{builder.__name__}.json").read_text()
+    legacy = legacy.replace("{BERT}", str(tiny_bert)).replace("{LLAMA}", str(tiny_llama)).replace("{TMP}", str(train_dir))
+    assert "format" not in json.loads(legacy) and "predictor" not in json.loads(legacy)
+    (old / "fintune.json").write_text(legacy)
+    loaded = FintuneModel.load(old)
+    assert type(loaded) is type(current)
+    # Calibration and threshold were fitted on this run's own outputs: take them from it.
+    fitted = {"temperature": current.meta.temperature, "threshold": current.meta.threshold}
+    assert loaded.meta.updated(**fitted) == current.meta
+    loaded.meta = loaded.meta.updated(**fitted)
+    _same(_predictions(loaded, name, tmp_path), _predictions(current, name, tmp_path))
+
+
+def test_format_1_keeps_a_distilled_student_as_it_predicted() -> None:
+    raw = json.loads((LEGACY / "text.json").read_text())
+    raw.update(distilled_from="runs/teacher", temperature=2.0, alpha=0.5)
+    meta = RunMeta.parse(raw)
+    assert meta.distilled is not None and (meta.distilled.teacher, meta.distilled.alpha) == ("runs/teacher", 0.5)
+    assert meta.temperature == 2.0  # what that student applied to its outputs
+
+
+def test_unknown_metadata_keys_are_refused(tmp_path) -> None:
+    raw = json.loads((LEGACY / "text.json").read_text())
+    meta = RunMeta.parse(raw).model_dump(mode="json")
+    meta["thresold"] = 0.3
+    (tmp_path / "fintune.json").write_text(json.dumps(meta))
+    with pytest.raises(FintuneError, match="not valid fintune metadata .thresold: Extra inputs"):
+        RunMeta.read(tmp_path)
+
+
+CAPABILITIES = {
+    # name: (servable, onnx export, explanation, has scores)
+    "text": (True, True, "integrated_gradients", True),
+    "fusion": (True, True, "occlusion", True),
+    "mlp": (True, True, "occlusion", True),
+    "gbm": (True, False, "occlusion", True),
+    "causal": (True, False, None, True),
+    "generation": (False, False, None, False),
+    "tagger": (False, False, None, False),
+}
+
+
+def test_every_registered_predictor_declares_its_capabilities() -> None:
+    assert set(CAPABILITIES) == set(PREDICTORS)
+    for name, (servable, onnx, explanation, scores) in CAPABILITIES.items():
+        cls = PREDICTORS[name]
+        assert (cls.servable is None, cls.onnx_export is None, cls.explanation, cls.has_scores) == \
+            (servable, onnx, explanation, scores), name
+        for reason in (cls.servable, cls.onnx_export):
+            assert reason is None or len(reason) > 40  # a refusal says why and what to do instead
+
+
+def test_what_a_kind_cannot_do_is_refused_with_its_reason(trained) -> None:
+    from fintune.config import ServeConfig
+    from fintune.deploy.server import build_app
+
+    for name in ("generation", "tagger"):
+        run = trained[name]
+        with pytest.raises(FintuneError, match="serves classification and regression runs"):
+            build_app(run, ServeConfig())
+        with pytest.raises(FintuneError) as err:
+            api.export(run, format="onnx")
+        assert str(err.value) == PREDICTORS[name].onnx_export
+        with pytest.raises(FintuneError, match="has no class probabilities|tags words"):
+            FintuneModel.load(run).outputs(["acme beats"])
+    with pytest.raises(FintuneError, match="already runs natively on the CPU"):
+        api.export(trained["gbm"], format="onnx")
+
+
+def test_loading_a_folder_that_is_not_a_run_says_so(tmp_path) -> None:
+    with pytest.raises(FintuneError, match="is not a fintune run or model folder"):
+        FintuneModel.load(tmp_path)
+    pd.DataFrame({"a": [1]}).to_csv(tmp_path / "x.csv")
+    (tmp_path / "fintune.json").write_text("{")
+    with pytest.raises(FintuneError, match="cannot be read"):
+        FintuneModel.load(tmp_path)

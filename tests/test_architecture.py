@@ -1,0 +1,130 @@
+"""The layers of the package, checked from the code's own imports (function-level ones too).
+
+Layers import downward only; the README's "Architecture" section lists them. A new module
+goes into LAYERS; a module with no layer fails the test, so the table stays complete.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parent.parent / "src"
+
+# Lowest first. A module belongs to the longest prefix that names it.
+LAYERS: list[tuple[str, ...]] = [
+    ("fintune.errors", "fintune.console"),
+    ("fintune.strategies",),  # declarations only at import time (torch loads when one runs)
+    ("fintune.config",),
+    ("fintune.data",),
+    ("fintune.scoring",),
+    ("fintune.models",),
+    ("fintune.tagging",),
+    ("fintune.predictors",),
+    ("fintune.training",),
+    ("fintune.evaluation", "fintune.modelcard"),
+    ("fintune.rundir",),
+    ("fintune.recipes",),
+    ("fintune.trust", "fintune.deploy", "fintune.graph"),
+    ("fintune.report",),
+    ("fintune.api",),
+    ("fintune.distill", "fintune.tune", "fintune.walkforward", "fintune.quickstart"),
+    ("fintune.board",),
+    ("fintune.cli",),
+    ("fintune.__main__", "fintune"),
+]
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for path in SRC.rglob("*.py"):
+        name = ".".join(path.relative_to(SRC).with_suffix("").parts)
+        mods[name.removesuffix(".__init__")] = path
+    return mods
+
+
+MODULES = _modules()
+
+
+def layer_of(module: str) -> int:
+    best, found = -1, None
+    for level, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), level
+    assert found is not None, f"{module} has no layer in LAYERS"
+    return found
+
+
+def imports_of(module: str) -> set[str]:
+    """The fintune modules that ``module`` imports, at any depth of its code."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in MODULES and t != module}
+    return found
+
+
+GRAPH = {m: imports_of(m) for m in MODULES}
+
+
+def test_every_module_has_a_layer() -> None:
+    for module in MODULES:
+        layer_of(module)
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    upward = sorted(f"{m} -> {t}" for m, targets in GRAPH.items() for t in targets
+                    if not t.startswith(m + ".") and m != "fintune" and layer_of(t) > layer_of(m))
+    assert upward == []
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(GRAPH[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module, [])
+    # A package's __init__ importing its own submodules (which import the package) is fine.
+    real = [c for c in cycles if not all(m.startswith(c[0]) or c[0].startswith(m) for m in c)]
+    assert real == []
+
+
+@pytest.mark.parametrize("lower", ["fintune.models", "fintune.data", "fintune.config", "fintune.scoring"])
+def test_lower_layers_never_import_training_tagging_or_api(lower: str) -> None:
+    above = ("fintune.training", "fintune.tagging", "fintune.api", "fintune.recipes", "fintune.evaluation")
+    bad = sorted(f"{m} -> {t}" for m, targets in GRAPH.items() if m == lower or m.startswith(lower + ".")
+                 for t in targets if t.startswith(above))
+    assert bad == []
+
+
+def test_only_the_interfaces_import_the_api() -> None:
+    users = {m for m, targets in GRAPH.items() if "fintune.api" in targets}
+    interfaces = {"fintune", "fintune.board.app", "fintune.board.jobs", "fintune.cli", "fintune.distill",
+                  "fintune.quickstart", "fintune.tune", "fintune.walkforward"}
+    assert users and users <= interfaces, users - interfaces
