@@ -51,7 +51,7 @@ def test_runs_record_calibration_and_splits(text_run: Path) -> None:
     metrics = json.loads((text_run / "metrics.json").read_text())
     cal = metrics["calibration"]
     assert cal["temperature"] > 0 and cal["ece_after"]["validation"] <= cal["ece_before"]["validation"] + 1e-9
-    assert metrics["test"]["ece"] is not None
+    assert 0.0 <= metrics["test"]["ece"] <= 1.0
     splits = json.loads((text_run / "splits.json").read_text())
     assert len(splits["test"]["rows"]) == metrics["test"]["n"]
     examples, table = api.load_split(text_run, "test")
@@ -78,7 +78,13 @@ def test_fairness_by_group_and_mitigation_saved_with_the_model(credit_run: Path)
 def test_evaluate_with_groups_writes_a_fairness_table(credit_run: Path) -> None:
     file = json.loads((credit_run / "splits.json").read_text())["test"]["file"]
     metrics = api.evaluate(credit_run, file, groups=["sex"])
-    assert metrics["fairness"]["sex"]["demographic_parity_difference"] is not None
+    table = metrics["fairness"]["sex"]
+    assert set(table["groups"]) == {"female", "male"} and 0.0 <= table["demographic_parity_difference"] <= 1.0
+    # The gap is the difference of the groups' selection rates, as the table lists them.
+    rates = [g["selection_rate"] for g in table["groups"].values()]
+    assert table["demographic_parity_difference"] == pytest.approx(max(rates) - min(rates))
+    written = json.loads((credit_run / "eval" / Path(file).stem / "fairness.json").read_text())
+    assert written["sex"] == table
 
 
 @pytest.mark.parametrize("name, text, expected", [

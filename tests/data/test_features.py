@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from fintune.data import prepare_data
-from fintune.data.features import FeatureEncoder, check_leakage
+from fintune.data.features import LEAK_SCORE, FeatureEncoder, check_leakage
 from fintune.errors import DataError
 from tests.conftest import credit_frame
 
@@ -65,7 +65,9 @@ def test_leak_check_rejects_a_copy_of_the_label_and_keeps_real_features():
     frame["outcome_code"] = np.where(labels == 1, 7.0, 3.0)  # recorded after the loan went bad
     columns = ["income", "debt_ratio", "purpose", "age"]
     enc = FeatureEncoder.fit(frame, columns, [], "train.csv")
-    check_leakage(frame, enc, labels, "classification", "train.csv")  # real features pass
+    scores = check_leakage(frame, enc, labels, "classification", "train.csv")  # real features pass
+    assert set(scores) == set(columns) and all(v is None or v < LEAK_SCORE for v in scores.values())
+    assert scores["debt_ratio"] > 0.6  # the real signal is measured, not skipped
     leaky = FeatureEncoder.fit(frame, columns + ["outcome_code"], [], "train.csv")
     with pytest.raises(DataError, match="'outcome_code' alone predicts the target") as err:
         check_leakage(frame, leaky, labels, "classification", "train.csv")
@@ -77,7 +79,7 @@ def test_leak_check_on_categories_measures_above_the_majority_rate():
     labels = np.array([0] * 94 + [1] * 6)
     frame = _frame(branch=["north", "south"] * 50)
     enc = FeatureEncoder.fit(frame, ["branch"], [], "x")
-    check_leakage(frame, enc, labels, "classification", "x")
+    assert check_leakage(frame, enc, labels, "classification", "x")["branch"] < 0.1  # no purer than the majority
     copied = _frame(flag=np.where(labels == 1, "fraud", "ok"))
     enc = FeatureEncoder.fit(copied, ["flag"], [], "x")
     with pytest.raises(DataError, match="'flag'"):

@@ -185,22 +185,24 @@ def _category(value: Any) -> str:
 
 
 def check_leakage(frame: pd.DataFrame, enc: FeatureEncoder, labels: np.ndarray, task: str,
-                  source: str) -> None:
+                  source: str) -> dict[str, float | None]:
     """Reject a feature that alone predicts the training target almost perfectly.
 
     Real credit, fraud and market features never do; a copy of the label, an outcome
     recorded after the decision, or a value from the future does. The score is the ROC-AUC
     of the column (binary), the best category purity above the majority rate (classification), or the absolute
-    Spearman correlation (regression).
+    Spearman correlation (regression). Returns each column's score (None: not measured).
     """
+    scores: dict[str, float | None] = {}
     for col in enc.columns:
-        score = _association(frame[col], col in enc.numeric, labels, task)
+        score = scores[col] = _association(frame[col], col in enc.numeric, labels, task)
         if score is not None and score >= LEAK_SCORE:
             raise DataError(
                 f"feature column '{col}' alone predicts the target of the training rows almost "
                 f"perfectly (score {score:.3f}); it likely holds the label or information from "
                 "after the prediction time (the future). Remove it from data.feature_columns, or set "
                 "data.leak_check: false if it is truly known in advance", file=source, column=col)
+    return scores
 
 
 def _association(values: pd.Series, numeric: bool, labels: np.ndarray, task: str) -> float | None:

@@ -15,7 +15,6 @@ from transformers import (
 from fintune.config import ModelConfig, Task
 from fintune.errors import ConfigError, FintuneError
 from fintune.models.causal import DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
-from fintune.models.fusion import FusionModel, load_encoder
 from fintune.models.generation import GenerationFormat, default_prompt
 
 
@@ -138,29 +137,6 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> P
     # (see fintune.strategies.peft_common.head_modules).
     model.fintune_newly_initialized = sorted(info.get("missing_keys", []))
     return model
-
-
-def build_model(cfg: ModelConfig, task: Task, label_names: list[str] | None,
-                n_features: int = 0, prompt: PromptFormat | None = None,
-                load_kwargs: dict[str, Any] | None = None) -> nn.Module:
-    """The model ``model.kind`` names: the encoder with a task head (text), the encoder's
-    sentence vector joined with ``n_features`` features (fusion), an MLP on the features, or
-    a causal LM scoring label words after ``prompt`` (causal), or answering (generation)."""
-    if cfg.kind == "text":
-        return load_model(cfg, task, label_names)
-    if task == "generation":
-        return load_lm(cfg, load_kwargs or {})
-    if cfg.kind == "causal":
-        assert prompt is not None
-        return load_causal(cfg, prompt, load_kwargs or {})
-    num_labels = 1 if task == "regression" else len(label_names or [])
-    encoder = None
-    if cfg.kind == "fusion":
-        try:
-            encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise load_error(cfg.backbone, exc) from None
-    return FusionModel(encoder, n_features, num_labels, hidden=cfg.head_hidden, text_dim=cfg.text_dim)
 
 
 def checkpoint_activations(model: nn.Module) -> None:

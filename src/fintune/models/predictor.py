@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fintune.config import DataConfig
+from fintune.config import DataConfig, ModelConfig
 from fintune.data import Examples
 from fintune.data.columns import feature_frame, frame_to_texts, instructions_of, pairs_of
 from fintune.data.features import FEATURES_FILE, FeatureEncoder
@@ -65,6 +65,7 @@ class Predictor:
     has_scores: ClassVar[bool] = True  # class probabilities or values (calibration, fairness, drift)
     reads_text: ClassVar[bool] = True  # a tokenizer is saved and loaded with the model
     reads_features: ClassVar[bool] = False  # encoded feature columns (a fitted FeatureEncoder)
+    binned_features: ClassVar[bool] = True  # numeric features also as quantile bins (model.numeric_bins)
     name: ClassVar[str]  # the registered name, written to fintune.json
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Predictor:
@@ -83,6 +84,25 @@ class Predictor:
         self.max_length: int = self.meta.max_length
         self.data_config: DataConfig = self.meta.data
         self.inputs = Inputs(tokenizer, self.max_length, features, self._prompt())
+
+    # ------------------------------------------------------------ building for training
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
+              load_kwargs: dict[str, Any]) -> torch.nn.Module:
+        """A new model of this kind from the backbone, to train (``load_kwargs``: e.g. QLoRA's 4 bits)."""
+        raise FintuneError(f"{cls.name} models are not trained by the training loop")
+
+    @classmethod
+    def new_prompt(cls, cfg: ModelConfig, tokenizer: Any, label_names: list[str] | None,
+                   has_instructions: bool) -> Any:
+        """What wraps each text before tokenizing, for a new model (causal LMs); None here."""
+        return None
+
+    @classmethod
+    def prompt_meta(cls, cfg: ModelConfig, prompt: Any) -> dict[str, Any]:
+        """What fintune.json records of a new model's prompt (see :meth:`new_prompt`)."""
+        return {}
 
     # ------------------------------------------------------------ loading and saving
 

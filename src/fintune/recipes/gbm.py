@@ -10,6 +10,7 @@ from fintune.console import console
 from fintune.data import Examples, PreparedData
 from fintune.models.gbm import GBMModel
 from fintune.models.inference import Inputs
+from fintune.predictors import FintuneModel
 from fintune.recipes.base import TrainOptions, register_recipe
 from fintune.recipes.sentence import SentenceRecipe
 from fintune.rundir import RunFolder
@@ -25,7 +26,8 @@ class GBMRecipe(SentenceRecipe):
     tasks = frozenset({"classification", "regression"})
 
     def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
-            train_examples: Examples, objective: loop.Objective | None) -> tuple[Any, dict[str, Any]]:
+            train_examples: Examples, objective: loop.Objective | None,
+            kind: type[FintuneModel]) -> tuple[Any, dict[str, Any]]:
         run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
         console.print("training LightGBM on the features")
         validation = data.validation

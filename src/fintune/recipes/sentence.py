@@ -22,12 +22,10 @@ from fintune.errors import ConfigError
 from fintune.evaluation import write_evaluation
 from fintune.evaluation.generation import write_generation_evaluation
 from fintune.models import generation
-from fintune.models.backbones import (
-    build_model, checkpoint_activations, generation_format, load_tokenizer, prompt_format,
-)
+from fintune.models.backbones import checkpoint_activations, load_tokenizer
 from fintune.models.causal import AnswerLoss
 from fintune.models.inference import Inputs
-from fintune.models.metadata import PromptMeta, RunMeta, predictor_name
+from fintune.models.metadata import RunMeta, predictor_name
 from fintune.predictors import FintuneModel, predictor_class
 from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, register_recipe, training_summary
 from fintune.rundir import RunFolder
@@ -60,15 +58,15 @@ class SentenceRecipe(Recipe):
         if cfg.decision.threshold != "argmax" and len(data.label_names or []) != 2:
             raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "
                               "task (two labels); use 'argmax' otherwise")
-        features = fit_features(cfg, data) if kind.reads_features else None
-        prompt = _prompt(cfg, tokenizer, data.label_names)
+        features = fit_features(cfg, data, kind.binned_features) if kind.reads_features else None
+        prompt = kind.new_prompt(cfg.model, tokenizer, data.label_names, cfg.data.instruction_column is not None)
         inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt)
         train_examples, objective = options.objective_for(data.train) if options.objective_for else (data.train, None)
-        model, training = self.fit(cfg, run, options, data, inputs, train_examples, objective)
+        model, training = self.fit(cfg, run, options, data, inputs, train_examples, objective, kind)
         if model is None:
             return RecipeResult(None, {"training": training}, training, data.report)
         meta = RunMeta.for_run(cfg, kind.name, data.label_names,
-                               distilled=options.distilled, **_prompt_meta(cfg, prompt))
+                               distilled=options.distilled, **kind.prompt_meta(cfg.model, prompt))
         predictor = FintuneModel(model, tokenizer, meta, features=features)
         splits = held_out(data.validation, data.test)
         if cfg.task == "generation":
@@ -80,11 +78,12 @@ class SentenceRecipe(Recipe):
         return RecipeResult(predictor, metrics, training, data.report)
 
     def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
-            train_examples: Examples, objective: loop.Objective | None) -> tuple[Any, dict[str, Any]]:
+            train_examples: Examples, objective: loop.Objective | None,
+            kind: type[FintuneModel]) -> tuple[Any, dict[str, Any]]:
         """Build the model, start the run folder, train; (None, training) on processes after the first."""
         strategy = build_strategy(cfg.strategy)
-        model = build_model(cfg.model, cfg.task, data.label_names, inputs.features.width if inputs.features else 0,
-                            inputs.prompt, strategy.load_kwargs())
+        model = kind.build(cfg.model, cfg.task, data.label_names, inputs.features.width if inputs.features else 0,
+                           inputs.prompt, strategy.load_kwargs())
         if cfg.train.gradient_checkpointing:
             checkpoint_activations(model)
         model = strategy.prepare(model)
@@ -108,12 +107,12 @@ class SentenceRecipe(Recipe):
         return (strategy.finalize(model) if is_main_process() else None), training
 
 
-def fit_features(cfg: RunConfig, data: PreparedData) -> FeatureEncoder:
-    """The feature encoder fitted on the training split, after the leak check."""
+def fit_features(cfg: RunConfig, data: PreparedData, binned: bool = True) -> FeatureEncoder:
+    """The feature encoder fitted on the training split, after the leak check; ``binned``
+    adds the quantile bins of ``model.numeric_bins`` to each numeric feature."""
     train = data.train
     assert train.features is not None and train.labels is not None
-    # Trees split raw values themselves; bins would only add columns to search.
-    bins = cfg.model.numeric_bins if cfg.model.kind != "gbm" else 0
+    bins = cfg.model.numeric_bins if binned else 0
     enc = FeatureEncoder.fit(train.features, list(train.features.columns), categorical_columns(cfg.data),
                              train.source, numeric_bins=bins)
     if cfg.data.leak_check:
@@ -121,23 +120,6 @@ def fit_features(cfg: RunConfig, data: PreparedData) -> FeatureEncoder:
     console.print(f"features: {len(enc.numeric)} numeric, {len(enc.categorical)} categorical "
                   f"-> {enc.width} inputs (fitted on {len(train)} training rows)")
     return enc
-
-
-def _prompt(cfg: RunConfig, tokenizer: Any, label_names: list[str] | None) -> Any:
-    """A causal LM's prompt: label words to score (classification) or a template to answer."""
-    if cfg.model.kind != "causal":
-        return None
-    if cfg.task == "generation":
-        return generation_format(cfg.model, tokenizer, cfg.data.instruction_column is not None)
-    return prompt_format(cfg.model, tokenizer, label_names or [])
-
-
-def _prompt_meta(cfg: RunConfig, prompt: Any) -> dict[str, Any]:
-    if prompt is None:
-        return {}
-    if cfg.task == "generation":
-        return {"prompt": PromptMeta(template=prompt.template), "max_new_tokens": cfg.model.max_new_tokens}
-    return {"prompt": PromptMeta(template=prompt.template, label_words=prompt.label_words)}
 
 
 def _answer_loss_evaluator(pad_id: int, batch_size: int) -> loop.Evaluator:

@@ -12,8 +12,10 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
+from fintune.config import ModelConfig
+from fintune.models.backbones import load_causal, prompt_format
 from fintune.models.causal import CausalClassifier, PromptFormat
-from fintune.models.metadata import RunMeta
+from fintune.models.metadata import PromptMeta, RunMeta
 from fintune.models.predictor import ADAPTER, Predictor, adapter_base, register_predictor
 
 CAUSAL_ONNX = ("ONNX export of causal LMs is not supported yet (the label scoring runs in "
@@ -35,6 +37,20 @@ class CausalPredictor(Predictor):
     """``model.kind: causal``, task classification."""
 
     onnx_export = CAUSAL_ONNX
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
+              load_kwargs: dict[str, Any]) -> torch.nn.Module:
+        return load_causal(cfg, prompt, load_kwargs)
+
+    @classmethod
+    def new_prompt(cls, cfg: ModelConfig, tokenizer: Any, label_names: list[str] | None,
+                   has_instructions: bool) -> PromptFormat:
+        return prompt_format(cfg, tokenizer, label_names or [])
+
+    @classmethod
+    def prompt_meta(cls, cfg: ModelConfig, prompt: PromptFormat) -> dict[str, Any]:
+        return {"prompt": PromptMeta(template=prompt.template, label_words=prompt.label_words)}
 
     @classmethod
     def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:

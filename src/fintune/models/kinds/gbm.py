@@ -23,6 +23,7 @@ class GBMPredictor(Predictor):
     explanation = "occlusion"
     reads_features = True
     reads_text = False
+    binned_features = False  # trees split raw values themselves; bins would only add columns to search
 
     @classmethod
     def _from_folder(cls, folder: Path, meta: RunMeta, features: FeatureEncoder | None, precision: str,

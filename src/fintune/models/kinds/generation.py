@@ -16,8 +16,11 @@ import torch
 from fintune.data import Examples
 from fintune.errors import FintuneError
 from fintune.models.generation import GenerationFormat, generate
+from fintune.config import ModelConfig
+from fintune.models.backbones import generation_format
+from fintune.models.backbones import load_lm as new_lm
 from fintune.models.kinds.causal import CAUSAL_ONNX, load_lm
-from fintune.models.metadata import RunMeta
+from fintune.models.metadata import PromptMeta, RunMeta
 from fintune.models.predictor import OnBatch, Predictor, as_examples, register_predictor
 
 NO_SCORES = ("a generation run answers in text and has no class probabilities or values to "
@@ -32,6 +35,20 @@ class GenerationPredictor(Predictor):
                 "regression runs. Generate answers or tag entities in batch with `fintune predict`")
     onnx_export = CAUSAL_ONNX
     has_scores = False
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
+              load_kwargs: dict[str, Any]) -> torch.nn.Module:
+        return new_lm(cfg, load_kwargs)
+
+    @classmethod
+    def new_prompt(cls, cfg: ModelConfig, tokenizer: Any, label_names: list[str] | None,
+                   has_instructions: bool) -> GenerationFormat:
+        return generation_format(cfg, tokenizer, has_instructions)
+
+    @classmethod
+    def prompt_meta(cls, cfg: ModelConfig, prompt: GenerationFormat) -> dict[str, Any]:
+        return {"prompt": PromptMeta(template=prompt.template), "max_new_tokens": cfg.max_new_tokens}
 
     @classmethod
     def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:

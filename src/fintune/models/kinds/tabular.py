@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from fintune.models.fusion import FusionModel, load_fusion
+from fintune.config import ModelConfig
+from fintune.models.backbones import backbone_config, load_error, resolve_backbone
+from fintune.models.fusion import FusionModel, load_encoder, load_fusion
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import Predictor, register_predictor
 
@@ -20,6 +22,18 @@ class FusionPredictor(Predictor):
     explanation = "occlusion"
     reads_features = True
     with_encoder: ClassVar[bool] = True
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
+              load_kwargs: dict[str, Any]) -> torch.nn.Module:
+        num_labels = 1 if task == "regression" else len(label_names or [])
+        encoder = None
+        if cls.with_encoder:
+            try:
+                encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
+            except (OSError, ValueError) as exc:
+                raise load_error(cfg.backbone, exc) from None
+        return FusionModel(encoder, n_features, num_labels, hidden=cfg.head_hidden, text_dim=cfg.text_dim)
 
     @classmethod
     def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from fintune.config import ModelConfig
+from fintune.models.backbones import load_model
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import ADAPTER, Predictor, adapter_base, register_predictor
 
@@ -18,6 +20,11 @@ class TextPredictor(Predictor):
     """``model.kind: text``: the encoder reads the text (or a text pair)."""
 
     explanation = "integrated_gradients"
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
+              load_kwargs: dict[str, Any]) -> torch.nn.Module:
+        return load_model(cfg, task, label_names)  # type: ignore[arg-type]
 
     @classmethod
     def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:
