@@ -118,7 +118,7 @@ class RunMeta(_Strict):
                                "a newer fintune?") from None
 
     def write(self, folder: Path) -> None:
-        (folder / META).write_text(self.model_dump_json(indent=2, exclude_none=True), encoding="utf-8")
+        (folder / META).write_text(self.model_dump_json(indent=2), encoding="utf-8")
 
     def updated(self, **changes: Any) -> RunMeta:
         """A copy with ``changes``, validated again."""

@@ -142,6 +142,9 @@ class Predictor:
 
     def save(self, folder: str | Path) -> None:
         """Write model, tokenizer and metadata; the folder loads with transformers alone too."""
+        if isinstance(self.model, OnnxModel):
+            raise FintuneError("this model runs an ONNX graph; `fintune export --format onnx` writes such folders, "
+                               "and the run folder it came from holds the model to save")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self._save_model(folder)
