@@ -15,7 +15,7 @@ SRC = Path(__file__).parent.parent / "src"
 
 # Lowest first. A module belongs to the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
-    ("fintune.errors", "fintune.console"),
+    ("fintune.errors", "fintune.console", "fintune.files"),
     ("fintune.strategies",),  # declarations only at import time (torch loads when one runs)
     ("fintune.config",),
     ("fintune.data",),

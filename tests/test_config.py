@@ -111,10 +111,13 @@ def test_deploy_config_layers_run_file_and_overrides(tmp_path: Path) -> None:
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.yaml").write_text(yaml.safe_dump({**MINIMAL, "deploy": {"serve": {"port": 9001, "max_texts": 5}}}))
+    (run / "config.yaml").write_text(yaml.safe_dump({**MINIMAL, "deploy": {
+        "serve": {"port": 9001, "max_texts": 5, "max_batch_size": 4}, "export": {"max_metric_drop": 2.0}}}))
     (tmp_path / "d.yaml").write_text(yaml.safe_dump({"serve": {"max_texts": 7}}))
     cfg = deploy_config(run / "model", tmp_path / "d.yaml", ["serve.max_wait_ms=2"])
-    assert (cfg.serve.port, cfg.serve.max_texts, cfg.serve.max_wait_ms) == (9001, 7, 2)
+    # The run folder suggests batching only; port and limits are the operator's (or the defaults).
+    assert (cfg.serve.port, cfg.serve.max_texts, cfg.serve.max_wait_ms, cfg.serve.max_batch_size) == (8000, 7, 2, 4)
+    assert cfg.export.max_metric_drop == 2.0
     with pytest.raises(ConfigError, match="did you mean 'serve.max_texts'"):
         deploy_config(run, None, ["serve.max_text=3"])
     with pytest.raises(ConfigError, match="warn level"):

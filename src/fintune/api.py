@@ -24,6 +24,7 @@ from fintune.deploy import deploy_config
 from fintune.deploy.export import export_hf, export_onnx
 from fintune.errors import FintuneError
 from fintune.evaluation.files import evaluate_file
+from fintune.files import atomic_file, atomic_outputs, write_text
 from fintune.models.backbones import load_tokenizer
 from fintune.models.metadata import DistillMeta
 from fintune.predictors import FintuneModel
@@ -61,37 +62,47 @@ def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str,
         report = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(load_tokenizer(cfg.model))).report
         print_report(report, console)
     out = Path(output) if output else Path(cfg.output_dir) / DATA_CHECK
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    write_text(out, json.dumps(report, indent=2), "data report")
     console.print(f"data report written to [bold]{out}[/]")
     return report
 
 
 def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = (), *,
-          resume: bool = False, overwrite: bool = False, show_progress: bool = True,
+          resume: bool = False, overwrite: bool = False, force: bool = False, show_progress: bool = True,
           on_evaluate: Callable[[int, dict[str, Any]], None] | None = None,
           objective_for: Callable[[Examples], tuple[Examples, loop.Objective]] | None = None,
           distilled: DistillMeta | None = None) -> RunResult:
     """Fine-tune, evaluate and save a servable model in ``output_dir``.
 
-    Data and backbone are validated before anything is written, so a bad input leaves
-    no half-made run directory behind. ``objective_for`` lets distillation swap the
-    training examples and loss; ``on_evaluate`` sees each validation result.
+    Data and backbone are validated before anything is written, so a bad input leaves no
+    half-made run directory behind. fintune deletes only what it wrote: ``overwrite``
+    replaces a fintune run (trained beside it and swapped in when finished, so the old model
+    survives a crash) and refuses any other folder. One process at a time trains a run
+    (a lock beside the folder). ``resume`` refuses a config that would train differently
+    unless ``force``. ``objective_for`` lets distillation swap the training examples and
+    loss; ``on_evaluate`` sees each validation result.
     """
     cfg = load_run_config(config, overrides)
     run = RunFolder(Path(cfg.output_dir))
-    if is_main_process():  # several processes: only the first checks and writes the run directory
+    main = is_main_process()  # several processes: only the first locks, checks and writes the run directory
+    if main:
+        run.lock()
+    try:
         run.check(resume=resume, overwrite=overwrite)
-    if resume and run.finished:
-        console.print(f"{run.path} finished already; nothing to resume")
-        return RunResult(run.path, read_metrics(run.path))
-    set_seed(cfg.seed)
-    options = TrainOptions(resume=resume, overwrite=overwrite, show_progress=show_progress, on_evaluate=on_evaluate,
-                           objective_for=objective_for, distilled=distilled)
-    result = recipe_for(cfg)(cfg, run, options)
-    if result.model is None:
-        return RunResult(run.path, result.metrics)
-    return run.finish(cfg, result.model, result.metrics, result.training, result.report)
+        if resume and run.finished:
+            console.print(f"{run.final} finished already; nothing to resume")
+            return RunResult(run.final, read_metrics(run.final))
+        if resume:
+            run.check_resume(cfg, force=force)
+        set_seed(cfg.seed)
+        options = TrainOptions(resume=resume, overwrite=overwrite, show_progress=show_progress,
+                               on_evaluate=on_evaluate, objective_for=objective_for, distilled=distilled)
+        result = recipe_for(cfg)(cfg, run, options)
+        if result.model is None:
+            return RunResult(run.final, result.metrics)
+        return run.finish(cfg, result.model, result.metrics, result.training, result.report)
+    finally:
+        run.unlock()
 
 
 def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = None,
@@ -106,7 +117,18 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
         raise FintuneError(f"--groups (fairness) compares decisions made from class probabilities; a {model.task} "
                            "run has none")
     out_dir = Path(output) if output else Path(run) / "eval" / Path(str(data)).stem
-    metrics = evaluate_file(model, str(data), out_dir, batch_size)
+    # Written beside and moved in at the end, metrics.json last: a killed evaluation leaves
+    # the last complete one (or nothing), never a half-written report.
+    with atomic_outputs(out_dir, "metrics.json", "evaluation folder") as tmp:
+        metrics = evaluate_file(model, str(data), tmp, batch_size)
+        _shift_and_fairness(model, run, data, groups, metrics, tmp)
+    console.print(f"evaluation written to [bold]{out_dir}[/]")
+    return metrics
+
+
+def _shift_and_fairness(model: FintuneModel, run: str | Path, data: str | Path, groups: list[str] | None,
+                        metrics: dict[str, Any], out_dir: Path) -> None:
+    """The gap to the run's own held-out metrics, and the fairness table when asked."""
     if model.has_scores and (Path(run) / METRICS).exists():
         # Distribution shift: the same metrics on the run's own held-out data, and the gap.
         held = read_metrics(run)
@@ -116,11 +138,9 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
         for name, gap in metrics["shift_vs_run"].items():
             console.print(f"{name}: {metrics[name]:.4f} ({gap:+.4f} against the run's own held-out split)")
     if groups:
-        metrics["fairness"] = fairness(run, groups, data=data)["before"]
+        metrics["fairness"] = fairness(run, groups, data=data, model=model)["before"]
         (out_dir / "fairness.json").write_text(json.dumps(metrics["fairness"], indent=2), encoding="utf-8")
         print_fairness(metrics["fairness"], console)
-    console.print(f"evaluation written to [bold]{out_dir}[/]")
-    return metrics
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, first: bool) -> None:
@@ -151,8 +171,9 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
     frame = load_table(str(input), model.data_config.model_copy(update={"format": "auto"}))
     # Every row is read and checked before anything is written, so a bad row leaves no partial output.
     rows = model.rows_for_prediction(frame, str(input))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with Progress(console=console, disable=not show_progress) as progress:
+    # Chunks go to a temporary file renamed at the end: a killed run leaves no output that
+    # looks complete.
+    with atomic_file(output, "output") as partial, Progress(console=console, disable=not show_progress) as progress:
         bar = progress.add_task("predict", total=len(frame))
         for start in range(0, len(frame), chunk_rows):
             chunk = frame.iloc[start:start + chunk_rows].copy()
@@ -160,7 +181,7 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
                                             on_batch=lambda n: progress.advance(bar, n))
             for name, values in columns.items():
                 chunk[name] = values
-            writer(chunk, output, start == 0)
+            writer(chunk, partial, start == 0)
     console.print(f"{len(frame)} predictions written to [bold]{output}[/]")
     return output
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from fintune.errors import FintuneError
+from fintune.files import describe_os_error
 
 app = typer.Typer(help="Fine-tune language models for finance.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -43,6 +44,13 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except FintuneError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # a path that is a file, read-only, missing: the user's to fix
+            typer.secho(f"error: {describe_os_error(exc)}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        except UnicodeError as exc:
+            typer.secho(f"error: text that is not valid UTF-8 ({exc.reason}); fix or drop it in the input",
+                        fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
     return wrapper
 
 
@@ -50,17 +58,21 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 @user_errors
 def train(config: Path, overrides: Overrides = None,
           resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
-          overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+          overwrite: Annotated[bool, typer.Option(help="replace an existing fintune run (swapped in when the "
+                                                  "new one finishes)")] = False,
+          force: Annotated[bool, typer.Option(help="with --resume: continue although the config changed "
+                                              "(both configs are kept)")] = False,
           nproc: Annotated[int, typer.Option(help="processes on this machine (DDP via torchrun and "
                                               "accelerate); for several machines use accelerate launch")] = 1,
           no_progress: NoProgress = False) -> None:
     """Fine-tune, evaluate and save a model as CONFIG says."""
     if nproc > 1:
         _launch(nproc, ["train", str(config), *(overrides or [])] + ["--resume"] * resume
-                + ["--overwrite"] * overwrite + ["--no-progress"] * no_progress)
+                + ["--overwrite"] * overwrite + ["--force"] * force + ["--no-progress"] * no_progress)
         return
     from fintune import api
-    api.train(config, overrides or [], resume=resume, overwrite=overwrite, show_progress=not no_progress)
+    api.train(config, overrides or [], resume=resume, overwrite=overwrite, force=force,
+              show_progress=not no_progress)
 
 
 def _launch(nproc: int, args: list[str]) -> None:

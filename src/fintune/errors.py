@@ -33,3 +33,7 @@ class TrainingStopped(FintuneError):
     """Training was asked to stop (SIGTERM, Ctrl-C, the board's Stop) and left a checkpoint."""
 
     exit_code = 130
+
+
+class RunBusy(FintuneError):
+    """Another process holds the run folder's lock."""

@@ -19,6 +19,7 @@ from typing import Any
 from fintune import trust
 from fintune.console import console
 from fintune.errors import FintuneError
+from fintune.files import write_text
 from fintune.evaluation.explain import explain
 from fintune.evaluation.report import CALIBRATION_PNG, CONFUSION_PNG, PR_PNG, ROC_PNG, SCATTER_PNG
 from fintune.predictors import FintuneModel
@@ -193,7 +194,6 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
             f"</title><style>{STYLE}</style></head><body><h1>Model report: {html.escape(run.name)}</h1>"
             f"<p class=muted>written by fintune in {seconds:.1f} s</p>{body}</body></html>")
     out = Path(output) if output else run / REPORT
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    write_text(out, page, "report")
     console.print(f"report written to [bold]{out}[/] ({seconds:.1f} s)")
     return out

@@ -14,24 +14,30 @@ A run folder looks like this::
 
 from __future__ import annotations
 
+import fcntl
+import fnmatch
 import json
+import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from rich.table import Table
 
 from fintune.config import RunConfig, dump_config
 from fintune.console import console
 from fintune.data import Examples, PreparedData, load_examples
 from fintune.data.columns import load_table
-from fintune.errors import ConfigError, FintuneError
+from fintune.errors import ConfigError, FintuneError, RunBusy
+from fintune.files import atomic_folder, cleanup_partials, swap_in, writable_parent, write_text
 from fintune.modelcard import render_model_card
 from fintune.predictors import FintuneModel
 from fintune.training.distributed import is_main_process
-from fintune.training.loop import BEST, CHECKPOINT
+from fintune.training.loop import BEST, CHECKPOINT, HISTORY, STEPS
 
 CONFIG = "config.yaml"
 DATA_CHECK = "data_check.json"
@@ -39,8 +45,18 @@ SPLITS = "splits.json"
 METRICS = "metrics.json"
 MODEL = "model"
 EVAL = "eval"
+MARKER = ".fintune-run"  # written when a run starts: this folder is fintune's to replace
 # What makes a folder a run; a data_check.json alone is not (`data check` then `train` is the usual path).
 RUN_MARKERS = (CONFIG, METRICS, CHECKPOINT, MODEL)
+# Everything fintune writes into a run folder: --overwrite replaces a run only when it holds
+# nothing else, so a user's own file is never deleted.
+OWNED = {MARKER, CONFIG, DATA_CHECK, SPLITS, METRICS, MODEL, EVAL, CHECKPOINT, BEST, HISTORY, STEPS,
+         "merged", "onnx", "onnx-int8", "serve", "monitor", "report.html", "fairness.json", "privacy_audit.json",
+         "walk_forward.json", "walk_forward.png", "trials", "best_config.yaml", "study.db"}
+OWNED_PATTERNS = ("config.before-resume-*.yaml", "fold_*", ".*.tmp-*", ".*.partial-*")
+# Keys that never change what a run computes: they may differ on --resume.
+RESUME_FREE = ("output_dir", "train.eval_batch_size", "train.num_threads", "train.checkpoint_every", "deploy",
+               "tune")
 SUMMARY_METRICS = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1",
                    "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2", "directional_accuracy")
 
@@ -57,44 +73,154 @@ class RunResult:
         return self.run_dir / MODEL
 
 
-@dataclass
-class RunFolder:
-    """One run's folder: what training writes, in the order it writes it."""
+def is_run(folder: Path) -> bool:
+    """``folder`` holds a fintune run (marked, or a run from before the marker existed)."""
+    if (folder / MARKER).is_file():
+        return True
+    return (folder / CONFIG).is_file() and any((folder / n).exists() for n in (METRICS, CHECKPOINT, MODEL))
 
-    path: Path
+
+def foreign_files(folder: Path) -> list[str]:
+    """Names in ``folder`` that fintune did not write there."""
+    if not folder.is_dir():
+        return []
+    return sorted(e.name for e in folder.iterdir()
+                  if e.name not in OWNED and not any(fnmatch.fnmatch(e.name, p) for p in OWNED_PATTERNS))
+
+
+def staging_of(path: Path) -> Path:
+    """Where ``--overwrite`` trains the new run until it replaces the old one."""
+    return path.with_name(f".{path.name}.next")
+
+
+def live_folder(path: Path) -> Path:
+    """Where the run at ``path`` is training now: its staging folder during --overwrite."""
+    staging = staging_of(path)
+    return staging if staging.is_dir() else path
+
+
+class RunFolder:
+    """One run's folder: what training writes, in the order it writes it.
+
+    ``path`` is where this run trains: ``final`` itself, or, when it replaces a finished run
+    (``--overwrite``), a staging folder beside it that :meth:`finish` swaps in, so the old
+    model survives a crash of the new training.
+    """
+
+    def __init__(self, final: Path) -> None:
+        # Absolute (links kept): "." and "runs/x" name their folder, and siblings exist for both.
+        self.final = Path(os.path.abspath(final))
+        self.path = self.final
+        self._lock: Any = None
 
     def eval_dir(self, split: str) -> Path:
         return self.path / EVAL / split
 
     @property
     def holds_run(self) -> bool:
-        return any((self.path / name).exists() for name in RUN_MARKERS)
+        return self.final.is_dir() and any((self.final / name).exists() for name in RUN_MARKERS)
 
     @property
     def finished(self) -> bool:
         """Finished, with nothing left to resume."""
-        return (self.path / METRICS).exists() and not (self.path / CHECKPOINT).exists()
+        return ((self.final / METRICS).exists() and not (self.final / CHECKPOINT).exists()
+                and not (staging_of(self.final) / CHECKPOINT).exists())
+
+    # ------------------------------------------------------------ before training
+
+    def lock(self) -> None:
+        """Hold the run's lock until the process ends: a second process on the same run fails at
+        once, naming the holder."""
+        lock_path = self.final.with_name(f".{self.final.name}.lock")
+        writable_parent(lock_path, "output_dir")
+        handle = open(lock_path, "a+", encoding="utf-8")
+        holder = _acquire(handle)
+        if holder is not None:
+            handle.close()
+            raise RunBusy(f"run directory {self.final} is in use by process {holder} (lock {lock_path}); "
+                          "wait for it to finish, or stop it first")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
 
     def check(self, *, resume: bool, overwrite: bool) -> None:
-        """Refuse to train over a run unless asked to continue or replace it."""
-        if self.holds_run and not resume and not overwrite:
+        """Refuse what would lose a user's files: training over a run unless asked to continue or
+        replace it, replacing a folder that is not a fintune run, or a path that is not a folder."""
+        final = self.final
+        if final.exists() and not final.is_dir():
+            raise ConfigError(f"output_dir {final} is a file, not a folder; set output_dir to a folder")
+        if resume:
+            if (staging_of(final) / CHECKPOINT).exists():
+                self.path = staging_of(final)  # an --overwrite run that stopped: it continues where it was
+            return
+        if self.holds_run and not overwrite:
             raise ConfigError(
-                f"run directory {self.path} already holds a run; pass --resume to continue it, "
+                f"run directory {final} already holds a run; pass --resume to continue it, "
                 "--overwrite to replace it, or set output_dir to a new folder"
             )
+        if overwrite and final.is_dir():
+            foreign = foreign_files(final)
+            if foreign and not is_run(final):
+                raise ConfigError(f"--overwrite replaces fintune runs only, and {final} is not one (it holds "
+                                  f"{_names(foreign)}); nothing was touched. Set output_dir to a new folder")
+            if foreign:
+                raise ConfigError(f"--overwrite would delete files fintune did not write in {final} "
+                                  f"({_names(foreign)}); move them out, or set output_dir to a new folder")
+            if is_run(final) and (final / METRICS).exists():
+                self.path = staging_of(final)  # a finished model to keep until the new one is done
+
+    def check_resume(self, cfg: RunConfig, *, force: bool) -> None:
+        """``--resume`` continues the stored config: a change in anything that changes the result is
+        refused, naming the keys; with ``force`` it proceeds and both configs are kept."""
+        stored = self.path / CONFIG
+        if not stored.is_file():
+            return
+        try:
+            old = yaml.safe_load(stored.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            return
+        changed = config_changes(old, cfg.model_dump(mode="json"))
+        if not changed:
+            return
+        listing = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changed[:8])
+        if not force:
+            raise ConfigError(f"--resume with a changed config ({listing}); a resumed run must train as it "
+                              "started. Resume without the changes, train a new run (a new output_dir), or pass "
+                              "--resume --force to continue anyway (both configs are kept)")
+        keep = self.path / f"config.before-resume-{time.strftime('%Y%m%dT%H%M%S')}.yaml"
+        shutil.copyfile(stored, keep)
+        console.print(f"[yellow]resuming with a changed config[/] ({listing}); the stored one is kept in {keep}")
+
+    # ------------------------------------------------------------ training
 
     def start(self, cfg: RunConfig, report: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
-        """Make the folder (replaced with ``overwrite``) and write the config and data report.
+        """Make the folder and write the config and data report.
 
         Called once data and backbone are known good, so a bad input leaves no folder behind.
+        An ``--overwrite`` of a run starts a fresh staging folder; the old run stays in place.
         """
         if not is_main_process():
             return
-        if overwrite and not resume and self.path.exists():
-            shutil.rmtree(self.path)
+        if self.path != self.final and not resume:
+            shutil.rmtree(self.path, ignore_errors=True)  # a staging folder a crash left behind
+        elif overwrite and not resume and self.final.is_dir():
+            # Only fintune's own files are here (check() said so): a crashed run, a data report.
+            for name in OWNED & {e.name for e in self.final.iterdir()} - {DATA_CHECK}:
+                target = self.final / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / CONFIG).write_text(dump_config(cfg), encoding="utf-8")
-        (self.path / DATA_CHECK).write_text(json.dumps(report, indent=2), encoding="utf-8")
+        cleanup_partials(self.path)
+        (self.path / MARKER).write_text(json.dumps({"started": time.time(), "pid": os.getpid()}), encoding="utf-8")
+        write_text(self.path / CONFIG, dump_config(cfg))
+        write_text(self.path / DATA_CHECK, json.dumps(report, indent=2))
 
     def write_splits(self, cfg: RunConfig, data: PreparedData) -> None:
         """Which file rows went to which split: the audit trail, and what reports reload."""
@@ -103,20 +229,73 @@ class RunFolder:
         record = {name: {"file": files[name], "rows": [int(r) for r in ex.rows]}
                   for name, ex in (("train", data.train), ("validation", data.validation), ("test", data.test))
                   if ex is not None and ex.rows is not None}
-        (self.path / SPLITS).write_text(json.dumps(record), encoding="utf-8")
+        write_text(self.path / SPLITS, json.dumps(record))
 
     def finish(self, cfg: RunConfig, model: FintuneModel, metrics: dict[str, Any], training: dict[str, Any],
                report: dict[str, Any]) -> RunResult:
-        """Save the servable model, its card and the metrics; drop the checkpoints."""
+        """Save the servable model, its card and the metrics (written last: a run with metrics.json
+        is complete); drop the checkpoints; swap a staging folder in."""
         metrics["training"] = training
         model_dir = self.path / MODEL
-        model.save(model_dir)
-        (model_dir / "README.md").write_text(render_model_card(cfg, report, metrics, training), encoding="utf-8")
-        (self.path / METRICS).write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        with atomic_folder(model_dir, "model folder") as tmp:
+            model.save(tmp)
+            write_text(tmp / "README.md", render_model_card(cfg, report, metrics, training))
+        write_text(self.path / METRICS, json.dumps(metrics, indent=2))
         for name in (CHECKPOINT, BEST):
             (self.path / name).unlink(missing_ok=True)
-        print_summary(metrics, self.path)
-        return RunResult(self.path, metrics)
+        cleanup_partials(self.path)
+        if self.path != self.final:
+            swap_in(self.path, self.final)
+            self.path = self.final
+        print_summary(metrics, self.final)
+        return RunResult(self.final, metrics)
+
+
+def _acquire(handle: Any) -> str | None:
+    """Take the lock on ``handle``: None once taken, else the holder's PID as written."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            # A holder killed a moment ago releases the lock when the kernel reaps it: wait for
+            # that, but never for a process that is still running.
+            if not _dying(holder) or time.monotonic() > deadline:
+                return holder
+            time.sleep(0.05)
+
+
+def _dying(pid_text: str) -> bool:
+    """The process is gone or a zombie (killed, not yet reaped)."""
+    if not pid_text.isdigit():
+        return False
+    try:
+        state = Path(f"/proc/{pid_text}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(key, old, new) for every leaf that differs and may change the result."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        dotted = f"{prefix}{key}"
+        if any(dotted == free or dotted.startswith(free + ".") for free in RESUME_FREE):
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, dotted + ".")
+        elif a != b:
+            out.append((dotted, a, b))
+    return out
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 from fintune.data import Examples, load_examples
 from fintune.data.columns import load_table
 from fintune.errors import FintuneError
+from fintune.files import write_text
 from fintune.evaluation.explain import Explanation, explain
 from fintune.evaluation.fairness import GroupSpec, fairness_table, fit_group_thresholds
 from fintune.evaluation.robustness import robustness_suite
@@ -150,7 +151,7 @@ def privacy_audit(run: str | Path, *, model: FintuneModel | None = None, max_row
               "non_members": held}
     training = (read_metrics(run).get("training") or {}) if (Path(run) / METRICS).exists() else {}
     result["dp"] = training.get("privacy")
-    (Path(run) / "privacy_audit.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_text(Path(run) / "privacy_audit.json", json.dumps(result, indent=2))
     return result
 
 

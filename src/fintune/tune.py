@@ -19,6 +19,7 @@ from fintune import api
 from fintune.config import ParamSpace, RunConfig, apply_override, dump_config, validate_config
 from fintune.errors import ConfigError
 from fintune.evaluation import metric_mode, primary_metric
+from fintune.files import write_text
 
 STUDY = "study.db"
 BEST = "best_config.yaml"
@@ -90,7 +91,7 @@ def tune(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] 
         study.optimize(objective, n_trials=remaining, catch=())
     best = study.best_trial
     best_cfg = trial_config(cfg, best.params, out / "best")
-    (out / BEST).write_text(dump_config(best_cfg), encoding="utf-8")
+    write_text(out / BEST, dump_config(best_cfg))
     _print_trials(study, metric)
     api.console.print(f"best trial {best.number}: {metric} {best.value:.4f}; "
                       f"reproduce with: fintune train {out / BEST}")

@@ -16,6 +16,7 @@ import numpy as np
 from fintune import api
 from fintune.config import RunConfig
 from fintune.errors import ConfigError
+from fintune.files import write_text
 
 RESULT = "walk_forward.json"
 
@@ -42,7 +43,7 @@ def walk_forward(config: RunConfig | str | Path, overrides: list[str] | tuple[st
         "std": {k: _stat(np.std, per_fold, k) for k in names},
     }
     base.mkdir(parents=True, exist_ok=True)
-    (base / RESULT).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_text(base / RESULT, json.dumps(summary, indent=2))
     _plot(per_fold, names, base / "walk_forward.png")
     api.console.print(f"walk-forward over {folds} folds written to [bold]{base / RESULT}[/]")
     return summary

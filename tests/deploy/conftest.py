@@ -74,7 +74,7 @@ def start_server(run: Path, tmp: Path, *extra: str, env: dict | None = None, **s
     deploy = tmp / f"deploy-{port}.yaml"
     deploy.write_text(yaml.safe_dump({"serve": {"max_texts": 8, "max_text_chars": 300, "max_body_bytes": 20_000,
                                                 "max_wait_ms": 20, **serve}}))
-    environment = {**os.environ, "FINTUNE_API_KEY": API_KEY, **(env or {})}
+    environment = {**os.environ, "FINTUNE_API_KEY": API_KEY, "FINTUNE_LOG_SECRET": "test-log-secret", **(env or {})}
     process = subprocess.Popen([sys.executable, "-m", "fintune", "serve", str(run), "--port", str(port),
                                 "--config", str(deploy), *extra], env=environment,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -113,7 +113,8 @@ def list_runs(runs: Path) -> list[Path]:
     """Run folders (those with a config.yaml), newest first."""
     if not runs.is_dir():
         return []
-    found = [p for p in runs.iterdir() if p.is_dir() and (p / "config.yaml").exists()]
+    # Hidden folders are fintune's own: the board's files, a run being replaced (.NAME.next).
+    found = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "config.yaml").exists()]
     return sorted(found, key=lambda p: (p / "config.yaml").stat().st_mtime, reverse=True)
 
 
@@ -143,6 +144,17 @@ def runs_table(runs: Path, jobs: Jobs) -> pd.DataFrame:
 
 def _round(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
+
+
+def run_folder(runs: Path, name: str | None) -> Path:
+    """The folder of the run ``name``: a folder directly inside ``runs``, never outside it."""
+    name = (name or "").strip()
+    if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name or "\x00" in name:
+        raise FintuneError(f"run name '{name}' must be a plain folder name inside {runs} (no '/', no leading '.')")
+    path = runs / name
+    if path.resolve().parent != runs.resolve():
+        raise FintuneError(f"run name '{name}' points outside {runs}")
+    return path
 
 
 def finished_runs(runs: Path) -> list[str]:
@@ -291,13 +303,19 @@ def build_board(runs: Path) -> Any:
         return ok(f"{'resumed' if resume else 'started'} {run.name}")
 
     def stop(name: str) -> str:
-        run = runs / (name or "")
+        try:
+            run = run_folder(runs, name)
+        except FintuneError as exc:
+            return error(exc)
         return ok(f"stopping {name}: it checkpoints after this step") if name and jobs.stop(run) else \
             error(f"no training of '{name}' is running")
 
     def watch(name: str) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
-        run = runs / (name or "-")
-        if not name or not run.exists():
+        try:
+            run = run_folder(runs, name)
+        except FintuneError:
+            run = None
+        if run is None or not run.exists():
             return "", "", pd.DataFrame(columns=["step", "loss"]), pd.DataFrame(columns=["step", "metric", "value"])
         state = jobs.status(run)
         detail = progress_line(run)
@@ -314,7 +332,7 @@ def build_board(runs: Path) -> Any:
         try:
             if not name:
                 raise FintuneError("choose a finished run first")
-            label, parts = try_it(models.get(runs / name), text, row)
+            label, parts = try_it(models.get(run_folder(runs, name)), text, row)
         except (FintuneError, ValueError) as exc:
             return None, [], error(exc)
         return label, parts, ok("predicted")
@@ -322,14 +340,14 @@ def build_board(runs: Path) -> Any:
     def row_editor(name: str) -> Any:
         if not name:
             return gr.Dataframe(value=None)
-        data = models.get(runs / name).data_config
+        data = models.get(run_folder(runs, name)).data_config
         columns = list(data.feature_columns or [])
         return gr.Dataframe(value=pd.DataFrame([[""] * len(columns)], columns=columns) if columns else None)
 
     def write_report(name: str) -> str:
         try:
             from fintune.report import write_report as write
-            path = write(runs / name)
+            path = write(run_folder(runs, name))
         except (FintuneError, OSError) as exc:
             return error(exc)
         link = f"/gradio_api/file={html.escape(str(path), quote=True)}"
@@ -337,23 +355,30 @@ def build_board(runs: Path) -> Any:
 
     def export(name: str, int8: bool) -> str:
         try:
-            out = api.export(runs / name, format="onnx", quantize="int8" if int8 else None)
+            out = api.export(run_folder(runs, name), format="onnx", quantize="int8" if int8 else None)
         except (FintuneError, OSError) as exc:
             return error(exc)
         check = json.loads((out / "export.json").read_text(encoding="utf-8")) if (out / "export.json").exists() else {}
         return ok(f"exported to {out}; check: {json.dumps(check.get('check', check))[:400]}")
 
     def serve(name: str, port: float) -> str:
-        run = runs / (name or "-")
         if not name:
             return error("choose a finished run first")
+        try:
+            run = run_folder(runs, name)
+        except FintuneError as exc:
+            return error(exc)
         if jobs.server(run):
             return error(f"{name} is served already")
         jobs.serve(run, int(port))
         return ok(f"server starting: http://127.0.0.1:{int(port)}/docs")
 
     def stop_serving(name: str) -> str:
-        return ok(f"server of {name} stopping") if name and jobs.stop_server(runs / name) else \
+        try:
+            run = run_folder(runs, name)
+        except FintuneError as exc:
+            return error(exc)
+        return ok(f"server of {name} stopping") if jobs.stop_server(run) else \
             error(f"no server of '{name}' is running")
 
     with gr.Blocks(title="fintune board") as demo:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from fintune.rundir import live_folder
 from fintune.training import loop
 
 PLOTTED = ("loss", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "mse", "mae", "r2")  # validation curves
@@ -104,7 +105,7 @@ class Jobs:
             return "running"
         if (run_dir / "metrics.json").exists():
             return "finished"
-        if (run_dir / loop.CHECKPOINT).exists():
+        if (live_folder(run_dir) / loop.CHECKPOINT).exists():
             return "stopped (resumable)"
         if self._record("jobs", run_dir).exists():
             return "failed"
@@ -151,6 +152,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
 def curves(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training loss per step, and each validation metric per evaluation (long format)."""
+    run_dir = live_folder(run_dir)  # an --overwrite trains beside the old run until it finishes
     steps = _records(run_dir / loop.STEPS)
     loss = pd.DataFrame([{"step": r["step"], "loss": r["loss"]} for r in steps], columns=["step", "loss"])
     rows = [{"step": r["step"], "metric": name, "value": value}
@@ -161,7 +163,7 @@ def curves(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def progress_line(run_dir: Path) -> str:
     """'step 12 of 40, epoch 1, loss 0.5213, 27.1 samples/s' from the last step logged."""
-    steps = _records(run_dir / loop.STEPS)
+    steps = _records(live_folder(run_dir) / loop.STEPS)
     if not steps:
         return "no steps yet"
     last = steps[-1]

@@ -315,6 +315,9 @@ class PredictionLogConfig(Strict):
     path: str | None = Field(None, description="default: RUN/serve/predictions.sqlite")
     raw_text: bool = Field(False, description="store the input text; off: only its hash, length and a "
                            "32-number sketch of the sentence vector")
+    hash_secret_env: str = Field("FINTUNE_LOG_SECRET", description="environment variable with the key of the "
+                                 "input hash (HMAC-SHA256); unset: no hash is stored, so a guessed text cannot "
+                                 "be found in the log")
 
 
 class ServeConfig(Strict):
@@ -329,7 +332,11 @@ class ServeConfig(Strict):
     max_body_bytes: int = Field(1_000_000, ge=1)
     api_key_env: str | None = Field("FINTUNE_API_KEY", description="environment variable holding the API "
                                     "key; when it is set, requests need the X-API-Key header")
+    require_api_key: bool | None = Field(None, description="refuse to start without an API key; null: required "
+                                         "when host is not a loopback address")
     threads: int | None = Field(None, ge=1, description="torch / onnxruntime threads; default: all cores")
+    explain_queue: int = Field(4, ge=1, description="explanations running or waiting at once; more get 503 "
+                               "with Retry-After (they run one at a time on a thread of their own)")
     graceful_timeout_s: float = Field(30.0, gt=0, description="on shutdown, how long in-flight requests may finish")
     log: PredictionLogConfig = PredictionLogConfig()
 

@@ -9,8 +9,10 @@ and says what to change. Text is kept as text: CSV cells are read as strings so 
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +181,8 @@ def _decode(target: Path, encoding: str, path: str) -> str:
 
 
 def _parse_csv(text: str, sep: str, path: str) -> pd.DataFrame:
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep), [])
+    _check_unique_columns([h.strip() for h in header], path)
     try:
         # dtype=str keeps "0012" as text; only empty cells are missing, so a text such as
         # "NA" or "None" stays a text instead of becoming a missing value.
@@ -198,27 +202,75 @@ def _parse_jsonl(text: str, path: str) -> pd.DataFrame:
     if text.lstrip().startswith("["):
         # A .json file holding one array of objects: accept it rather than fail on line 1.
         try:
-            records = json.loads(text)
+            records = json.loads(text, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise DataError(f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
                             file=path) from None
-        if not all(isinstance(r, dict) for r in records):
+        except _DuplicateKey as exc:
+            raise DataError(f"an object names the column '{exc.args[0]}' twice; which one is meant is "
+                            "ambiguous, so rename or drop one", file=path, column=exc.args[0]) from None
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise DataError("a JSON array must hold one object per example", file=path)
+        for number, record in enumerate(records, start=1):
+            _check_encodable(record, path, number)
         return pd.DataFrame.from_records(records)
     records: list[dict[str, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue  # blank lines, e.g. a trailing newline, are not rows
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as exc:
             raise DataError(f"line {number} is not valid JSON ({exc.msg} at column {exc.colno}); "
                             "a JSON Lines file holds one JSON object per line", file=path) from None
+        except _DuplicateKey as exc:
+            raise DataError(f"line {number} names the column '{exc.args[0]}' twice; which one is meant is "
+                            "ambiguous, so rename or drop one", file=path, column=exc.args[0]) from None
+        except RecursionError:
+            raise DataError(f"line {number} is nested too deeply to be a row of a table", file=path) from None
         if not isinstance(record, dict):
             raise DataError(f"line {number} holds a JSON {type(record).__name__}, not an object; "
                             'each line must look like {"text": "...", "label": "..."}', file=path)
+        _check_encodable(record, path, number)
         records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (json.loads keeps the last one silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _check_unique_columns(names: list[str], path: str) -> None:
+    """Two columns of one name: pandas would rename the second ('a.1') and training would read
+    the first without a word, so it is an error that names them."""
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)
+    if twice:
+        raise DataError(f"the header names {', '.join(repr(n) for n in twice)} more than once; which column "
+                        "is meant is ambiguous, so rename or drop the duplicates", file=path, column=twice[0])
+
+
+def _check_encodable(record: dict[str, Any], path: str, row: int) -> None:
+    """JSON escapes can spell lone UTF-16 surrogates (\\ud800), which are not text: name the cell."""
+    for key, value in record.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DataError("holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair), "
+                                "which is not valid text; fix or drop that text", file=path, row=row,
+                                column=key) from None
+        elif isinstance(value, list):
+            _check_encodable({f"{key}[{i}]": v for i, v in enumerate(value)}, path, row)
 
 
 def _read_parquet(target: Path, path: str) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from fintune.config import ExportConfig
 from fintune.console import console
 from fintune.data import Examples, load_examples
 from fintune.errors import FintuneError
+from fintune.files import atomic_folder, replaceable, swap_in
 from fintune.scoring.metrics import compute_metrics, primary_metric
 from fintune.predictors import FintuneModel
 from fintune.models.metadata import OnnxMeta, RunMeta
@@ -184,6 +185,7 @@ def export_onnx(run: Path, output: Path, cfg: ExportConfig, *, quantize: str | N
     reference = FintuneModel.load(run)
     if reference.onnx_export is not None:
         raise FintuneError(reference.onnx_export)
+    replaceable(output, "fintune.json", "export folder")
     examples = check_examples(run, reference, data, cfg.check_rows)
     partial = output.with_name(output.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -204,8 +206,7 @@ def export_onnx(run: Path, output: Path, cfg: ExportConfig, *, quantize: str | N
                 f"held-out rows ({check.torch_value:.4f} -> {check.exported_value:.4f}), more than the bound "
                 f"of {check.bound_points} (deploy.export.max_metric_drop); nothing was written. Export "
                 "without --quantize, raise the bound, or pass --force to keep it anyway")
-        shutil.rmtree(output, ignore_errors=True)
-        partial.replace(output)
+        swap_in(partial, output)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     _print_check(check, output, report)
@@ -223,6 +224,7 @@ def _print_check(check: ExportCheck, output: Path, report: dict[str, Any]) -> No
 def export_hf(run: Path, output: Path, *, merge: bool = True) -> None:
     """A plain Hugging Face model folder, LoRA adapters merged into the weights."""
     model = FintuneModel.load(run)
-    (model.merged() if merge else model).save(output)
+    with atomic_folder(output, "export folder") as tmp:
+        (model.merged() if merge else model).save(tmp)
     console.print(f"exported to [bold]{output}[/]")
 

@@ -26,6 +26,7 @@ import pandas as pd
 from fintune.config import MonitorConfig
 from fintune.data import Examples
 from fintune.data.columns import load_table
+from fintune.files import write_text
 from fintune.deploy.predlog import read_log, sketch
 from fintune.predictors import FintuneModel
 from fintune.rundir import load_split
@@ -184,7 +185,7 @@ def monitor(run: str | Path, log_path: str | Path | None, cfg: MonitorConfig, *,
         verdict.update(status=STATUS_ORDER[worst], reference_rows=len(examples),
                        checks=[asdict(c) for c in checks])
         verdict["plot"] = str(plot_drift(series, checks, out_dir / "drift.png"))
-    (out_dir / "drift.json").write_text(json.dumps(verdict, indent=2), encoding="utf-8")
+    write_text(out_dir / "drift.json", json.dumps(verdict, indent=2), "drift report")
     return verdict
 
 

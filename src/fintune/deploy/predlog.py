@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 import queue
 import sqlite3
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
     request_id TEXT NOT NULL,
-    input_hash TEXT NOT NULL,
+    input_hash TEXT,
     n_chars INTEGER,
     n_tokens INTEGER,
     label TEXT,
@@ -56,10 +57,17 @@ def _projection(width: int) -> np.ndarray:
     return rng.standard_normal((width, SKETCH_DIM)).astype(np.float32) / np.sqrt(SKETCH_DIM)
 
 
-def input_hash(value: str | dict) -> str:
-    """SHA-256 of the text, or of the row as sorted JSON."""
+def input_hash(value: str | dict, key: bytes | None) -> str | None:
+    """HMAC-SHA256 of the text (or of the row as sorted JSON) under ``key``; None without a key.
+
+    Keyed, so that someone holding the log cannot test whether a guessed text was sent (a
+    plain SHA-256 of a short text is found by hashing guesses). Equal inputs still share a
+    hash under one key, which is what finding repeats needs.
+    """
+    if key is None:
+        return None
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -67,7 +75,7 @@ class Record:
     """One prediction as logged."""
 
     request_id: str
-    input_hash: str
+    input_hash: str | None
     n_chars: int | None
     n_tokens: int | None
     label: str | None

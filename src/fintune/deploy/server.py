@@ -2,11 +2,16 @@
 
 Endpoints: ``POST /v1/predict``, ``POST /v1/explain``, ``GET /healthz``, ``GET /readyz``,
 ``GET /metrics`` (Prometheus) and the OpenAPI docs at ``/docs``. Every refusal is a 4xx
-with a JSON body ``{"error": ..., "limit": ...}`` that says what to change.
+(or 503) with a JSON body ``{"error": ..., "limit": ...}`` that says what to change.
+
+Model work never runs on the event loop: predictions go through the micro-batcher's thread,
+explanations through a bounded pool of their own (``serve.explain_queue``; beyond it, 503
+with ``Retry-After``), so ``/healthz`` and ``/readyz`` answer at once under any load.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import ipaddress
@@ -15,8 +20,9 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -24,9 +30,11 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from fintune.config import ServeConfig
+from fintune.console import console
 from fintune.data import Examples
 from fintune.deploy.batcher import MicroBatcher
 from fintune.deploy.metrics import ServerMetrics
@@ -35,16 +43,30 @@ from fintune.errors import FintuneError
 from fintune.predictors import FintuneModel
 from fintune.models.onnx import OnnxModel
 
-Scalar = str | int | float | bool | None
 API_KEY_HEADER = "X-API-Key"
+EXPLAIN_RETRY_S = 2  # what Retry-After says when the explanation queue is full
+
+
+def _utf8(text: str) -> str:
+    # JSON escapes can spell lone surrogates ("\\ud800"), which are not text: a 422, not a 500.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), which is not "
+                         "valid text") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_utf8)]
+Scalar = Text | int | float | bool | None
 
 
 class PredictRequest(BaseModel):
     """Either ``texts`` or ``rows`` (objects keyed by the training data's column names)."""
 
     model_config = ConfigDict(extra="forbid")
-    texts: list[str] | None = Field(None, examples=[["$AAPL beats on revenue, raises guidance"]])
-    rows: list[dict[str, Scalar]] | None = Field(None, examples=[[{"income": 52000, "purpose": "car"}]])
+    texts: list[Text] | None = Field(None, examples=[["$AAPL beats on revenue, raises guidance"]])
+    rows: list[dict[Text, Scalar]] | None = Field(None, examples=[[{"income": 52000, "purpose": "car"}]])
 
     @model_validator(mode="after")
     def _one_input(self) -> PredictRequest:
@@ -57,8 +79,8 @@ class ExplainRequest(BaseModel):
     """One ``text`` or one ``row``."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str | None = None
-    row: dict[str, Scalar] | None = None
+    text: Text | None = None
+    row: dict[Text, Scalar] | None = None
 
     @model_validator(mode="after")
     def _one_input(self) -> ExplainRequest:
@@ -167,6 +189,10 @@ class Service:
                  explainer: Callable[[], FintuneModel] | None, metrics: ServerMetrics) -> None:
         self.model, self.cfg, self.name, self.log, self.metrics = model, cfg, name, log, metrics
         self._explainer_factory, self._explainer, self._explain_lock = explainer, None, threading.Lock()
+        # captum hooks the embedding layer: one explanation at a time, on a thread of its own.
+        self._explain_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explainer")
+        self._explain_pending = 0
+        self.hash_key = _secret(cfg.log.hash_secret_env)
         self.batcher: MicroBatcher[Examples] = MicroBatcher(self._score, cfg.max_batch_size, cfg.max_wait_ms,
                                                         metrics.batch_sizes.observe)
         self.ready = False
@@ -238,13 +264,29 @@ class Service:
              vectors: np.ndarray | None) -> None:
         sketches = sketch(vectors) if vectors is not None and len(vectors) else [None] * len(items)
         assert self.log is not None
-        self.log.write([Record(request_id, input_hash(item), len(text), None, p.label, p.confidence, p.value,
+        self.log.write([Record(request_id, input_hash(item, self.hash_key), len(text), None, p.label, p.confidence, p.value,
                                s, text) for item, text, p, s in zip(items, examples.texts, predictions, sketches,
                                                                      strict=True)])
 
     # -- explanations
 
-    def explain(self, request: ExplainRequest) -> ExplainResponse:
+    async def explain(self, request: ExplainRequest) -> ExplainResponse:
+        """Run the explanation in the bounded pool; a full queue answers 503 with Retry-After."""
+        if self._explain_pending >= self.cfg.explain_queue:
+            raise HTTPException(503, {"error": f"{self._explain_pending} explanations are running or waiting; "
+                                               f"retry in {EXPLAIN_RETRY_S} s", "limit": "explain_queue",
+                                      "allowed": self.cfg.explain_queue},
+                                headers={"Retry-After": str(EXPLAIN_RETRY_S)})
+        self._explain_pending += 1  # on the event loop's thread: no lock needed
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._explain_pool, self._explain, request)
+        finally:
+            self._explain_pending -= 1
+
+    def close(self) -> None:
+        self._explain_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _explain(self, request: ExplainRequest) -> ExplainResponse:
         from fintune.evaluation.explain import explain
 
         if self.model.explanation_method is None:
@@ -299,6 +341,7 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
         # uvicorn has let in-flight requests finish by now; drain the batcher and the log.
         service.ready = False
         await service.batcher.stop()
+        service.close()
         if log is not None:
             log.close()
 
@@ -308,13 +351,14 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
     key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                               description="required when the server was started with an API key")
 
-    def require_key(given: str | None = Security(key_header)) -> None:
+    async def require_key(given: str | None = Security(key_header)) -> None:
         if api_key is None:
             return
         if given is None or not hmac.compare_digest(given.encode(), api_key.encode()):
             raise HTTPException(401, {"error": f"missing or wrong API key (header {API_KEY_HEADER})"})
 
-    errors = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+    errors = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+              503: {"model": ErrorResponse}}
 
     @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors, dependencies=[Depends(require_key)])
     async def predict(request: PredictRequest) -> PredictResponse:
@@ -322,24 +366,25 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
         return await service.predict(request)
 
     @app.post("/v1/explain", response_model=ExplainResponse, responses=errors, dependencies=[Depends(require_key)])
-    def explain(request: ExplainRequest) -> ExplainResponse:
+    async def explain(request: ExplainRequest) -> ExplainResponse:
         """Signed contributions of words (integrated gradients) or columns (occlusion)."""
-        return service.explain(request)
+        return await service.explain(request)
 
+    # Health, readiness and metrics run on the event loop and never wait behind model work.
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """The process answers."""
         return {"status": "ok"}
 
     @app.get("/readyz", responses={503: {"model": ErrorResponse}})
-    def readyz() -> JSONResponse:
+    async def readyz() -> JSONResponse:
         """The model is loaded and the batcher runs."""
         if service.ready:
             return JSONResponse({"status": "ready", "model": name})
         return JSONResponse({"error": "not ready"}, status_code=503)
 
     @app.get("/metrics", response_class=Response)
-    def prometheus() -> Response:
+    async def prometheus() -> Response:
         """Prometheus text format: requests, latency, batch sizes, predicted classes."""
         return Response(metrics.render(), media_type=metrics.content_type)
 
@@ -347,8 +392,8 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
 
     app.add_middleware(Measure, metrics=metrics)  # added last, so outermost: 413s are counted too
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own and starlette's (a body that does not parse)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
@@ -360,6 +405,21 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
     @app.exception_handler(FintuneError)
     async def bad_input(_: Request, exc: FintuneError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=422)
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse({"error": "invalid request: the JSON body is nested too deeply"}, status_code=422)
+
+    @app.exception_handler(UnicodeError)
+    async def not_text(_: Request, exc: UnicodeError) -> JSONResponse:
+        return JSONResponse({"error": f"invalid request: text that is not valid UTF-8 ({exc.reason})"},
+                            status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crashed(_: Request, exc: Exception) -> JSONResponse:
+        # The documented shape even for a fault of ours; the traceback stays in the server's log.
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server's log has the details"},
+                            status_code=500)
 
     return app
 
@@ -395,7 +455,7 @@ def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastA
     model = FintuneModel.load(folder, threads=cfg.threads)
     if model.servable is not None:  # the class says why not
         raise FintuneError(f"{run} is a {model.task} run; {model.servable}")
-    api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+    api_key = required_key(cfg)
     log_path = Path(cfg.log.path) if cfg.log.path else run / "serve" / "predictions.sqlite"
     # Integrated Gradients hooks the embedding layer: it runs on a copy of the torch model, so
     # the served one never carries a hook; table models are explained by occlusion on the served one.
@@ -405,16 +465,32 @@ def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastA
                       model_path=folder)
 
 
+def required_key(cfg: ServeConfig) -> str | None:
+    """The API key from the operator's environment; refuse to serve openly where one is required
+    (``serve.require_api_key``, by default on any host that is not a loopback address)."""
+    api_key = _secret(cfg.api_key_env)
+    required = cfg.require_api_key if cfg.require_api_key is not None else not _is_loopback(cfg.host)
+    if required and api_key is None:
+        where = f"${cfg.api_key_env}" if cfg.api_key_env else "serve.api_key_env (unset)"
+        raise FintuneError(f"serving on {cfg.host} needs an API key and {where} holds none; export it, or serve "
+                           "on 127.0.0.1, or set serve.require_api_key: false in the operator's deploy config")
+    return api_key.decode() if api_key is not None else None
+
+
+def _secret(env: str | None) -> bytes | None:
+    value = os.environ.get(env) if env else None
+    return value.encode() if value else None
+
+
 def serve(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> None:
     """Run the server until interrupted; Ctrl-C or SIGTERM lets in-flight requests finish."""
     import uvicorn
-    from rich.console import Console
 
-    console = Console(stderr=True)
     app = build_app(run, cfg, onnx=onnx)
-    has_key = bool(cfg.api_key_env and os.environ.get(cfg.api_key_env))
-    if not _is_loopback(cfg.host) and not has_key:
-        console.print(f"[yellow]warning:[/] serving on {cfg.host} without an API key; set {cfg.api_key_env}")
+    has_key = _secret(cfg.api_key_env) is not None
+    if not has_key:
+        console.print(f"[yellow]note:[/] no API key (${cfg.api_key_env} is unset): the endpoints are open to "
+                      f"anything that reaches {cfg.host}")
     console.print(f"serving {run} on http://{cfg.host}:{cfg.port} (docs at /docs)"
                   + (" with an API key" if has_key else ""))
     uvicorn.run(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.graceful_timeout_s,

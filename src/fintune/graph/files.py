@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fintune.errors import FintuneError
+from fintune.files import atomic_outputs
 
 GRAPHML, NODES, EDGES, SENTIMENT, SUMMARY = "graph.graphml", "nodes.csv", "edges.csv", "sentiment.csv", "graph.json"
 NODE_COLUMNS = ["id", "label", "type", "types", "mentions", "documents", "aliases"]
@@ -41,18 +42,19 @@ def write_graph(graph: nx.Graph, out_dir: str | Path) -> GraphFiles:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FintuneError(f"{out} is a file; give a folder for the graph")
-    out.mkdir(parents=True, exist_ok=True)
     files = GraphFiles(out / GRAPHML, out / NODES, out / EDGES, out / SUMMARY)
-    nx.write_graphml(graph, files.graphml)
-    node_table(graph).to_csv(files.nodes, index=False)
-    edge_table(graph).to_csv(files.edges, index=False)
     trend = trend_table(graph)
-    if len(trend):
-        files.sentiment = out / SENTIMENT
-        trend.to_csv(files.sentiment, index=False)
-    elif (out / SENTIMENT).exists():
+    # All files land together, graph.json last: a killed build leaves the previous graph whole.
+    with atomic_outputs(out, SUMMARY, "graph folder") as tmp:
+        nx.write_graphml(graph, tmp / GRAPHML)
+        node_table(graph).to_csv(tmp / NODES, index=False)
+        edge_table(graph).to_csv(tmp / EDGES, index=False)
+        if len(trend):
+            files.sentiment = out / SENTIMENT
+            trend.to_csv(tmp / SENTIMENT, index=False)
+        (tmp / SUMMARY).write_text(json.dumps(summary(graph), indent=2, default=str), encoding="utf-8")
+    if not len(trend) and (out / SENTIMENT).exists():
         (out / SENTIMENT).unlink()  # from an earlier build into this folder: no longer true
-    files.summary.write_text(json.dumps(summary(graph), indent=2, default=str), encoding="utf-8")
     return files
 
 
