@@ -55,7 +55,22 @@ BAD_TRAIN = [
      ["row 5", "label"]),
     ("undecodable bytes", _bad_utf8, ["latin.csv", "encoding"]),
     ("no rows", lambda p: _csv(p, pd.DataFrame({"text": [], "label": []})), ["bad.csv", "no data rows"]),
+    ("lone surrogate", lambda p: _raw(p, "bad.jsonl", '{"text": "acme beats", "label": "positive"}\n'
+                                      '{"text": "half \\ud800 emoji", "label": "negative"}\n'),
+     ["bad.jsonl", "row 2", "column 'text'", "surrogate"]),
+    ("duplicate csv columns", lambda p: _raw(p, "dup.csv", "text,label,text\nacme beats,positive,x\n"),
+     ["dup.csv", "'text' more than once"]),
+    ("duplicate json keys", lambda p: _raw(p, "dup.jsonl", '{"text": "a", "label": "positive", "text": "b"}\n'),
+     ["dup.jsonl", "'text' twice"]),
+    ("deeply nested json", lambda p: _raw(p, "deep.jsonl", '{"text": ' + "[" * 100_000 + "]" * 100_000 + "}\n"),
+     ["deep.jsonl", "line 1"]),
 ]
+
+
+def _raw(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 @pytest.mark.parametrize(("case", "make", "expected"), BAD_TRAIN, ids=[c[0] for c in BAD_TRAIN])
@@ -120,3 +135,13 @@ def test_unknown_early_stopping_metric_fails_before_training(make_config, tmp_pa
     result, text = _run("train", str(config), "--no-progress")
     assert result.exit_code == 2 and "weighted_f1" in text and "f1_weighted" in text
     assert not (tmp_path / "runs" / "run").exists()
+
+
+def test_predict_input_with_a_lone_surrogate_names_the_row(make_config, tmp_path: Path) -> None:
+    from fintune import api
+
+    run = api.train(make_config(train={"epochs": 1}), show_progress=False).run_dir
+    bad = _raw(tmp_path, "new.jsonl", '{"text": "acme beats"}\n{"text": "ok"}\n{"text": "\\udc00 tail"}\n')
+    result, text = _run("predict", str(run), "--input", str(bad), "--output", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 2 and "Traceback" not in text
+    assert "row 3" in text and "surrogate" in text and not (tmp_path / "out.jsonl").exists()

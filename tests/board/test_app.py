@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fintune.board.app import build_config, report_markdown, runs_table
+from fintune.board.app import build_config, report_markdown, run_folder, runs_table
 from fintune.board.jobs import Jobs
 from fintune.errors import ConfigError, FintuneError
 from tests.board.test_board import free_port
@@ -103,3 +103,13 @@ def test_try_it_marks_the_entities_of_a_tagger(tmp_path: Path, make_config) -> N
     summary, pieces = try_it(FintuneModel.load(run), "Acme bank beats hooli", None)
     assert summary == "Acme bank (ORG), hooli (LOC)"
     assert pieces == [("Acme bank", "ORG"), (" beats ", None), ("hooli", "LOC")]
+
+
+@pytest.mark.parametrize("name", ["../outside", "/etc", "..", ".board", "a/b", "", "link_out"])
+def test_run_names_stay_inside_the_runs_folder(tmp_path: Path, name: str) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "link_out").symlink_to(tmp_path)
+    with pytest.raises(FintuneError, match="run name"):
+        run_folder(runs, name)
+    assert run_folder(runs, "my_run") == runs / "my_run"
