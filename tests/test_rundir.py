@@ -210,3 +210,17 @@ def _alive_pid(name: str) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_evaluating_again_into_a_folder_leaves_no_file_of_the_earlier_evaluation(tmp_path, tiny_bert) -> None:
+    run = tmp_path / "run"
+    api.train(_config(tmp_path, tiny_bert, run), show_progress=False)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "mine.txt").write_text("kept")
+    (out / "roc_curve.png").write_bytes(b"from an earlier binary evaluation")
+    api.evaluate(run, tmp_path / "train.csv", output=out)
+    assert (out / "mine.txt").read_text() == "kept"  # not fintune's: never touched
+    assert not (out / "roc_curve.png").exists()  # three classes: no ROC curve this time
+    assert {"metrics.json", "report.md", "confusion_matrix.png"} <= {p.name for p in out.iterdir()}
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]

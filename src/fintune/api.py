@@ -23,6 +23,7 @@ from fintune.data.columns import load_table
 from fintune.deploy import deploy_config
 from fintune.deploy.export import export_hf, export_onnx
 from fintune.errors import FintuneError
+from fintune.evaluation.files import OUTPUTS as EVALUATION_OUTPUTS
 from fintune.evaluation.files import evaluate_file
 from fintune.files import atomic_file, atomic_outputs, write_text
 from fintune.models.backbones import load_tokenizer
@@ -119,7 +120,7 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
     out_dir = Path(output) if output else Path(run) / "eval" / Path(str(data)).stem
     # Written beside and moved in at the end, metrics.json last: a killed evaluation leaves
     # the last complete one (or nothing), never a half-written report.
-    with atomic_outputs(out_dir, "metrics.json", "evaluation folder") as tmp:
+    with atomic_outputs(out_dir, "metrics.json", "evaluation folder", stale=EVALUATION_OUTPUTS) as tmp:
         metrics = evaluate_file(model, str(data), tmp, batch_size)
         _shift_and_fairness(model, run, data, groups, metrics, tmp)
     console.print(f"evaluation written to [bold]{out_dir}[/]")

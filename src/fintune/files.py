@@ -86,10 +86,13 @@ def atomic_folder(path: str | Path, what: str = "output folder", marker: str = "
 
 
 @contextlib.contextmanager
-def atomic_outputs(folder: str | Path, last: str, what: str = "output folder") -> Iterator[Path]:
+def atomic_outputs(folder: str | Path, last: str, what: str = "output folder",
+                   stale: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield an empty temporary folder; when the block ends without an error, each file in it is
     renamed into ``folder`` (kept, with whatever else it holds), ``last`` after all others, so a
-    folder whose ``last`` file is new is complete. On an error nothing reaches ``folder``."""
+    folder whose ``last`` file is new is complete. Names in ``stale`` (what such a block may
+    write) that this one did not write are removed, so no file of an earlier run stays beside
+    the new ones. On an error nothing reaches ``folder``."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise FintuneError(f"{what} {folder} is a file; give a folder")
@@ -106,6 +109,8 @@ def atomic_outputs(folder: str | Path, last: str, what: str = "output folder") -
                 swap_in(tmp / name, target)
             else:
                 os.replace(tmp / name, target)
+        for name in set(stale) - set(names):
+            (folder / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -12,13 +12,15 @@ from fintune.console import console
 from fintune.data import load_examples
 from fintune.data.load import SUFFIX_FORMATS
 from fintune.evaluation.generation import write_generation_evaluation
-from fintune.evaluation.report import write_evaluation
+from fintune.evaluation.report import PLOTS, write_evaluation
 from fintune.models.kinds.generation import GenerationPredictor
 from fintune.predictors import FintuneModel, TaggerPredictor
 from fintune.tagging.data import load_tagged
 from fintune.tagging.metrics import write_tagging_evaluation
 
 FileEvaluator = Callable[[Any, str, Path, int], dict[str, Any]]
+# Every file an evaluation folder may hold: one of them not written this time is an old one.
+OUTPUTS = ("metrics.json", "report.md", "fairness.json", "predictions.jsonl", "per_type_f1.png", *PLOTS)
 
 
 def evaluate_scores_file(model: FintuneModel, data: str, out_dir: Path, batch_size: int) -> dict[str, Any]:

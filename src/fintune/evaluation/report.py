@@ -27,7 +27,7 @@ ROC_PNG = "roc_curve.png"
 SCATTER_PNG = "predicted_vs_true.png"
 CALIBRATION_PNG = "calibration.png"
 PR_PNG = "pr_curve.png"
-_PLOTS = (CONFUSION_PNG, ROC_PNG, PR_PNG, CALIBRATION_PNG, SCATTER_PNG)
+PLOTS = (CONFUSION_PNG, ROC_PNG, PR_PNG, CALIBRATION_PNG, SCATTER_PNG)
 
 _HEADLINE = {
     "classification": ("accuracy", "macro_precision", "macro_recall", "macro_f1",
@@ -241,7 +241,7 @@ def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.n
                                np.asarray(outputs, dtype=np.float64).reshape(-1), title)
         plots.append(SCATTER_PNG)
     # A re-run into the same folder must not leave a plot from an earlier run next to this report.
-    for name in _PLOTS:
+    for name in PLOTS:
         if name not in plots:
             (out_dir / name).unlink(missing_ok=True)
 
