@@ -108,6 +108,7 @@ def drill_train_kill(work: Path, bert: Path, trials: int) -> dict:
     want = weights(reference)
     rng = random.Random(0)
     wrong = tracebacks = lost = 0
+    failures: list[dict] = []
     for trial in range(trials):
         out = work / f"killed_{trial}"
         cfg = config(work, bert, out, f"killed_{trial}")
@@ -121,8 +122,11 @@ def drill_train_kill(work: Path, bert: Path, trials: int) -> dict:
             resumed = fintune("train", str(cfg), "--overwrite", "--no-progress")
             tracebacks += traceback_in(resumed.stdout + resumed.stderr)
         lost += int(not (work / "train.csv").exists())
-        wrong += int(resumed.returncode != 0 or weights(out) != want)
-    return row(trials, lost, wrong, tracebacks, started)
+        bad = resumed.returncode != 0 or not (out / "model").exists() or weights(out) != want
+        wrong += int(bad)
+        if bad or traceback_in(resumed.stdout + resumed.stderr):
+            failures.append({"trial": trial, "code": resumed.returncode, "tail": (resumed.stdout + resumed.stderr)[-600:]})
+    return row(trials, lost, wrong, tracebacks, started, failures=failures)
 
 
 def drill_predict_kill(work: Path, bert: Path, trials: int) -> dict:
@@ -243,7 +247,8 @@ def drill_server_sigterm(work: Path, bert: Path, requests: int, clients: int = 1
     with sqlite3.connect(run / "serve" / "predictions.sqlite") as db:
         logged = db.execute("SELECT count(*) FROM predictions").fetchone()[0]
     lost = max(0, sum(accepted) - logged)
-    return row(sum(accepted), lost, int(proc.returncode != 0), traceback_in(output), started,
+    # uvicorn re-raises SIGTERM once it has shut down cleanly: -15 is a clean exit too.
+    return row(sum(accepted), lost, int(proc.returncode not in (0, -signal.SIGTERM)), traceback_in(output), started,
                accepted=sum(accepted), logged=logged)
 
 

