@@ -8,13 +8,13 @@ import json
 import pandas as pd
 import pytest
 
-from fintune.config import DataConfig, PrivacyConfig
+from fintune.config import DEFAULT_PII_TYPES, PII_TYPES, DataConfig, PrivacyConfig
 from fintune.data import prepare_data
 from fintune.data.privacy import detect, mask
 from fintune.errors import ConfigError
 from tests.pii_corpus import corpus, score
 
-CFG = PrivacyConfig()
+CFG = PrivacyConfig(types=list(PII_TYPES))  # every detector, the imprecise ones by name
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -75,7 +75,7 @@ def test_training_data_and_its_report_are_masked(tmp_path) -> None:
     rows += [{"text": f"acme beats quarter {i}", "label": "positive" if i % 2 else "negative"} for i in range(40)]
     path = tmp_path / "train.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    cfg = DataConfig(train=str(path), text_column="text", label_column="label",
+    cfg = DataConfig(train=str(path), text_column="text", label_column="label", privacy={"types": list(PII_TYPES)},
                      clean={"drop_duplicates": False, "remove_overlap": False})
     data = prepare_data(cfg, "classification", seed=0)
     texts = data.train.texts + data.validation.texts + (data.test.texts if data.test else [])
@@ -92,7 +92,13 @@ def test_masking_is_off_for_table_rows_unless_asked() -> None:
     frame = pd.DataFrame({"note": ["Jane Smith paid"], "amount": [5]})
     rows = DataConfig(train="x.csv", feature_columns=["note", "amount"])
     assert "Jane Smith" in frame_to_texts(frame, rows, "f")[0]
-    asked = rows.model_copy(update={"privacy": PrivacyConfig(mask=True)})
+    asked = rows.model_copy(update={"privacy": PrivacyConfig(mask=True, types=["PERSON"])})
     assert "<PERSON>" in frame_to_texts(frame, asked, "f")[0]
     text = DataConfig(train="x.csv", text_column="note", privacy={"mask": False})
     assert frame_to_texts(frame, text, "f") == ["Jane Smith paid"]
+
+
+def test_the_default_types_leave_company_names_alone() -> None:
+    text = "Moody's warns on Harley-Davidson; Stifel Nicolaus cuts Novo Nordisk, card 4111 1111 1111 1111"
+    assert mask(text, PrivacyConfig()) == "Moody's warns on Harley-Davidson; Stifel Nicolaus cuts Novo Nordisk, card <CARD>"
+    assert set(PrivacyConfig().types) == set(DEFAULT_PII_TYPES) == set(PII_TYPES) - {"PERSON", "PHONE"}

@@ -128,7 +128,7 @@ def test_serving_masks_personal_data_as_training_did(text_run: Path, tmp_path: P
     import shutil
 
     raw = "acme beats, Jane Smith says card 4111 1111 1111 1111 is fine"
-    masked = "acme beats, <PERSON> says card <CARD> is fine"
+    masked = "acme beats, Jane Smith says card <CARD> is fine"  # names stay (PERSON is off by default)
     with TestClient(build_app(text_run, ServeConfig(log={"enabled": False}))) as client:
         got = [client.post("/v1/predict", json={"texts": [t]}).json()["predictions"][0] for t in (raw, masked)]
     assert got[0]["probabilities"] == got[1]["probabilities"]

@@ -11,14 +11,14 @@ Nothing here imports torch or transformers: validating a config is cheap.
 from fintune.config.loading import apply_override, dump_config, load_config, validate_config, validate_deploy
 from fintune.config.schema import RunConfig
 from fintune.config.sections import (
-    PII_TYPES, CleanConfig, DataConfig, DecisionConfig, DeployConfig, DistillConfig, DPConfig,
+    DEFAULT_PII_TYPES, PII_TYPES, CleanConfig, DataConfig, DecisionConfig, DeployConfig, DistillConfig, DPConfig,
     EarlyStoppingConfig, ExportConfig, GBMConfig, ModelConfig, MonitorConfig, ParamSpace, PiiType,
     PredictionLogConfig, PrivacyConfig, ServeConfig, SplitConfig, Strict, Task, TrainConfig,
     TrainPrivacyConfig, TuneConfig, WindowConfig,
 )
 
 __all__ = [
-    "PII_TYPES", "CleanConfig", "DPConfig", "DataConfig", "DecisionConfig", "DeployConfig", "DistillConfig",
+    "DEFAULT_PII_TYPES", "PII_TYPES", "CleanConfig", "DPConfig", "DataConfig", "DecisionConfig", "DeployConfig", "DistillConfig",
     "EarlyStoppingConfig", "ExportConfig", "GBMConfig", "ModelConfig", "MonitorConfig", "ParamSpace", "PiiType",
     "PredictionLogConfig", "PrivacyConfig", "RunConfig", "ServeConfig", "SplitConfig", "Strict", "Task",
     "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
