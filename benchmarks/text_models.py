@@ -37,6 +37,8 @@ KEYS = ["weighted_f1", "accuracy", "macro_f1", "train_seconds", "train_samples_p
 # Per row: backbone, strategy, learning rate. Encoders read 64 tokens (tweets are ~21 on average).
 ROWS = {
     "minilm_full": ("minilm", {"name": "full"}, 1e-4),
+    # The same with the masking defaults before PERSON and PHONE were turned off (issue 19).
+    "minilm_full_old_masking": ("minilm", {"name": "full"}, 1e-4),
     "mpnet_full": ("mpnet", {"name": "full"}, 3e-5),
     "mpnet_gradual": ("mpnet", {"name": "gradual"}, 5e-5),
     "mpnet_lora": ("mpnet", {"name": "lora", "r": 16, "alpha": 32}, 5e-4),
@@ -63,7 +65,7 @@ def _instructions(src: Path, out: Path) -> Path:
 
 def run_row(row: str, epochs: int) -> dict:
     from fintune import api
-    from fintune.config import validate_config
+    from fintune.config import PII_TYPES, validate_config
     from fintune.models.catalogue import fetch
 
     backbone, strategy, lr = ROWS[row]
@@ -84,6 +86,8 @@ def run_row(row: str, epochs: int) -> dict:
                                                  "label_words": WORDS}}
         else:
             raw = {"data": _data(row), "model": {"backbone": backbone, "max_length": 64}}
+        if row == "minilm_full_old_masking":
+            raw["data"]["privacy"] = {"types": list(PII_TYPES)}
         cfg = validate_config({"output_dir": str(out / "run"), "seed": 42, "strategy": strategy, "train": train, **raw})
         result = api.train(cfg, show_progress=sys.stderr.isatty())
         training = result.metrics["training"]
