@@ -18,6 +18,7 @@ Writes benchmarks/results/sentiment_tfns.json: {"fintune": {...}, "trainer": {..
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -124,6 +125,54 @@ def run_trainer(hp: dict, out: Path, tuned: dict | None = None) -> dict:
             "validation_rows": int(len(y_true))}
 
 
+def efficiency(results: dict) -> dict:
+    """Real (non-pad) tokens per second of each row, and the share of this machine's measured
+    matmul peak in the row's precision that they are, by the usual count of training FLOPs:
+    6 x non-embedding parameters per token, plus attention (12 x layers x hidden x tokens)."""
+    import platform
+    import time
+
+    import pandas as pd
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from fintune.config import CleanConfig
+    from fintune.data.clean import clean_text
+    from fintune.models.backbones import resolve_backbone
+
+    path = resolve_backbone("minilm")
+    tokenizer, config = AutoTokenizer.from_pretrained(path), AutoConfig.from_pretrained(path)
+    clean = CleanConfig(replace_urls=True)
+    texts = [clean_text(t, clean) for t in pd.read_csv(DATA / "sent_train.csv")["text"]]
+    lengths = [min(len(ids), 64) for ids in tokenizer(texts)["input_ids"]]
+    mean_tokens = sum(lengths) / len(lengths)
+    model = AutoModel.from_pretrained(path)
+    params = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
+    flops_per_token = 6 * params + 12 * config.num_hidden_layers * config.hidden_size * mean_tokens
+
+    def peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b  # warm-up
+        started = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        return 2 * n ** 3 * reps / (time.perf_counter() - started)
+
+    peaks = {"bf16": peak(torch.bfloat16), "fp32": peak(torch.float32)}
+    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+             if f in Path("/proc/cpuinfo").read_text()] if Path("/proc/cpuinfo").exists() else []
+    out = {"mean_real_tokens": round(mean_tokens, 2), "flops_per_token": int(flops_per_token),
+           "peak_gflops": {k: round(v / 1e9, 1) for k, v in peaks.items()}, "cpu_flags": flags,
+           "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine()}
+    for name, row in results.items():
+        if name == "efficiency" or "train_samples_per_s" not in row:
+            continue
+        tokens = row["train_samples_per_s"] * mean_tokens
+        row["real_tokens_per_s"] = round(tokens, 1)
+        row["peak_fraction"] = round(tokens * flops_per_token / peaks[row.get("precision", "fp32")], 3)
+    return out
+
+
 SYSTEMS = {"fintune": run_fintune, "fintune_fp32": run_fintune_fp32, "trainer": run_trainer,
            "trainer_tuned": run_trainer_tuned}
 
@@ -147,7 +196,11 @@ def main() -> None:
         print(f"skipped: {DATA} is not here (the benchmark reads the data at run time)")
         return
     results = run_rows(__file__, args.systems.split(","), args.epochs, RESULT)
-    print_table(results, KEYS, "system", 21)
+    results["efficiency"] = efficiency({k: v for k, v in results.items() if k != "efficiency"})
+    RESULT.write_text(json.dumps(results, indent=2) + "\n")
+    print_table({k: v for k, v in results.items() if k != "efficiency"}, KEYS + ["real_tokens_per_s", "peak_fraction"],
+                "system", 21)
+    print(f"machine: {results['efficiency']}")
     if {"fintune", "trainer"} <= results.keys():
         speedup = results["fintune"]["train_samples_per_s"] / results["trainer"]["train_samples_per_s"]
         print(f"throughput ratio fintune/trainer: {speedup:.2f}x; weighted F1 target 0.88: "
