@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from fintune import api
+from fintune.config import PII_TYPES
 from fintune.errors import FintuneError
 from fintune.models.metadata import FORMAT, RunMeta
 from fintune.predictors import PREDICTORS, FintuneModel
@@ -89,9 +90,12 @@ def test_a_run_folder_of_format_1_loads_and_predicts_the_same(name, builder, tra
     (old / "fintune.json").write_text(legacy)
     loaded = FintuneModel.load(old)
     assert type(loaded) is type(current)
-    # Calibration and threshold were fitted on this run's own outputs: take them from it.
+    # Calibration and threshold were fitted on this run's own outputs: take them from it. The
+    # masking types are the old run's own (then every type was on by default) and stay so.
+    assert loaded.data_config.privacy.types == list(PII_TYPES)
+    data = current.meta.data.model_copy(update={"privacy": loaded.meta.data.privacy})
     fitted = {"temperature": current.meta.temperature, "threshold": current.meta.threshold}
-    assert loaded.meta.updated(**fitted) == current.meta
+    assert loaded.meta.updated(**fitted) == current.meta.updated(data=data)
     loaded.meta = loaded.meta.updated(**fitted)
     _same(_predictions(loaded, name, tmp_path), _predictions(current, name, tmp_path))
 
