@@ -79,7 +79,7 @@ def run_trainer_tuned(hp: dict, out: Path) -> dict:
     from fintune.models.inference import resolve_precision
 
     bf16 = resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
-    return run_trainer(hp, out, tuned={"train_sampling_strategy": "group_by_length", "bf16": bf16})
+    return run_trainer(hp, out, tuned={"train_sampling_strategy": "group_by_length", "bf16": bf16, "use_cpu": True})
 
 
 def run_trainer(hp: dict, out: Path, tuned: dict | None = None) -> dict:
