@@ -89,7 +89,7 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     if main:
         run.lock()
     try:
-        run.check(resume=resume, overwrite=overwrite)
+        run.check(resume=resume, overwrite=overwrite, refuse=main)
         if resume and run.finished:
             console.print(f"{run.final} finished already; nothing to resume")
             return RunResult(run.final, read_metrics(run.final))

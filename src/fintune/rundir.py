@@ -151,15 +151,21 @@ class RunFolder:
             self._lock.close()
             self._lock = None
 
-    def check(self, *, resume: bool, overwrite: bool) -> None:
+    def check(self, *, resume: bool, overwrite: bool, refuse: bool = True) -> None:
         """Refuse what would lose a user's files: training over a run unless asked to continue or
-        replace it, replacing a folder that is not a fintune run, or a path that is not a folder."""
+        replace it, replacing a folder that is not a fintune run, or a path that is not a folder;
+        and choose where this run trains. ``refuse`` False (the other processes of a multi-process
+        run, which may look after the first one started writing) only chooses the folder."""
         final = self.final
         if final.exists() and not final.is_dir():
             raise ConfigError(f"output_dir {final} is a file, not a folder; set output_dir to a folder")
         if resume:
             if (staging_of(final) / CHECKPOINT).exists():
                 self.path = staging_of(final)  # an --overwrite run that stopped: it continues where it was
+            return
+        if not refuse:
+            if overwrite and is_run(final) and (final / METRICS).exists():
+                self.path = staging_of(final)
             return
         if self.holds_run and not overwrite:
             raise ConfigError(
