@@ -47,7 +47,7 @@ ROWS = {
 }
 
 
-def _data(name: str) -> dict:
+def _data() -> dict:
     return {"train": str(DATA / "sent_train.csv"), "validation": str(DATA / "sent_valid.csv"), "text_column": "text",
             "label_column": "label", "label_map": dict(enumerate(LABELS)), "clean": {"replace_urls": True},
             "split": {"test_size": 0.0}}
@@ -82,18 +82,17 @@ def run_row(row: str, epochs: int) -> dict:
             raw = {"task": "generation", "data": data,
                    "model": {"backbone": backbone, "kind": "causal", "max_length": 96, "max_new_tokens": 3}}
         elif row == "smollm2_label_words":
-            raw = {"data": _data(row), "model": {"backbone": backbone, "kind": "causal", "max_length": 96,
+            raw = {"data": _data(), "model": {"backbone": backbone, "kind": "causal", "max_length": 96,
                                                  "label_words": WORDS}}
         else:
-            raw = {"data": _data(row), "model": {"backbone": backbone, "max_length": 64}}
+            raw = {"data": _data(), "model": {"backbone": backbone, "max_length": 64}}
         if row == "minilm_full_old_masking":
             raw["data"]["privacy"] = {"types": list(PII_TYPES)}
         cfg = validate_config({"output_dir": str(out / "run"), "seed": 42, "strategy": strategy, "train": train, **raw})
         result = api.train(cfg, show_progress=sys.stderr.isatty())
         training = result.metrics["training"]
         started = time.perf_counter()
-        data_file = cfg.data.validation
-        val = api.evaluate(result.run_dir, data_file)
+        val = api.evaluate(result.run_dir, cfg.data.validation)
         seconds = time.perf_counter() - started
     return {"weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
             "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],

@@ -163,25 +163,25 @@ class RunFolder:
             if (staging_of(final) / CHECKPOINT).exists():
                 self.path = staging_of(final)  # an --overwrite run that stopped: it continues where it was
             return
-        if not refuse:
-            if overwrite and is_run(final) and (final / METRICS).exists():
-                self.path = staging_of(final)
-            return
+        if refuse:
+            self._refuse_loss(overwrite)
+        if overwrite and is_run(final) and (final / METRICS).exists():
+            self.path = staging_of(final)  # a finished model to keep until the new one is done
+
+    def _refuse_loss(self, overwrite: bool) -> None:
+        final = self.final
         if self.holds_run and not overwrite:
             raise ConfigError(
                 f"run directory {final} already holds a run; pass --resume to continue it, "
                 "--overwrite to replace it, or set output_dir to a new folder"
             )
-        if overwrite and final.is_dir():
-            foreign = foreign_files(final)
-            if foreign and not is_run(final):
-                raise ConfigError(f"--overwrite replaces fintune runs only, and {final} is not one (it holds "
-                                  f"{_names(foreign)}); nothing was touched. Set output_dir to a new folder")
-            if foreign:
-                raise ConfigError(f"--overwrite would delete files fintune did not write in {final} "
-                                  f"({_names(foreign)}); move them out, or set output_dir to a new folder")
-            if is_run(final) and (final / METRICS).exists():
-                self.path = staging_of(final)  # a finished model to keep until the new one is done
+        foreign = foreign_files(final) if overwrite else []
+        if foreign and not is_run(final):
+            raise ConfigError(f"--overwrite replaces fintune runs only, and {final} is not one (it holds "
+                              f"{_names(foreign)}); nothing was touched. Set output_dir to a new folder")
+        if foreign:
+            raise ConfigError(f"--overwrite would delete files fintune did not write in {final} "
+                              f"({_names(foreign)}); move them out, or set output_dir to a new folder")
 
     def check_resume(self, cfg: RunConfig, *, force: bool) -> None:
         """``--resume`` continues the stored config: a change in anything that changes the result is
