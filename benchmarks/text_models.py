@@ -32,7 +32,8 @@ LABELS = ["Bearish", "Bullish", "Neutral"]
 WORDS = {"Bearish": "negative", "Bullish": "positive", "Neutral": "neutral"}
 INSTRUCTION = "What is the sentiment of this tweet? Please choose an answer from {negative/neutral/positive}."
 KEYS = ["weighted_f1", "accuracy", "macro_f1", "train_seconds", "train_samples_per_s", "inference_samples_per_s",
-        "trainable_params", "peak_rss_mb"]
+        "trainable_params", "peak_rss_mb", "shift_weighted_f1_semeval_headlines", "shift_weighted_f1_fiqa_headlines",
+        "shift_weighted_f1_fiqa_posts"]
 
 # Per row: backbone, strategy, learning rate. Encoders read 64 tokens (tweets are ~21 on average).
 ROWS = {
@@ -54,10 +55,11 @@ def _data() -> dict:
 
 
 def _instructions(src: Path, out: Path) -> Path:
+    """TFNS (labels 0-2) or a shift file (label names) as instruction, input, answer word."""
     import pandas as pd
 
     frame = pd.read_csv(src)
-    rows = [{"instruction": INSTRUCTION, "input": t, "output": WORDS[LABELS[int(y)]]}
+    rows = [{"instruction": INSTRUCTION, "input": t, "output": WORDS[y if isinstance(y, str) else LABELS[int(y)]]}
             for t, y in zip(frame["text"], frame["label"])]
     out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return out
@@ -94,10 +96,25 @@ def run_row(row: str, epochs: int) -> dict:
         started = time.perf_counter()
         val = api.evaluate(result.run_dir, cfg.data.validation)
         seconds = time.perf_counter() - started
-    return {"weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
+        shift = _shift(result.run_dir, out, instructions=row == "smollm2_instruct_lora")
+    return {**shift, "weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
             "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],
             "inference_samples_per_s": round(val["n"] / seconds, 1), "trainable_params": training["trainable_params"],
             "validation_rows": val["n"], "precision": training["precision"]}
+
+
+def _shift(run_dir: Path, out: Path, instructions: bool) -> dict:
+    """Weighted F1 on news headlines and posts (SemEval-2017, FiQA-2018), as benchmarks/trust.py scores them."""
+    from trust import shift_files
+
+    from fintune import api
+
+    result = {}
+    for name, path in shift_files().items():
+        source = _instructions(path, out / f"{name}.jsonl") if instructions else path
+        metrics = api.evaluate(run_dir, source, output=out / "shift" / name)
+        result[f"shift_weighted_f1_{name}"] = metrics["weighted_f1"]
+    return result
 
 
 def run_tfidf(epochs: int) -> dict:
@@ -126,7 +143,21 @@ def run_tfidf(epochs: int) -> dict:
             "macro_f1": float(f1_score(valid["label"], pred, average="macro")),
             "train_seconds": round(train_seconds, 1), "train_samples_per_s": round(len(train) / train_seconds, 1),
             "inference_samples_per_s": round(len(valid) / seconds, 1), "trainable_params": None,
-            "validation_rows": int(len(valid)), "best_c": search.best_params_["clf__C"]}
+            "validation_rows": int(len(valid)), "best_c": search.best_params_["clf__C"],
+            **{f"shift_weighted_f1_{name}": float(f1_score(frame["label"], _names(search.predict(frame["text"])),
+                                                            average="weighted"))
+               for name, frame in _shift_frames().items()}}
+
+
+def _names(pred) -> list[str]:
+    return [LABELS[int(y)] for y in pred]
+
+
+def _shift_frames() -> dict:
+    import pandas as pd
+    from trust import shift_files
+
+    return {name: pd.read_csv(path) for name, path in shift_files().items()}
 
 
 def main() -> None:

@@ -97,6 +97,11 @@ Objective = Callable[[torch.Tensor, np.ndarray], torch.Tensor]
 Evaluator = Callable[[nn.Module, dict[str, Any], "torch.dtype | None"], dict[str, Any]]
 """Validation metrics of a model from the encoded validation split and the autocast dtype."""
 
+Batcher = Callable[[np.ndarray, int, int], tuple[dict[str, torch.Tensor], Any]]
+"""A training batch from its row indices, the epoch and the step, and what the objective reads
+in place of the indices (pretraining: the masked inputs and their token labels). The batch
+must depend on those three only, so a resumed run trains on the same batches."""
+
 
 class Supervised:
     """Cross-entropy (optionally class-weighted) or mean squared error against the labels."""
@@ -166,6 +171,15 @@ def with_head_lr(groups: list[dict[str, Any]], model: nn.Module, head_lr: float)
     return out
 
 
+def adamw(groups: list[dict[str, Any]], lr: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with the fused kernel where it applies (CPU and CUDA, floating-point parameters):
+    +9% samples/s for MiniLM on 2 CPU cores (benchmarks/speed_levers.py); the same update."""
+    params = [p for group in groups for p in group["params"]]
+    fused = device.type in ("cpu", "cuda") and all(p.is_floating_point() and p.device.type == device.type
+                                                    for p in params)
+    return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
+
+
 class StopRequest:
     """Set by SIGTERM or SIGINT while training: the loop checkpoints after the step and stops.
 
@@ -207,12 +221,14 @@ def train(
     objective: Objective | None = None,
     on_evaluate: Callable[[int, dict[str, Any]], None] | None = None,
     evaluator: Evaluator | None = None,
+    batcher: Batcher | None = None,
 ) -> TrainResult:
     """Train ``model`` in place; on return it holds the best (or last) weights.
 
     ``objective`` replaces the supervised loss (distillation and generation use this);
     ``evaluator`` replaces the validation metrics (generation: the loss on the answers);
-    ``on_evaluate`` sees every validation result (the hyperparameter search prunes from it).
+    ``on_evaluate`` sees every validation result (the hyperparameter search prunes from it);
+    ``batcher`` replaces padding rows into a batch (pretraining masks tokens there).
     """
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -230,6 +246,9 @@ def train(
     enc_train, enc_val = inputs(train_data), inputs(validation)
     lengths = lengths_of(enc_train)
     pad_id = inputs.pad_id
+    if batcher is None:
+        def batcher(part: np.ndarray, epoch: int, step: int) -> tuple[dict[str, torch.Tensor], Any]:
+            return collate(enc_train, part, pad_id), part
     if objective is None:
         weights = (_class_weights(train_data.labels, len(label_names or []))
                    if cfg.class_weights and task == "classification" else None)
@@ -246,7 +265,7 @@ def train(
     groups = strategy.param_groups(model, cfg.lr, cfg.weight_decay)
     if cfg.head_lr is not None:
         groups = with_head_lr(groups, model, cfg.head_lr)
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+    optimizer = adamw(groups, cfg.lr, device)
     scheduler = strategy.schedule(optimizer, total_steps, warmup)
     # DP-SGD trains through a wrapper with per-example gradients and a noisy optimizer; the
     # plain ``model`` and ``optimizer`` stay what is checkpointed and returned.
@@ -342,11 +361,12 @@ def train(
                 for index in group:
                     # Several processes: this one trains on its share of the global batch.
                     part, share = dist.share(index) if dist else (index, 1.0)
-                    batch = {k: v.to(device) for k, v in collate(enc_train, part, pad_id).items()}
+                    batch, key = batcher(part, state.epoch, state.global_step)
+                    batch = {k: v.to(device) for k, v in batch.items()}
                     with autocast(device, dtype):
                         logits = forward(**batch).logits
                     # Weighted by rows, so the step's gradient is that of one batch of all its rows.
-                    loss = objective(logits, part) * (len(index) / rows) * share
+                    loss = objective(logits, key) * (len(index) / rows) * share
                     loss.backward()
                     loss_value += loss.item()
                 if cfg.max_grad_norm and dp is None:  # DP-SGD clips each example's gradient instead
@@ -404,7 +424,7 @@ def train(
         del forward, stepper, optimizer, scheduler
         dist.close()
     return TrainResult(
-        metric=metric_name, train_rows=len(train_data.texts), best_metric=state.best_metric, best_step=state.best_step,
+        metric=metric_name, train_rows=len(train_data), best_metric=state.best_metric, best_step=state.best_step,
         global_step=state.global_step, stopped_early=state.stopped_early,
         train_seconds=round(state.train_seconds - state.eval_seconds, 3), eval_seconds=round(state.eval_seconds, 3),
         train_samples_per_s=round(samples_this_run / max(step_seconds, 1e-9), 3),
