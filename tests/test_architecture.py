@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fintune.training",),
     ("fintune.evaluation", "fintune.modelcard"),
     ("fintune.rundir",),
-    ("fintune.recipes",),
+    ("fintune.recipes", "fintune.pretrain"),
     ("fintune.trust", "fintune.deploy", "fintune.graph"),
     ("fintune.report",),
     ("fintune.api",),

@@ -16,7 +16,9 @@ import pandas as pd
 from rich.progress import Progress
 from transformers import set_seed
 
-from fintune.config import RunConfig, apply_override, load_config, validate_config
+from fintune.config import (
+    PretrainConfig, RunConfig, apply_override, load_config, load_pretrain_config, validate_config, validate_pretrain,
+)
 from fintune.console import console
 from fintune.data import Examples, prepare_data, print_report
 from fintune.data.columns import load_table
@@ -104,6 +106,23 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         return run.finish(cfg, result.model, result.metrics, result.training, result.report)
     finally:
         run.unlock()
+
+
+def pretrain(config: PretrainConfig | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = (), *,
+             resume: bool = False, overwrite: bool = False, force: bool = False,
+             show_progress: bool = True) -> RunResult | None:
+    """Continue pretraining a backbone on unlabeled text (``fintune pretrain``); the run's
+    ``model/`` folder is then a ``model.backbone``. Same run-folder rules as :func:`train`."""
+    from fintune.pretrain import pretrain as run_pretraining
+
+    if isinstance(config, (str, Path)):
+        cfg = load_pretrain_config(config, overrides)
+    else:
+        raw = config.model_dump(mode="json") if isinstance(config, PretrainConfig) else dict(config)
+        for item in overrides:
+            apply_override(raw, item)
+        cfg = validate_pretrain(raw)
+    return run_pretraining(cfg, resume=resume, overwrite=overwrite, force=force, show_progress=show_progress)
 
 
 def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = None,

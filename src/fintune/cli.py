@@ -77,6 +77,25 @@ def train(config: Path, overrides: Overrides = None,
               show_progress=not no_progress)
 
 
+@app.command()
+@user_errors
+def pretrain(config: Path, overrides: Overrides = None,
+             resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
+             overwrite: Annotated[bool, typer.Option(help="replace an existing fintune run")] = False,
+             force: Annotated[bool, typer.Option(help="with --resume: continue although the config changed")] = False,
+             nproc: Annotated[int, typer.Option(help="processes on this machine (DDP via torchrun)")] = 1,
+             no_progress: NoProgress = False) -> None:
+    """Continue pretraining a backbone on unlabeled text (masked or next-token loss); RUN/model
+    is then a model.backbone for fine-tuning."""
+    if nproc > 1:
+        _launch(nproc, ["pretrain", str(config), *(overrides or [])] + ["--resume"] * resume
+                + ["--overwrite"] * overwrite + ["--force"] * force + ["--no-progress"] * no_progress)
+        return
+    from fintune import api
+    api.pretrain(config, overrides or [], resume=resume, overwrite=overwrite, force=force,
+                 show_progress=not no_progress)
+
+
 def _launch(nproc: int, args: list[str]) -> None:
     """Run this command again in ``nproc`` processes under torchrun (one machine)."""
     import subprocess

@@ -20,12 +20,14 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+from pydantic import BaseModel
 from rich.table import Table
 
 from fintune.config import RunConfig, dump_config
@@ -50,7 +52,8 @@ MARKER = ".fintune-run"  # written when a run starts: this folder is fintune's t
 RUN_MARKERS = (CONFIG, METRICS, CHECKPOINT, MODEL)
 # Everything fintune writes into a run folder: --overwrite replaces a run only when it holds
 # nothing else, so a user's own file is never deleted.
-OWNED = {MARKER, CONFIG, DATA_CHECK, SPLITS, METRICS, MODEL, EVAL, CHECKPOINT, BEST, HISTORY, STEPS,
+CORPUS = "corpus"  # pretraining: the packed token blocks
+OWNED = {MARKER, CONFIG, DATA_CHECK, SPLITS, METRICS, MODEL, EVAL, CHECKPOINT, BEST, HISTORY, STEPS, CORPUS,
          "merged", "onnx", "onnx-int8", "serve", "monitor", "report.html", "fairness.json", "privacy_audit.json",
          "walk_forward.json", "walk_forward.png", "trials", "best_config.yaml", "study.db"}
 OWNED_PATTERNS = ("config.before-resume-*.yaml", "fold_*", ".*.tmp-*", ".*.partial-*")
@@ -58,7 +61,7 @@ OWNED_PATTERNS = ("config.before-resume-*.yaml", "fold_*", ".*.tmp-*", ".*.parti
 RESUME_FREE = ("output_dir", "train.eval_batch_size", "train.num_threads", "train.checkpoint_every", "deploy",
                "tune")
 SUMMARY_METRICS = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1",
-                   "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2", "directional_accuracy")
+                   "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2", "directional_accuracy", "loss", "perplexity")
 
 
 @dataclass
@@ -183,7 +186,7 @@ class RunFolder:
             raise ConfigError(f"--overwrite would delete files fintune did not write in {final} "
                               f"({_names(foreign)}); move them out, or set output_dir to a new folder")
 
-    def check_resume(self, cfg: RunConfig, *, force: bool) -> None:
+    def check_resume(self, cfg: BaseModel, *, force: bool) -> None:
         """``--resume`` continues the stored config: a change in anything that changes the result is
         refused, naming the keys; with ``force`` it proceeds and both configs are kept."""
         stored = self.path / CONFIG
@@ -207,7 +210,7 @@ class RunFolder:
 
     # ------------------------------------------------------------ training
 
-    def start(self, cfg: RunConfig, report: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
+    def start(self, cfg: BaseModel, report: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
         """Make the folder and write the config and data report.
 
         Called once data and backbone are known good, so a bad input leaves no folder behind.
@@ -242,10 +245,19 @@ class RunFolder:
         """Save the servable model, its card and the metrics (written last: a run with metrics.json
         is complete); drop the checkpoints; swap a staging folder in."""
         metrics["training"] = training
-        model_dir = self.path / MODEL
-        with atomic_folder(model_dir, "model folder") as tmp:
+
+        def write(tmp: Path) -> None:
             model.save(tmp)
             write_text(tmp / "README.md", render_model_card(cfg, report, metrics, training))
+        return self.complete(write, metrics)
+
+    def complete(self, write_model: Callable[[Path], None], metrics: dict[str, Any],
+                 marker: str = "fintune.json") -> RunResult:
+        """Write the model folder with ``write_model`` (into a temporary folder that then replaces
+        ``model/``; ``marker`` is the file that shows an old one is fintune's), then the metrics,
+        drop the checkpoints and swap a staging folder in."""
+        with atomic_folder(self.path / MODEL, "model folder", marker=marker) as tmp:
+            write_model(tmp)
         write_text(self.path / METRICS, json.dumps(metrics, indent=2))
         for name in (CHECKPOINT, BEST):
             (self.path / name).unlink(missing_ok=True)

@@ -3,12 +3,16 @@
 - :mod:`fintune.config.sections`: the sections (data, model, train, decision, deploy, ...);
 - :mod:`fintune.config.schema`: :class:`RunConfig`, the whole run;
 - :mod:`fintune.config.rules`: rules across sections, asking the strategy registry;
+- :mod:`fintune.config.pretrain`: :class:`PretrainConfig`, continued pretraining (its own file);
 - :mod:`fintune.config.loading`: YAML, overrides, and error messages that say what to fix.
 
 Nothing here imports torch or transformers: validating a config is cheap.
 """
 
-from fintune.config.loading import apply_override, dump_config, load_config, validate_config, validate_deploy
+from fintune.config.loading import (
+    apply_override, dump_config, load_config, load_pretrain_config, validate_config, validate_deploy, validate_pretrain,
+)
+from fintune.config.pretrain import CorpusConfig, CorpusSource, MaskingConfig, PretrainConfig
 from fintune.config.schema import RunConfig
 from fintune.config.sections import (
     DEFAULT_PII_TYPES, PII_TYPES, CleanConfig, DataConfig, DecisionConfig, DeployConfig, DistillConfig, DPConfig,
@@ -22,5 +26,6 @@ __all__ = [
     "EarlyStoppingConfig", "ExportConfig", "GBMConfig", "ModelConfig", "MonitorConfig", "ParamSpace", "PiiType",
     "PredictionLogConfig", "PrivacyConfig", "RunConfig", "ServeConfig", "SplitConfig", "Strict", "Task",
     "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
-    "load_config", "validate_config", "validate_deploy",
+    "load_config", "validate_config", "validate_deploy", "CorpusConfig", "CorpusSource", "MaskingConfig",
+    "PretrainConfig", "load_pretrain_config", "validate_pretrain",
 ]

@@ -15,6 +15,7 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from fintune.config.pretrain import PretrainConfig
 from fintune.config.schema import RunConfig
 from fintune.config.sections import DeployConfig
 from fintune.errors import ConfigError
@@ -22,6 +23,25 @@ from fintune.strategies import STRATEGIES, StrategyConfig
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read a YAML config, apply ``a.b=value`` overrides, and validate it."""
+    return validate_config(read_yaml(path, overrides), source=str(path))
+
+
+def load_pretrain_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PretrainConfig:
+    """Read a pretraining YAML config (``fintune pretrain``), apply overrides, and validate it."""
+    return validate_pretrain(read_yaml(path, overrides), source=str(path))
+
+
+def validate_pretrain(raw: dict[str, Any], source: str = "pretrain config") -> PretrainConfig:
+    """Validate a pretraining config dict, with the same messages as :func:`validate_config`."""
+    try:
+        return PretrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_explain(err, raw, PretrainConfig) for err in exc.errors()]
+        raise ConfigError(f"{source}: invalid pretrain config:\n  " + "\n  ".join(lines)) from None
+
+
+def read_yaml(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """A YAML mapping with ``a.b=value`` overrides applied."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -33,7 +53,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     for item in overrides:
         apply_override(raw, item)
-    return validate_config(raw, source=str(path))
+    return raw
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -112,6 +132,6 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def dump_config(config: RunConfig) -> str:
+def dump_config(config: BaseModel) -> str:
     """The resolved config as YAML, defaults filled in, so a run can be reproduced."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

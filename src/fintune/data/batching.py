@@ -60,6 +60,8 @@ def eval_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
 
 def lengths_of(encoded: dict) -> list[int]:
     """Token counts per row (1 per row for a features-only input), for length grouping."""
+    if "lengths" in encoded:  # rows read from disk (packed pretraining blocks) carry their lengths
+        return [int(n) for n in encoded["lengths"]]
     if "input_ids" in encoded:
         return [len(ids) for ids in encoded["input_ids"]]
     return [1] * len(encoded["features"])

@@ -181,7 +181,9 @@ PRIMARY = {"classification": ("weighted_f1", "max"), "regression": ("mse", "min"
            # validation answer at each evaluation would cost more than the training steps.
            "generation": ("loss", "min"),
            # Entity-level micro F1 (exact span and type), as in the CoNLL shared tasks.
-           "token_classification": ("f1", "max")}
+           "token_classification": ("f1", "max"),
+           # Continued pretraining: the masked-token or next-token loss on held-out text.
+           "pretraining": ("loss", "min")}
 
 
 def primary_metric(task: str) -> tuple[str, str]:
