@@ -28,6 +28,7 @@ from common import emit, peak_rss_mb, print_table, run_rows
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
 RESULT = ROOT / "benchmarks" / "results" / "text_models.json"
+RUNS = ROOT / "runs" / "bench_text_models"
 LABELS = ["Bearish", "Bullish", "Neutral"]
 WORDS = {"Bearish": "negative", "Bullish": "positive", "Neutral": "neutral"}
 INSTRUCTION = "What is the sentiment of this tweet? Please choose an answer from {negative/neutral/positive}."
@@ -72,6 +73,9 @@ def run_row(row: str, epochs: int) -> dict:
 
     backbone, strategy, lr = ROWS[row]
     fetch(backbone)
+    # Each row's run is kept (runs/ is not committed): benchmarks/domain_adaptation.py distills
+    # from the best MPNet run.
+    RUNS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         train = {"epochs": epochs, "batch_size": 32, "lr": lr, "weight_decay": 0.01, "warmup_fraction": 0.1,
@@ -90,8 +94,8 @@ def run_row(row: str, epochs: int) -> dict:
             raw = {"data": _data(), "model": {"backbone": backbone, "max_length": 64}}
         if row == "minilm_full_old_masking":
             raw["data"]["privacy"] = {"types": list(PII_TYPES)}
-        cfg = validate_config({"output_dir": str(out / "run"), "seed": 42, "strategy": strategy, "train": train, **raw})
-        result = api.train(cfg, show_progress=sys.stderr.isatty())
+        cfg = validate_config({"output_dir": str(RUNS / row), "seed": 42, "strategy": strategy, "train": train, **raw})
+        result = api.train(cfg, overwrite=True, show_progress=sys.stderr.isatty())
         training = result.metrics["training"]
         started = time.perf_counter()
         val = api.evaluate(result.run_dir, cfg.data.validation)

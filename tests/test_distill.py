@@ -48,3 +48,26 @@ def test_student_is_a_normal_smaller_run(tiny_bert: Path, tmp_path: Path) -> Non
     assert student.metrics["test"]["accuracy"] > 0.8
     report = json.loads((student.run_dir / "data_check.json").read_text())
     assert student.metrics["training"]["train_rows"] == report["rows"]["train"] + 100  # + unlabeled
+
+
+def test_unlabeled_text_is_read_as_a_corpus_without_the_evaluation_texts(tiny_bert: Path, tmp_path: Path) -> None:
+    frame = sentiment_frame(300, seed=2)
+    train, valid = tmp_path / "train.csv", tmp_path / "valid.csv"
+    frame.iloc[:240].to_csv(train, index=False)
+    frame.iloc[240:].to_csv(valid, index=False)
+    teacher_cfg = write_config(tmp_path / "t.yaml", tiny_bert, train, tmp_path / "teacher",
+                               data={"validation": str(valid), "split": {"test_size": 0.0}},
+                               train={"epochs": 4})
+    teacher = api.train(teacher_cfg, show_progress=False)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    # 30 new texts, and 10 texts of the validation file (one in upper case): those must stay out.
+    extra = list(sentiment_frame(30, seed=21)["text"])
+    leaked = list(frame.iloc[240:250]["text"])
+    leaked[0] = leaked[0].upper()
+    (notes / "a.txt").write_text("\n\n".join(extra + leaked), encoding="utf-8")
+    student = distill(teacher.run_dir, str(tiny_bert), num_layers=1, unlabeled=[notes],
+                      output_dir=str(tmp_path / "student"), overrides=["train.epochs=2"], show_progress=False)
+    report = json.loads((student.run_dir / "data_check.json").read_text())
+    new = len(set(extra) - set(frame.iloc[240:]["text"]))  # deduplicated, validation texts left out
+    assert student.metrics["training"]["train_rows"] == report["rows"]["train"] + new

@@ -279,12 +279,15 @@ def distill(teacher: Annotated[Path, typer.Option(help="the teacher's run direct
             student: Annotated[str, typer.Option(help="student backbone (name, id, path) or a config YAML")],
             output_dir: Annotated[str | None, typer.Option(help="default: TEACHER_student")] = None,
             student_layers: Annotated[int | None, typer.Option(help="keep the student's first N layers")] = None,
-            unlabeled: Annotated[Path | None, typer.Option(help="extra unlabeled text (same column names)")] = None,
+            unlabeled: Annotated[list[Path] | None, typer.Option(
+                help="unlabeled text for the soft loss: files (.txt, CSV/JSONL/Parquet with the text column) or "
+                "folders of .txt, as fintune pretrain reads them; repeat for several")] = None,
             temperature: float = 2.0, alpha: float = 0.5, overrides: Overrides = None,
             overwrite: bool = False, no_progress: NoProgress = False) -> None:
     """Distill a finished run into a smaller student with the teacher's soft targets."""
     from fintune.distill import distill as run_distill
-    run_distill(teacher, student, output_dir=output_dir, num_layers=student_layers, unlabeled=unlabeled,
+    run_distill(teacher, student, output_dir=output_dir, num_layers=student_layers,
+                unlabeled=list(unlabeled) if unlabeled else None,
                 temperature=temperature, alpha=alpha, overrides=overrides or [], overwrite=overwrite,
                 show_progress=not no_progress)
 

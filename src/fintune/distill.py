@@ -14,8 +14,10 @@ import numpy as np
 import torch
 
 from fintune import api
-from fintune.config import DistillConfig, RunConfig, load_config, validate_config
+from fintune.config import CorpusConfig, DataConfig, DistillConfig, RunConfig, load_config, validate_config
+from fintune.console import console
 from fintune.data import Examples, frame_to_texts, read_table
+from fintune.data.corpus import Corpus
 from fintune.errors import FintuneError
 from fintune.models.metadata import DistillMeta
 from fintune.predictors import FintuneModel
@@ -57,11 +59,32 @@ def student_config(teacher_cfg: RunConfig, student: str, output_dir: str | None,
     return validate_config(raw, source="student")
 
 
+Unlabeled = str | Path | list[str | Path] | CorpusConfig
+
+
+def unlabeled_corpus(unlabeled: Unlabeled, data: DataConfig) -> CorpusConfig:
+    """The corpus of ``--unlabeled``, in the format of ``fintune pretrain`` (files, folders of
+    .txt, CSV/JSONL/Parquet columns), cleaned and masked as the student's data; the run's
+    validation and test files are excluded (the leakage guard)."""
+    if isinstance(unlabeled, CorpusConfig):
+        return unlabeled
+    paths = unlabeled if isinstance(unlabeled, list) else [unlabeled]
+    held_out = [f for f in (data.validation, data.test) if f is not None]
+    return CorpusConfig(sources=[{"path": str(p)} for p in paths], text_column=data.text_column or "text",
+                        encoding=data.encoding, clean=data.clean, privacy=data.privacy, min_chars=1,
+                        exclude=[{"path": f} for f in held_out], validation_fraction=0)
+
+
+def _reads_one_text(data: DataConfig) -> bool:
+    return data.text_column is not None and not data.feature_columns
+
+
 def distill(teacher: str | Path, student: str, *, output_dir: str | None = None,
-            num_layers: int | None = None, unlabeled: str | Path | None = None,
+            num_layers: int | None = None, unlabeled: Unlabeled | None = None,
             temperature: float = 2.0, alpha: float = 0.5, overrides: list[str] | tuple[str, ...] = (),
             overwrite: bool = False, show_progress: bool = True) -> api.RunResult:
-    """Train ``student`` on the teacher run's training data (plus ``unlabeled`` text)."""
+    """Train ``student`` on the teacher run's training data (plus ``unlabeled`` text: files,
+    folders or a corpus config for text models; a table with the training columns otherwise)."""
     teacher_dir = Path(teacher)
     if not (teacher_dir / "config.yaml").exists():
         raise FintuneError(f"{teacher_dir} is not a finished fintune run (no config.yaml)")
@@ -80,12 +103,21 @@ def distill(teacher: str | Path, student: str, *, output_dir: str | None = None,
     def objective_for(train: Examples) -> tuple[Examples, DistillObjective]:
         texts, labels = list(train.texts), np.asarray(train.labels, dtype=np.int64)
         if unlabeled is not None:
-            extra = frame_to_texts(read_table(str(unlabeled), "auto", cfg.data.encoding),
-                                   cfg.data, str(unlabeled))
+            if _reads_one_text(cfg.data):
+                corpus = Corpus(unlabeled_corpus(unlabeled, cfg.data))
+                extra = list(corpus)
+                guard = corpus.stats.report()["leakage_guard"]
+                console.print(f"unlabeled text: {len(extra):,} texts ({corpus.stats.read:,} read; "
+                              f"{guard['excluded_exact'] + guard['excluded_normalized']:,} found in the evaluation "
+                              f"files and left out, {corpus.stats.duplicates:,} duplicates)")
+            else:
+                extra = frame_to_texts(read_table(str(unlabeled), "auto", cfg.data.encoding),
+                                       cfg.data, str(unlabeled))
             texts += extra
             labels = np.concatenate([labels, np.full(len(extra), -1, dtype=np.int64)])
         probs = teacher_model.outputs(texts, batch_size=128)
-        merged = Examples(texts, labels, None, train.source + (f" + {unlabeled}" if unlabeled else ""))
+        name = "corpus" if isinstance(unlabeled, CorpusConfig) else unlabeled
+        merged = Examples(texts, labels, None, train.source + (f" + {name}" if unlabeled else ""))
         return merged, DistillObjective(labels, probs, dcfg)
 
     return api.train(cfg, overwrite=overwrite, show_progress=show_progress, objective_for=objective_for,
