@@ -31,7 +31,9 @@ from fintune.errors import ConfigError, FintuneError
 from fintune.files import write_text
 from fintune.models.backbones import load_error, resolve_backbone
 from fintune.pretrain.card import render_pretrain_card
-from fintune.pretrain.objectives import CausalBatches, MaskedBatches, held_out_loss, masked_loss, next_token_loss
+from fintune.pretrain.objectives import (
+    CausalBatches, MaskedBatches, MaskedPositions, held_out_loss, masked_loss, next_token_loss,
+)
 from fintune.recipes.base import training_summary
 from fintune.rundir import CORPUS, DATA_CHECK, RunFolder, RunResult, read_metrics
 from fintune.strategies import build_strategy, strategy_config
@@ -244,6 +246,7 @@ def _train(cfg: PretrainConfig, run: RunFolder, model: Any, tokenizer: Any, obje
            show_progress: bool) -> RunResult | None:
     causal = objective == "causal"
     pad_id = tokenizer.pad_token_id
+    net = model
     if causal:
         train_batches: Any = CausalBatches(train_store, pad_id)
         val_batches: Any = CausalBatches(val_store, pad_id)
@@ -254,6 +257,10 @@ def _train(cfg: PretrainConfig, run: RunFolder, model: Any, tokenizer: Any, obje
                   "special_ids": special, "seed": cfg.seed}
         train_batches, val_batches = (MaskedBatches(s, cfg.masking, **kwargs) for s in (train_store, val_store))
         loss = masked_loss
+        if not MaskedPositions.fits(model):
+            raise FintuneError(f"{type(model).__name__} does not split into an encoder and one head; "
+                               "fintune pretrain cannot train its masked-LM objective")
+        net = MaskedPositions(model)
     n_val = min(len(val_store), cfg.corpus.max_validation_blocks)
     val_store_view = val_store if n_val else train_store  # no held-out text: the loss on training blocks
     if not n_val:
@@ -265,18 +272,18 @@ def _train(cfg: PretrainConfig, run: RunFolder, model: Any, tokenizer: Any, obje
     def evaluate(net: Any, encoded: dict[str, Any], dtype: Any) -> dict[str, Any]:
         return held_out_loss(net, val_batches, loss, n_val, cfg.train.eval_batch_size, dtype)
 
-    before = evaluate(model, {}, None)
+    before = evaluate(net, {}, None)
     console.print(f"held-out {objective} loss before: {before['loss']:.4f} (perplexity {before['perplexity']:.2f})")
     inputs = _BlockInputs({"corpus": train_store, "held out": val_store_view}, pad_id)
     strategy = build_strategy(strategy_config("full"))
-    result = loop.train(model, strategy, inputs, _examples(train_store, "corpus"),
+    result = loop.train(net, strategy, inputs, _examples(train_store, "corpus"),
                         _examples(val_store_view, "held out"), task="pretraining",
                         label_names=None, cfg=cfg.train, seed=cfg.seed, work_dir=run.path, resume=resume,
                         show_progress=show_progress, objective=loss, evaluator=evaluate, batcher=train_batches)
     training = training_summary(result)
     if not is_main_process():
         return None
-    after = evaluate(model, {}, None)
+    after = evaluate(net, {}, None)
     console.print(f"held-out {objective} loss after: {after['loss']:.4f} (perplexity {after['perplexity']:.2f})")
     metrics = {"objective": objective, "before": before, "validation": after, "head": head_line,
                "corpus": report["blocks"], "training": training}
