@@ -5,10 +5,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fintune.config import RunConfig, apply_override, dump_config, load_config, validate_config
+from fintune.config import (
+    PretrainConfig, RunConfig, apply_override, dump_config, load_config, load_pretrain_config, validate_config,
+    validate_pretrain,
+)
 from fintune.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+PRETRAIN_CONFIGS = sorted((Path(__file__).parent.parent / "configs" / "pretrain").glob("*.yaml"))
 MINIMAL = {"data": {"train": "x.csv", "text_column": "text"}}
 
 
@@ -16,7 +20,7 @@ def test_configs_are_shipped() -> None:
     # Every YAML under configs/ is loaded by one of the tests below: run configs here, deploy
     # and accelerate configs further down. A new folder of configs needs its own loading test.
     root = Path(__file__).parent.parent / "configs"
-    tested = set(CONFIGS) | set(DEPLOY_CONFIGS) | {root / "accelerate" / "multi_node.yaml"}
+    tested = set(CONFIGS) | set(DEPLOY_CONFIGS) | set(PRETRAIN_CONFIGS) | {root / "accelerate" / "multi_node.yaml"}
     assert set(root.rglob("*.yaml")) == tested
     # One shipped config for each strategy and each model kind a user may copy from.
     loaded = [load_config(p) for p in CONFIGS]
@@ -29,11 +33,20 @@ def test_validating_a_config_imports_neither_torch_nor_transformers() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from fintune.config import load_config; "
+    code = ("import sys; from fintune.config import load_config, load_pretrain_config; "
             f"[load_config(p) for p in {[str(p) for p in CONFIGS]!r}]; "
+            f"[load_pretrain_config(p) for p in {[str(p) for p in PRETRAIN_CONFIGS]!r}]; "
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", PRETRAIN_CONFIGS, ids=[p.name for p in PRETRAIN_CONFIGS])
+def test_every_shipped_pretrain_config_loads(path: Path) -> None:
+    cfg = load_pretrain_config(path)
+    assert isinstance(cfg, PretrainConfig)
+    assert validate_pretrain(yaml.safe_load(dump_config(cfg))) == cfg
+    assert cfg.corpus.exclude, "a shipped pretraining config shows the leakage guard"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])

@@ -156,3 +156,19 @@ def test_memory_stays_flat_as_the_corpus_grows(tmp_path: Path, tiny_bert: Path) 
     grown = peaks[1] - peaks[0]
     # The 8x corpus is ~38 MB more text; dedup hashes cost ~100 bytes per text (~5 MB here).
     assert grown < 0.35 * (sizes[1] - sizes[0]), (peaks, sizes)
+
+
+def test_two_processes_pretrain_in_sync(tmp_path: Path, tiny_bert: Path, corpus_csv: Path) -> None:
+    config = tmp_path / "ddp.yaml"
+    raw = pretrain_config(tmp_path, tiny_bert, corpus_csv, name="ddp",
+                          train={"epochs": 1, "max_steps": 4, "batch_size": 16})
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    proc = subprocess.run([sys.executable, "-m", "fintune", "pretrain", str(config), "--nproc", "2", "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    assert metrics["training"]["processes"] == 2 and metrics["training"]["ranks_in_sync"] is True
+    assert metrics["training"]["global_step"] == 4
+    assert (tmp_path / "ddp" / "model" / "model.safetensors").exists()
+    assert not [p for p in tmp_path.iterdir() if "corpus-partial" in p.name]  # each process cleaned up
