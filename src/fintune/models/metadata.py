@@ -56,6 +56,29 @@ class OnnxMeta(_Strict):
     opset: int
 
 
+class TargetScale(_Strict):
+    """Regression: the training targets' mean and standard deviation. The network learns the
+    standardized target (a fresh head starts near 0 with unit-scale outputs; a target near -10
+    or in the millions would take it most of training to reach); predictions are mapped back."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, values: Any) -> TargetScale:
+        import numpy as np
+
+        values = np.asarray(values, dtype=np.float64)
+        std = float(values.std())
+        return cls(mean=float(values.mean()), std=std if std > 1e-12 else 1.0)
+
+    def forward(self, values: Any) -> Any:
+        return (values - self.mean) / self.std
+
+    def inverse(self, values: Any) -> Any:
+        return values * self.std + self.mean
+
+
 class RunMeta(_Strict):
     """The saved model's metadata. ``predictor`` names the registered predictor class."""
 
@@ -78,6 +101,7 @@ class RunMeta(_Strict):
     max_new_tokens: int | None = None
     tagger: TaggerMeta | None = None
     fusion_shape: dict[str, Any] | None = None
+    target_scale: TargetScale | None = None  # regression by the network: predictions are mapped back
     # Where it came from.
     distilled: DistillMeta | None = None
     merged_from: str | None = None

@@ -259,6 +259,8 @@ class Predictor:
         out, vectors = self._raw_scores(self.inputs(examples), batch_size, on_batch, with_vectors)
         if self.temperature is not None and self.task == "classification":
             out = apply_temperature(out, self.temperature)
+        if self.task == "regression" and self.meta.target_scale is not None:
+            out = self.meta.target_scale.inverse(out)
         return out, vectors
 
     def _raw_scores(self, encoded: dict[str, Any], batch_size: int, on_batch: OnBatch,

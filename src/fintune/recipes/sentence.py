@@ -8,8 +8,11 @@ it but the training step.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rich.progress import Progress
 
@@ -25,7 +28,7 @@ from fintune.models import generation
 from fintune.models.backbones import checkpoint_activations, load_tokenizer
 from fintune.models.causal import AnswerLoss
 from fintune.models.inference import Inputs
-from fintune.models.metadata import RunMeta, predictor_name
+from fintune.models.metadata import RunMeta, TargetScale, predictor_name
 from fintune.predictors import FintuneModel, predictor_class
 from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, register_recipe, training_summary
 from fintune.rundir import RunFolder
@@ -61,11 +64,14 @@ class SentenceRecipe(Recipe):
         features = fit_features(cfg, data, kind.binned_features) if kind.reads_features else None
         prompt = kind.new_prompt(cfg.model, tokenizer, data.label_names, cfg.data.instruction_column is not None)
         inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt)
-        train_examples, objective = options.objective_for(data.train) if options.objective_for else (data.train, None)
-        model, training = self.fit(cfg, run, options, data, inputs, train_examples, objective, kind)
+        scale = TargetScale.fit(data.train.labels) if cfg.task == "regression" else None
+        fitted = scaled(data, scale)  # what training sees; evaluation below reads the real targets
+        train_examples, objective = (options.objective_for(fitted.train) if options.objective_for
+                                     else (fitted.train, None))
+        model, training = self.fit(cfg, run, options, fitted, inputs, train_examples, objective, kind)
         if model is None:
             return RecipeResult(None, {"training": training}, training, data.report)
-        meta = RunMeta.for_run(cfg, kind.name, data.label_names,
+        meta = RunMeta.for_run(cfg, kind.name, data.label_names, target_scale=scale,
                                distilled=options.distilled, **kind.prompt_meta(cfg.model, prompt))
         predictor = FintuneModel(model, tokenizer, meta, features=features)
         splits = held_out(data.validation, data.test)
@@ -105,6 +111,19 @@ class SentenceRecipe(Recipe):
         )
         training = training_summary(result)
         return (strategy.finalize(model) if is_main_process() else None), training
+
+
+def scaled(data: PreparedData, scale: TargetScale | None) -> PreparedData:
+    """The splits with standardized regression targets (the same splits without a scale)."""
+    if scale is None:
+        return data
+
+    def standardize(examples: Examples | None) -> Examples | None:
+        if examples is None:
+            return None
+        return replace(examples, labels=scale.forward(examples.labels).astype(np.float32))
+    return replace(data, train=standardize(data.train), validation=standardize(data.validation),
+                   test=standardize(data.test))
 
 
 def fit_features(cfg: RunConfig, data: PreparedData, binned: bool = True) -> FeatureEncoder:
