@@ -130,6 +130,12 @@ class MaskedPositions(nn.Module):
         hidden = getattr(self.lm, self.prefix)(input_ids=input_ids, attention_mask=attention_mask)[0]
         return SimpleNamespace(logits=getattr(self.lm, self.head)(hidden[positions]))
 
+    @property
+    def base_model(self) -> nn.Module:
+        """The encoder: ``train.head_lr`` then applies to the MLM head (fresh for most sentence
+        encoders), the way it applies to a classifier's head."""
+        return getattr(self.lm, self.prefix)
+
     @staticmethod
     def fits(lm: nn.Module) -> bool:
         return sum(1 for name, _ in lm.named_children() if name != lm.base_model_prefix) == 1
