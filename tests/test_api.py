@@ -38,11 +38,14 @@ def test_run_directory_holds_everything(run: api.RunResult) -> None:
     metrics = json.loads((d / "metrics.json").read_text())
     assert metrics["label_names"] == ["negative", "neutral", "positive"]
     assert metrics["test"]["accuracy"] > 0.9  # the keyword decides the label: learnable
+    low, high = metrics["test"]["intervals"]["metrics"]["accuracy"]
+    assert low <= metrics["test"]["accuracy"] <= high  # a 95% bootstrap interval beside each headline metric
     assert metrics["training"]["trainable_params"] == metrics["training"]["total_params"]
     history = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == sorted(h["step"] for h in history)
     assert history[0]["step"] == 10 and "weighted_f1" in history[0]["validation"]
     card = (d / "model" / "README.md").read_text()
+    assert "95% bootstrap interval" in card and "95% interval" in (d / "eval" / "test" / "report.md").read_text()
     assert "Intended use" in card and "Limits" in card and "weighted_f1" in card
 
 

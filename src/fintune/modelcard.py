@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fintune.config import RunConfig
+from fintune.scoring.intervals import format_interval
 
 HEADLINE = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
             "directional_accuracy")
@@ -15,8 +16,11 @@ def _metrics_table(metrics: dict[str, dict[str, Any]]) -> str:
     names = [m for m in HEADLINE if any(metrics[s].get(m) is not None for s in splits)]
     lines = ["| metric | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
     for name in names:
-        cells = [f"{metrics[s][name]:.4f}" if metrics[s].get(name) is not None else "" for s in splits]
+        cells = [format_interval(metrics[s].get(name), ((metrics[s].get("intervals") or {}).get("metrics") or {})
+                                 .get(name)) for s in splits]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if any(metrics[s].get("intervals") for s in splits):
+        lines.append("\nIn brackets: 95% bootstrap interval over the split's rows.")
     return "\n".join(lines)
 
 

@@ -93,7 +93,9 @@ def _metrics_section(run: Path, metrics: dict[str, Any]) -> str:
     test = metrics.get("test") or metrics.get("validation") or {}
     names = ["accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
              "mse", "mae", "r2", "directional_accuracy", "n"]
-    rows = [[n, test[n]] for n in names if test.get(n) is not None]
+    bounds = (test.get("intervals") or {}).get("metrics", {})
+    rows = [[n, test[n], f"{bounds[n][0]:.4f} to {bounds[n][1]:.4f}" if n in bounds else ""]
+            for n in names if test.get(n) is not None]
     split = "test" if metrics.get("test") else "validation"
     plots = [p for p in (CONFUSION_PNG, ROC_PNG, PR_PNG, CALIBRATION_PNG, SCATTER_PNG)
              if (run / "eval" / split / p).exists()]
@@ -103,7 +105,8 @@ def _metrics_section(run: Path, metrics: dict[str, Any]) -> str:
     if cm:
         matrix = "<h3>Confusion matrix (rows: true, columns: predicted)</h3>" + _table(
             ["", *cm["labels"]], [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])])
-    return (f"<p class=muted>{split} split</p>" + _table(["metric", "value"], rows) + matrix
+    return (f"<p class=muted>{split} split; intervals: 95% percentile bootstrap over rows</p>"
+            + _table(["metric", "value", "95% interval"], rows) + matrix
             + f'<div class="plots">{images}</div>')
 
 

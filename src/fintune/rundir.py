@@ -38,6 +38,7 @@ from fintune.errors import ConfigError, FintuneError, RunBusy
 from fintune.files import atomic_folder, cleanup_partials, swap_in, writable_parent, write_text
 from fintune.modelcard import render_model_card
 from fintune.predictors import FintuneModel
+from fintune.scoring.intervals import format_interval
 from fintune.training.distributed import is_main_process
 from fintune.training.loop import BEST, CHECKPOINT, HISTORY, STEPS
 
@@ -325,9 +326,12 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
         table.add_column(split, justify="right")
     for name in SUMMARY_METRICS:
         values = [metrics[s].get(name) for s in splits]
+        bounds = [((metrics[s].get("intervals") or {}).get("metrics") or {}).get(name) for s in splits]
         if any(v is not None for v in values):
-            table.add_row(name, *(f"{v:.4f}" if v is not None else "" for v in values))
+            table.add_row(name, *(format_interval(v, b) for v, b in zip(values, bounds)))
     console.print(table)
+    if any("intervals" in metrics[s] for s in splits):
+        console.print("[dim]in brackets: 95% bootstrap interval over the split's rows[/]")
     console.print(f"servable model: [bold]{run_dir / MODEL}[/]  (report: {run_dir / EVAL})")
 
 

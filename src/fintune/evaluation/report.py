@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from fintune.scoring.intervals import bootstrap_intervals
 from fintune.scoring.metrics import compute_metrics
 
 CONFUSION_PNG = "confusion_matrix.png"
@@ -178,13 +179,19 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
+def _interval(bounds: list[float] | None) -> str:
+    return f"{bounds[0]:.4f} to {bounds[1]:.4f}" if bounds else ""
+
+
 def render_markdown(task: str, metrics: dict[str, Any], title: str, plots: list[str]) -> str:
     """The report: headline metrics, per-class scores, confusion matrix and plot links."""
     lines = [f"# {title}", "", f"Task: {task}. Rows evaluated: {metrics['n']}."]
     if "positive_label" in metrics:
         lines.append(f"Positive class for AUC, KS and Gini: `{metrics['positive_label']}`.")
-    headline = [[name, _fmt(metrics[name])] for name in _HEADLINE[task] if name in metrics]
-    lines += ["", "## Metrics", ""] + _table(["metric", "value"], headline)
+    intervals = (metrics.get("intervals") or {}).get("metrics", {})
+    headline = [[name, _fmt(metrics[name]), _interval(intervals.get(name))] for name in _HEADLINE[task]
+                if name in metrics]
+    lines += ["", "## Metrics", ""] + _table(["metric", "value", "95% interval (bootstrap)"], headline)
     if "per_class" in metrics:
         rows = [[name, _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"]), s["support"]]
                 for name, s in metrics["per_class"].items()]
@@ -213,6 +220,8 @@ def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.n
     """
     # Metrics first: bad input raises before anything is written.
     metrics = compute_metrics(task, y_true, outputs, label_names, threshold)
+    # How far the numbers could move on another sample of the same size.
+    metrics["intervals"] = bootstrap_intervals(task, y_true, outputs, threshold)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n",
