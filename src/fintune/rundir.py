@@ -54,7 +54,8 @@ RUN_MARKERS = (CONFIG, METRICS, CHECKPOINT, MODEL)
 # Everything fintune writes into a run folder: --overwrite replaces a run only when it holds
 # nothing else, so a user's own file is never deleted.
 CORPUS = "corpus"  # pretraining: the packed token blocks
-OWNED = {MARKER, CONFIG, DATA_CHECK, SPLITS, METRICS, MODEL, EVAL, CHECKPOINT, BEST, HISTORY, STEPS, CORPUS,
+MEMBERS = "members"  # an ensemble's member runs
+OWNED = {MARKER, CONFIG, DATA_CHECK, SPLITS, METRICS, MODEL, EVAL, CHECKPOINT, BEST, HISTORY, STEPS, CORPUS, MEMBERS,
          "merged", "onnx", "onnx-int8", "serve", "monitor", "report.html", "fairness.json", "privacy_audit.json",
          "walk_forward.json", "walk_forward.png", "trials", "best_config.yaml", "study.db"}
 OWNED_PATTERNS = ("config.before-resume-*.yaml", "fold_*", ".*.tmp-*", ".*.partial-*")

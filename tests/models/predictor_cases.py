@@ -62,6 +62,15 @@ def gbm(tmp: Path, bert: Path, llama: Path) -> Path:
     return _table(tmp, bert, "gbm", gbm={"n_estimators": 30, "min_child_samples": 5})
 
 
+def linear(tmp: Path, bert: Path, llama: Path) -> Path:
+    return _table(tmp, bert, "linear", linear={"C": [0.1, 1.0], "folds": 3})
+
+
+def ensemble(tmp: Path, bert: Path, llama: Path) -> Path:
+    return _table(tmp, bert, "ensemble", ensemble={"members": ["gbm", "linear", "mlp"], "rounds": 10},
+                  gbm={"n_estimators": 30, "min_child_samples": 5}, linear={"C": [0.1, 1.0], "folds": 3})
+
+
 def causal(tmp: Path, bert: Path, llama: Path) -> Path:
     return write_config(tmp / "causal.yaml", llama, _sentiment(tmp), tmp / "causal", train=TRAIN,
                         model={"backbone": str(llama), "kind": "causal", "max_length": 48, "prompt": PROMPT})
@@ -92,14 +101,15 @@ def tagger(tmp: Path, bert: Path, llama: Path) -> Path:
 
 # predictor name -> configs that train it (a kind may have several: plain and adapter).
 CASES: dict[str, list[Callable[[Path, Path, Path], Path]]] = {
-    "text": [text, text_lora], "fusion": [fusion], "mlp": [mlp], "gbm": [gbm], "causal": [causal],
+    "text": [text, text_lora], "fusion": [fusion], "mlp": [mlp], "gbm": [gbm], "linear": [linear],
+    "ensemble": [ensemble], "causal": [causal],
     "generation": [generation], "tagger": [tagger],
 }
 
 
 def probe_inputs(name: str, tmp: Path) -> pd.DataFrame:
     """Rows to predict for a kind, as `fintune predict` reads them."""
-    if name in ("fusion", "mlp", "gbm"):
+    if name in ("fusion", "mlp", "gbm", "linear", "ensemble"):
         return credit_frame(40, seed=9)
     if name == "generation":
         frame = sentiment_frame(8, seed=9)

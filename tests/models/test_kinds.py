@@ -23,6 +23,11 @@ KINDS = {
                ["model.safetensors", "fusion_head.safetensors", "features.json", "tokenizer.json"]),
     "mlp": ({"train": {"epochs": 15, "lr": 3e-3}}, ["fusion_head.safetensors", "features.json"]),
     "gbm": ({"model": {"gbm": {"n_estimators": 200, "min_child_samples": 5}}}, ["gbm.txt", "features.json"]),
+    "linear": ({}, ["linear.json", "features.json"]),
+    "ensemble": ({"model": {"gbm": {"n_estimators": 200, "min_child_samples": 5},
+                            "ensemble": {"members": ["gbm", "mlp", "linear"], "rounds": 20}},
+                  "train": {"epochs": 15, "lr": 3e-3}},
+                 ["members/gbm/gbm.txt", "members/linear/linear.json", "members/mlp/fusion_head.safetensors"]),
 }
 
 
@@ -59,7 +64,7 @@ def test_each_kind_trains_saves_reloads_and_predicts(kind, tmp_path, tiny_bert, 
         assert 0.0 <= test[name] <= 1.0, (name, test[name])
     assert test["gini"] == pytest.approx(2 * test["roc_auc"] - 1, abs=1e-9)
     assert test["ks"] <= 1.0 and test["brier"] < 0.5  # better than a constant 0/1 guess
-    if kind in ("fusion", "mlp", "gbm"):
+    if kind in ("fusion", "mlp", "gbm", "linear", "ensemble"):
         # Debt ratio and purpose decide the label: the features carry real signal.
         assert test["roc_auc"] > 0.8, test["roc_auc"]
 
@@ -141,3 +146,24 @@ def test_fusion_trains_with_the_layer_strategies(strategy, trainable_share, tmp_
     training = run.metrics["training"]
     share = training["trainable_params"] / training["total_params"]
     assert trainable_share[0] <= share <= trainable_share[1], share
+
+
+def test_the_ensemble_weights_its_members_and_explains(tmp_path, tiny_bert, credit_csv) -> None:
+    from fintune import trust
+
+    run = api.train(_config(tmp_path, tiny_bert, credit_csv, "ensemble"), show_progress=False)
+    weights = run.metrics["ensemble_weights"]
+    assert set(weights) == {"gbm", "mlp", "linear"} and abs(sum(weights.values()) - 1) < 1e-9
+    # Each member is a run of its own, scored on the same test rows.
+    for member in weights:
+        assert (run.run_dir / "members" / member / "metrics.json").exists()
+        assert run.metrics["members"][member]["test"]["n"] == run.metrics["test"]["n"]
+    model = FintuneModel.load(run.run_dir)
+    frame = pd.read_csv(credit_csv).iloc[:20]
+    examples = model.examples_of(frame, "rows")
+    mixed = sum(w * model.members[m].outputs(examples) for m, w in weights.items())
+    from fintune.scoring.calibration import apply_temperature
+    expected = apply_temperature(mixed, model.temperature) if model.temperature else mixed
+    assert np.allclose(model.outputs(examples), expected, atol=1e-5)
+    explanation = trust.explain_rows(run.run_dir, [0])[0]
+    assert explanation.top(3)

@@ -51,9 +51,20 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
             raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")
     elif kind != "text" and data.feature_columns is None:
         raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
-    if kind in ("mlp", "gbm") and data.text_column is not None:
+    if kind in ("mlp", "gbm", "linear") and data.text_column is not None:
         raise ValueError(f"model.kind '{kind}' uses the features alone; remove data.text_column "
                          "or use model.kind: fusion")
+    if kind == "ensemble":
+        if task not in ("classification", "regression"):
+            raise ValueError("model.kind 'ensemble' is for classification and regression")
+        for member in model.ensemble.members:
+            # Features-only members read the features of a table that also has text.
+            if member in ("mlp", "gbm", "linear"):
+                continue
+            try:
+                check_inputs(task, data, model.model_copy(update={"kind": member}))
+            except ValueError as exc:
+                raise ValueError(f"model.ensemble.members: {member}: {exc}") from None
 
 
 def check_strategy(name: str, kind: str, task: str) -> None:

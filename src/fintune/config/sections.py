@@ -174,6 +174,37 @@ class GBMConfig(Strict):
     early_stopping_rounds: int = Field(100, ge=1)
 
 
+class LinearConfig(Strict):
+    """``model.kind: linear``: logistic regression (ridge for regression) on the encoded features,
+    its inverse regularization strength chosen by cross-validation on the training split."""
+
+    C: list[float] = Field(default_factory=lambda: [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], min_length=1,
+                           description="the grid of inverse regularization strengths tried")
+    folds: int = Field(5, ge=2)
+    class_weight: Literal["balanced"] | None = None
+
+
+MemberKind = Literal["text", "fusion", "mlp", "gbm", "linear"]
+
+
+class EnsembleConfig(Strict):
+    """``model.kind: ensemble``: members trained on the same splits (each with its own early
+    stopping), combined by greedy ensemble selection on validation (Caruana et al. 2004)."""
+
+    members: list[MemberKind] = Field(default_factory=lambda: ["gbm", "mlp", "linear"], min_length=1,
+                                      description="model kinds, each trained with this config's other "
+                                      "settings; add fusion (and text) when there is free text")
+    rounds: int = Field(50, ge=1, description="greedy selection steps: a member's weight is the share "
+                        "of steps that picked it")
+
+    @field_validator("members")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("model.ensemble.members: each kind once")
+        return value
+
+
 class ModelConfig(Strict):
     """The backbone: a registry name (``minilm``), a Hugging Face id, or a local path."""
 
@@ -182,10 +213,11 @@ class ModelConfig(Strict):
     trust_remote_code: bool = False
     dropout: float | None = Field(None, ge=0, lt=1)
     num_layers: int | None = Field(None, ge=1, description="keep only the first N transformer layers")
-    kind: Literal["text", "fusion", "mlp", "gbm", "causal"] = Field(
+    kind: Literal["text", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"] = Field(
         "text", description="text: the encoder reads the text; fusion: the encoder's sentence vector "
-        "joined with the row's features; mlp / gbm: the features alone (baselines); causal: a causal LM "
-        "answers an instruction prompt, the label words scored as answers")
+        "joined with the row's features; mlp / gbm / linear: the features alone (baselines); ensemble: "
+        "several of those, weighted on validation; causal: a causal LM answers an instruction prompt, "
+        "the label words scored as answers")
     prompt: str | None = Field(None, description="causal: the prompt, with {text} and optionally {choices} "
                                "(the label words) or, for generation, {instruction}; default: DEFAULT_PROMPT "
                                "of fintune.models.causal or fintune.models.generation")
@@ -204,6 +236,8 @@ class ModelConfig(Strict):
     numeric_bins: int = Field(8, ge=0, description="fusion, mlp, gbm: quantile bins of the piecewise-linear "
                               "encoding of each numeric feature; 0 for standardized values alone")
     gbm: GBMConfig = GBMConfig()
+    linear: LinearConfig = LinearConfig()
+    ensemble: EnsembleConfig = EnsembleConfig()
 
 
 class EarlyStoppingConfig(Strict):

@@ -56,6 +56,14 @@ class OnnxMeta(_Strict):
     opset: int
 
 
+class EnsembleMeta(_Strict):
+    """An ensemble's members (folders under ``members/``) and their weights, fitted on validation."""
+
+    members: list[str]
+    weights: list[float]
+    method: str = "greedy ensemble selection with replacement (Caruana et al. 2004) on validation log loss"
+
+
 class TargetScale(_Strict):
     """Regression: the training targets' mean and standard deviation. The network learns the
     standardized target (a fresh head starts near 0 with unit-scale outputs; a target near -10
@@ -102,6 +110,7 @@ class RunMeta(_Strict):
     tagger: TaggerMeta | None = None
     fusion_shape: dict[str, Any] | None = None
     target_scale: TargetScale | None = None  # regression by the network: predictions are mapped back
+    ensemble: EnsembleMeta | None = None
     # Where it came from.
     distilled: DistillMeta | None = None
     merged_from: str | None = None

@@ -1,0 +1,123 @@
+"""The ensemble recipe (``model.kind: ensemble``), as AutoGluon stacks its models without bagging:
+train each member kind on the same splits (each a run of its own under ``RUN/members/KIND``,
+with its own early stopping, calibration and evaluation), then weight them by greedy
+ensemble selection with replacement on the validation predictions (Caruana et al. 2004).
+
+Why greedy selection rather than stacking on out-of-fold predictions: it needs no K-fold
+refits of every member (on a 2-core CPU, K times the training time), it cannot put a negative
+or huge weight on a member, and it is what AutoGluon uses for its final weighted ensemble.
+The validation split then serves twice (members' early stopping and the weights), so its own
+scores are slightly optimistic; the test split is untouched by both and is what to compare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fintune.config import RunConfig, validate_config
+from fintune.console import console
+from fintune.data import prepare_data
+from fintune.models.kinds.ensemble import MEMBERS, EnsemblePredictor
+from fintune.models.metadata import EnsembleMeta, RunMeta
+from fintune.predictors import FintuneModel
+from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, recipe_for, register_recipe
+from fintune.recipes.sentence import evaluate_scores
+from fintune.rundir import RunFolder
+from fintune.scoring.metrics import compute_metrics
+
+FEATURES_ONLY = ("mlp", "gbm", "linear")
+
+
+def member_config(cfg: RunConfig, kind: str, run: RunFolder) -> RunConfig:
+    """The ensemble's config for one member: its kind, its folder; features-only members drop the text."""
+    raw = cfg.model_dump(mode="json")
+    raw["model"]["kind"] = kind
+    raw["output_dir"] = str(run.path / MEMBERS / kind)
+    if kind in FEATURES_ONLY:
+        raw["data"]["text_column"] = None
+    if raw.get("tune") is not None:
+        raw["tune"] = None
+    return validate_config(raw, source=f"ensemble member {kind}")
+
+
+def greedy_selection(outputs: list[np.ndarray], y: np.ndarray, task: str, rounds: int) -> list[float]:
+    """Weights from ``rounds`` steps that each add (with replacement) the member whose
+    addition gives the lowest validation loss (log loss, or squared error for regression)."""
+    def loss(pred: np.ndarray) -> float:
+        if task == "regression":
+            return float(np.mean((pred.reshape(-1) - y) ** 2))
+        return float(-np.mean(np.log(np.clip(pred[np.arange(len(y)), y], 1e-12, None))))
+
+    counts = np.zeros(len(outputs))
+    total = np.zeros_like(outputs[0], dtype=np.float64)
+    for step in range(rounds):
+        scores = [loss((total + out) / (step + 1)) for out in outputs]
+        best = int(np.argmin(scores))
+        counts[best] += 1
+        total += outputs[best]
+    return [float(c / rounds) for c in counts]
+
+
+@register_recipe
+class EnsembleRecipe(Recipe):
+    """Members of several kinds, weighted on validation."""
+
+    name = "ensemble"
+    kinds = frozenset({"ensemble"})
+    tasks = frozenset({"classification", "regression"})
+
+    def __call__(self, cfg: RunConfig, run: RunFolder, options: TrainOptions) -> RecipeResult:
+        data = prepare_data(cfg.data, cfg.task, cfg.seed)
+        run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
+        members: dict[str, FintuneModel] = {}
+        member_metrics: dict[str, Any] = {}
+        seconds, params = 0.0, 0
+        for kind in cfg.model.ensemble.members:
+            console.rule(f"ensemble member: {kind}")
+            sub_cfg = member_config(cfg, kind, run)
+            sub = RunFolder(sub_cfg.output_dir)
+            sub.check(resume=options.resume, overwrite=True)
+            result = recipe_for(sub_cfg)(sub_cfg, sub, TrainOptions(resume=options.resume, overwrite=True,
+                                                                    show_progress=options.show_progress))
+            if result.model is None:  # another process of a multi-process member
+                continue
+            sub.finish(sub_cfg, result.model, result.metrics, result.training, result.report)
+            members[kind] = result.model
+            member_metrics[kind] = {split: {k: v for k, v in result.metrics[split].items()
+                                            if isinstance(v, (int, float))}
+                                    for split in ("validation", "test") if split in result.metrics}
+            seconds += result.training["train_seconds"]
+            params += int(result.training.get("trainable_params") or 0)
+        splits = held_out(data.validation, data.test)
+        y_val = np.asarray(data.validation.labels)
+        val_outputs = [m.outputs(data.validation, cfg.train.eval_batch_size) for m in members.values()]
+        weights = greedy_selection(val_outputs, y_val if cfg.task == "regression" else y_val.astype(np.int64),
+                                   cfg.task, cfg.model.ensemble.rounds)
+        console.print("ensemble weights (greedy selection on validation): "
+                      + ", ".join(f"{k} {w:.2f}" for k, w in zip(members, weights)))
+        meta = RunMeta.for_run(cfg, "ensemble", data.label_names,
+                               ensemble=EnsembleMeta(members=list(members), weights=weights))
+        predictor = EnsemblePredictor(members, None, meta)
+        metrics = evaluate_scores(predictor, splits, data.label_names, cfg, run)
+        metrics["members"] = member_metrics
+        metrics["ensemble_weights"] = dict(zip(members, weights))
+        run.write_splits(cfg, data)
+        training = {"metric": "validation loss of the weighted mean", "train_rows": len(data.train),
+                    "best_metric": _validation_loss(cfg.task, y_val, predictor, data.validation),
+                    "best_step": 0, "global_step": 0, "stopped_early": False, "train_seconds": round(seconds, 3),
+                    "eval_seconds": 0.0, "train_samples_per_s": round(len(data.train) / max(seconds, 1e-9), 3),
+                    "trainable_params": params, "total_params": params, "precision": "fp32",
+                    "resumed_from_step": None, "members": list(members)}
+        return RecipeResult(predictor, metrics, training, data.report)
+
+
+def _validation_loss(task: str, y: np.ndarray, model: FintuneModel, validation: Any) -> float:
+    out = model.outputs(validation)
+    metrics = compute_metrics(task, y, out, model.label_names)
+    return float(metrics.get("mse") if task == "regression" else -np.mean(
+        np.log(np.clip(out[np.arange(len(y)), y.astype(np.int64)], 1e-12, None))))
+
+
+__all__ = ["EnsembleRecipe", "greedy_selection", "member_config"]

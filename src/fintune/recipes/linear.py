@@ -1,0 +1,45 @@
+"""The linear recipe (``model.kind: linear``): the sentence-level recipe with a cross-validated
+logistic (or ridge) regression as its fit step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fintune.config import RunConfig
+from fintune.console import console
+from fintune.data import Examples, PreparedData
+from fintune.models.inference import Inputs
+from fintune.models.linear import LinearModel
+from fintune.predictors import FintuneModel
+from fintune.recipes.base import TrainOptions, register_recipe
+from fintune.recipes.sentence import SentenceRecipe
+from fintune.rundir import RunFolder
+from fintune.training import loop
+
+
+@register_recipe
+class LinearRecipe(SentenceRecipe):
+    """Logistic regression on the features, C by K-fold cross-validation on the training split."""
+
+    name = "linear"
+    kinds = frozenset({"linear"})
+    tasks = frozenset({"classification", "regression"})
+
+    def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
+            train_examples: Examples, objective: loop.Objective | None,
+            kind: type[FintuneModel]) -> tuple[Any, dict[str, Any]]:
+        run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
+        model = LinearModel.fit(cfg.model.linear, cfg.task, len(data.label_names or [None]),
+                                inputs(train_examples)["features"], train_examples.labels, cfg.seed)
+        console.print(f"{'ridge' if cfg.task == 'regression' else 'logistic'} regression on the features, "
+                      f"C = {model.c:g} ({cfg.model.linear.folds}-fold cross-validation on training)")
+        params = int(model.coef.size + model.intercept.size)
+        training = {
+            "metric": "cross-validated " + ("mse" if cfg.task == "regression" else "log loss"),
+            "train_rows": len(train_examples), "best_metric": None, "best_step": 0, "global_step": 0,
+            "stopped_early": False, "train_seconds": round(model.train_seconds, 3), "eval_seconds": 0.0,
+            "train_samples_per_s": round(len(train_examples) / max(model.train_seconds, 1e-9), 3),
+            "trainable_params": params, "total_params": params, "precision": "fp64", "resumed_from_step": None,
+            "C": model.c,
+        }
+        return model, training
