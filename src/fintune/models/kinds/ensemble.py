@@ -11,7 +11,7 @@ import numpy as np
 from fintune.data import Examples
 from fintune.data.features import FeatureEncoder
 from fintune.errors import FintuneError
-from fintune.models.metadata import EnsembleMeta, RunMeta
+from fintune.models.metadata import RunMeta
 from fintune.models.predictor import OnBatch, Predictor, as_examples, register_predictor
 from fintune.scoring.calibration import apply_temperature
 
