@@ -74,14 +74,14 @@ def tweets_config() -> dict:
 def child(row: str) -> dict:
     from fintune import api, trust
     from fintune.config import validate_config
-    from fintune.quickstart import quickstart_config
+    from fintune.quickstart import text_quickstart_config
     from fintune.report import write_report
 
     if row == "tweets":
         run = api.train(validate_config(tweets_config()), overwrite=True, show_progress=False)
         groups, mitigate = None, None
     else:
-        run = api.train(quickstart_config(str(RUNS / "german")), overwrite=True, show_progress=False)
+        run = api.train(text_quickstart_config(str(RUNS / "german")), overwrite=True, show_progress=False)
         groups, mitigate = ["personal_status_and_sex", "age_in_years"], "personal_status_and_sex"
     split = trust.held_out_split(run.run_dir)
     held = run.metrics[split]

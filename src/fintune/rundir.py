@@ -57,7 +57,7 @@ CORPUS = "corpus"  # pretraining: the packed token blocks
 MEMBERS = "members"  # an ensemble's member runs
 OWNED = {MARKER, CONFIG, DATA_CHECK, SPLITS, METRICS, MODEL, EVAL, CHECKPOINT, BEST, HISTORY, STEPS, CORPUS, MEMBERS,
          "merged", "onnx", "onnx-int8", "serve", "monitor", "report.html", "fairness.json", "privacy_audit.json",
-         "walk_forward.json", "walk_forward.png", "trials", "best_config.yaml", "study.db"}
+         "walk_forward.json", "walk_forward.png", "trials", "best_config.yaml", "study.db", "leaderboard.json"}
 OWNED_PATTERNS = ("config.before-resume-*.yaml", "fold_*", ".*.tmp-*", ".*.partial-*")
 # Keys that never change what a run computes: they may differ on --resume.
 RESUME_FREE = ("output_dir", "train.eval_batch_size", "train.num_threads", "train.checkpoint_every", "deploy",

@@ -86,7 +86,7 @@ class EnsembleRecipe(Recipe):
             sub.finish(sub_cfg, result.model, result.metrics, result.training, result.report)
             members[kind] = result.model
             member_metrics[kind] = {split: {k: v for k, v in result.metrics[split].items()
-                                            if isinstance(v, (int, float))}
+                                            if isinstance(v, (int, float)) or k == "intervals"}
                                     for split in ("validation", "test") if split in result.metrics}
             seconds += result.training["train_seconds"]
             params += int(result.training.get("trainable_params") or 0)
