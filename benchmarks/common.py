@@ -17,7 +17,7 @@ def peak_rss_mb() -> float:
 
 
 def run_rows(script: str, rows: list[str], epochs: int, result: Path,
-             extra: Callable[[dict], dict] = lambda row: {}) -> dict:
+             extra: Callable[[dict], dict] = lambda row: {}, extra_args: list[str] | None = None) -> dict:
     """Run ``script --child ROW`` for each row in its own process; keep earlier rows' results.
 
     The file is rewritten after every row, so a crash loses only the row it happened in.
@@ -25,7 +25,7 @@ def run_rows(script: str, rows: list[str], epochs: int, result: Path,
     results = json.loads(result.read_text()) if result.exists() else {}
     for row in rows:
         start = time.time()
-        proc = subprocess.run([sys.executable, script, "--child", row, "--epochs", str(epochs)],
+        proc = subprocess.run([sys.executable, script, "--child", row, "--epochs", str(epochs), *(extra_args or [])],
                               stdout=subprocess.PIPE, text=True, check=True)
         line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
         # A row may report the epochs it really ran (e.g. per-dataset settings).

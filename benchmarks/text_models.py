@@ -66,7 +66,16 @@ def _instructions(src: Path, out: Path) -> Path:
     return out
 
 
-def run_row(row: str, epochs: int) -> dict:
+def _subset(rows: int, out: Path) -> Path:
+    """The first ``rows`` training tweets after a fixed shuffle (for the rows too slow to train on all)."""
+    import pandas as pd
+
+    path = out / f"sent_train_{rows}.csv"
+    pd.read_csv(DATA / "sent_train.csv").sample(frac=1.0, random_state=0).head(rows).to_csv(path, index=False)
+    return path
+
+
+def run_row(row: str, epochs: int, train_rows: int | None = None) -> dict:
     from fintune import api
     from fintune.config import PII_TYPES, validate_config
     from fintune.models.catalogue import fetch
@@ -80,8 +89,9 @@ def run_row(row: str, epochs: int) -> dict:
         out = Path(tmp)
         train = {"epochs": epochs, "batch_size": 32, "lr": lr, "weight_decay": 0.01, "warmup_fraction": 0.1,
                  "checkpoint_every": 0, "early_stopping": None}
+        train_file = _subset(train_rows, out) if train_rows else DATA / "sent_train.csv"
         if row == "smollm2_instruct_lora":
-            data = {"train": str(_instructions(DATA / "sent_train.csv", out / "train.jsonl")),
+            data = {"train": str(_instructions(train_file, out / "train.jsonl")),
                     "validation": str(_instructions(DATA / "sent_valid.csv", out / "valid.jsonl")),
                     "text_column": "input", "label_column": "output", "instruction_column": "instruction",
                     "clean": {"replace_urls": True}, "split": {"test_size": 0.0}}
@@ -94,6 +104,8 @@ def run_row(row: str, epochs: int) -> dict:
             raw = {"data": _data(), "model": {"backbone": backbone, "max_length": 64}}
         if row == "minilm_full_old_masking":
             raw["data"]["privacy"] = {"types": list(PII_TYPES)}
+        if train_rows and row != "smollm2_instruct_lora":
+            raw["data"]["train"] = str(train_file)
         cfg = validate_config({"output_dir": str(RUNS / row), "seed": 42, "strategy": strategy, "train": train, **raw})
         result = api.train(cfg, overwrite=True, show_progress=sys.stderr.isatty())
         training = result.metrics["training"]
@@ -104,7 +116,7 @@ def run_row(row: str, epochs: int) -> dict:
     return {**shift, "weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
             "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],
             "inference_samples_per_s": round(val["n"] / seconds, 1), "trainable_params": training["trainable_params"],
-            "validation_rows": val["n"], "precision": training["precision"]}
+            "validation_rows": val["n"], "precision": training["precision"], "train_rows": training["train_rows"]}
 
 
 def _shift(run_dir: Path, out: Path, instructions: bool) -> dict:
@@ -168,13 +180,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default=",".join(["tfidf_logistic", *ROWS]))
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-rows", type=int, help="train on this many tweets (a fixed shuffle); all by default")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        row = run_tfidf(args.epochs) if args.child == "tfidf_logistic" else run_row(args.child, args.epochs)
+        row = (run_tfidf(args.epochs) if args.child == "tfidf_logistic"
+               else run_row(args.child, args.epochs, args.train_rows))
         emit({**row, "peak_rss_mb": peak_rss_mb()})
         return
-    results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT)
+    results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT,
+                       extra_args=["--train-rows", str(args.train_rows)] if args.train_rows else [])
     print_table(results, KEYS, "row")
 
 
