@@ -41,15 +41,10 @@ TEACHERS = ROOT / "runs" / "bench_text_models"
 RESULT = ROOT / "benchmarks" / "results" / "domain_adaptation.json"
 TEXT_MODELS = ROOT / "benchmarks" / "results" / "text_models.json"
 LABELS = ["Bearish", "Bullish", "Neutral"]
-NEUTRAL_BAND = 0.1
 ROWS = ["minilm_plain", "minilm_tapt", "minilm_dapt", "minilm_dapt_gradual", "student_minilm"]
 KEYS = ["weighted_f1", "accuracy", "macro_f1", "seconds", "pretrain_seconds", "mlm_loss_before", "mlm_loss_after",
         "shift_weighted_f1_semeval_headlines", "shift_weighted_f1_fiqa_headlines", "shift_weighted_f1_fiqa_posts",
         "inference_samples_per_s"]
-
-
-def to_class(score: float) -> str:
-    return "Bearish" if score < -NEUTRAL_BAND else "Bullish" if score > NEUTRAL_BAND else "Neutral"
 
 
 def corpus_files() -> dict[str, list[Path]]:
@@ -60,15 +55,9 @@ def corpus_files() -> dict[str, list[Path]]:
 
     out = RUNS / "data"
     out.mkdir(parents=True, exist_ok=True)
-    semeval = pd.DataFrame(json.loads((SHARED / "semeval2017_task5_headlines" / "Headline_Trainingdata.json")
-                                      .read_text()))
-    frames = {"semeval_headlines": semeval.groupby("title")["sentiment"].mean()}
-    for kind in ("headline", "post"):
-        rows = []
-        for split in ("train", "test"):
-            data = json.loads((SHARED / "fiqa_2018_task1_sentiment" / f"task1_{kind}_ABSA_{split}.json").read_text())
-            rows += [(v["sentence"], float(i["sentiment_score"])) for v in data.values() for i in v["info"]]
-        frames[f"fiqa_{kind}s"] = pd.DataFrame(rows, columns=["text", "score"]).groupby("text")["score"].mean()
+    from trust import shift_frames, to_class
+
+    frames = shift_frames()
     corpus, shift = [TFNS / "sent_train.csv"], []
     for name, scores in frames.items():
         table = pd.DataFrame({"text": scores.index, "label": [to_class(s) for s in scores.to_numpy()]})

@@ -37,13 +37,10 @@ def to_class(score: float) -> str:
     return "Bearish" if score < -NEUTRAL_BAND else "Bullish" if score > NEUTRAL_BAND else "Neutral"
 
 
-def shift_files() -> dict[str, Path]:
-    """Headline and post datasets as text,label CSVs (written under runs/, never committed)."""
+def shift_frames() -> dict:
+    """Headline and post datasets: the mean sentiment score of each distinct text, by dataset."""
     import pandas as pd
 
-    out = RUNS / "shift"
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
     semeval = pd.DataFrame(json.loads((SHARED / "semeval2017_task5_headlines" / "Headline_Trainingdata.json").read_text()))
     frames = {"semeval_headlines": semeval.groupby("title")["sentiment"].mean()}
     for kind in ("headline", "post"):
@@ -52,7 +49,17 @@ def shift_files() -> dict[str, Path]:
             data = json.loads((SHARED / "fiqa_2018_task1_sentiment" / f"task1_{kind}_ABSA_{split}.json").read_text())
             rows += [(v["sentence"], float(i["sentiment_score"])) for v in data.values() for i in v["info"]]
         frames[f"fiqa_{kind}s"] = pd.DataFrame(rows, columns=["text", "score"]).groupby("text")["score"].mean()
-    for name, scores in frames.items():
+    return frames
+
+
+def shift_files() -> dict[str, Path]:
+    """Headline and post datasets as text,label CSVs (written under runs/, never committed)."""
+    import pandas as pd
+
+    out = RUNS / "shift"
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, scores in shift_frames().items():
         path = out / f"{name}.csv"
         pd.DataFrame({"text": scores.index, "label": [to_class(s) for s in scores.to_numpy()]}).to_csv(path, index=False)
         files[name] = path

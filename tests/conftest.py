@@ -142,6 +142,23 @@ def sentiment_csv(tmp_path: Path) -> Path:
     return path
 
 
+def kill_at_first_checkpoint(argv: list[str], checkpoint: Path, timeout: float = 120) -> None:
+    """Run ``python -m fintune ARGV`` and kill -9 it as soon as ``checkpoint`` appears."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "fintune", *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode()
+
+
 def write_config(path: Path, backbone: Path, train_file: Path, output_dir: Path, **sections: dict) -> Path:
     """A small run config for the tiny model; ``sections`` update the defaults."""
     raw = {

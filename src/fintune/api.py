@@ -36,7 +36,6 @@ from fintune.recipes.sentence import token_counter
 from fintune.rundir import DATA_CHECK, METRICS, RunFolder, RunResult, load_split, read_metrics
 from fintune.tagging.data import prepare_tagged, print_tagging_report
 from fintune.training import loop
-from fintune.training.distributed import is_main_process
 from fintune.trust import fairness, print_fairness
 
 SHIFT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "mse", "mae")
@@ -87,16 +86,9 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     """
     cfg = load_run_config(config, overrides)
     run = RunFolder(Path(cfg.output_dir))
-    main = is_main_process()  # several processes: only the first locks, checks and writes the run directory
-    if main:
-        run.lock()
-    try:
-        run.check(resume=resume, overwrite=overwrite, refuse=main)
-        if resume and run.finished:
-            console.print(f"{run.final} finished already; nothing to resume")
-            return RunResult(run.final, read_metrics(run.final))
-        if resume:
-            run.check_resume(cfg, force=force)
+    with run.opened(cfg, resume=resume, overwrite=overwrite, force=force) as finished:
+        if finished is not None:
+            return finished
         set_seed(cfg.seed)
         options = TrainOptions(resume=resume, overwrite=overwrite, show_progress=show_progress,
                                on_evaluate=on_evaluate, objective_for=objective_for, distilled=distilled)
@@ -104,8 +96,6 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         if result.model is None:
             return RunResult(run.final, result.metrics)
         return run.finish(cfg, result.model, result.metrics, result.training, result.report)
-    finally:
-        run.unlock()
 
 
 def pretrain(config: PretrainConfig | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = (), *,

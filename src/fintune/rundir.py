@@ -20,7 +20,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,26 @@ class RunFolder:
         handle.write(str(os.getpid()))
         handle.flush()
         self._lock = handle
+
+    @contextmanager
+    def opened(self, cfg: BaseModel, *, resume: bool, overwrite: bool, force: bool) -> Iterator[RunResult | None]:
+        """Hold the run for one training: lock it (first process only), refuse what would lose
+        files, check a resumed config; yields the finished result when ``resume`` finds nothing
+        left to do, else None. The lock is released on leaving."""
+        main = is_main_process()  # several processes: only the first locks, checks and writes the run folder
+        if main:
+            self.lock()
+        try:
+            self.check(resume=resume, overwrite=overwrite, refuse=main)
+            if resume and self.finished:
+                console.print(f"{self.final} finished already; nothing to resume")
+                yield RunResult(self.final, read_metrics(self.final))
+                return
+            if resume and main:
+                self.check_resume(cfg, force=force)
+            yield None
+        finally:
+            self.unlock()
 
     def unlock(self) -> None:
         if self._lock is not None:

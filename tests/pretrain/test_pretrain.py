@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +17,7 @@ import yaml
 from fintune import api
 from fintune.config import validate_pretrain
 from fintune.errors import ConfigError, FintuneError
-from tests.conftest import sentiment_frame, write_config
+from tests.conftest import kill_at_first_checkpoint, sentiment_frame, write_config
 
 
 def pretrain_config(tmp_path: Path, backbone: Path, source: Path, name: str = "pt", **extra: object) -> dict:
@@ -101,14 +99,7 @@ def test_kill_then_resume_gives_the_same_weights(tmp_path: Path, tiny_bert: Path
     killed = pretrain_config(tmp_path, tiny_bert, corpus_csv, name="killed", train=train)
     config = tmp_path / "killed.yaml"
     config.write_text(yaml.safe_dump(killed), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "fintune", "pretrain", str(config), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt = tmp_path / "killed" / "checkpoint.pt"
-    deadline = time.monotonic() + 120
-    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode()
+    kill_at_first_checkpoint(["pretrain", str(config), "--no-progress"], tmp_path / "killed" / "checkpoint.pt")
     resumed = api.pretrain(config, resume=True, show_progress=False)
     reference = api.pretrain(pretrain_config(tmp_path, tiny_bert, corpus_csv, name="ref", train=train),
                              show_progress=False)

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from fintune import api
-from tests.conftest import sentiment_frame, write_config
+from tests.conftest import kill_at_first_checkpoint, sentiment_frame, write_config
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tiny_bert: Path, tmp_path: Path) -> None:
@@ -22,14 +17,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tiny_bert: Path, tmp_path: 
     ref_cfg = write_config(tmp_path / "ref.yaml", tiny_bert, train, tmp_path / "ref", **sections)
     cfg = write_config(tmp_path / "killed.yaml", tiny_bert, train, tmp_path / "killed", **sections)
 
-    proc = subprocess.Popen([sys.executable, "-m", "fintune", "train", str(cfg), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt = tmp_path / "killed" / "checkpoint.pt"
-    deadline = time.monotonic() + 120
-    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode()
+    kill_at_first_checkpoint(["train", str(cfg), "--no-progress"], tmp_path / "killed" / "checkpoint.pt")
     assert not (tmp_path / "killed" / "metrics.json").exists()
 
     resumed = api.train(cfg, resume=True, show_progress=False)

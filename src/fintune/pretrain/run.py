@@ -35,7 +35,7 @@ from fintune.pretrain.objectives import (
     CausalBatches, MaskedBatches, MaskedPositions, held_out_loss, masked_loss, next_token_loss,
 )
 from fintune.recipes.base import training_summary
-from fintune.rundir import CORPUS, DATA_CHECK, RunFolder, RunResult, read_metrics
+from fintune.rundir import CORPUS, DATA_CHECK, RunFolder, RunResult
 from fintune.strategies import build_strategy, strategy_config
 from fintune.training import loop
 from fintune.training.distributed import is_main_process
@@ -186,19 +186,10 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     """Continue pretraining ``cfg.backbone`` on ``cfg.corpus``; the run's result (None on the
     processes after the first of a multi-process run)."""
     run = RunFolder(Path(cfg.output_dir))
-    main = is_main_process()  # several processes: only the first locks, checks and writes the run folder
-    if main:
-        run.lock()
-    try:
-        run.check(resume=resume, overwrite=overwrite, refuse=main)
-        if resume and run.finished:
-            console.print(f"{run.final} finished already; nothing to resume")
-            return RunResult(run.final, read_metrics(run.final))
-        if resume and main:
-            run.check_resume(cfg, force=force)
+    with run.opened(cfg, resume=resume, overwrite=overwrite, force=force) as finished:
+        if finished is not None:
+            return finished
         return _pretrain(cfg, run, resume=resume, overwrite=overwrite, show_progress=show_progress)
-    finally:
-        run.unlock()
 
 
 def _pretrain(cfg: PretrainConfig, run: RunFolder, *, resume: bool, overwrite: bool,

@@ -14,22 +14,13 @@ from fintune.models.metadata import RunMeta
 from fintune.models.predictor import OnBatch, Predictor, register_predictor
 
 
-@register_predictor("gbm")
-class GBMPredictor(Predictor):
-    """Gradient-boosted trees over the feature encoder's rows."""
+class FeatureRowsPredictor(Predictor):
+    """A model fitted outside the training loop on the encoded feature rows (trees, linear):
+    it saves itself, and scores the rows in one call."""
 
-    onnx_export = ("a LightGBM model (model.kind: gbm) already runs natively on the CPU; "
-                   "serve the run as it is, without ONNX")
     explanation = "occlusion"
     reads_features = True
     reads_text = False
-    binned_features = False  # trees split raw values themselves; bins would only add columns to search
-
-    @classmethod
-    def _from_folder(cls, folder: Path, meta: RunMeta, features: FeatureEncoder | None, precision: str,
-                     threads: int | None) -> Predictor:
-        gbm = GBMModel.load(folder, meta.task, len(meta.label_names or [None]))
-        return cls(gbm, None, meta, None, features)
 
     def _save_model(self, folder: Path) -> None:
         self.model.save(folder)
@@ -41,3 +32,18 @@ class GBMPredictor(Predictor):
         if on_batch:
             on_batch(len(out))
         return out, vectors
+
+
+@register_predictor("gbm")
+class GBMPredictor(FeatureRowsPredictor):
+    """Gradient-boosted trees over the feature encoder's rows."""
+
+    onnx_export = ("a LightGBM model (model.kind: gbm) already runs natively on the CPU; "
+                   "serve the run as it is, without ONNX")
+    binned_features = False  # trees split raw values themselves; bins would only add columns to search
+
+    @classmethod
+    def _from_folder(cls, folder: Path, meta: RunMeta, features: FeatureEncoder | None, precision: str,
+                     threads: int | None) -> Predictor:
+        gbm = GBMModel.load(folder, meta.task, len(meta.label_names or [None]))
+        return cls(gbm, None, meta, None, features)
