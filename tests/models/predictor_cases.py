@@ -62,6 +62,11 @@ def gbm(tmp: Path, bert: Path, llama: Path) -> Path:
     return _table(tmp, bert, "gbm", gbm={"n_estimators": 30, "min_child_samples": 5})
 
 
+def probe(tmp: Path, bert: Path, llama: Path) -> Path:
+    return write_config(tmp / "probe.yaml", bert, _sentiment(tmp), tmp / "probe", model={"kind": "probe"},
+                        train={**TRAIN, "epochs": 20, "lr": 0.05})
+
+
 def linear(tmp: Path, bert: Path, llama: Path) -> Path:
     return _table(tmp, bert, "linear", linear={"C": [0.1, 1.0], "folds": 3})
 
@@ -101,7 +106,7 @@ def tagger(tmp: Path, bert: Path, llama: Path) -> Path:
 
 # predictor name -> configs that train it (a kind may have several: plain and adapter).
 CASES: dict[str, list[Callable[[Path, Path, Path], Path]]] = {
-    "text": [text, text_lora], "fusion": [fusion], "mlp": [mlp], "gbm": [gbm], "linear": [linear],
+    "text": [text, text_lora], "fusion": [fusion], "mlp": [mlp], "gbm": [gbm], "linear": [linear], "probe": [probe],
     "ensemble": [ensemble], "causal": [causal],
     "generation": [generation], "tagger": [tagger],
 }

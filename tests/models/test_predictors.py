@@ -128,6 +128,7 @@ CAPABILITIES = {
     "mlp": (True, True, "occlusion", True),
     "gbm": (True, False, "occlusion", True),
     "linear": (True, False, "occlusion", True),
+    "probe": (True, False, None, True),
     "ensemble": (True, False, "occlusion", True),
     "causal": (True, False, None, True),
     "generation": (False, False, None, False),

@@ -33,6 +33,12 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
 def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     """The columns a model kind reads, and the tasks it can do."""
     kind = model.kind
+    if kind == "probe" and (data.text_column is None or data.feature_columns is not None
+                            or data.pair_column is not None):
+        raise ValueError("model.kind 'probe' reads one text column: set data.text_column, without feature "
+                         "or pair columns")
+    if kind == "probe" and task not in ("classification", "regression"):
+        raise ValueError("model.kind 'probe' is for classification and regression")
     if kind == "text" and data.text_column is not None and data.feature_columns is not None:
         raise ValueError("model.kind 'text' reads one input: set data.text_column or "
                          "data.feature_columns, not both (model.kind: fusion uses both)")
@@ -49,7 +55,7 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     if kind == "causal":
         if data.text_column is None or data.feature_columns is not None:
             raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")
-    elif kind != "text" and data.feature_columns is None:
+    elif kind not in ("text", "probe") and data.feature_columns is None:
         raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
     if kind in ("mlp", "gbm", "linear") and data.text_column is not None:
         raise ValueError(f"model.kind '{kind}' uses the features alone; remove data.text_column "
@@ -84,9 +90,12 @@ def check_dp(train: TrainConfig, name: str, kind: str, task: str) -> None:
     """DP-SGD: a text model, a strategy that declares it, Poisson batches of one step each."""
     if train.privacy.dp is None:
         return
-    if not STRATEGIES[name].dp or kind != "text":
-        raise ValueError(f"train.privacy.dp (DP-SGD) works with text models and strategy "
-                         f"{', '.join(strategies_for('text', task, dp=True))}, not model.kind '{kind}' "
+    if kind == "probe" and name == "full":
+        pass  # a linear probe: DP-SGD trains its head on the cached vectors
+    elif not STRATEGIES[name].dp or kind != "text":
+        raise ValueError(f"train.privacy.dp (DP-SGD) works with model.kind probe (the best-suited: a linear "
+                         f"layer on frozen sentence vectors), or text models with strategy "
+                         f"{', '.join(strategies_for('text', task, dp=True))}; not model.kind '{kind}' "
                          f"with strategy '{name}'")
     if train.oversample:
         raise ValueError("train.privacy.dp samples rows at random (Poisson); turn train.oversample off")

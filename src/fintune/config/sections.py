@@ -213,8 +213,9 @@ class ModelConfig(Strict):
     trust_remote_code: bool = False
     dropout: float | None = Field(None, ge=0, lt=1)
     num_layers: int | None = Field(None, ge=1, description="keep only the first N transformer layers")
-    kind: Literal["text", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"] = Field(
-        "text", description="text: the encoder reads the text; fusion: the encoder's sentence vector "
+    kind: Literal["text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"] = Field(
+        "text", description="text: the encoder reads the text; probe: a linear layer on the frozen encoder's "
+        "sentence vector (computed once; cheap, and what DP-SGD trains best); fusion: the encoder's sentence vector "
         "joined with the row's features; mlp / gbm / linear: the features alone (baselines); ensemble: "
         "several of those, weighted on validation; causal: a causal LM answers an instruction prompt, "
         "the label words scored as answers")

@@ -8,7 +8,7 @@
 - :mod:`~fintune.recipes.tagging`: token classification.
 """
 
-from fintune.recipes import ensemble, gbm, linear, sentence, tagging  # noqa: F401  (registers them)
+from fintune.recipes import ensemble, gbm, linear, probe, sentence, tagging  # noqa: F401  (registers them)
 from fintune.recipes.base import RECIPES, Recipe, RecipeResult, TrainOptions, recipe_for, register_recipe
 
 __all__ = ["RECIPES", "Recipe", "RecipeResult", "TrainOptions", "recipe_for", "register_recipe"]

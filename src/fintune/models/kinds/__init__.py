@@ -4,4 +4,6 @@ Importing this package registers the kinds defined under ``models``; the tagger 
 itself in :mod:`fintune.tagging.predictor`. :mod:`fintune.predictors` imports both.
 """
 
-from fintune.models.kinds import causal, ensemble, gbm, generation, linear, tabular, text  # noqa: F401  (registers)
+from fintune.models.kinds import (  # noqa: F401  (registers)
+    causal, ensemble, gbm, generation, linear, probe, tabular, text,
+)

@@ -1,0 +1,42 @@
+"""A linear probe on a frozen encoder (``model.kind: probe``), see :mod:`fintune.models.probe`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fintune.config import ModelConfig
+from fintune.models.backbones import backbone_config, load_error, resolve_backbone
+from fintune.models.fusion import load_encoder
+from fintune.models.metadata import RunMeta
+from fintune.models.predictor import Predictor, register_predictor
+from fintune.models.probe import ProbeHead, ProbeModel
+
+
+@register_predictor("probe")
+class ProbePredictor(Predictor):
+    """The frozen encoder's sentence vector through a trained linear layer."""
+
+    onnx_export = ("a probe is served as it is; its encoder is the backbone unchanged, so export the "
+                   "backbone once and reuse it for every probe")
+    explanation = None
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
+              load_kwargs: dict[str, Any]) -> torch.nn.Module:
+        try:
+            encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise load_error(cfg.backbone, exc) from None
+        encoder.requires_grad_(False)
+        num_labels = 1 if task == "regression" else len(label_names or [])
+        return ProbeModel(encoder, ProbeHead(encoder.config.hidden_size, num_labels))
+
+    @classmethod
+    def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:
+        return ProbeModel.load(folder)
+
+    def _save_model(self, folder: Path) -> None:
+        self.model.save(folder)
