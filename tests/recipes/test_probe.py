@@ -26,3 +26,13 @@ def test_a_probe_learns_and_trains_privately(tiny_bert: Path, tmp_path: Path) ->
     spent = private.metrics["training"]["privacy"]["epsilon_spent"]
     assert 0 < spent <= 8.0 + 1e-6
     assert private.metrics["test"]["accuracy"] > 0.45  # noisy, but above a third (3 balanced classes)
+
+
+def test_sgd_with_momentum_is_an_optimizer_choice(tiny_bert: Path, tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    sentiment_frame(300, seed=4).to_csv(train, index=False)
+    run = api.train(write_config(tmp_path / "s.yaml", tiny_bert, train, tmp_path / "sgd", model={"kind": "probe"},
+                                 train={"epochs": 40, "lr": 0.5, "batch_size": 64, "optimizer": "sgd",
+                                        "early_stopping": None}), show_progress=False)
+    history = run.metrics["training"]
+    assert history["global_step"] > 0 and run.metrics["test"]["accuracy"] > 0.5

@@ -267,6 +267,9 @@ class TrainConfig(Strict):
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(128, ge=1)
     lr: float = Field(5e-5, gt=0)
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="sgd: SGD with momentum 0.9 (and weight "
+                                               "decay), whose steps do not rescale each coordinate: under DP-SGD's "
+                                               "noise AdamW turns tiny noisy gradients into full-size steps")
     head_lr: float | None = Field(None, gt=0, description="learning rate of the task head; default: lr")
     weight_decay: float = Field(0.01, ge=0)
     warmup_fraction: float = Field(0.1, ge=0, lt=1)

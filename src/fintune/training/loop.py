@@ -180,6 +180,11 @@ def adamw(groups: list[dict[str, Any]], lr: float, device: torch.device) -> torc
     return torch.optim.AdamW(groups, lr=lr, fused=fused or None)
 
 
+def sgd(groups: list[dict[str, Any]], lr: float, device: torch.device) -> torch.optim.SGD:
+    """SGD with momentum 0.9 (``train.optimizer: sgd``), the optimizer of DP-SGD's papers."""
+    return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+
+
 class StopRequest:
     """Set by SIGTERM or SIGINT while training: the loop checkpoints after the step and stops.
 
@@ -265,7 +270,7 @@ def train(
     groups = strategy.param_groups(model, cfg.lr, cfg.weight_decay)
     if cfg.head_lr is not None:
         groups = with_head_lr(groups, model, cfg.head_lr)
-    optimizer = adamw(groups, cfg.lr, device)
+    optimizer = adamw(groups, cfg.lr, device) if cfg.optimizer == "adamw" else sgd(groups, cfg.lr, device)
     scheduler = strategy.schedule(optimizer, total_steps, warmup)
     # DP-SGD trains through a wrapper with per-example gradients and a noisy optimizer; the
     # plain ``model`` and ``optimizer`` stay what is checkpointed and returned.
