@@ -167,3 +167,17 @@ def test_the_ensemble_weights_its_members_and_explains(tmp_path, tiny_bert, cred
     assert np.allclose(model.outputs(examples), expected, atol=1e-5)
     explanation = trust.explain_rows(run.run_dir, [0])[0]
     assert explanation.top(3)
+
+
+def test_greedy_selection_follows_the_tracked_metric() -> None:
+    from fintune.recipes.ensemble import greedy_selection
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    ranks_well = np.clip(0.9 * y + rng.normal(0.05, 0.05, 400), 0.01, 0.99)  # ranks perfectly-ish, overconfident
+    calibrated = np.clip(0.5 + (y - 0.5) * 0.3 + rng.normal(0, 0.2, 400), 0.01, 0.99)
+    outputs = [np.stack([1 - p, p], axis=1) for p in (ranks_well, calibrated)]
+    by_auc = greedy_selection(outputs, y, "classification", 20, ("roc_auc", "max"), ["0", "1"])
+    assert by_auc[0] > 0.5 and abs(sum(by_auc) - 1) < 1e-9
+    by_loss = greedy_selection(outputs, y, "classification", 20)
+    assert len(by_loss) == 2 and abs(sum(by_loss) - 1) < 1e-9

@@ -61,7 +61,8 @@ class EnsembleMeta(_Strict):
 
     members: list[str]
     weights: list[float]
-    method: str = "greedy ensemble selection with replacement (Caruana et al. 2004) on validation log loss"
+    method: str = "greedy ensemble selection with replacement (Caruana et al. 2004) on validation"
+    metric: str | None = None  # what the selection maximized or minimized
 
 
 class TargetScale(_Strict):

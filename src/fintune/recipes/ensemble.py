@@ -26,6 +26,7 @@ from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, r
 from fintune.recipes.sentence import evaluate_scores
 from fintune.rundir import RunFolder
 from fintune.scoring.metrics import compute_metrics
+from fintune.training.loop import tracked_metric
 
 FEATURES_ONLY = ("mlp", "gbm", "linear")
 
@@ -42,13 +43,24 @@ def member_config(cfg: RunConfig, kind: str, run: RunFolder) -> RunConfig:
     return validate_config(raw, source=f"ensemble member {kind}")
 
 
-def greedy_selection(outputs: list[np.ndarray], y: np.ndarray, task: str, rounds: int) -> list[float]:
-    """Weights from ``rounds`` steps that each add (with replacement) the member whose
-    addition gives the lowest validation loss (log loss, or squared error for regression)."""
+def greedy_selection(outputs: list[np.ndarray], y: np.ndarray, task: str, rounds: int,
+                     metric: tuple[str, str] = ("loss", "min"), label_names: list[str] | None = None) -> list[float]:
+    """Weights from ``rounds`` steps that each add (with replacement) the member whose addition
+    gives the best validation ``metric`` (name, "max"/"min"): the run's tracked metric, as
+    AutoGluon selects by its eval metric. A member trained with class weights ranks well but is
+    miscalibrated; selecting by log loss alone would drop it. "loss" is log loss (squared error
+    for regression)."""
+    name, mode = metric
+
     def loss(pred: np.ndarray) -> float:
-        if task == "regression":
+        if task == "regression" and name in ("loss", "mse"):
             return float(np.mean((pred.reshape(-1) - y) ** 2))
-        return float(-np.mean(np.log(np.clip(pred[np.arange(len(y)), y], 1e-12, None))))
+        if name == "loss":
+            return float(-np.mean(np.log(np.clip(pred[np.arange(len(y)), y], 1e-12, None))))
+        value = compute_metrics(task, y, pred, label_names).get(name)
+        if value is None:
+            return float("inf")
+        return -float(value) if mode == "max" else float(value)
 
     counts = np.zeros(len(outputs))
     total = np.zeros_like(outputs[0], dtype=np.float64)
@@ -93,12 +105,13 @@ class EnsembleRecipe(Recipe):
         splits = held_out(data.validation, data.test)
         y_val = np.asarray(data.validation.labels)
         val_outputs = [m.outputs(data.validation, cfg.train.eval_batch_size) for m in members.values()]
+        metric = tracked_metric(cfg.train, cfg.task)
         weights = greedy_selection(val_outputs, y_val if cfg.task == "regression" else y_val.astype(np.int64),
-                                   cfg.task, cfg.model.ensemble.rounds)
-        console.print("ensemble weights (greedy selection on validation): "
+                                   cfg.task, cfg.model.ensemble.rounds, metric, data.label_names)
+        console.print(f"ensemble weights (greedy selection on validation {metric[0]}): "
                       + ", ".join(f"{k} {w:.2f}" for k, w in zip(members, weights)))
         meta = RunMeta.for_run(cfg, "ensemble", data.label_names,
-                               ensemble=EnsembleMeta(members=list(members), weights=weights))
+                               ensemble=EnsembleMeta(members=list(members), weights=weights, metric=metric[0]))
         predictor = EnsemblePredictor(members, None, meta)
         metrics = evaluate_scores(predictor, splits, data.label_names, cfg, run)
         metrics["members"] = member_metrics
