@@ -196,6 +196,9 @@ class EnsembleConfig(Strict):
                                       "settings; add fusion (and text) when there is free text")
     rounds: int = Field(50, ge=1, description="greedy selection steps: a member's weight is the share "
                         "of steps that picked it")
+    selection: Literal["loss", "metric"] = Field("loss", description="what greedy selection minimizes on "
+                                                  "validation: log loss (squared error for regression), or the "
+                                                  "run's tracked metric (train.early_stopping.metric)")
 
     @field_validator("members")
     @classmethod

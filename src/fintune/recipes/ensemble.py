@@ -105,7 +105,7 @@ class EnsembleRecipe(Recipe):
         splits = held_out(data.validation, data.test)
         y_val = np.asarray(data.validation.labels)
         val_outputs = [m.outputs(data.validation, cfg.train.eval_batch_size) for m in members.values()]
-        metric = tracked_metric(cfg.train, cfg.task)
+        metric = tracked_metric(cfg.train, cfg.task) if cfg.model.ensemble.selection == "metric" else ("loss", "min")
         weights = greedy_selection(val_outputs, y_val if cfg.task == "regression" else y_val.astype(np.int64),
                                    cfg.task, cfg.model.ensemble.rounds, metric, data.label_names)
         console.print(f"ensemble weights (greedy selection on validation {metric[0]}): "
