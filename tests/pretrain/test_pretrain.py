@@ -133,7 +133,7 @@ def test_memory_stays_flat_as_the_corpus_grows(tmp_path: Path, tiny_bert: Path) 
     for factor in (1, 8):
         corpus = tmp_path / f"corpus{factor}.txt"
         with open(corpus, "w", encoding="utf-8") as fh:
-            for i in range(6000 * factor):
+            for i in range(4000 * factor):
                 # Distinct paragraphs (deduplication would drop repeats), blank-line separated.
                 fh.write(f"acme beats the quarter {i} globex misses guidance {i * 7} initech holds shares\n\n")
         sizes.append(corpus.stat().st_size)

@@ -13,14 +13,14 @@ def test_a_probe_learns_and_trains_privately(tiny_bert: Path, tmp_path: Path) ->
     train = tmp_path / "train.csv"
     sentiment_frame(600, seed=3).to_csv(train, index=False)
     plain = api.train(write_config(tmp_path / "p.yaml", tiny_bert, train, tmp_path / "plain", model={"kind": "probe"},
-                                   train={"epochs": 60, "lr": 0.05, "batch_size": 64, "early_stopping": None}),
+                                   train={"epochs": 30, "lr": 0.05, "batch_size": 64, "early_stopping": None}),
                       show_progress=False)
     assert plain.metrics["training"]["trainable_params"] == 64 * 3 + 3  # the head alone
     assert plain.metrics["test"]["accuracy"] > 0.6
     model = FintuneModel.load(plain.run_dir)
     assert model.predict(["acme surges"])[0] in ("positive", "negative", "neutral")
     private = api.train(write_config(tmp_path / "dp.yaml", tiny_bert, train, tmp_path / "dp", model={"kind": "probe"},
-                                     train={"epochs": 60, "lr": 0.05, "batch_size": 64, "early_stopping": None,
+                                     train={"epochs": 30, "lr": 0.05, "batch_size": 64, "early_stopping": None,
                                             "privacy": {"dp": {"epsilon": 8.0}}}),
                         show_progress=False)
     spent = private.metrics["training"]["privacy"]["epsilon_spent"]
@@ -32,7 +32,7 @@ def test_sgd_with_momentum_is_an_optimizer_choice(tiny_bert: Path, tmp_path: Pat
     train = tmp_path / "train.csv"
     sentiment_frame(300, seed=4).to_csv(train, index=False)
     run = api.train(write_config(tmp_path / "s.yaml", tiny_bert, train, tmp_path / "sgd", model={"kind": "probe"},
-                                 train={"epochs": 40, "lr": 0.5, "batch_size": 64, "optimizer": "sgd",
+                                 train={"epochs": 20, "lr": 0.5, "batch_size": 64, "optimizer": "sgd",
                                         "early_stopping": None}), show_progress=False)
     history = run.metrics["training"]
     assert history["global_step"] > 0 and run.metrics["test"]["accuracy"] > 0.5
