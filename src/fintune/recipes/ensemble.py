@@ -26,6 +26,7 @@ from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, r
 from fintune.recipes.sentence import evaluate_scores
 from fintune.rundir import RunFolder
 from fintune.scoring.metrics import compute_metrics
+from fintune.training.distributed import is_main_process
 from fintune.training.loop import tracked_metric
 
 FEATURES_ONLY = ("mlp", "gbm", "linear")
@@ -102,6 +103,8 @@ class EnsembleRecipe(Recipe):
                                     for split in ("validation", "test") if split in result.metrics}
             seconds += result.training["train_seconds"]
             params += int(result.training.get("trainable_params") or 0)
+        if not is_main_process():  # several processes: the first weights, evaluates and saves
+            return RecipeResult(None, {"training": {}}, {}, data.report)
         splits = held_out(data.validation, data.test)
         y_val = np.asarray(data.validation.labels)
         val_outputs = [m.outputs(data.validation, cfg.train.eval_batch_size) for m in members.values()]
