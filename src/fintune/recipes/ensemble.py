@@ -121,7 +121,7 @@ class EnsembleRecipe(Recipe):
         metrics["ensemble_weights"] = dict(zip(members, weights))
         run.write_splits(cfg, data)
         training = {"metric": "validation loss of the weighted mean", "train_rows": len(data.train),
-                    "best_metric": _validation_loss(cfg.task, y_val, predictor, data.validation),
+                    "best_metric": _validation_loss(cfg.task, y_val, val_outputs, weights),
                     "best_step": 0, "global_step": 0, "stopped_early": False, "train_seconds": round(seconds, 3),
                     "eval_seconds": 0.0, "train_samples_per_s": round(len(data.train) / max(seconds, 1e-9), 3),
                     "trainable_params": params, "total_params": params, "precision": "fp32",
@@ -129,11 +129,13 @@ class EnsembleRecipe(Recipe):
         return RecipeResult(predictor, metrics, training, data.report)
 
 
-def _validation_loss(task: str, y: np.ndarray, model: FintuneModel, validation: Any) -> float:
-    out = model.outputs(validation)
-    metrics = compute_metrics(task, y, out, model.label_names)
-    return float(metrics.get("mse") if task == "regression" else -np.mean(
-        np.log(np.clip(out[np.arange(len(y)), y.astype(np.int64)], 1e-12, None))))
+def _validation_loss(task: str, y: np.ndarray, outputs: list[np.ndarray], weights: list[float]) -> float:
+    """Log loss (squared error for regression) of the weighted mean of the members' validation
+    outputs, from the outputs selection already computed (the ensemble's temperature aside)."""
+    mixed = sum(w * out for w, out in zip(weights, outputs))
+    if task == "regression":
+        return float(np.mean((np.asarray(mixed).reshape(-1) - y) ** 2))
+    return float(-np.mean(np.log(np.clip(mixed[np.arange(len(y)), y.astype(np.int64)], 1e-12, None))))
 
 
 __all__ = ["EnsembleRecipe", "greedy_selection", "member_config"]
