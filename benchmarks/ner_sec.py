@@ -13,6 +13,10 @@ sentences with exact-span entity F1 (overall micro and per type), plus training 
   full_crf      the same with a CRF layer on top
   lora          fintune, LoRA adapters (r 16) on MiniLM-L6, softmax tags
   lora_crf      the same with a CRF layer on top
+  full_feature_crf      `full` with `model.feature_crf`: a feature CRF (the baseline's features,
+                        CRFsuite) trains beside the encoder and predictions mix the two tag
+                        distributions, the CRF's share picked on validation F1
+  full_crf_feature_crf  `full_crf` with `model.feature_crf` (the CRF layer's marginals mixed in)
 
 The fintune rows train with case features (MiniLM is uncased), 5 epochs at most with early
 stopping on validation F1. The CRF rows train in BIOES tags (converted from the files' IO):
@@ -55,48 +59,34 @@ RESULT = ROOT / "benchmarks" / "results" / "ner_sec.json"
 RUNS = ROOT / "runs" / "bench_ner"
 SEED = 42
 TYPES = ["PER", "ORG", "LOC", "MISC"]
-NER_ROWS = ["crf_baseline", "crf_baseline_io", "full", "full_crf", "lora", "lora_crf"]
+NER_ROWS = ["crf_baseline", "crf_baseline_io", "full", "full_crf", "lora", "lora_crf", "full_feature_crf",
+            "full_crf_feature_crf"]
 FIQA_ROWS = ["fiqa_pair", "fiqa_text"]
-# (strategy, crf, lr): LoRA takes a larger step, as in benchmarks/strategies_tfns.py. The
-# learning rates were picked on FIN5 validation F1 and one FIN3 look (see the README):
-# 5e-5 under-trained, 2e-4 beat 1e-4.
-SYSTEMS = {"full": ("full", False, 2e-4), "full_crf": ("full", True, 2e-4),
-           "lora": ("lora", False, 1e-3), "lora_crf": ("lora", True, 1e-3)}
+# (strategy, crf, lr, feature_crf): LoRA takes a larger step, as in benchmarks/strategies_tfns.py.
+# The learning rates were picked on FIN5 validation F1 and one FIN3 look (see the README):
+# 5e-5 under-trained, 2e-4 beat 1e-4. The feature-CRF rows reuse them unchanged.
+SYSTEMS = {"full": ("full", False, 2e-4, False), "full_crf": ("full", True, 2e-4, False),
+           "lora": ("lora", False, 1e-3, False), "lora_crf": ("lora", True, 1e-3, False),
+           "full_feature_crf": ("full", False, 2e-4, True), "full_crf_feature_crf": ("full", True, 2e-4, True)}
 EPOCHS = 5
 SEEDS = [42, 1, 2]
 
 
 def ner_config(row: str, seed: int = SEED) -> dict[str, Any]:
-    strategy, crf, lr = SYSTEMS[row]
+    strategy, crf, lr, feature_crf = SYSTEMS[row]
     scheme = "bioes" if crf else "io"
     return {
         "output_dir": str(RUNS / f"{row}_seed{seed}"), "task": "token_classification", "seed": seed,
         "data": {"train": str(SEC / "FIN5.txt"), "test": str(SEC / "FIN3.txt"), "format": "conll",
                  "tokens_column": "tokens", "label_column": "tags", "tag_scheme": scheme},
         # MiniLM is uncased: the case embedding gives back what capitals say (see the README).
-        "model": {"backbone": "minilm", "max_length": 128, "crf": crf, "case_features": True},
+        "model": {"backbone": "minilm", "max_length": 128, "crf": crf, "case_features": True,
+                  "feature_crf": feature_crf},
         "strategy": {"name": "lora", "r": 16, "alpha": 32} if strategy == "lora" else {"name": strategy},
         # The fresh head and the CRF's transition scores start from nothing: a larger step.
         "train": {"epochs": EPOCHS, "batch_size": 16, "lr": lr, "head_lr": 1e-3, "warmup_fraction": 0.1,
                   "checkpoint_every": 0, "early_stopping": {"patience": 2}},
     }
-
-
-def word_features(words: list[str], i: int) -> dict[str, Any]:
-    """The classic CRF features (as in the sklearn-crfsuite CoNLL tutorial), no POS tags."""
-    def of(word: str, prefix: str) -> dict[str, Any]:
-        shape = "".join("X" if c.isupper() else "x" if c.islower() else "d" if c.isdigit() else c for c in word)
-        return {f"{prefix}lower": word.lower(), f"{prefix}istitle": word.istitle(), f"{prefix}isupper": word.isupper(),
-                f"{prefix}isdigit": word.isdigit(), f"{prefix}shape": shape[:6], f"{prefix}suf3": word[-3:].lower(),
-                f"{prefix}pre3": word[:3].lower()}
-    feats = {"bias": 1.0, **of(words[i], ""), "suf2": words[i][-2:].lower(), "len": min(len(words[i]), 10)}
-    for offset in (-2, -1, 1, 2):
-        j = i + offset
-        if 0 <= j < len(words):
-            feats.update(of(words[j], f"{offset:+d}:"))
-        else:
-            feats[f"{offset:+d}:pad"] = True
-    return feats
 
 
 def crf_baseline(scheme: str) -> dict[str, Any]:
@@ -105,6 +95,7 @@ def crf_baseline(scheme: str) -> dict[str, Any]:
 
     from fintune.config import validate_config
     from fintune.tagging.data import prepare_tagged
+    from fintune.tagging.features import sentence_features
     from fintune.tagging.metrics import entity_scores
 
     raw = ner_config("full_crf")  # the same data section as the fintune rows
@@ -112,7 +103,7 @@ def crf_baseline(scheme: str) -> dict[str, Any]:
     cfg = validate_config(raw)
     data = prepare_tagged(cfg.data, cfg.seed)
     def features(tokens: list[list[str]]) -> list[list[dict[str, Any]]]:
-        return [[word_features(s, i) for i in range(len(s))] for s in tokens]
+        return [sentence_features(s) for s in tokens]
     start = time.perf_counter()
     crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=200, all_possible_transitions=True)
     crf.fit(features(data.train.tokens), list(data.train.labels))
@@ -182,8 +173,12 @@ def child(row: str) -> dict[str, Any]:
         run = api.train(validate_config(ner_config(row, seed)), overwrite=True, show_progress=False)
         test, training = run.metrics["test"], run.metrics["training"]
         sentences = json.loads((Path(run.run_dir) / "data_check.json").read_text())["splits"]["test"]["sentences"]
+        extra = {}
+        if "feature_crf" in run.metrics:  # the CRF's share and each member's validation F1
+            report = run.metrics["feature_crf"]
+            extra = {k: report[k] for k in ("weight", "validation_f1", "validation_f1_encoder", "validation_f1_crf")}
         seeds.append({**ner_row(test, training["train_seconds"], training["train_rows"], sentences),
-                      "trainable_params": training["trainable_params"], "best_step": training["best_step"]})
+                      "trainable_params": training["trainable_params"], "best_step": training["best_step"], **extra})
     return {**mean_row(seeds), "f1_std": round(float(np.std([r["f1"] for r in seeds])), 4),
             "f1_per_seed": [round(r["f1"], 4) for r in seeds], "seeds": SEEDS, "peak_rss_mb": peak_rss_mb()}
 

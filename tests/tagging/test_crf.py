@@ -61,3 +61,20 @@ def test_gradient_reaches_transitions() -> None:
     loss = crf.neg_log_likelihood(torch.randn(2, 3, 3), torch.zeros(2, 3, dtype=torch.long), torch.ones(2, 3))
     loss.backward()
     assert crf.transitions.grad is not None and crf.transitions.grad.abs().sum() > 0
+
+
+def test_marginals_match_brute_force() -> None:
+    crf = random_crf(3)
+    lengths = [4, 2, 1]
+    emissions = torch.randn(3, 4, 3)
+    mask = torch.tensor([[1] * n + [0] * (4 - n) for n in lengths])
+    marginals = crf.marginals(emissions, mask)
+    for b, n in enumerate(lengths):
+        paths = list(itertools.product(range(3), repeat=n))
+        weights = torch.stack([path_score(crf, emissions[b], p) for p in paths]).softmax(0)
+        expected = torch.zeros(n, 3)
+        for w, p in zip(weights, paths):
+            for t, tag in enumerate(p):
+                expected[t, tag] += w
+        assert torch.allclose(marginals[b, :n], expected, atol=1e-5)
+        assert torch.all(marginals[b, n:] == 0)

@@ -134,7 +134,7 @@ def test_first_subword_carries_the_tag_and_long_sentences_are_chunked(tiny_bert:
     ({"task": "token_classification", "strategy": {"name": "prompt"},
       "data": {"train": "x.jsonl", "tokens_column": "tokens"}}, "strategy full, freeze, gradual, lora"),
     ({"task": "classification", "model": {"crf": True}, "data": {"train": "x.csv", "text_column": "t"}},
-     "model.crf, model.case_features and model.lstm_hidden are for task token_classification"),
+     "model.lstm_hidden and model.feature_crf are for task token_classification"),
     ({"task": "token_classification", "data": {"train": "x.jsonl", "tokens_column": "tokens",
                                                "privacy": {"mask": True}}}, "data.privacy.mask"),
 ])

@@ -10,8 +10,8 @@ from __future__ import annotations
 from fintune.config.sections import DataConfig, DecisionConfig, ModelConfig, TrainConfig
 from fintune.strategies import STRATEGIES, strategies_for
 
-TAGGING_ONLY = ("data.tokens_column, data.tag_scheme, model.crf, model.case_features and "
-                "model.lstm_hidden are for task token_classification")
+TAGGING_ONLY = ("data.tokens_column, data.tag_scheme, model.crf, model.case_features, model.lstm_hidden "
+                "and model.feature_crf are for task token_classification")
 
 
 def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, train: TrainConfig,
@@ -21,7 +21,7 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
     if task == "token_classification":
         check_tagging(data, model, train, decision)
     elif (data.tokens_column is not None or data.tag_scheme is not None or model.crf
-            or model.case_features or model.lstm_hidden):
+            or model.case_features or model.lstm_hidden or model.feature_crf):
         raise ValueError(TAGGING_ONLY)
     check_strategy(strategy, model.kind, task)
     check_dp(train, strategy, model.kind, task)

@@ -234,6 +234,9 @@ class ModelConfig(Strict):
                                 "shape (Title, UPPER, digits...) to its tokens; for uncased encoders such as MiniLM")
     lstm_hidden: int | None = Field(None, ge=1, description="token_classification: a BiLSTM of this many units "
                                     "per direction between the encoder and the tag scores (BERT-BiLSTM-CRF)")
+    feature_crf: bool = Field(False, description="token_classification: also train a feature CRF (CRFsuite: the "
+                              "word, its case, shape and affixes, and its neighbours') and predict from the mean of "
+                              "its tag distribution and the encoder's, weighted as validation F1 prefers")
     head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
     text_dim: int | None = Field(32, ge=1, description="fusion: the sentence vector is projected to this "
                                  "many dimensions before it joins the features; null keeps all")

@@ -41,6 +41,8 @@ class TaggerMeta(_Strict):
     crf: bool = False
     case_features: bool = False
     lstm_hidden: int | None = None
+    # model.feature_crf: the feature CRF's share in the mixed tag distribution (picked on validation)
+    feature_weight: float | None = None
 
 
 class DistillMeta(_Strict):

@@ -23,7 +23,10 @@ from fintune.rundir import RunFolder
 from fintune.strategies import build_strategy
 from fintune.tagging.data import TaggedData, prepare_tagged, print_tagging_report
 from fintune.tagging.metrics import entity_scores, write_tagging_evaluation
-from fintune.tagging.model import TagInputs, TagLoss, TokenTagger, build_tagger, predict_tags, tag_config_kwargs
+from fintune.tagging.feature_crf import WEIGHTS, FeatureCRF, TagEnsemble, mix_and_decode
+from fintune.tagging.model import (
+    TagInputs, TagLoss, TokenTagger, build_tagger, new_crf, predict_tags, tag_config_kwargs, tag_marginals,
+)
 from fintune.tagging.predictor import TaggerPredictor
 from fintune.training import loop
 from fintune.training.distributed import is_main_process
@@ -63,11 +66,15 @@ class TaggingRecipe(Recipe):
         training = training_summary(result)
         if not is_main_process():  # several processes: the first one evaluates and saves
             return RecipeResult(None, {"training": training}, training, data.report)
-        head = TaggerMeta(scheme=data.scheme, crf=cfg.model.crf, case_features=cfg.model.case_features,
-                          lstm_hidden=cfg.model.lstm_hidden)
-        predictor = TaggerPredictor(strategy.finalize(model), tokenizer,
-                                    RunMeta.for_run(cfg, TaggerPredictor.name, data.tags, tagger=head))
+        tagger = strategy.finalize(model)
         metrics: dict[str, Any] = {"label_names": data.tags, "scheme": data.scheme}
+        weight = None
+        if cfg.model.feature_crf:
+            tagger.ensemble, metrics["feature_crf"] = fit_ensemble(tagger, inputs, data, cfg.train.eval_batch_size)
+            weight = tagger.ensemble.weight
+        head = TaggerMeta(scheme=data.scheme, crf=cfg.model.crf, case_features=cfg.model.case_features,
+                          lstm_hidden=cfg.model.lstm_hidden, feature_weight=weight)
+        predictor = TaggerPredictor(tagger, tokenizer, RunMeta.for_run(cfg, TaggerPredictor.name, data.tags, tagger=head))
         for name, examples in held_out(data.validation, data.test).items():
             predicted = predictor.tags(examples, cfg.train.eval_batch_size)
             metrics[name] = write_tagging_evaluation(run.eval_dir(name), list(examples.labels), predicted,
@@ -93,3 +100,29 @@ def _entity_evaluator(validation: Examples, inputs: TagInputs, tags: list[str], 
         scores = entity_scores(gold, [[tags[i] for i in row] for row in ids])
         return {k: v for k, v in scores.items() if k != "per_type"}
     return evaluate
+
+
+def fit_ensemble(tagger: TokenTagger, inputs: TagInputs, data: TaggedData,
+                 batch_size: int) -> tuple[TagEnsemble, dict[str, Any]]:
+    """Train the feature CRF on the training sentences and pick its share of the mixed tag
+    distribution by entity F1 on validation; the members' own validation F1 go in the metrics."""
+    if not len(data.validation):
+        raise FintuneError("model.feature_crf picks the ensemble weight on validation sentences: give "
+                           "data.validation or leave data.split.validation_size above 0")
+    crf = FeatureCRF.fit(data.train.tokens or [], list(data.train.labels), data.tags)
+    words = data.validation.tokens or []
+    unlabelled = Examples(data.validation.texts, None, None, data.validation.source, tokens=words)
+    neural = tag_marginals(tagger, inputs(unlabelled), [len(w) for w in words], batch_size, inputs.pad_id)
+    crf_probs = crf.marginals(words)
+    constraints = new_crf(data.tags, data.scheme)
+    gold = list(data.validation.labels)
+    by_weight = {}
+    for weight in WEIGHTS:
+        ids, _ = mix_and_decode(neural, crf_probs, weight, constraints)
+        by_weight[weight] = entity_scores(gold, [[data.tags[i] for i in row] for row in ids])["f1"]
+    best = max(WEIGHTS, key=lambda w: (by_weight[w], -abs(w - 0.5)))  # a tie goes to the more even mix
+    console.print(f"feature CRF: weight {best} (validation F1 {by_weight[best]:.3f}; encoder alone "
+                  f"{by_weight[0.0]:.3f}, CRF alone {by_weight[1.0]:.3f})")
+    report = {"weight": best, "validation_f1": by_weight[best], "validation_f1_encoder": by_weight[0.0],
+              "validation_f1_crf": by_weight[1.0], "validation_f1_by_weight": {str(w): f for w, f in by_weight.items()}}
+    return TagEnsemble(crf, best, constraints), report

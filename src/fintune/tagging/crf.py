@@ -58,6 +58,27 @@ class CRF(nn.Module):
         return (log_z - score).sum()
 
     @torch.no_grad()
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``p(tag at word t | emissions)`` for every word, (B, W, K), by forward-backward;
+        padding rows are zero."""
+        emissions = emissions.float()
+        mask = mask.bool()
+        trans, start, end = self._scores()
+        width = emissions.shape[1]
+        alphas = [start + emissions[:, 0]]
+        for t in range(1, width):
+            nxt = torch.logsumexp(alphas[-1][:, :, None] + trans[None] + emissions[:, t, None, :], dim=1)
+            alphas.append(torch.where(mask[:, t, None], nxt, alphas[-1]))
+        # Backward: beta at each row's last word is the end score; padding carries it back unchanged.
+        betas = [end.expand_as(alphas[0])] * width
+        for t in range(width - 2, -1, -1):
+            nxt = torch.logsumexp(trans[None] + emissions[:, t + 1, None, :] + betas[t + 1][:, None, :], dim=2)
+            betas[t] = torch.where(mask[:, t + 1, None], nxt, betas[t + 1])
+        alpha, beta = torch.stack(alphas, 1), torch.stack(betas, 1)
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)
+        return (alpha + beta - log_z[:, None, None]).exp() * mask[:, :, None]
+
+    @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
         """The best tag sequence of each row (Viterbi), as many tags as the row has words."""
         emissions = emissions.float()

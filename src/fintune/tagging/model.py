@@ -24,6 +24,7 @@ from fintune.data import Examples
 from fintune.models.inference import autocast
 from fintune.models.metadata import TaggerMeta
 from fintune.tagging.crf import CRF
+from fintune.tagging.feature_crf import FeatureCRF, TagEnsemble
 from fintune.tagging.schemes import SHAPES, Scheme, allowed_ends, allowed_starts, allowed_transitions, word_shape
 from fintune.data.batching import collate, eval_batches
 
@@ -57,7 +58,8 @@ class TokenTagger(nn.Module):
     added to the token embeddings at the input, so an uncased encoder sees capitals again.
     It starts at zero: before training the tagger is exactly the pretrained encoder. With
     ``lstm`` the tag scores come from a BiLSTM over the encoder's last layer instead of the
-    encoder's own linear head.
+    encoder's own linear head. With ``ensemble`` (``model.feature_crf``) predictions mix the
+    encoder's tag distribution with a feature CRF's (:mod:`fintune.tagging.feature_crf`).
 
     The encoder is a plain ``...ForTokenClassification`` model, saved in the Hugging Face
     format, so the folder also loads in a transformers token-classification pipeline (which
@@ -67,9 +69,11 @@ class TokenTagger(nn.Module):
     peft_attribute = "encoder"  # adapters go on the encoder; the CRF trains in full beside them
 
     def __init__(self, encoder: nn.Module, crf: CRF | None = None, case: nn.Embedding | None = None,
-                 lstm: BiLSTM | None = None) -> None:
+                 lstm: BiLSTM | None = None, ensemble: TagEnsemble | None = None) -> None:
         super().__init__()
         self.encoder, self.crf, self.case, self.lstm = encoder, crf, case, lstm
+        # Not a module: the feature CRF (model.feature_crf) trains after the encoder, outside torch.
+        self.ensemble = ensemble
 
     @property
     def base_model(self) -> nn.Module:
@@ -103,6 +107,8 @@ class TokenTagger(nn.Module):
             from safetensors.torch import save_file
 
             save_file({k: v.contiguous() for k, v in head.items()}, str(folder / HEAD_FILE))
+        if self.ensemble is not None:
+            self.ensemble.crf.save(folder)
 
 
 def build_tagger(cfg: ModelConfig, path: str, tags: list[str], scheme: Scheme, config: Any) -> TokenTagger:
@@ -148,7 +154,10 @@ def load_tagger(folder: Path, tags: list[str], head: TaggerMeta, base_path: str 
     case = new_case_embedding(encoder.get_input_embeddings().embedding_dim) if head.case_features else None
     hidden = head.lstm_hidden
     lstm = BiLSTM(encoder.config.hidden_size, hidden, len(tags)) if hidden else None
-    tagger = TokenTagger(encoder, crf, case, lstm)
+    ensemble = None
+    if head.feature_weight is not None:
+        ensemble = TagEnsemble(FeatureCRF.load(folder, tags), head.feature_weight, new_crf(tags, head.scheme))  # type: ignore[arg-type]
+    tagger = TokenTagger(encoder, crf, case, lstm, ensemble)
     if tagger.head_state():
         from safetensors.torch import load_file
 
@@ -266,19 +275,13 @@ class TagLoss:
                                            ignore_index=IGNORE)
 
 
-@torch.inference_mode()
-def predict_tags(model: TokenTagger, encoded: dict[str, Any], n_words: list[int],
-                 batch_size: int, pad_id: int, dtype: torch.dtype | None = None,
-                 on_batch: Callable[[int], None] | None = None) -> tuple[list[list[int]], list[list[float]]]:
-    """Tag ids per word of each sentence, and the probability of each chosen tag.
-
-    Rows (chunks) are run in length-sorted batches and stitched back by ``origin``;
-    ``on_batch`` hears how many sentences each batch finished (their last chunk done).
-    """
+def _word_scores(model: TokenTagger, encoded: dict[str, Any], n_words: list[int], batch_size: int, pad_id: int,
+                 dtype: torch.dtype | None, on_batch: Callable[[int], None] | None,
+                 use: Callable[[torch.Tensor, torch.Tensor, list[int]], None]) -> None:
+    """Run the rows (chunks) in length-sorted batches; ``use`` gets each batch's word scores,
+    word mask and row indices. ``on_batch`` hears how many sentences each batch finished."""
     model.eval()
     device = next(model.parameters()).device
-    tags = [[0] * n for n in n_words]
-    probs = [[1.0] * n for n in n_words]
     lengths = [len(ids) for ids in encoded["input_ids"]]
     chunks_left = np.bincount([s for s, _ in encoded["origin"]], minlength=len(n_words))
     for index in eval_batches(lengths, batch_size):
@@ -286,17 +289,54 @@ def predict_tags(model: TokenTagger, encoded: dict[str, Any], n_words: list[int]
         with autocast(device, dtype):
             logits = model(**batch).logits
         emissions, mask = word_emissions(logits.float(), [encoded["word_starts"][i] for i in index])
+        use(emissions, mask, list(index))
+        finished = 0
+        for i in index:
+            sentence = encoded["origin"][i][0]
+            chunks_left[sentence] -= 1
+            finished += int(chunks_left[sentence] == 0)
+        if on_batch:
+            on_batch(finished)
+
+
+@torch.inference_mode()
+def predict_tags(model: TokenTagger, encoded: dict[str, Any], n_words: list[int],
+                 batch_size: int, pad_id: int, dtype: torch.dtype | None = None,
+                 on_batch: Callable[[int], None] | None = None) -> tuple[list[list[int]], list[list[float]]]:
+    """Tag ids per word of each sentence, and the probability of each chosen tag (the encoder's
+    Viterbi path or argmax; with a feature CRF, see :func:`predict_ensemble`)."""
+    tags = [[0] * n for n in n_words]
+    probs = [[1.0] * n for n in n_words]
+
+    def use(emissions: torch.Tensor, mask: torch.Tensor, index: list[int]) -> None:
         soft = emissions.softmax(-1)
         paths = (model.crf.decode(emissions, mask) if model.crf is not None
                  else [row[:int(m.sum())] for row, m in zip(soft.argmax(-1).tolist(), mask)])
-        finished = 0
         for row, i in enumerate(index):
             sentence, first = encoded["origin"][i]
             for w, tag in enumerate(paths[row]):
                 tags[sentence][first + w] = tag
                 probs[sentence][first + w] = float(soft[row, w, tag])
-            chunks_left[sentence] -= 1
-            finished += int(chunks_left[sentence] == 0)
-        if on_batch:
-            on_batch(finished)
+
+    _word_scores(model, encoded, n_words, batch_size, pad_id, dtype, on_batch, use)
     return tags, probs
+
+
+@torch.inference_mode()
+def tag_marginals(model: TokenTagger, encoded: dict[str, Any], n_words: list[int], batch_size: int, pad_id: int,
+                  dtype: torch.dtype | None = None, on_batch: Callable[[int], None] | None = None) -> list[np.ndarray]:
+    """The encoder's distribution over tags for every word, (words, tags) per sentence: the CRF
+    layer's marginals when there is one (chunk by chunk), else the softmax of the scores."""
+    out = [np.zeros((n, 0), dtype=np.float32) for n in n_words]
+    parts: dict[int, list[tuple[int, np.ndarray]]] = {}
+
+    def use(emissions: torch.Tensor, mask: torch.Tensor, index: list[int]) -> None:
+        probs = model.crf.marginals(emissions, mask) if model.crf is not None else emissions.softmax(-1)
+        for row, i in enumerate(index):
+            sentence, first = encoded["origin"][i]
+            parts.setdefault(sentence, []).append((first, probs[row, :int(mask[row].sum())].cpu().numpy()))
+
+    _word_scores(model, encoded, n_words, batch_size, pad_id, dtype, on_batch, use)
+    for sentence, chunks in parts.items():
+        out[sentence] = np.concatenate([p for _, p in sorted(chunks, key=lambda c: c[0])])
+    return out

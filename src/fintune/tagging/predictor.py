@@ -16,7 +16,7 @@ from fintune.errors import FintuneError
 from fintune.models.metadata import RunMeta, TaggerMeta
 from fintune.models.predictor import OnBatch, Predictor, adapter_base, register_predictor
 from fintune.tagging.data import tagged_examples
-from fintune.tagging.model import TagInputs, TokenTagger, load_tagger, predict_tags
+from fintune.tagging.model import TagInputs, TokenTagger, load_tagger, predict_tags, tag_marginals
 from fintune.tagging.schemes import Entity, spans, words
 
 NO_SCORES = ("a token_classification run tags words: use FintuneModel.tags or .entities "
@@ -59,7 +59,7 @@ class TaggerPredictor(Predictor):
         self.model.save(folder)
 
     def _with_merged(self, merged: torch.nn.Module) -> torch.nn.Module:
-        return TokenTagger(merged, self.model.crf, self.model.case, self.model.lstm)
+        return TokenTagger(merged, self.model.crf, self.model.case, self.model.lstm, self.model.ensemble)
 
     # ------------------------------------------------------------ tags and entities
 
@@ -79,8 +79,12 @@ class TaggerPredictor(Predictor):
         assert sentences.tokens is not None
         # Tags are not read: the gold tags of an evaluation split must not reach the model's input.
         unlabelled = Examples(sentences.texts, None, None, sentences.source, tokens=sentences.tokens)
-        return predict_tags(self.model, self.tag_inputs(unlabelled), [len(t) for t in sentences.tokens],
-                            batch_size, self.tag_inputs.pad_id, self.dtype, on_batch)
+        encoded, n_words = self.tag_inputs(unlabelled), [len(t) for t in sentences.tokens]
+        ensemble = self.model.ensemble
+        if ensemble is None:
+            return predict_tags(self.model, encoded, n_words, batch_size, self.tag_inputs.pad_id, self.dtype, on_batch)
+        neural = tag_marginals(self.model, encoded, n_words, batch_size, self.tag_inputs.pad_id, self.dtype, on_batch)
+        return ensemble.decode(neural, sentences.tokens)
 
     def entities(self, texts: list[str], batch_size: int = 32, on_batch: OnBatch = None) -> list[list[Entity]]:
         """The entities in each raw text, with character offsets into it."""
