@@ -186,3 +186,29 @@ def test_greedy_selection_follows_the_tracked_metric() -> None:
     assert by_auc[0] > 0.5 and abs(sum(by_auc) - 1) < 1e-9
     by_loss = greedy_selection(outputs, y, "classification", 20)
     assert len(by_loss) == 2 and abs(sum(by_loss) - 1) < 1e-9
+
+
+
+def test_bagged_gbm_averages_its_boosters_and_reloads(tmp_path, tiny_bert, credit_csv):
+    from fintune.config import GBMConfig
+    from fintune.models.gbm import GBMModel
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4))
+    y = (x[:, 0] + 0.5 * rng.normal(size=300) > 0).astype(int)
+    cfg = GBMConfig(n_estimators=60, min_child_samples=5, bags=3, early_stopping_rounds=60)
+    gbm = GBMModel.fit(cfg, "classification", 2, x[:200], y[:200], x[200:], y[200:], seed=7)
+    each = [b.predict(x[200:], num_iteration=b.best_iteration or None) for b in gbm.boosters]
+    assert len({tuple(np.round(e, 6)) for e in each}) == 3  # different row and column samples, different trees
+    assert np.allclose(gbm.outputs(x[200:])[:, 1], np.mean(each, axis=0), atol=1e-6)
+    gbm.save(tmp_path / "bagged")
+    assert sorted(p.name for p in (tmp_path / "bagged").iterdir()) == ["gbm.txt", "gbm_1.txt", "gbm_2.txt"]
+    assert np.allclose(GBMModel.load(tmp_path / "bagged", "classification", 2).outputs(x), gbm.outputs(x), atol=1e-6)
+    # In a run: every bag is saved beside the features, and the trees of all bags are counted.
+    run = api.train(_config(tmp_path, tiny_bert, credit_csv, "gbm",
+                            model={"gbm": {"n_estimators": 50, "min_child_samples": 5, "bags": 2}}), show_progress=False)
+    assert (run.model_dir / "gbm_1.txt").exists() and not (run.model_dir / "gbm_2.txt").exists()
+    (tmp_path / "one").mkdir()
+    single = api.train(_config(tmp_path / "one", tiny_bert, credit_csv, "gbm",
+                               model={"gbm": {"n_estimators": 50, "min_child_samples": 5}}), show_progress=False)
+    assert run.metrics["training"]["trainable_params"] > single.metrics["training"]["trainable_params"]

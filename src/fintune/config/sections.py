@@ -172,6 +172,8 @@ class GBMConfig(Strict):
     subsample: float = Field(0.8, gt=0, le=1)
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     early_stopping_rounds: int = Field(100, ge=1)
+    bags: int = Field(1, ge=1, le=50, description="boosters averaged, each on its own row and column "
+                      "samples (seeds seed, seed + 1, ...); more cost, less variance")
 
 
 class LinearConfig(Strict):

@@ -34,11 +34,11 @@ class GBMRecipe(SentenceRecipe):
         gbm = GBMModel.fit(cfg.model.gbm, cfg.task, len(data.label_names or [None]), inputs(train_examples)["features"],
                            train_examples.labels, inputs(validation)["features"], validation.labels, cfg.seed,
                            cfg.train.num_threads)
-        trees = gbm.booster.best_iteration or gbm.booster.current_iteration()
-        rounds = gbm.booster.current_iteration()
+        trees = sum(b.best_iteration or b.current_iteration() for b in gbm.boosters)
+        rounds = sum(b.current_iteration() for b in gbm.boosters)
         training = {
             "metric": "validation loss", "train_rows": len(train_examples), "best_metric": None, "best_step": trees,
-            "global_step": rounds, "stopped_early": trees < cfg.model.gbm.n_estimators,
+            "global_step": rounds, "stopped_early": trees < cfg.model.gbm.n_estimators * cfg.model.gbm.bags,
             "train_seconds": round(gbm.train_seconds, 3), "eval_seconds": 0.0,
             "train_samples_per_s": round(len(train_examples) * rounds / max(gbm.train_seconds, 1e-9), 3),
             "trainable_params": trees, "total_params": trees, "precision": "fp64", "resumed_from_step": None,
