@@ -1,8 +1,9 @@
 """fintune: fine-tune pretrained language models for finance.
 
-The public API is small: :func:`train`, :func:`evaluate`, :func:`predict`,
-:func:`data_check`, :func:`load_config` and :class:`FintuneModel` (which owns predict).
-The CLI calls the same functions.
+The public API is small: :func:`fit` (DataFrames in, a model out), :func:`train`,
+:func:`evaluate`, :func:`predict`, :func:`data_check`, :func:`load_config` and
+:class:`FintuneModel` (which owns predict and predict_proba). The CLI calls the same
+functions.
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["FintuneModel", "RunConfig", "data_check", "evaluate", "load_config", "predict", "train"]
+__all__ = ["FintuneModel", "RunConfig", "__version__", "data_check", "evaluate", "fit", "load_config", "predict",
+           "train"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: `import fintune` stays fast; torch loads only when a function needs it.
-    if name in ("train", "evaluate", "predict", "data_check"):
+    if name in ("fit", "train", "evaluate", "predict", "data_check"):
         from fintune import api
         return getattr(api, name)
     if name in ("load_config", "RunConfig"):
         from fintune import config
         return getattr(config, name)
     if name == "FintuneModel":
-        from fintune.predictors import FintuneModel
-        return FintuneModel
+        from fintune import api  # also gives FintuneModel.fit its function (fintune.fit)
+        return api.FintuneModel
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:
+    # The lazy names above are not module globals: list them, so tab completion offers the API.
+    return sorted(set(globals()) | set(__all__))

@@ -19,9 +19,11 @@ from transformers import set_seed
 from fintune.config import (
     PretrainConfig, RunConfig, apply_override, load_config, load_pretrain_config, validate_config, validate_pretrain,
 )
+from fintune.config.loading import read_yaml
 from fintune.console import console
 from fintune.data import Examples, prepare_data, print_report
 from fintune.data.columns import load_table
+from fintune.data.frames import table_path
 from fintune.deploy import deploy_config
 from fintune.deploy.export import export_hf, export_onnx
 from fintune.errors import FintuneError
@@ -30,6 +32,7 @@ from fintune.evaluation.files import evaluate_file
 from fintune.files import atomic_file, atomic_outputs, write_text
 from fintune.models.backbones import load_tokenizer
 from fintune.models.metadata import DistillMeta
+from fintune.models.predictor import register_fit
 from fintune.predictors import FintuneModel
 from fintune.recipes import TrainOptions, recipe_for
 from fintune.recipes.sentence import token_counter
@@ -96,6 +99,53 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         if result.model is None:
             return RunResult(run.final, result.metrics)
         return run.finish(cfg, result.model, result.metrics, result.training, result.report)
+
+
+def fit(table: Any, /, *, validation: Any = None, test: Any = None, config: RunConfig | dict[str, Any] | str | Path | None = None,
+        task: str | None = None, text_column: str | None = None, label_column: str | None = None,
+        output_dir: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), overwrite: bool = False,
+        resume: bool = False, show_progress: bool = True, **sections: Any) -> FintuneModel:
+    """Train from a notebook: :func:`train` with the data given as DataFrames, Hugging Face
+    ``Dataset``s or paths, and the trained model returned (``model.run_dir``, ``model.metrics``).
+    ``table`` is the training data (``data.train``).
+
+    ``config`` (a YAML path, a dict or a :class:`RunConfig`) gives the rest; ``sections``
+    (``model={...}``, ``train={...}``, ``data={...}``...) update its sections key by key
+    (``seed=7`` sets a top-level value), and
+    ``overrides`` are ``a.b=value`` strings as on the command line. In-memory tables are
+    written once to ``$FINTUNE_HOME/frames`` (named by their content), so the run's
+    ``config.yaml`` names real files and ``resume`` works.
+    """
+    if isinstance(config, RunConfig):
+        raw: dict[str, Any] = config.model_dump(mode="json")
+    elif isinstance(config, (str, Path)):
+        raw = read_yaml(config)
+    else:
+        raw = dict(config or {})
+    for name, section in sections.items():  # a section's dict updates it; a value (seed=7) replaces
+        raw[name] = {**(raw.get(name) or {}), **section} if isinstance(section, dict) else section
+    data = dict(raw.get("data") or {})
+    for key, value in (("train", table), ("validation", validation), ("test", test)):
+        if value is not None:
+            data[key] = table_path(value, f"fit({key}=...)")
+    for key, value in (("text_column", text_column), ("label_column", label_column)):
+        if value is not None:
+            data[key] = value
+    raw["data"] = data
+    if task is not None:
+        raw["task"] = task
+    if output_dir is not None:
+        raw["output_dir"] = str(output_dir)
+    for item in overrides:
+        apply_override(raw, item)
+    result = train(validate_config(raw, source="fintune.fit"), resume=resume, overwrite=overwrite,
+                   show_progress=show_progress)
+    model = FintuneModel.load(result.run_dir)
+    model.run_dir, model.metrics = result.run_dir, result.metrics
+    return model
+
+
+register_fit(fit)
 
 
 def pretrain(config: PretrainConfig | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = (), *,

@@ -27,8 +27,17 @@ Groups = Annotated[str | None, typer.Option(help="group columns for fairness: CO
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bars")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from fintune import __version__
+
+        typer.echo(f"fintune {__version__}")
+        raise typer.Exit()
+
+
 @app.callback(help="Fine-tune language models for finance.")
-def _quiet_libraries() -> None:
+def _quiet_libraries(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                           help="print fintune's version and exit")] = False) -> None:
     # Keep the terminal for fintune's own progress: transformers' load report lists the
     # freshly initialized head on every run, which is expected, not news.
     from transformers.utils import logging as hf_logging

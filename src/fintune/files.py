@@ -172,3 +172,10 @@ def describe_os_error(exc: OSError) -> str:
     where = f" {exc.filename}" if exc.filename else ""
     reason = exc.strerror or type(exc).__name__
     return f"cannot use{where}: {reason}"
+
+
+def fintune_home() -> Path:
+    """fintune's cache: ``$FINTUNE_HOME``, default ``$XDG_CACHE_HOME/fintune`` (``~/.cache/fintune``)."""
+    base = os.environ.get("FINTUNE_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fintune")
+    return Path(base)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fintune.errors import FintuneError
-from fintune.files import swap_in
+from fintune.files import fintune_home, swap_in
 
 MANIFEST = "fintune-backbone.json"  # written last into a fetched folder: what was verified
 Downloader = Callable[[list[str], Path], list[Path]]
@@ -68,9 +68,7 @@ CATALOGUE: dict[str, Backbone] = {
 
 def home() -> Path:
     """Where fetched backbones live: ``$FINTUNE_HOME/backbones``, default ``~/.cache/fintune``."""
-    base = os.environ.get("FINTUNE_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fintune")
-    return Path(base) / "backbones"
+    return fintune_home() / "backbones"
 
 
 def folder_of(name: str) -> Path:

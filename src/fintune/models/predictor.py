@@ -84,6 +84,9 @@ class Predictor:
         self.max_length: int = self.meta.max_length
         self.data_config: DataConfig = self.meta.data
         self.inputs = Inputs(tokenizer, self.max_length, features, self._prompt())
+        # Set by fintune.fit: where the model was trained and what the run measured.
+        self.run_dir: Path | None = None
+        self.metrics: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ building for training
 
@@ -103,6 +106,13 @@ class Predictor:
     def prompt_meta(cls, cfg: ModelConfig, prompt: Any) -> dict[str, Any]:
         """What fintune.json records of a new model's prompt (see :meth:`new_prompt`)."""
         return {}
+
+    @classmethod
+    def fit(cls, table: Any, /, **kwargs: Any) -> Predictor:
+        """:func:`fintune.fit`: train from DataFrames, Datasets or paths and get the model back."""
+        if not _FIT:
+            raise FintuneError("FintuneModel.fit is fintune.fit: import fintune (or fintune.api) first")
+        return _FIT[0](table, **kwargs)
 
     # ------------------------------------------------------------ loading and saving
 
@@ -249,7 +259,7 @@ class Predictor:
                with_vectors: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`outputs` and, when asked, one vector per input: the mean-pooled last hidden
         layer (text), the vector the head reads (fusion, mlp), the encoded row (gbm)."""
-        examples = as_examples(examples)
+        examples = self.as_examples(examples)
         column = self.data_config.pair_column
         if column is not None and examples.pairs is None:
             # Scoring the text alone would answer another question without saying so.
@@ -270,11 +280,37 @@ class Predictor:
         return model_scores(self.model, encoded, batch_size, self.task, self.inputs.pad_id, self.dtype,
                             on_batch, with_vectors)
 
-    def predict(self, examples: Examples | list[str], batch_size: int = 64) -> Any:
+    def predict(self, data: Any, batch_size: int = 64) -> Any:
         """Label names for classification, numbers for regression (answers for generation,
-        entities for token classification: see those classes)."""
+        entities for token classification: see those classes).
+
+        ``data``: a DataFrame with the training columns (a Series comes back, on its index),
+        a Hugging Face ``Dataset``, a list of texts or :class:`Examples` (a list comes back).
+        """
+        examples = self.as_examples(data)
         out = self.outputs(examples, batch_size)
-        return out if self.task == "regression" else self.labels_of(out)
+        if self.task == "regression":
+            return aligned(data, [float(v) for v in out], "prediction")
+        groups = None
+        if self.group_thresholds is not None and isinstance(data, pd.DataFrame):
+            groups = data[self.group_thresholds.column] if self.group_thresholds.column in data else None
+        return aligned(data, self.labels_of(out, groups), "predicted_label")
+
+    def predict_proba(self, data: Any, batch_size: int = 64) -> Any:
+        """Class probabilities (after the fitted temperature), one column per label: a
+        DataFrame on the input's index for a DataFrame, else a list of rows."""
+        if self.task != "classification" or not self.has_scores:
+            raise FintuneError(f"predict_proba is for classification models; this is a {self.task} model: "
+                               "use predict")
+        out = self.outputs(self.as_examples(data), batch_size)
+        if isinstance(data, (pd.DataFrame, pd.Series)):
+            return pd.DataFrame(out, index=data.index, columns=self.label_names)
+        return out.tolist()
+
+    def as_examples(self, data: Any) -> Examples:
+        """Model input from :class:`Examples`, a DataFrame (read with the training columns and
+        cleaning), a Hugging Face ``Dataset``, or a list (or Series) of texts."""
+        return to_examples(data, self.examples_of)
 
     def labels_ids(self, probs: np.ndarray, groups: pd.Series | None = None) -> np.ndarray:
         """Class ids from probabilities: per-group thresholds when fitted and the group column
@@ -330,6 +366,15 @@ class Predictor:
         return self.prediction_columns(out, chunk)
 
 
+# fintune.api sits above this layer; it registers its fit here so FintuneModel.fit can call it.
+_FIT: list[Callable[..., Predictor]] = []
+
+
+def register_fit(fit: Callable[..., Predictor]) -> None:
+    """Called once by :mod:`fintune.api`: the function behind :meth:`Predictor.fit`."""
+    _FIT[:] = [fit]
+
+
 def predictor_class(name: str) -> type[Predictor]:
     """The registered predictor class for ``name``."""
     if name not in PREDICTORS:
@@ -350,8 +395,41 @@ def model_folder(path: str | Path) -> Path:
 
 
 def as_examples(examples: Examples | list[str]) -> Examples:
-    """Plain texts as examples without labels."""
-    return examples if isinstance(examples, Examples) else Examples(list(examples), None, None, "input")
+    """Plain texts (or :class:`Examples`) as examples without labels; see :func:`to_examples`."""
+    return to_examples(examples, None)
+
+
+INPUTS = "a pandas DataFrame, a Hugging Face Dataset, a list of texts or fintune.data.Examples"
+
+
+def to_examples(data: Any, of_frame: Callable[[pd.DataFrame, str], Examples] | None) -> Examples:
+    """``data`` as model input; anything that is not one of :data:`INPUTS` is a TypeError
+    (a DataFrame iterated as a list would give its column names, a wrong answer without error)."""
+    if isinstance(data, Examples):
+        return data
+    if hasattr(data, "to_pandas") and hasattr(data, "column_names"):  # datasets.Dataset, without importing it
+        data = data.to_pandas()
+    if isinstance(data, pd.DataFrame):
+        if of_frame is None:
+            raise TypeError("rows of a table need the model's column mapping: use FintuneModel.predict(frame)")
+        return of_frame(data, "DataFrame")
+    if isinstance(data, str):
+        raise TypeError("give a list of texts, not one string: predict([text])")
+    if isinstance(data, (list, tuple, pd.Series, np.ndarray)):
+        texts = list(data)
+        bad = next((t for t in texts if not isinstance(t, str)), None)
+        if bad is not None:
+            raise TypeError(f"a list of inputs must hold texts; found {type(bad).__name__} {bad!r:.40}. For table "
+                            f"rows give a DataFrame")
+        return Examples(texts, None, None, "input")
+    raise TypeError(f"fintune models read {INPUTS}; got {type(data).__name__}")
+
+
+def aligned(data: Any, values: list[Any], name: str) -> Any:
+    """``values`` as a Series on the index of a DataFrame or Series input, else as a list."""
+    if isinstance(data, (pd.DataFrame, pd.Series)):
+        return pd.Series(values, index=data.index, name=name)
+    return values
 
 
 def adapter_base(folder: Path, meta: RunMeta) -> str | None:

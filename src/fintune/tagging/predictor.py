@@ -14,7 +14,7 @@ from fintune.data import Examples, clean_text
 from fintune.data.columns import check_columns
 from fintune.errors import FintuneError
 from fintune.models.metadata import RunMeta, TaggerMeta
-from fintune.models.predictor import OnBatch, Predictor, adapter_base, register_predictor
+from fintune.models.predictor import OnBatch, Predictor, adapter_base, aligned, register_predictor
 from fintune.tagging.data import tagged_examples
 from fintune.tagging.model import TagInputs, TokenTagger, load_tagger, predict_tags, tag_marginals
 from fintune.tagging.schemes import Entity, spans, words
@@ -114,10 +114,19 @@ class TaggerPredictor(Predictor):
                       for kind, a, b in spans(tags)]
         return out
 
-    def predict(self, examples: Examples | list[str], batch_size: int = 64) -> list[list[Entity]]:
-        """The entities of each text."""
-        texts = examples.texts if isinstance(examples, Examples) else list(examples)
-        return self.entities(texts, batch_size)
+    def predict(self, data: Any, batch_size: int = 64) -> Any:
+        """The entities of each text: a Series on a DataFrame's index (rows with the tokens
+        column, or the text column), else a list."""
+        if hasattr(data, "to_pandas") and hasattr(data, "column_names"):  # a Hugging Face Dataset
+            data = data.to_pandas()
+        if isinstance(data, pd.DataFrame):
+            rows = self.rows_for_prediction(data, "DataFrame")
+            found = (self.entities([str(t) for t in data[rows]], batch_size) if isinstance(rows, str)
+                     else self.entities_of_tokens(rows, batch_size))
+            return aligned(data, found, "entities")
+        if isinstance(data, Examples):
+            return self.entities(data.texts, batch_size)
+        return aligned(data, self.entities(self.as_examples(data).texts, batch_size), "entities")
 
     # ------------------------------------------------------------ tables in, columns out
 

@@ -12,7 +12,7 @@ from fintune.data import Examples
 from fintune.data.features import FeatureEncoder
 from fintune.errors import FintuneError
 from fintune.models.metadata import RunMeta
-from fintune.models.predictor import OnBatch, Predictor, as_examples, register_predictor
+from fintune.models.predictor import OnBatch, Predictor, register_predictor
 from fintune.scoring.calibration import apply_temperature
 
 MEMBERS = "members"
@@ -57,7 +57,7 @@ class EnsemblePredictor(Predictor):
 
     def scores(self, examples: Examples | list[str], batch_size: int = 64, on_batch: OnBatch = None,
                with_vectors: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        examples = as_examples(examples)
+        examples = self.as_examples(examples)
         total: np.ndarray | None = None
         vectors = None
         for name, weight in self.weights.items():

@@ -21,7 +21,7 @@ from fintune.models.backbones import generation_format
 from fintune.models.backbones import load_lm as new_lm
 from fintune.models.kinds.causal import CAUSAL_ONNX, load_lm
 from fintune.models.metadata import PromptMeta, RunMeta
-from fintune.models.predictor import OnBatch, Predictor, as_examples, register_predictor
+from fintune.models.predictor import OnBatch, Predictor, aligned, register_predictor
 
 NO_SCORES = ("a generation run answers in text and has no class probabilities or values to "
              "score; use `fintune predict` (FintuneModel.generate) and `fintune evaluate`")
@@ -64,16 +64,16 @@ class GenerationPredictor(Predictor):
         Plain texts are inputs without an instruction; records from a table carry their own
         (see :meth:`examples_of`).
         """
-        return generate(self.model, self.tokenizer, self.inputs(as_examples(examples)), batch_size,
+        return generate(self.model, self.tokenizer, self.inputs(self.as_examples(examples)), batch_size,
                         self.meta.max_new_tokens or 32, self.dtype, on_batch)
 
     def scores(self, examples: Examples | list[str], batch_size: int = 64, on_batch: OnBatch = None,
                with_vectors: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         raise FintuneError(NO_SCORES)
 
-    def predict(self, examples: Examples | list[str], batch_size: int = 64) -> list[str]:
-        """The generated answers."""
-        return self.generate(examples, batch_size)
+    def predict(self, data: Any, batch_size: int = 64) -> Any:
+        """The generated answers (a Series on a DataFrame's index, else a list)."""
+        return aligned(data, self.generate(data, batch_size), "generated")
 
     def prediction_columns(self, out: Any, frame: pd.DataFrame | None = None) -> dict[str, Any]:
         return {"generated": list(out)}

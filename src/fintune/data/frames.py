@@ -1,0 +1,53 @@
+"""In-memory tables as training files: a pandas DataFrame or a Hugging Face ``Dataset``
+becomes a Parquet file, so a run made from a notebook is a run like any other (its
+``config.yaml`` names real files; ``--resume`` and ``fintune data check`` work on it).
+
+The file is named by a hash of the table's content and kept in fintune's cache
+(``$FINTUNE_HOME/frames``): the same frame maps to the same file, and the file is written
+once, atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fintune.files import atomic_file, fintune_home
+
+TABLES = "a path (CSV, JSONL, Parquet, CoNLL), a pandas DataFrame or a Hugging Face Dataset"
+
+
+def frames_folder() -> Path:
+    """Where in-memory tables are written: ``$FINTUNE_HOME/frames``."""
+    return fintune_home() / "frames"
+
+
+def table_path(data: Any, what: str) -> str | None:
+    """``data`` as a file path: a path as given, a table written to the cache; None stays None."""
+    if data is None:
+        return None
+    if isinstance(data, (str, Path)):
+        return str(data)
+    if hasattr(data, "to_pandas") and hasattr(data, "column_names"):  # datasets.Dataset, not imported here
+        data = data.to_pandas()
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"{what}: give {TABLES}; got {type(data).__name__}")
+    return str(write_frame(data))
+
+
+def write_frame(frame: pd.DataFrame) -> Path:
+    """Write ``frame`` (its index dropped: rows are numbered from 1 as in files) as Parquet, once."""
+    frame = frame.reset_index(drop=True)
+    digest = hashlib.sha256()
+    digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(), None).map(repr),
+                                             index=True).to_numpy().tobytes())
+    path = frames_folder() / f"{digest.hexdigest()[:24]}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as tmp:
+            frame.to_parquet(tmp, index=False)
+    return path
