@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # one version, pyproject.toml's, as installed
+    __version__ = version("fintune")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 __all__ = ["FintuneModel", "RunConfig", "__version__", "data_check", "evaluate", "fit", "load_config", "predict",
            "train"]
 

@@ -29,9 +29,9 @@ NoProgress = Annotated[bool, typer.Option("--no-progress", help="no progress bar
 
 def _print_version(value: bool) -> None:
     if value:
-        from fintune import __version__
+        from importlib.metadata import version
 
-        typer.echo(f"fintune {__version__}")
+        typer.echo(f"fintune {version('fintune')}")
         raise typer.Exit()
 
 
