@@ -1,5 +1,13 @@
-"""The one console every command prints to: stderr, so stdout stays for data."""
+"""The one console every command prints to: stderr, so stdout stays for data.
+
+Piped into a file (`fintune train cfg.yaml > log 2>&1`), lines are not wrapped at 80
+columns, so numbers and paths stay whole on one line and `grep` finds them.
+"""
+
+import os
+import sys
 
 from rich.console import Console
 
-console = Console(stderr=True)
+_PIPED = not sys.stderr.isatty()
+console = Console(stderr=True, soft_wrap=_PIPED, width=160 if _PIPED and "COLUMNS" not in os.environ else None)

@@ -36,6 +36,7 @@ from fintune.console import console
 from fintune.data import Examples, PreparedData, load_examples
 from fintune.data.columns import load_table
 from fintune.errors import ConfigError, FintuneError, RunBusy
+from fintune.evaluation.checks import duration, majority_baseline, warnings_for
 from fintune.files import atomic_folder, cleanup_partials, swap_in, writable_parent, write_text
 from fintune.modelcard import render_model_card
 from fintune.predictors import FintuneModel
@@ -351,10 +352,20 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
         bounds = [((metrics[s].get("intervals") or {}).get("metrics") or {}).get(name) for s in splits]
         if any(v is not None for v in values):
             table.add_row(name, *(format_interval(v, b) for v, b in zip(values, bounds)))
+    baselines = [majority_baseline(metrics[s]) for s in splits]
+    if any(baselines):  # the accuracy to beat, beside the model's own
+        label = next(b[0] for b in baselines if b)
+        table.add_row(f"[dim]accuracy of always '{label}'[/]", *(f"[dim]{b[1]:.4f}[/]" if b else "" for b in baselines))
     console.print(table)
     if any("intervals" in metrics[s] for s in splits):
         console.print("[dim]in brackets: 95% bootstrap interval over the split's rows[/]")
-    console.print(f"servable model: [bold]{run_dir / MODEL}[/]  (report: {run_dir / EVAL})")
+    for line in warnings_for(metrics, splits):
+        console.print(f"[bold yellow]warning:[/] {line}", soft_wrap=True)
+    seconds = (metrics.get("training") or {}).get("train_seconds")
+    if seconds is not None:
+        console.print(f"trained in {duration(seconds)}")
+    console.print(f"servable model: [bold]{run_dir / MODEL}[/]  (evaluation: {run_dir / EVAL})", soft_wrap=True)
+    console.print(f"next: fintune report {run_dir}   fintune serve {run_dir}", soft_wrap=True)
 
 
 def read_metrics(run: str | Path) -> dict[str, Any]:
