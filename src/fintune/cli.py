@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fintune.errors import FintuneError
+from fintune.errors import FintuneError, needs
 from fintune.files import describe_os_error
 
 app = typer.Typer(help="Fine-tune language models for finance.", no_args_is_help=True,
@@ -279,7 +279,8 @@ def tune(config: Path, overrides: Overrides = None,
          trials: Annotated[int | None, typer.Option(help="finished trials to reach (default tune.trials)")] = None,
          no_progress: NoProgress = False) -> None:
     """Hyperparameter search (Optuna) over the config's `tune.space`; resumable."""
-    from fintune.tune import tune as run_tune
+    with needs("tune", "fintune tune"):
+        from fintune.tune import tune as run_tune
     run_tune(config, overrides or [], trials=trials, show_progress=not no_progress)
 
 
@@ -331,7 +332,8 @@ def serve(run: Path, onnx: Annotated[bool, typer.Option(help="serve the ONNX exp
           config: DeployFile = None, set_: DeployOverrides = None) -> None:
     """Serve the run over HTTP: /v1/predict, /v1/explain, /healthz, /readyz, /metrics, /docs."""
     from fintune.deploy import deploy_config
-    from fintune.deploy.server import serve as run_server
+    with needs("serve", "fintune serve"):
+        from fintune.deploy.server import serve as run_server
 
     cfg = deploy_config(run, config, set_ or []).serve
     cfg = cfg.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
@@ -378,10 +380,11 @@ def board(runs: Annotated[Path, typer.Option(help="folder of the runs the board 
     """The web board: data check, training with live curves, runs, try-it, export and serving."""
     import os
 
-    from fintune.board import launch
-
     runs.mkdir(parents=True, exist_ok=True)
-    launch(runs, host, port, os.environ.get(password_env) or None)
+    with needs("board", "fintune board"):  # gradio loads when the board is built
+        from fintune.board import launch
+
+        launch(runs, host, port, os.environ.get(password_env) or None)
 
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class FintuneError(Exception):
     """A problem with the user's input or config, with a message that says what to fix."""
@@ -37,3 +40,32 @@ class TrainingStopped(FintuneError):
 
 class RunBusy(FintuneError):
     """Another process holds the run folder's lock."""
+
+
+# The optional parts of fintune and the modules each brings (pyproject.toml's extras).
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "serve": ("fastapi", "starlette", "uvicorn", "prometheus_client"),
+    "board": ("gradio",),
+    "onnx": ("onnx", "onnxscript", "onnxruntime"),
+    "privacy": ("opacus",),
+    "trust": ("fairlearn", "captum", "nlpaug"),
+    "tune": ("optuna",),
+}
+
+
+class MissingExtra(FintuneError):
+    """A feature whose optional dependencies are not installed; says which extra to install."""
+
+
+@contextlib.contextmanager
+def needs(extra: str, what: str) -> Iterator[None]:
+    """Turn the import error of a module from ``extra`` into one line: what needs it and the
+    ``pip install 'fintune[extra]'`` that brings it. Other import errors pass through."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root not in EXTRAS[extra]:
+            raise
+        raise MissingExtra(f"{what} needs the '{extra}' extra ({root} is not installed): "
+                           f"pip install 'fintune[{extra}]'") from None

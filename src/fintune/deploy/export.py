@@ -26,7 +26,7 @@ import torch
 from fintune.config import ExportConfig
 from fintune.console import console
 from fintune.data import Examples, load_examples
-from fintune.errors import FintuneError
+from fintune.errors import FintuneError, needs
 from fintune.files import atomic_folder, replaceable, swap_in
 from fintune.scoring.metrics import compute_metrics, primary_metric
 from fintune.predictors import FintuneModel
@@ -118,8 +118,9 @@ def write_onnx(model: FintuneModel, folder: Path, examples: Examples, opset: int
 
 def quantize_int8(path: Path) -> None:
     """Dynamic int8 quantization of the weights of MatMul/Gemm (onnxruntime), in place."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    with needs("onnx", "int8 quantization"):
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepared = path.with_suffix(".prep.onnx")
     quantized = path.with_suffix(".int8.onnx")

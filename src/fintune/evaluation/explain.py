@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from fintune.data import Examples
-from fintune.errors import FintuneError
+from fintune.errors import FintuneError, needs
 
 IG_STEPS = 32
 
@@ -71,7 +71,8 @@ def explain(model: Any, examples: Examples, index: int = 0, table: pd.DataFrame 
 
 
 def _integrated_gradients(model: Any, text: str) -> Explanation:
-    from captum.attr import LayerIntegratedGradients
+    with needs("trust", "explanations by integrated gradients"):
+        from captum.attr import LayerIntegratedGradients
 
     net = model.model
     net.eval()

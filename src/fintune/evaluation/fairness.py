@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fintune.errors import FintuneError
+from fintune.errors import FintuneError, needs
 from fintune.scoring.groups import GroupSpec, GroupThresholds
 
 Rule = Literal["demographic_parity", "equal_opportunity"]
@@ -27,10 +27,11 @@ MIN_GROUP_ROWS = 10  # smaller groups keep the overall threshold: their rates ar
 
 def fairness_table(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series) -> dict[str, Any]:
     """Per-group rates and the two gaps, for binary labels (1 = positive)."""
-    from fairlearn.metrics import (
-        MetricFrame, count, demographic_parity_difference, equalized_odds_difference,
-        false_positive_rate, selection_rate, true_positive_rate,
-    )
+    with needs("trust", "fairness metrics"):
+        from fairlearn.metrics import (
+            MetricFrame, count, demographic_parity_difference, equalized_odds_difference,
+            false_positive_rate, selection_rate, true_positive_rate,
+        )
     from sklearn.metrics import accuracy_score
 
     frame = MetricFrame(

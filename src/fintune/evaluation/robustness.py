@@ -23,6 +23,7 @@ import pandas as pd
 
 from fintune.data import Examples
 from fintune.data.features import to_numbers
+from fintune.errors import needs
 
 TICKERS = ["AAPL", "MSFT", "AMZN", "GOOG", "META", "NVDA", "TSLA", "JPM", "BAC", "XOM", "WMT", "KO",
            "PFE", "INTC", "NFLX", "DIS", "BA", "GS", "C", "T"]
@@ -47,7 +48,8 @@ class Perturbation:
 @functools.cache
 def _keyboard() -> Any:
     # Built once: the augmenter loads its keyboard model on construction.
-    import nlpaug.augmenter.char as nac
+    with needs("trust", "robustness checks (typo noise)"):
+        import nlpaug.augmenter.char as nac
 
     return nac.KeyboardAug(aug_char_p=0.1, aug_word_p=0.15, include_special_char=False, include_numeric=False)
 

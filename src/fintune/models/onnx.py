@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fintune.errors import needs
 from fintune.models.inference import finish, in_batches
 
 ONNX_FILE = "model.onnx"
@@ -26,7 +27,8 @@ class OnnxModel:
     """An onnxruntime session on the CPU behind the interface of the torch path."""
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        import onnxruntime as ort
+        with needs("onnx", "running an ONNX model"):
+            import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -18,6 +18,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from fintune.config import DPConfig
+from fintune.errors import needs
 
 # Opacus hooks the backward pass of every layer; with frozen embeddings the first layer's
 # inputs need no gradient and torch says so on every step. Expected here, so not shown.
@@ -28,8 +29,9 @@ class DPSGD:
     """Sampling, noise and accounting of one private training run."""
 
     def __init__(self, cfg: DPConfig, n_rows: int, batch_size: int, epochs: int, max_steps: int | None) -> None:
-        from opacus.accountants import RDPAccountant
-        from opacus.accountants.utils import get_noise_multiplier
+        with needs("privacy", "DP-SGD (train.privacy.dp)"):
+            from opacus.accountants import RDPAccountant
+            from opacus.accountants.utils import get_noise_multiplier
 
         self.cfg, self.n_rows = cfg, n_rows
         self.sample_rate = min(1.0, batch_size / n_rows)
