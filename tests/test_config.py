@@ -143,3 +143,49 @@ def test_the_accelerate_config_is_valid() -> None:
     path = Path(__file__).parent.parent / "configs" / "accelerate" / "multi_node.yaml"
     config = load_config_from_file(str(path))
     assert config.distributed_type == "MULTI_GPU" and (config.num_machines, config.num_processes) == (2, 8)
+
+
+def test_paths_resolve_against_the_config_file_and_overrides_against_the_current_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "project" / "configs"
+    folder.mkdir(parents=True)
+    (folder / "run.yaml").write_text(yaml.safe_dump({
+        "output_dir": "../runs/x",
+        "data": {"train": "data/train.csv", "validation": "/abs/valid.csv", "text_column": "text"},
+        "model": {"backbone": "./encoders/mine"},
+    }))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(folder / "run.yaml", ["data.test=held.csv"])
+    assert cfg.output_dir == str(tmp_path / "project" / "runs" / "x")
+    assert cfg.data.train == str(folder / "data" / "train.csv")
+    assert cfg.data.validation == "/abs/valid.csv"  # absolute: unchanged
+    assert cfg.model.backbone == str(folder / "encoders" / "mine")
+    assert cfg.data.test == "held.csv"  # a command-line override: relative to the current folder
+    # Names and Hub ids are not paths; neither are Hub dataset ids.
+    (folder / "hub.yaml").write_text(yaml.safe_dump({
+        "data": {"train": "takala/financial_phrasebank", "format": "hub", "text_column": "sentence"},
+        "model": {"backbone": "ProsusAI/finbert"}}))
+    hub = load_config(folder / "hub.yaml")
+    assert hub.data.train == "takala/financial_phrasebank" and hub.model.backbone == "ProsusAI/finbert"
+
+
+def test_pretrain_corpus_paths_resolve_against_the_config_file(tmp_path):
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "p.yaml").write_text(yaml.safe_dump({
+        "output_dir": "out", "corpus": {"sources": ["notes/", {"path": "a.parquet", "text_column": "body"}],
+                                        "exclude": ["valid.csv"], "text_column": "text"}}))
+    cfg = load_pretrain_config(folder / "p.yaml")
+    assert [s.path for s in cfg.corpus.sources] == [str(folder / "notes"), str(folder / "a.parquet")]
+    assert cfg.corpus.exclude[0].path == str(folder / "valid.csv") and cfg.output_dir == str(folder / "out")
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "../../shared/data" in p.read_text()],
+                         ids=lambda p: p.name)
+def test_shipped_configs_find_the_shared_data_from_any_folder(path: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(path)
+    shared = (Path(__file__).parent.parent.parent / "shared" / "data").resolve()
+    assert Path(cfg.data.train).is_relative_to(shared)
+    assert Path(cfg.output_dir).parent == (Path(__file__).parent.parent / "runs").resolve()

@@ -19,7 +19,7 @@ from transformers import set_seed
 from fintune.config import (
     PretrainConfig, RunConfig, apply_override, load_config, load_pretrain_config, validate_config, validate_pretrain,
 )
-from fintune.config.loading import read_yaml
+from fintune.config.loading import RUN_PATHS, read_yaml, resolve_paths
 from fintune.console import console
 from fintune.data import Examples, prepare_data, print_report
 from fintune.data.columns import load_table
@@ -119,7 +119,7 @@ def fit(table: Any, /, *, validation: Any = None, test: Any = None, config: RunC
     if isinstance(config, RunConfig):
         raw: dict[str, Any] = config.model_dump(mode="json")
     elif isinstance(config, (str, Path)):
-        raw = read_yaml(config)
+        raw = resolve_paths(read_yaml(config), Path(config).parent, RUN_PATHS)
     else:
         raw = dict(config or {})
     for name, section in sections.items():  # a section's dict updates it; a value (seed=7) replaces

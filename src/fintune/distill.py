@@ -15,6 +15,7 @@ import torch
 
 from fintune import api
 from fintune.config import CorpusConfig, DataConfig, DistillConfig, RunConfig, load_config, validate_config
+from fintune.config.loading import read_yaml
 from fintune.console import console
 from fintune.data import Examples, frame_to_texts, read_table
 from fintune.data.corpus import Corpus
@@ -88,7 +89,9 @@ def distill(teacher: str | Path, student: str, *, output_dir: str | None = None,
     teacher_dir = Path(teacher)
     if not (teacher_dir / "config.yaml").exists():
         raise FintuneError(f"{teacher_dir} is not a finished fintune run (no config.yaml)")
-    teacher_cfg = load_config(teacher_dir / "config.yaml")
+    # A run's config.yaml is a record (absolute paths since fintune resolves them), not a file
+    # to resolve again: paths of older runs stay relative to the folder they were trained from.
+    teacher_cfg = validate_config(read_yaml(teacher_dir / "config.yaml"), source=str(teacher_dir / "config.yaml"))
     if teacher_cfg.task != "classification":
         raise FintuneError("distillation needs a classification teacher")
     if teacher_cfg.data.pair_column is not None:

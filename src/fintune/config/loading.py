@@ -22,13 +22,67 @@ from fintune.errors import ConfigError
 from fintune.strategies import STRATEGIES, StrategyConfig
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Read a YAML config, apply ``a.b=value`` overrides, and validate it."""
-    return validate_config(read_yaml(path, overrides), source=str(path))
+    """Read a YAML config, resolve its relative paths against the file's folder (see
+    :func:`resolve_paths`), apply ``a.b=value`` overrides, and validate it."""
+    raw = resolve_paths(read_yaml(path), Path(path).parent, RUN_PATHS)
+    return validate_config(_overridden(raw, overrides), source=str(path))
 
 
 def load_pretrain_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> PretrainConfig:
-    """Read a pretraining YAML config (``fintune pretrain``), apply overrides, and validate it."""
-    return validate_pretrain(read_yaml(path, overrides), source=str(path))
+    """Read a pretraining YAML config (``fintune pretrain``), resolve its paths, apply overrides, and validate it."""
+    raw = resolve_paths(read_yaml(path), Path(path).parent, PRETRAIN_PATHS)
+    return validate_pretrain(_overridden(raw, overrides), source=str(path))
+
+
+# The keys that hold paths ("[]": each item of a list, as a string or as a mapping's key).
+RUN_PATHS = ("output_dir", "data.train", "data.validation", "data.test", "model.backbone")
+PRETRAIN_PATHS = ("output_dir", "corpus.sources[].path", "corpus.exclude[].path", "backbone")
+
+
+def resolve_paths(raw: dict[str, Any], base: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Relative paths of a config file, made absolute against ``base`` (the file's folder), so
+    a config works from any folder. Absolute paths stay; Hub dataset ids (``data.format:
+    hub``) stay; a backbone is a path only when it starts with ``./`` or ``../`` (otherwise it
+    is a catalogue name or a Hub id such as ``ProsusAI/finbert``). Overrides given on the
+    command line are not resolved here: they are relative to the current folder."""
+    base = base.resolve()
+    hub = isinstance(raw.get("data"), dict) and raw["data"].get("format") == "hub"
+
+    def fix(value: Any, key: str) -> Any:
+        if not isinstance(value, str) or not value or Path(value).is_absolute():
+            return value
+        if key.endswith("backbone") and not value.startswith(("./", "../")):
+            return value
+        if key.startswith("data.") and hub:
+            return value
+        return str((base / value).resolve())
+
+    for key in keys:
+        *parents, last = key.split(".")
+        nodes: list[Any] = [raw]
+        for part in parents:
+            name = part.removesuffix("[]")
+            nodes = [n.get(name) for n in nodes if isinstance(n, dict)]
+            if part.endswith("[]"):
+                nodes = [item for n in nodes if isinstance(n, list) for item in n]
+        for i, node in enumerate(nodes):
+            if isinstance(node, dict) and last in node:
+                node[last] = fix(node[last], key)
+        if parents and parents[-1].endswith("[]"):  # plain strings in the list are paths too
+            name = parents[-1].removesuffix("[]")
+            holders = [raw]
+            for part in parents[:-1]:
+                holders = [h.get(part) for h in holders if isinstance(h, dict)]
+            for holder in holders:
+                if isinstance(holder, dict) and isinstance(holder.get(name), list):
+                    holder[name] = [fix(v, key) if isinstance(v, str) else v for v in holder[name]]
+    return raw
+
+
+def _overridden(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    for item in overrides:
+        apply_override(raw, item)
+    return raw
 
 
 def validate_pretrain(raw: dict[str, Any], source: str = "pretrain config") -> PretrainConfig:
