@@ -195,3 +195,40 @@ def test_imbalance_options_train(make_config, tmp_path: Path) -> None:
     per_epoch = -(-run.metrics["training"]["train_rows"] // 16)
     assert run.metrics["training"]["global_step"] > 4 * per_epoch * 1.3  # oversampled epochs are longer
     assert run.metrics["validation"]["per_class"]["negative"]["support"] > 0
+
+
+def test_exported_folder_gives_fintunes_probabilities_in_a_pipeline(make_config, tmp_path) -> None:
+    """The fitted temperature lives in fintune.json; export folds it into the classifier's
+    weights, so plain transformers gives the same probabilities (and config.json says so)."""
+    import json
+
+    import numpy as np
+    import transformers
+
+    run = api.train(make_config(train={"epochs": 2}), show_progress=False)
+    model = FintuneModel.load(run.run_dir)
+    assert model.temperature is not None and abs(model.temperature - 1.0) > 1e-3
+    texts = list(sentiment_frame(20, seed=9).text)
+    ours = model.outputs(texts)
+
+    def pipeline_probs(folder) -> np.ndarray:
+        pipe = transformers.pipeline("text-classification", model=str(folder), device="cpu", top_k=None)
+        order = {name: i for i, name in enumerate(model.label_names)}
+        out = np.zeros((len(texts), len(order)))
+        for row, scores in enumerate(pipe(texts)):
+            for item in scores:
+                out[row, order[item["label"]]] = item["score"]
+        return out
+
+    raw = pipeline_probs(run.model_dir)  # the run's own folder: no temperature outside fintune
+    assert not np.allclose(raw, ours, atol=1e-3)
+    folded = api.export(run.run_dir, output=tmp_path / "hf")
+    assert np.allclose(pipeline_probs(folded), ours, atol=1e-5)
+    config = json.loads((folded / "config.json").read_text())
+    assert config["fintune_temperature_folded"] == pytest.approx(model.temperature)
+    assert config["fintune_temperature"] is None  # folded: nothing left to apply
+    again = FintuneModel.load(folded)  # fintune on the exported folder: the same probabilities, once
+    assert again.temperature is None and np.allclose(again.outputs(texts), ours, atol=1e-5)
+    kept = api.export(run.run_dir, output=tmp_path / "hf_kept", fold_temperature=False)
+    assert json.loads((kept / "config.json").read_text())["fintune_temperature"] == pytest.approx(model.temperature)
+    assert np.allclose(pipeline_probs(kept), raw, atol=1e-6)

@@ -248,10 +248,12 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
 
 def export(run: str | Path, *, format: str = "hf", quantize: str | None = None, merge: bool = True,
            output: str | Path | None = None, force: bool = False, data: str | Path | None = None,
-           config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Path:
+           config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+           fold_temperature: bool = True) -> Path:
     """Write the run's model for production.
 
-    ``hf``: a plain Hugging Face folder (default RUN/merged), LoRA merged in. ``onnx``: an
+    ``hf``: a plain Hugging Face folder (default RUN/merged), LoRA merged in and (with
+    ``fold_temperature``) the calibration temperature divided into the classifier's weights. ``onnx``: an
     ONNX graph (default RUN/onnx, or RUN/onnx-int8 with ``quantize="int8"``), checked
     against the torch model on held-out rows (``data``, else the run's test or validation
     split); refused when the primary metric drops more than ``deploy.export.max_metric_drop``
@@ -266,7 +268,7 @@ def export(run: str | Path, *, format: str = "hf", quantize: str | None = None, 
         if quantize:
             raise FintuneError("--quantize applies to --format onnx")
         out = Path(output) if output else run / "merged"
-        export_hf(run, out, merge=merge)
+        export_hf(run, out, merge=merge, fold_temperature=fold_temperature)
         return out
     if not merge:
         raise FintuneError("ONNX export merges adapters into the weights; drop --no-merge")

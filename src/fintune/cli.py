@@ -313,6 +313,9 @@ def export(run: Path,
            format: Annotated[str, typer.Option("--format", help="hf (Hugging Face folder) or onnx")] = "hf",
            quantize: Annotated[str | None, typer.Option(help="int8: dynamic quantization (onnx only)")] = None,
            merge: Annotated[bool, typer.Option(help="merge LoRA adapters into the weights")] = True,
+           fold_temperature: Annotated[bool, typer.Option(help="hf: divide the calibration temperature into the "
+                                                          "classifier's weights, so transformers.pipeline gives "
+                                                          "fintune's probabilities")] = True,
            output: Annotated[Path | None, typer.Option(help="folder (default RUN/merged, RUN/onnx, RUN/onnx-int8)")] = None,
            force: Annotated[bool, typer.Option(help="keep an ONNX export that fails the metric-drop bound")] = False,
            data: Annotated[Path | None, typer.Option(help="labeled file to check the export on (default: the "
@@ -321,7 +324,7 @@ def export(run: Path,
     """Write the run's model for production: a Hugging Face folder, or ONNX checked against torch."""
     from fintune import api
     api.export(run, format=format, quantize=quantize, merge=merge, output=output, force=force, data=data,
-               config=config, overrides=set_ or [])
+               config=config, overrides=set_ or [], fold_temperature=fold_temperature)
 
 
 @app.command()

@@ -222,10 +222,42 @@ def _print_check(check: ExportCheck, output: Path, report: dict[str, Any]) -> No
     console.print(f"exported to [bold]{output}[/]" + (" [red](forced past the bound)[/]" if report["forced"] else ""))
 
 
-def export_hf(run: Path, output: Path, *, merge: bool = True) -> None:
-    """A plain Hugging Face model folder, LoRA adapters merged into the weights."""
+def export_hf(run: Path, output: Path, *, merge: bool = True, fold_temperature: bool = True) -> None:
+    """A plain Hugging Face model folder, LoRA adapters merged into the weights.
+
+    With ``fold_temperature`` (and a merged model whose kind allows it) the calibration
+    temperature is divided into the classifier's output layer, so ``transformers.pipeline``
+    on the folder gives fintune's probabilities. The decision (temperature, threshold) is also
+    written into ``config.json`` as ``fintune_*`` fields, where a transformers user sees it.
+    """
     model = FintuneModel.load(run)
+    model = model.merged() if merge else model
+    temperature = model.temperature
+    if fold_temperature and temperature is not None:
+        folded = model.folded()
+        if folded is None or folded.temperature is not None:
+            console.print(f"[yellow]note:[/] this model's probabilities are calibrated with temperature "
+                          f"{temperature:.3f} inside fintune; a plain transformers pipeline on the folder will "
+                          "not apply it (fintune.json and config.json record it)")
+        else:
+            model = folded
+            console.print(f"calibration temperature {temperature:.3f} folded into the classifier's weights: "
+                          "transformers.pipeline gives fintune's probabilities")
     with atomic_folder(output, "export folder") as tmp:
-        (model.merged() if merge else model).save(tmp)
+        model.save(tmp)
+        record_decision(tmp, model)
     console.print(f"exported to [bold]{output}[/]")
+
+
+def record_decision(folder: Path, model: FintuneModel) -> None:
+    """``fintune_temperature``, ``fintune_temperature_folded`` and ``fintune_threshold`` in the
+    folder's ``config.json`` (when it has one), for readers of the Hugging Face files."""
+    path = folder / "config.json"
+    if not path.exists():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.update(fintune_temperature=model.temperature, fintune_temperature_folded=model.meta.folded_temperature,
+                  fintune_threshold=model.threshold,
+                  fintune_positive_label=(model.label_names or [None, None])[1] if model.threshold is not None else None)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 

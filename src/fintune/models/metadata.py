@@ -106,6 +106,9 @@ class RunMeta(_Strict):
     # The decision, fitted on validation data after training.
     threshold: float | None = None
     temperature: float | None = Field(None, description="softmax temperature of calibration")
+    folded_temperature: float | None = Field(None, description="the calibration temperature divided into the "
+                                             "classifier's weights by export (so plain transformers gives the "
+                                             "same probabilities); the model applies no temperature of its own")
     group_thresholds: dict[str, Any] | None = None
     # Per kind.
     prompt: PromptMeta | None = None

@@ -199,6 +199,12 @@ class Predictor:
         return type(self)(self._with_merged(adapter.merge_and_unload()), self.tokenizer, meta, self.dtype,
                           self.features)
 
+    def folded(self) -> Predictor | None:
+        """The model with its calibration temperature divided into its last layer, so a plain
+        transformers ``pipeline`` gives fintune's probabilities; None where the kind cannot
+        (its probabilities do not come from one Hugging Face classifier layer)."""
+        return None
+
     def _with_merged(self, merged: torch.nn.Module) -> torch.nn.Module:
         """The model with its adapter replaced by ``merged`` (wrappers rebuild around it)."""
         return merged

@@ -36,3 +36,27 @@ class TextPredictor(Predictor):
         base = AutoModelForSequenceClassification.from_pretrained(
             adapter_base(folder, meta), config=AutoConfig.from_pretrained(folder), use_safetensors=True)
         return PeftModel.from_pretrained(base, folder)
+
+    def folded(self) -> Predictor:
+        """Logits divided by T are the classifier's output layer with its weight and bias divided
+        by T: the same softmax, computed inside the Hugging Face model (after LoRA is merged)."""
+        if self.temperature is None or self.task != "classification" or self.is_adapter:
+            return self
+        import copy
+
+        model = copy.deepcopy(self.model)
+        layer = output_layer(model, len(self.label_names or []))
+        with torch.no_grad():
+            layer.weight.div_(self.temperature)
+            if layer.bias is not None:
+                layer.bias.div_(self.temperature)
+        meta = self.meta.updated(temperature=None, folded_temperature=self.temperature)
+        return type(self)(model, self.tokenizer, meta, self.dtype, self.features)
+
+
+def output_layer(model: torch.nn.Module, num_labels: int) -> torch.nn.Linear:
+    """The last linear layer with one output per label: the sequence classifier's output."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
+    if not layers:
+        raise ValueError(f"no linear layer with {num_labels} outputs in {type(model).__name__}")
+    return layers[-1]
