@@ -44,7 +44,7 @@ class RunBusy(FintuneError):
 
 # The optional parts of fintune and the modules each brings (pyproject.toml's extras).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "serve": ("fastapi", "starlette", "uvicorn", "prometheus_client"),
+    "serve": ("fastapi", "starlette", "uvicorn", "prometheus_client", "fastapi_offline"),
     "board": ("gradio",),
     "onnx": ("onnx", "onnxscript", "onnxruntime"),
     "privacy": ("opacus",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sqlite3
 import threading
@@ -138,3 +139,36 @@ def test_shutdown_under_load_loses_no_accepted_request(text_run: Path, tmp_path:
     with sqlite3.connect(tmp_path / "log.sqlite") as db:
         logged = {row[0] for row in db.execute("SELECT text FROM predictions")}
     assert logged == set(texts)  # raw_text on: the texts themselves were kept
+
+
+def test_docs_page_needs_no_network(server: Server) -> None:
+    page = httpx.get(f"{server.url}/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    script = httpx.get(f"{server.url}/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert "/docs" not in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_docs_render_in_a_browser_with_the_network_off(server: Server) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        page = browser.new_page()
+
+        def offline(route) -> None:  # only the server itself answers, as on a machine without internet
+            if route.request.url.startswith(server.url):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", offline)
+        page.goto(f"{server.url}/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("fintune", timeout=30_000)
+        expect(page.get_by_text("/v1/predict", exact=True).first).to_be_visible()
+        browser.close()
+    assert outside == []

@@ -345,8 +345,10 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
         if log is not None:
             log.close()
 
-    app = FastAPI(title="fintune", version="1", lifespan=lifespan,
+    # docs_url=None: /docs is served below from the installed Swagger UI files, not a CDN.
+    app = FastAPI(title="fintune", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=f"Predictions of the fintune model '{name}' ({model.kind}, {model.task}).")
+    add_offline_docs(app)
     app.state.service = service
     key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                               description="required when the server was started with an API key")
@@ -505,3 +507,27 @@ def _is_loopback(host: str) -> bool:
 
 
 __all__ = ["build_app", "create_app", "serve"]
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """``/docs`` with Swagger UI 5's JavaScript and CSS served from the files the
+    ``fastapi-offline`` package installs (FastAPI's self-hosting recipe), so the page works on
+    a machine with no internet. (Swagger UI 4 cannot render FastAPI's OpenAPI 3.1.)"""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="fintune: API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
