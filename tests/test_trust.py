@@ -66,6 +66,10 @@ def test_fairness_by_group_and_mitigation_saved_with_the_model(credit_run: Path)
     assert "after" in result and result["mitigation"]["column"] == "age"
     model = FintuneModel.load(credit_run)
     assert model.group_thresholds is not None and set(model.group_thresholds.thresholds) == {"<30", "30-50", ">=50"}
+    assert model.group_thresholds.to_dict()["method"] == "threshold_optimizer"
+    # Narrow age bins leave groups too small to trust; the result (and the report) says so.
+    narrow = trust.fairness(credit_run, ["age:21,22"])
+    assert any(w.startswith("'age': ") and "<21 (" in w and "will not hold on new data" in w for w in narrow["warnings"])
     # predict uses the group column, and refuses input without it
     rows = pd.read_csv(json.loads((credit_run / "splits.json").read_text())["test"]["file"]).iloc[:20]
     rows.to_csv(credit_run / "rows.csv", index=False)

@@ -145,7 +145,8 @@ def evaluate(run: Path, data: Annotated[Path | None, typer.Option(help="labeled 
 def fairness(run: Path, groups: Annotated[str, typer.Option(help="COL[,COL], numbers binned: age:25,35,50")],
              data: Annotated[Path | None, typer.Option(help="labeled file (default: the run's test split)")] = None,
              mitigate: Annotated[str | None, typer.Option(
-                 help="demographic_parity | equal_opportunity: per-group thresholds fitted on validation, saved")] = None,
+                 help="demographic_parity | equalized_odds | true_positive_rate_parity: fairlearn's "
+                      "ThresholdOptimizer fitted on validation, saved with the model")] = None,
              mitigate_on: Annotated[str | None, typer.Option(help="the group column to mitigate (default: the first)")] = None,
              output: Annotated[Path | None, typer.Option(help="JSON file (default RUN/fairness.json)")] = None) -> None:
     """Fairness across groups: selection rate, accuracy, TPR, FPR, parity and equalized-odds gaps."""
@@ -156,7 +157,9 @@ def fairness(run: Path, groups: Annotated[str, typer.Option(help="COL[,COL], num
     result = run_fairness(run, parse_groups(groups), data=data, mitigate=mitigate, mitigate_on=mitigate_on)
     print_fairness(result["before"], api.console)
     if "after" in result:
-        print_fairness(result["after"], api.console, title=f"after {mitigate} thresholds")
+        print_fairness(result["after"], api.console, title=f"after {mitigate} (fairlearn ThresholdOptimizer)")
+    for line in result.get("warnings", []):
+        api.console.print(f"[bold yellow]warning:[/] {line}", soft_wrap=True)
     out = output or run / "fairness.json"
     out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     api.console.print(f"fairness written to [bold]{out}[/]")

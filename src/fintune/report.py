@@ -34,7 +34,7 @@ padding:0 1em;color:#1d2733;line-height:1.45}
 h1{border-bottom:3px solid #1f4e79;padding-bottom:.3em}h2{color:#1f4e79;margin-top:1.8em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #c8d0da;padding:.3em .6em;text-align:right}
 th{background:#eef2f7}td:first-child,th:first-child{text-align:left}
-.plots img{width:48%;margin:.5%;border:1px solid #dde3ea}.muted{color:#5b6b7d}
+.plots img{width:48%;margin:.5%;border:1px solid #dde3ea}.muted{color:#5b6b7d}.warning{color:#8a4b00;font-weight:600}
 .example{border:1px solid #dde3ea;border-radius:6px;padding:.6em;margin:.6em 0}
 pre{background:#f6f8fa;padding:.8em;white-space:pre-wrap;border-radius:6px}
 """
@@ -130,6 +130,7 @@ def _fairness_section(run: Path, model: FintuneModel, groups: list[str]) -> str:
             ["group", "rows", "selection rate", "accuracy", "TPR", "FPR"], rows)
             + f"<p>demographic parity difference {_fmt(table['demographic_parity_difference'])}, "
               f"equalized odds difference {_fmt(table['equalized_odds_difference'])}</p>")
+    parts += [f"<p class=warning>warning: {html.escape(line)}</p>" for line in result.get("warnings", [])]
     return "".join(parts)
 
 

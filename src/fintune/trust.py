@@ -19,7 +19,7 @@ from fintune.data.columns import load_table
 from fintune.errors import FintuneError
 from fintune.files import write_text
 from fintune.evaluation.explain import Explanation, explain
-from fintune.evaluation.fairness import GroupSpec, fairness_table, fit_group_thresholds
+from fintune.evaluation.fairness import TRUSTED_POSITIVES, TRUSTED_ROWS, GroupSpec, fairness_table, fit_group_thresholds, small_groups
 from fintune.evaluation.robustness import robustness_suite
 from fintune.models.metadata import RunMeta
 from fintune.predictors import FintuneModel, model_folder
@@ -74,14 +74,27 @@ def fairness(run: str | Path, groups: list[str], *, data: str | Path | None = No
         spec = spec.resolve(values)
         resolved.append(spec)
         result["before"][spec.column] = fairness_table(examples.labels, before_pred, spec.labels(values))
+        small = small_groups(values, examples.labels, spec)
+        if small:
+            result.setdefault("warnings", []).append(
+                f"'{spec.column}': {', '.join(f'{g} ({n} rows)' for g, n in small.items())} have under {TRUSTED_ROWS} "
+                f"rows or {TRUSTED_POSITIVES} positives here: their rates are noise, and a mitigation fitted on groups "
+                "this small will not hold on new data")
     if mitigate:
         target = next((s for s in resolved if s.column == (mitigate_on or resolved[0].column)), None)
         if target is None:
             raise FintuneError(f"--mitigate-on '{mitigate_on}' must be one of the --groups columns")
         val_examples, val_table = load_split(run, "validation", model)
         default = model.threshold if model.threshold is not None else 0.5
+        val_groups = _group_column(val_table, target)
         thresholds = fit_group_thresholds(val_examples.labels, model.outputs(val_examples)[:, 1],
-                                          _group_column(val_table, target), target, mitigate, default)
+                                          val_groups, target, mitigate, default)
+        small = small_groups(val_groups, val_examples.labels, target)
+        if small:
+            result.setdefault("warnings", []).extend([
+                f"mitigation on '{target.column}': group '{g}' has {n} validation rows (or under "
+                f"{TRUSTED_POSITIVES} positives); its thresholds are fitted on noise and may not hold on new data"
+                for g, n in small.items()])
         _save_group_thresholds(run, thresholds.to_dict())
         after_pred = thresholds.decide(probs[:, 1], _group_column(table, target))
         result["mitigation"] = thresholds.to_dict()

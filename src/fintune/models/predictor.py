@@ -33,7 +33,7 @@ from fintune.models.inference import Inputs, model_scores, resolve_precision
 from fintune.models.metadata import META, RunMeta
 from fintune.models.onnx import ONNX_FILE, OnnxModel
 from fintune.scoring.calibration import apply_temperature
-from fintune.scoring.groups import GroupThresholds
+from fintune.scoring.groups import FairThresholds, GroupThresholds, group_decision
 
 ADAPTER = "adapter_config.json"
 OnBatch = Callable[[int], None] | None
@@ -230,9 +230,10 @@ class Predictor:
         self.meta.temperature = value
 
     @property
-    def group_thresholds(self) -> GroupThresholds | None:
+    def group_thresholds(self) -> GroupThresholds | FairThresholds | None:
+        """The per-group decision fitted by fairness mitigation (``fintune fairness --mitigate``)."""
         groups = self.meta.group_thresholds
-        return GroupThresholds(**groups) if groups else None
+        return group_decision(groups) if groups else None
 
     @property
     def explanation_method(self) -> str | None:

@@ -80,3 +80,63 @@ class GroupThresholds:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class FairThresholds:
+    """fairlearn's ``ThresholdOptimizer`` as plain numbers, saved in ``fintune.json`` (no pickle).
+
+    Per group: with probability ``p0`` the rule ``score operator0 threshold0`` decides, else
+    ``score operator1 threshold1`` (and, where fairlearn fitted it, with probability
+    ``p_ignore`` a constant). That mixture is the probability of a positive decision; the
+    decision draws against it with ``numpy.random.RandomState(seed)``, as fairlearn's
+    ``predict(..., random_state=seed)`` does, so the saved form gives fairlearn's
+    predictions. Groups unseen in fitting use ``default`` as a plain threshold.
+    """
+
+    column: str
+    edges: list[float] | None
+    constraints: str
+    default: float
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed: int = 0
+    method: str = "threshold_optimizer"
+
+    @property
+    def thresholds(self) -> dict[str, dict[str, Any]]:
+        """The fitted rule of each group (the name the plain per-group thresholds use)."""
+        return self.groups
+
+    def positive_probability(self, scores: np.ndarray, values: pd.Series) -> np.ndarray:
+        """P(positive decision) of each row under its group's randomized rule."""
+        groups = GroupSpec(self.column, self.edges).labels(values).to_numpy()
+        s = np.asarray(scores, dtype=float)
+        out = (s >= self.default).astype(float)
+        for name, rule in self.groups.items():
+            mine = groups == name
+            mixed = rule["p0"] * _apply(rule["operator0"], rule["threshold0"], s[mine]) + \
+                rule["p1"] * _apply(rule["operator1"], rule["threshold1"], s[mine])
+            if rule.get("p_ignore") is not None:
+                mixed = rule["p_ignore"] * rule["prediction_constant"] + (1 - rule["p_ignore"]) * mixed
+            out[mine] = mixed
+        return out
+
+    def decide(self, scores: np.ndarray, values: pd.Series) -> np.ndarray:
+        """1 where the row's draw falls under its positive probability."""
+        positive = self.positive_probability(scores, values)
+        return (positive >= np.random.RandomState(self.seed).rand(len(positive))).astype(int)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _apply(operator: str, threshold: float, scores: np.ndarray) -> np.ndarray:
+    return (scores > threshold if operator == ">" else scores < threshold).astype(float)
+
+
+def group_decision(saved: dict[str, Any]) -> GroupThresholds | FairThresholds:
+    """The per-group decision saved in ``fintune.json``: fairlearn's ThresholdOptimizer, or the
+    plain per-group thresholds of models saved before it."""
+    if saved.get("method") == "threshold_optimizer":
+        return FairThresholds(**saved)
+    return GroupThresholds(**saved)
