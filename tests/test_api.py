@@ -232,3 +232,13 @@ def test_exported_folder_gives_fintunes_probabilities_in_a_pipeline(make_config,
     kept = api.export(run.run_dir, output=tmp_path / "hf_kept", fold_temperature=False)
     assert json.loads((kept / "config.json").read_text())["fintune_temperature"] == pytest.approx(model.temperature)
     assert np.allclose(pipeline_probs(kept), raw, atol=1e-6)
+
+
+def test_data_check_says_how_many_texts_max_length_cuts(make_config, capsys) -> None:
+    report = api.data_check(make_config(model={"max_length": 8}))
+    length = report["text_length"]["train"]
+    assert length["max_length"] == 8 and 0 < length["over_max_length"] <= report["rows"]["train"]
+    printed = "".join(c for c in capsys.readouterr().err if not c.isspace() and c not in "│┃")
+    assert "overmax_length8,cut" in printed  # the table may wrap the cell
+    roomy = api.data_check(make_config("roomy.yaml", model={"max_length": 512}))
+    assert roomy["text_length"]["train"]["over_max_length"] == 0

@@ -218,3 +218,19 @@ def test_cli_explain_fairness_report_and_shift(text_run: Path, credit_run: Path,
     sentiment_frame(60, seed=9).to_csv(other, index=False)
     metrics = api.evaluate(text_run, other)
     assert set(metrics["shift_vs_run"]) >= {"accuracy", "weighted_f1"}
+
+
+def test_explain_cli_says_what_to_give_and_which_row_it_explains(credit_run: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fintune.cli import app
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["explain", str(credit_run)])
+    assert out.exit_code == 2 and "say what to explain" in out.output and "--row N" in out.output
+    out = runner.invoke(app, ["explain", str(credit_run), "some text", "--row", "1"])
+    assert out.exit_code == 2 and "not both" in out.output
+    out = runner.invoke(app, ["explain", str(credit_run), "--row", "0"])
+    assert out.exit_code == 0, out.output
+    examples, _ = api.load_split(credit_run, "test")
+    assert f"row 0 of the run's test split: {examples.texts[0]}" in " ".join(out.output.split())

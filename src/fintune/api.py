@@ -64,7 +64,7 @@ def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str,
         report = prepare_tagged(cfg.data, cfg.seed).report
         print_tagging_report(report, console)
     else:
-        report = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(load_tokenizer(cfg.model))).report
+        report = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(load_tokenizer(cfg.model), cfg.model.max_length)).report
         print_report(report, console)
     out = Path(output) if output else Path(cfg.output_dir) / DATA_CHECK
     write_text(out, json.dumps(report, indent=2), "data report")

@@ -175,8 +175,17 @@ def explain(run: Path, text: Annotated[str | None, typer.Argument(help="a text t
     from rich.table import Table
 
     from fintune import api, trust
-    if (text is None) == (row is None):
-        raise FintuneError("give a TEXT (text models) or --row N (rows of the run's test split), not both")
+    if text is None and row is None:
+        raise FintuneError("say what to explain: a TEXT (fintune explain RUN \"text\") or --row N (a row of the "
+                           "run's test split, or its validation split when it has no test split)")
+    if text is not None and row is not None:
+        raise FintuneError("give a TEXT or --row N, not both")
+    if row is not None:
+        split = trust.held_out_split(run)
+        examples, _ = api.load_split(run, split)
+        note = "" if split == "test" else " (the run has no test split)"
+        api.console.print(f"row {row} of the run's {split} split{note}: {examples.texts[row] if 0 <= row < len(examples) else '?'}",
+                          soft_wrap=True, highlight=False)
     exp = trust.explain_text(run, text) if text is not None else trust.explain_rows(run, [row])[0]
     table = Table(title=f"predicted {exp.label} ({exp.probability:.3f})")
     table.add_column("word" if text is not None else "column = value")

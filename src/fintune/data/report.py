@@ -6,6 +6,8 @@ The report is a plain JSON-serializable dict so a run can save it next to the mo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -87,22 +89,39 @@ def answer_stats(answers: np.ndarray, top: int = 5) -> dict[str, Any]:
             "max_words": int(words.max()) if words.size else 0}
 
 
+@dataclass
+class TokenCounter:
+    """Token counts of texts and the model's ``max_length``, so the report can say how many
+    texts training will cut."""
+
+    count: Callable[[list[str]], list[int]]
+    max_length: int | None = None
+
+    def __call__(self, texts: list[str]) -> list[int]:
+        return self.count(texts)
+
+
 def text_length(texts: list[str], count_tokens: Callable[[list[str]], list[int]] | None
                 ) -> dict[str, Any]:
-    """Length statistics in tokens (with ``count_tokens``) or whitespace words."""
+    """Length statistics in tokens (with ``count_tokens``) or whitespace words; with a
+    :class:`TokenCounter`, also how many texts are longer than ``max_length`` (and are cut)."""
     if count_tokens is not None:
         unit, lengths = "tokens", np.asarray(count_tokens(texts), dtype=np.float64)
     else:
         unit, lengths = "words", np.asarray([len(t.split()) for t in texts], dtype=np.float64)
     if lengths.size == 0:
         return {"unit": unit, "mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0}
-    return {
+    out: dict[str, Any] = {
         "unit": unit,
         "mean": round(float(lengths.mean()), 2),
         "p50": float(np.percentile(lengths, 50)),
         "p95": float(np.percentile(lengths, 95)),
         "max": int(lengths.max()),
     }
+    if isinstance(count_tokens, TokenCounter) and count_tokens.max_length:
+        out["max_length"] = count_tokens.max_length
+        out["over_max_length"] = int((lengths > count_tokens.max_length).sum())
+    return out
 
 
 def date_range(dates: pd.Series) -> dict[str, str | None]:
@@ -157,6 +176,9 @@ def _splits_table(report: dict, splits: list[str]) -> Table:
         length = report.get("text_length", {}).get(split)
         length_text = (f"mean {length['mean']:g}, p50 {length['p50']:g}, p95 {length['p95']:g}, "
                        f"max {length['max']} {length['unit']}") if length else ""
+        if length and "over_max_length" in length:
+            share = length["over_max_length"] / max(report["rows"][split], 1)
+            length_text += f"; {length['over_max_length']:,} ({share:.1%}) over max_length {length['max_length']}, cut"
         dates = report.get("dates", {}).get(split)
         dates_text = f"{dates['min']} .. {dates['max']}" if dates and dates["min"] else ""
         # Text(), not str: a source like "train.csv [carved test]" must not be read as markup.

@@ -35,14 +35,16 @@ from fintune.rundir import RunFolder
 from fintune.scoring.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from fintune.scoring.threshold import choose_threshold
 from fintune.strategies import build_strategy
+from fintune.data.report import TokenCounter
 from fintune.training import loop
 from fintune.training.distributed import is_main_process
 
-def token_counter(tokenizer: Any):
-    """Token counts of texts, for the data report's length statistics."""
+def token_counter(tokenizer: Any, max_length: int | None = None) -> TokenCounter:
+    """Token counts of texts, for the data report's length statistics (and, with
+    ``max_length``, how many texts training will cut)."""
     def count(texts: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
-    return count
+    return TokenCounter(count, max_length)
 
 
 @register_recipe
@@ -56,7 +58,7 @@ class SentenceRecipe(Recipe):
     def __call__(self, cfg: RunConfig, run: RunFolder, options: TrainOptions) -> RecipeResult:
         kind = predictor_class(predictor_name(cfg.task, cfg.model.kind))
         tokenizer = load_tokenizer(cfg.model) if kind.reads_text else None
-        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(tokenizer) if tokenizer else None)
+        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(tokenizer, cfg.model.max_length) if tokenizer else None)
         loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
         if cfg.decision.threshold != "argmax" and len(data.label_names or []) != 2:
             raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "

@@ -19,9 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import (
-    BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
-)
 from torch import nn
 
 from fintune.config import TrainConfig
@@ -34,6 +31,7 @@ from fintune.strategies.base import head_parameters
 from fintune.training import checkpoint
 from fintune.data.batching import collate, epoch_batches, lengths_of
 from fintune.training.distributed import Distributed, world_size
+from fintune.training.progress import TrainProgress
 from fintune.training.privacy import DPSGD
 
 CHECKPOINT = "checkpoint.pt"
@@ -335,16 +333,13 @@ def train(
         if is_main:
             _append(work_dir / HISTORY, record)
         state.eval_seconds += time.perf_counter() - eval_start
+        progress.evaluated(state.global_step, metric_name, float(value), improved)
         if on_evaluate is not None:
             on_evaluate(state.global_step, metrics)
         return bool(cfg.early_stopping and state.bad_evals >= cfg.early_stopping.patience)
 
     model.train()
-    progress = Progress(
-        TextColumn("[bold]train[/] epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[speed]:.1f} samples/s"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not (show_progress and is_main),
-    )
+    progress = TrainProgress(total_steps, state.global_step, enabled=show_progress and is_main)
     # Seconds are banked into the state at each checkpoint, so a resumed run reports the
     # time of all its processes together.
     start = banked_at = time.perf_counter()
@@ -352,8 +347,6 @@ def train(
     samples_this_run = 0
     stop = StopRequest()
     with progress, stop:
-        bar = progress.add_task("train", total=total_steps, completed=state.global_step,
-                                epoch=state.epoch + 1, loss=0.0, speed=0.0)
         while state.epoch < cfg.epochs and state.global_step < total_steps and not state.stopped_early:
             batches = (dp.batches(seed, state.epoch) if dp else
                        epoch_batches(lengths, cfg.batch_size, seed, state.epoch, cfg.group_by_length, sample_labels))
@@ -390,7 +383,7 @@ def train(
                 samples_this_run += rows
                 elapsed = time.perf_counter() - start
                 speed = samples_this_run / max(elapsed, 1e-9)
-                progress.update(bar, advance=1, loss=loss_value, epoch=state.epoch + 1, speed=speed)
+                progress.step(state.global_step, loss_value, state.epoch + 1, speed)
                 if is_main:
                     _append(work_dir / STEPS, {"step": state.global_step, "total_steps": total_steps,
                                                "epoch": state.epoch + 1, "loss": loss_value,
