@@ -234,3 +234,13 @@ def test_explain_cli_says_what_to_give_and_which_row_it_explains(credit_run: Pat
     assert out.exit_code == 0, out.output
     examples, _ = api.load_split(credit_run, "test")
     assert f"row 0 of the run's test split: {examples.texts[0]}" in " ".join(out.output.split())
+
+
+def test_report_lists_evaluations_on_the_users_own_files(credit_run: Path, tmp_path: Path) -> None:
+    file = json.loads((credit_run / "splits.json").read_text())["test"]["file"]
+    holdout = tmp_path / "q3_applications.csv"
+    pd.read_csv(file).iloc[:80].to_csv(holdout, index=False)
+    metrics = api.evaluate(credit_run, holdout)
+    page = write_report(credit_run).read_text(encoding="utf-8")
+    assert "Evaluations on other files" in page and "<td>q3_applications</td>" in page
+    assert f"{metrics['n']}" in page

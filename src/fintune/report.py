@@ -107,7 +107,25 @@ def _metrics_section(run: Path, metrics: dict[str, Any]) -> str:
             ["", *cm["labels"]], [[label, *row] for label, row in zip(cm["labels"], cm["matrix"])])
     return (f"<p class=muted>{split} split; intervals: 95% percentile bootstrap over rows</p>"
             + _table(["metric", "value", "95% interval"], rows) + matrix
-            + f'<div class="plots">{images}</div>')
+            + f'<div class="plots">{images}</div>' + _other_evaluations(run))
+
+
+OTHER_METRICS = ("n", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "mse", "r2")
+
+
+def _other_evaluations(run: Path) -> str:
+    """The evaluations a user ran on files of their own (``fintune evaluate RUN --data F``
+    writes ``eval/<name>/``), beside the run's own splits."""
+    folder = run / "eval"
+    found = sorted(d for d in folder.iterdir() if d.is_dir() and d.name not in ("validation", "test")
+                   and (d / "metrics.json").exists()) if folder.is_dir() else []
+    if not found:
+        return ""
+    scores = {d.name: json.loads((d / "metrics.json").read_text(encoding="utf-8")) for d in found}
+    names = [n for n in OTHER_METRICS if any(m.get(n) is not None for m in scores.values())]
+    rows = [[name, *(m.get(n) if m.get(n) is not None else "" for n in names)] for name, m in scores.items()]
+    return ("<h3>Evaluations on other files</h3><p class=muted>from <code>fintune evaluate RUN --data FILE</code>"
+            " (eval/&lt;name&gt;/)</p>" + _table(["evaluation", *names], rows))
 
 
 def _calibration_section(metrics: dict[str, Any]) -> str:

@@ -54,7 +54,8 @@ def _pyplot() -> Any:
 
 def _save(fig: Any, path: Path) -> None:
     plt = _pyplot()
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     # Close explicitly: pyplot keeps every figure alive otherwise, and runs evaluate often.
     plt.close(fig)
@@ -73,7 +74,9 @@ def plot_confusion_matrix(path: Path, labels: list[str], matrix: np.ndarray, tit
     k = len(labels)
     shares = _row_shares(matrix)
     side = min(4.0 + 0.8 * k, 20.0)  # grow with the classes, but keep the file bounded
-    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    # Constrained layout places the colour bar beside the axes and the title above both,
+    # so neither cuts the other (tight_layout made room for one of them only).
+    fig, ax = plt.subplots(figsize=(side + 1.5, side + 0.4), layout="constrained")
     # Colour by share, not count, so a small class's errors are as visible as a large one's.
     image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     fontsize = max(5.0, 10.0 - 0.2 * k)
@@ -87,7 +90,7 @@ def plot_confusion_matrix(path: Path, labels: list[str], matrix: np.ndarray, tit
     ax.set_yticks(range(k), labels)
     ax.set_xlabel("Predicted")
     ax.set_ylabel("True")
-    ax.set_title(f"{title}: confusion matrix")
+    fig.suptitle(f"{title}: confusion matrix", wrap=True)
     fig.colorbar(image, ax=ax, label="share of true class")
     _save(fig, path)
 
