@@ -205,7 +205,7 @@ def test_cli_explain_fairness_report_and_shift(text_run: Path, credit_run: Path,
     assert result.exit_code == 0, result.output
     assert "<span" in (tmp_path / "e.html").read_text()
     result = runner.invoke(app, ["explain", str(text_run)])
-    assert result.exit_code == 2 and "give a TEXT" in result.output
+    assert result.exit_code == 2 and "say what to explain" in result.output
     result = runner.invoke(app, ["fairness", str(credit_run), "--groups", "sex,age:30,50"])
     assert result.exit_code == 0, result.output
     assert set(json.loads((credit_run / "fairness.json").read_text())["before"]) == {"sex", "age"}
@@ -244,3 +244,17 @@ def test_report_lists_evaluations_on_the_users_own_files(credit_run: Path, tmp_p
     page = write_report(credit_run).read_text(encoding="utf-8")
     assert "Evaluations on other files" in page and "<td>q3_applications</td>" in page
     assert f"{metrics['n']}" in page
+
+
+def test_the_model_card_carries_hub_metadata_and_renders_as_html(credit_run: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(credit_run / "model" / "README.md")
+    assert card.data.pipeline_tag == "text-classification" and "fintune" in card.data.tags
+    assert card.data.datasets and card.data.eval_results
+    test = [r for r in card.data.eval_results if r.dataset_split == "test"]
+    metrics = json.loads((credit_run / "metrics.json").read_text())["test"]
+    assert {r.metric_type: r.metric_value for r in test}["roc_auc"] == pytest.approx(metrics["roc_auc"])
+    assert "https://github.com/)" not in card.content  # no placeholder links
+    page = write_report(credit_run).read_text(encoding="utf-8")
+    assert "<pre>---" not in page and "<h1>Model card:" in page and "card metadata" in page

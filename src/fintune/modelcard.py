@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
 from fintune.config import RunConfig
+from fintune.models.catalogue import CATALOGUE
 from fintune.scoring.intervals import format_interval
 
 HEADLINE = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
@@ -59,14 +63,9 @@ def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str,
     if cfg.data.instruction_column:
         inputs += f" under the instruction in `{cfg.data.instruction_column}`"
     rows = report.get("rows", {})
-    return f"""---
-library_name: transformers
-pipeline_tag: {PIPELINE_TAGS[task]}
-tags: [fintune, finance, {task}]
----
-# Model card: {cfg.output_dir}
+    body = f"""# Model card: {Path(cfg.output_dir).name}
 
-Fine-tuned with [fintune](https://github.com/) from backbone `{cfg.model.backbone}` with
+Fine-tuned with fintune {_version()} from backbone `{cfg.model.backbone}`{_base_line(cfg)} with
 strategy `{cfg.strategy.name}` for {task}.
 
 ## Data
@@ -105,6 +104,55 @@ decisions with material consequences.
   runs no fairness review: `fintune report RUN --groups COLUMNS` does (with robustness and
   explanations).
 """
+    return str(ModelCard(f"---\n{card_data(cfg, metrics).to_yaml()}\n---\n{body}"))
+
+
+def card_data(cfg: RunConfig, metrics: dict[str, Any]) -> ModelCardData:
+    """The Hub metadata of the card: base model, license, datasets and the measured results
+    (``model-index``), so the Hub and ``huggingface_hub`` read them."""
+    backbone = CATALOGUE.get(cfg.model.backbone)
+    base = backbone.title.split(" ")[0] if backbone else (cfg.model.backbone if _is_hub_id(cfg.model.backbone) else None)
+    dataset = _dataset_name(cfg.data.train, cfg.data.format)
+    task_type = PIPELINE_TAGS[cfg.task]
+    results = [
+        EvalResult(task_type=task_type, dataset_type=dataset, dataset_name=dataset, dataset_split=split,
+                   metric_type=name, metric_value=float(metrics[split][name]))
+        for split in ("validation", "test") if isinstance(metrics.get(split), dict)
+        for name in CARD_METRICS if isinstance(metrics[split].get(name), (int, float))
+    ]
+    return ModelCardData(
+        model_name=Path(cfg.output_dir).name, base_model=base, license=backbone.license.lower() if backbone else None,
+        library_name="transformers", pipeline_tag=task_type, tags=["fintune", "finance", cfg.task],
+        datasets=[dataset], eval_results=results or None)
+
+
+CARD_METRICS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "f1", "mse", "r2")
+
+
+def _is_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith((".", "/")) and not Path(name).exists()
+
+
+def _dataset_name(train: str, fmt: str) -> str:
+    """The Hub id of the training data, or the name of the folder (or file) it came from."""
+    if fmt == "hub":
+        return train.split("#")[0]
+    path = Path(train)
+    return path.parent.name if path.parent.name not in ("", ".", "data", "frames") else path.stem
+
+
+def _base_line(cfg: RunConfig) -> str:
+    backbone = CATALOGUE.get(cfg.model.backbone)
+    return f" ({backbone.title}, {backbone.license})" if backbone else ""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fintune")
+    except PackageNotFoundError:
+        return "(source tree)"
 
 
 PIPELINE_TAGS = {"classification": "text-classification", "regression": "text-classification",

@@ -208,7 +208,7 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
         ("Fairness", _fairness_section(run, model, groups or [])),
         ("Robustness", _robustness_section(run, model)),
         ("Explanations", _explain_section(run, model)),
-        ("Model card", f"<pre>{html.escape(card.read_text(encoding='utf-8'))}</pre>" if card.exists() else ""),
+        ("Model card", _card_html(card) if card.exists() else ""),
     ]
     body = "".join(f"<h2>{title}</h2>{content}" for title, content in sections)
     seconds = time.perf_counter() - start
@@ -219,3 +219,17 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
     write_text(out, page, "report")
     console.print(f"report written to [bold]{out}[/] ({seconds:.1f} s)")
     return out
+
+
+def _card_html(card: Path) -> str:
+    """The model card as HTML: its Hub metadata as a table, its Markdown rendered (raw HTML in
+    the card is escaped, not passed through)."""
+    from huggingface_hub import ModelCard
+    from markdown_it import MarkdownIt
+
+    parsed = ModelCard.load(card)
+    meta = parsed.data.to_dict()
+    rows = [[key, ", ".join(map(str, value)) if isinstance(value, list) else value]
+            for key, value in meta.items() if key != "model-index" and value not in (None, [], "")]
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(parsed.text)
+    return _table(["card metadata", "value"], rows) + f'<div class="card">{body}</div>'
