@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fintune.evaluation", "fintune.modelcard"),
     ("fintune.rundir",),
     ("fintune.recipes", "fintune.pretrain"),
-    ("fintune.trust", "fintune.deploy", "fintune.graph"),
+    ("fintune.trust", "fintune.deploy", "fintune.graph", "fintune.tracking"),
     ("fintune.report",),
     ("fintune.api",),
     ("fintune.distill", "fintune.tune", "fintune.walkforward", "fintune.quickstart"),

@@ -39,6 +39,7 @@ from fintune.recipes.sentence import token_counter
 from fintune.rundir import DATA_CHECK, METRICS, RunFolder, RunResult, load_split, read_metrics
 from fintune.tagging.data import prepare_tagged, print_tagging_report
 from fintune.training import loop
+from fintune.tracking import log_run
 from fintune.trust import fairness, print_fairness
 
 SHIFT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "mse", "mae")
@@ -98,7 +99,10 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
         result = recipe_for(cfg)(cfg, run, options)
         if result.model is None:
             return RunResult(run.final, result.metrics)
-        return run.finish(cfg, result.model, result.metrics, result.training, result.report)
+        finished_run = run.finish(cfg, result.model, result.metrics, result.training, result.report)
+    if cfg.track.mlflow or cfg.track.tensorboard:
+        log_run(finished_run.run_dir, cfg.track)
+    return finished_run
 
 
 def fit(table: Any, /, *, validation: Any = None, test: Any = None, config: RunConfig | dict[str, Any] | str | Path | None = None,

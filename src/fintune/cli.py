@@ -75,8 +75,11 @@ def train(config: Path, overrides: Overrides = None,
                                               "(both configs are kept)")] = False,
           nproc: Annotated[int, typer.Option(help="processes on this machine (DDP via torchrun and "
                                               "accelerate); for several machines use accelerate launch")] = 1,
+          track: Annotated[bool, typer.Option(help="log the finished run to MLflow (track.mlflow=true; "
+                                              "default store sqlite:///<runs>/mlflow.db)")] = False,
           no_progress: NoProgress = False) -> None:
     """Fine-tune, evaluate and save a model as CONFIG says."""
+    overrides = [*(overrides or []), *(["track.mlflow=true"] if track else [])]
     if nproc > 1:
         _launch(nproc, ["train", str(config), *(overrides or [])] + ["--resume"] * resume
                 + ["--overwrite"] * overwrite + ["--force"] * force + ["--no-progress"] * no_progress)
@@ -84,6 +87,37 @@ def train(config: Path, overrides: Overrides = None,
     from fintune import api
     api.train(config, overrides or [], resume=resume, overwrite=overwrite, force=force,
               show_progress=not no_progress)
+
+
+@app.command()
+@user_errors
+def runs(root: Annotated[Path, typer.Argument(help="folder holding run folders")] = Path("runs"),
+         sort: Annotated[str | None, typer.Option(help="a column to sort by, e.g. test.roc_auc; -test.roc_auc "
+                                                  "sorts high to low")] = None,
+         filter_: Annotated[list[str] | None, typer.Option("--filter", help="key=value, e.g. model.kind=gbm "
+                                                           "(repeatable)")] = None,
+         output: Annotated[Path | None, typer.Option(help="also write the rows as CSV or JSON")] = None) -> None:
+    """List and compare the runs under ROOT: settings that differ, final metrics, train time."""
+    import pandas as pd
+
+    from fintune.tracking import list_runs, print_runs, select_runs
+    rows = select_runs(list_runs(root), filter_ or [], sort)
+    print_runs(rows)
+    if output:
+        frame = pd.DataFrame(rows)
+        frame.to_json(output, orient="records", indent=2) if output.suffix == ".json" else frame.to_csv(output, index=False)
+
+
+@app.command()
+@user_errors
+def track(run: Path, uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default "
+                                                              "sqlite:///<parent of RUN>/mlflow.db)")] = None,
+          experiment: Annotated[str, typer.Option(help="MLflow experiment")] = "fintune",
+          tensorboard: Annotated[bool, typer.Option(help="also write TensorBoard scalars")] = False) -> None:
+    """Log a finished run to MLflow after the fact (what `train --track` does at the end)."""
+    from fintune.config import TrackConfig
+    from fintune.tracking import log_run
+    log_run(run, TrackConfig(mlflow=True, tracking_uri=uri, experiment=experiment, tensorboard=tensorboard))
 
 
 @app.command()

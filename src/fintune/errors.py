@@ -50,6 +50,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "privacy": ("opacus",),
     "trust": ("fairlearn", "captum", "nlpaug"),
     "tune": ("optuna",),
+    "tracking": ("mlflow", "tensorboard"),
 }
 
 

@@ -63,7 +63,7 @@ OWNED = {MARKER, CONFIG, DATA_CHECK, SPLITS, METRICS, MODEL, EVAL, CHECKPOINT, B
 OWNED_PATTERNS = ("config.before-resume-*.yaml", "fold_*", ".*.tmp-*", ".*.partial-*")
 # Keys that never change what a run computes: they may differ on --resume.
 RESUME_FREE = ("output_dir", "train.eval_batch_size", "train.num_threads", "train.checkpoint_every", "deploy",
-               "tune")
+               "tune", "track")
 SUMMARY_METRICS = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1",
                    "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2", "directional_accuracy", "loss", "perplexity")
 

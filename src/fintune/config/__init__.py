@@ -18,14 +18,14 @@ from fintune.config.sections import (
     DEFAULT_PII_TYPES, PII_TYPES, CleanConfig, DataConfig, DecisionConfig, DeployConfig, DistillConfig, DPConfig,
     EarlyStoppingConfig, EnsembleConfig, ExportConfig, GBMConfig, LinearConfig, ModelConfig, MonitorConfig, ParamSpace, PiiType,
     PredictionLogConfig, PrivacyConfig, ServeConfig, SplitConfig, Strict, Task, TrainConfig,
-    TrainPrivacyConfig, TuneConfig, WindowConfig,
+    TrackConfig, TrainPrivacyConfig, TuneConfig, WindowConfig,
 )
 
 __all__ = [
     "DEFAULT_PII_TYPES", "PII_TYPES", "CleanConfig", "DPConfig", "DataConfig", "DecisionConfig", "DeployConfig", "DistillConfig",
     "EarlyStoppingConfig", "EnsembleConfig", "ExportConfig", "GBMConfig", "LinearConfig", "ModelConfig", "MonitorConfig", "ParamSpace", "PiiType",
     "PredictionLogConfig", "PrivacyConfig", "RunConfig", "ServeConfig", "SplitConfig", "Strict", "Task",
-    "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
+    "TrackConfig", "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
     "load_config", "validate_config", "validate_deploy", "CorpusConfig", "CorpusSource", "MaskingConfig",
     "PretrainConfig", "load_pretrain_config", "validate_pretrain",
 ]

@@ -9,7 +9,7 @@ from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from fintune.config.rules import check_run
 from fintune.config.sections import (
-    DataConfig, DecisionConfig, DeployConfig, ModelConfig, Strict, Task, TrainConfig, TuneConfig,
+    DataConfig, DecisionConfig, DeployConfig, ModelConfig, Strict, Task, TrackConfig, TrainConfig, TuneConfig,
 )
 from fintune.strategies import StrategyConfig, strategy_config
 
@@ -27,6 +27,7 @@ class RunConfig(Strict):
     decision: DecisionConfig = DecisionConfig()
     tune: TuneConfig | None = None
     deploy: DeployConfig = DeployConfig()
+    track: TrackConfig = TrackConfig()
 
     @field_validator("strategy", mode="before")
     @classmethod

@@ -334,6 +334,19 @@ class ParamSpace(Strict):
         return self
 
 
+class TrackConfig(Strict):
+    """Experiment tracking (``track:`` or ``fintune train --track``): each finished run is logged
+    to MLflow (params, metrics per evaluation, final metrics, plots, report, card, model) and,
+    when asked, to TensorBoard. Nothing is logged unless one of them is on."""
+
+    mlflow: bool = Field(False, description="log the run to MLflow")
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: the SQLite store "
+                                     "sqlite:///<folder of output_dir>/mlflow.db (no server needed)")
+    experiment: str = Field("fintune", description="MLflow experiment name")
+    log_model: bool = Field(True, description="also log the model folder as an artifact")
+    tensorboard: bool = Field(False, description="write TensorBoard scalars to RUN/tensorboard")
+
+
 class TuneConfig(Strict):
     """Hyperparameter search (``fintune tune``): keys of ``space`` are dotted config paths."""
 

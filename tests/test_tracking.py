@@ -1,0 +1,79 @@
+"""Experiment tracking: a finished run logged to MLflow (a temporary SQLite store) and
+TensorBoard, and `fintune runs` comparing run folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fintune import api
+from fintune.cli import app
+from fintune.tracking import flat, list_runs, select_runs
+
+
+def test_a_tracked_run_logs_params_curves_final_metrics_and_artifacts(make_config, tmp_path: Path) -> None:
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    config = make_config(train={"epochs": 2},
+                         track={"mlflow": True, "tracking_uri": uri, "experiment": "tfns", "tensorboard": True})
+    run = api.train(config, show_progress=False)
+    logged = json.loads((run.run_dir / "tracking.json").read_text())
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    record = client.get_run(logged["mlflow"]["run_id"])
+    assert record.info.status == "FINISHED" and record.info.run_name == run.run_dir.name
+    assert client.get_experiment(record.info.experiment_id).name == "tfns"
+    assert record.data.params["train.lr"] == str(3e-3) and record.data.params["model.max_length"] == "32"
+    assert record.data.tags["task"] == "classification" and record.data.tags["fintune.run_dir"] == str(run.run_dir)
+    curve = client.get_metric_history(record.info.run_id, "validation.accuracy")
+    assert len(curve) == 2 and curve[0].step < curve[1].step  # one point per evaluation
+    assert record.data.metrics["final.test.accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+    artifacts = {a.path for a in client.list_artifacts(record.info.run_id)}
+    assert {"config.yaml", "metrics.json", "eval", "card", "model"} <= artifacts
+    model_files = {Path(a.path).name for a in client.list_artifacts(record.info.run_id, "model")}
+    assert {"config.json", "model.safetensors", "fintune.json"} <= model_files
+    assert any((run.run_dir / "tensorboard").iterdir())
+
+
+def test_track_logs_a_run_after_the_fact_and_says_which_extra_it_needs(make_config, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    import mlflow
+
+    run = api.train(make_config(train={"epochs": 1}), show_progress=False)
+    out = CliRunner().invoke(app, ["track", str(run.run_dir), "--experiment", "later"])
+    assert out.exit_code == 0, out.output
+    store = run.run_dir.parent / "mlflow.db"  # the default: SQLite beside the runs
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
+    assert client.get_experiment_by_name("later") is not None
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    out = CliRunner().invoke(app, ["track", str(run.run_dir)])
+    assert out.exit_code == 2 and "pip install 'fintune[tracking]'" in out.output
+
+
+def test_fintune_runs_lists_sorts_and_filters(make_config, tmp_path: Path) -> None:
+    for name, lr in (("slow.yaml", 1e-4), ("fast.yaml", 3e-3)):
+        api.train(make_config(name, train={"epochs": 1, "lr": lr}), show_progress=False)
+    root = tmp_path / "runs"
+    rows = list_runs(root)
+    assert {r["run"] for r in rows} == {"slow", "fast"} and all(r["state"] == "finished" for r in rows)
+    best = select_runs(rows, [], "-validation.accuracy")
+    assert best[0]["validation.accuracy"] >= best[1]["validation.accuracy"]
+    assert [r["run"] for r in select_runs(rows, ["train.lr=0.003"], None)] == ["fast"]
+    out = CliRunner().invoke(app, ["runs", str(root), "--sort", "-validation.accuracy", "--output",
+                                   str(tmp_path / "runs.csv")])
+    assert out.exit_code == 0, out.output and "2 runs" in out.output
+    table = pd.read_csv(tmp_path / "runs.csv")
+    assert list(table["run"]) == [r["run"] for r in best] and "train.lr" in table.columns
+    out = CliRunner().invoke(app, ["runs", str(root), "--filter", "oops"])
+    assert out.exit_code == 2 and "key=value" in out.output
+
+
+def test_flat_params() -> None:
+    assert flat({"train": {"lr": 1e-4, "early_stopping": {"patience": 2}}, "data": {"feature_columns": ["a", "b"]}}) == {
+        "train.lr": 1e-4, "train.early_stopping.patience": 2, "data.feature_columns": '["a", "b"]'}
