@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from fintune.scoring.calibration import ECE_BINS, expected_calibration_error
 from fintune.scoring.intervals import bootstrap_intervals
 from fintune.scoring.metrics import compute_metrics
 
@@ -134,17 +135,37 @@ def plot_pr_curve(path: Path, y_true: np.ndarray, scores: np.ndarray, pr_auc: fl
     _finish_unit_square(fig, ax, path, "Recall", "Precision", f"{title}: precision-recall", "upper right")
 
 
-def plot_calibration(path: Path, y_true: np.ndarray, scores: np.ndarray, brier: float, title: str) -> None:
-    """Reliability diagram: observed share of positives against mean predicted probability."""
-    from sklearn.calibration import calibration_curve
-
+def plot_calibration(path: Path, y_true: np.ndarray, probs: np.ndarray, brier: float, title: str) -> None:
+    """Reliability diagram in the bins of the ECE fintune reports (top-label confidence,
+    ``ECE_BINS`` equal-width bins): accuracy against mean confidence per bin, each point
+    labelled with its row count, and below it the histogram of confidences in the same bins,
+    so a reader sees where the rows are and which points rest on a handful of them."""
     plt = _pyplot()
-    # Quantile bins keep every point backed by data when scores bunch up near 0 or 1.
-    observed, predicted = calibration_curve(y_true == 1, scores, n_bins=10, strategy="quantile")
-    fig, ax = plt.subplots(figsize=(5.5, 5.0))
-    ax.plot(predicted, observed, marker="o", lw=2, label=f"model (Brier = {brier:.3f})")
+    probs = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y_true).astype(int)
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y
+    edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, ECE_BINS - 1)
+    counts = np.bincount(which, minlength=ECE_BINS)
+    used = counts > 0
+    mean_conf = np.array([confidence[which == b].mean() if counts[b] else np.nan for b in range(ECE_BINS)])
+    accuracy = np.array([correct[which == b].mean() if counts[b] else np.nan for b in range(ECE_BINS)])
+    ece = expected_calibration_error(y, probs)
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True, height_ratios=(3, 1), layout="constrained")
+    ax.plot(mean_conf[used], accuracy[used], marker="o", lw=2, label=f"model (ECE = {ece:.3f}, Brier = {brier:.3f})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfectly calibrated")
-    _finish_unit_square(fig, ax, path, "Mean predicted probability (decile bins)", "Observed share of positives", f"{title}: calibration", "upper left")
+    for x, acc, n in zip(mean_conf[used], accuracy[used], counts[used]):
+        ax.annotate(f"{n:,}", (x, acc), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7)
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_ylabel("Accuracy in the bin")
+    ax.set_title(f"{title}: calibration ({ECE_BINS} equal-width bins, as the ECE)", wrap=True)
+    ax.legend(loc="upper left", fontsize=8)
+    hist.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#4a78a8", edgecolor="white")
+    hist.set_xlabel("Confidence (probability of the predicted class)")
+    hist.set_ylabel("Rows")
+    _save(fig, path)
 
 
 def plot_predicted_vs_true(path: Path, y_true: np.ndarray, y_pred: np.ndarray, title: str) -> None:
@@ -244,7 +265,7 @@ def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.n
             plots.append(ROC_PNG)
             plot_pr_curve(out_dir / PR_PNG, y, np.asarray(outputs, dtype=np.float64)[:, 1], metrics["pr_auc"], title)
             plots.append(PR_PNG)
-            plot_calibration(out_dir / CALIBRATION_PNG, y, np.asarray(outputs, dtype=np.float64)[:, 1],
+            plot_calibration(out_dir / CALIBRATION_PNG, y, np.asarray(outputs, dtype=np.float64),
                              metrics["brier"], title)
             plots.append(CALIBRATION_PNG)
     else:
