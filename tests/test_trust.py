@@ -258,3 +258,17 @@ def test_the_model_card_carries_hub_metadata_and_renders_as_html(credit_run: Pat
     assert "https://github.com/)" not in card.content  # no placeholder links
     page = write_report(credit_run).read_text(encoding="utf-8")
     assert "<pre>---" not in page and "<h1>Model card:" in page and "card metadata" in page
+
+
+def test_a_text_model_over_table_rows_is_explained_per_column(tiny_bert: Path, tmp_path: Path) -> None:
+    frame = credit_frame(300, seed=2)
+    frame.to_csv(tmp_path / "credit.csv", index=False)
+    columns = ["income", "debt_ratio", "purpose", "age"]
+    config = write_config(tmp_path / "t.yaml", tiny_bert, tmp_path / "credit.csv", tmp_path / "run",
+                          data={"text_column": None, "feature_columns": columns, "label_names": ["good", "bad"]},
+                          train={"epochs": 1})
+    run = api.train(config, show_progress=False)
+    model = FintuneModel.load(run.run_dir)
+    assert model.kind == "text" and model.explanation_method == "occlusion"
+    exp = trust.explain_rows(run.run_dir, [0])[0]
+    assert [part.split(" = ")[0] for part, _ in exp.parts] == columns  # one attribution per column, no word pieces

@@ -122,7 +122,7 @@ def robustness(run: str | Path, *, data: str | Path | None = None, seed: int = 0
 def explain_text(run: str | Path, text: str) -> Explanation:
     """Token attributions for one text (text models)."""
     model = FintuneModel.load(run)
-    if model.explanation == "occlusion":  # a model without explanations: explain() says why
+    if model.explanation_method == "occlusion":  # a model without explanations: explain() says why
         raise FintuneError(f"a {model.kind} model reads table rows; use explain_rows (fintune explain RUN --row N)")
     return explain(model, Examples([text], None, None, "text"))
 

@@ -128,12 +128,15 @@ def _occlusion(model: Any, row: pd.DataFrame) -> Explanation:
     probs = model.outputs(examples)[0]
     target = int(model.labels_ids(probs[None])[0])
     enc = model.features
+    # A text model over serialized rows has no feature encoder: its columns are the config's.
+    columns = enc.columns if enc is not None else list(model.data_config.feature_columns or [])
     parts = []
-    for col in enc.columns:
+    for col in columns:
         neutral = row.copy()
         # A number goes to its training mean, a category to missing (all-zero one-hot); the
-        # serialized text is rebuilt from the changed row, so fusion loses the value too.
-        neutral[col] = enc.means[enc.numeric.index(col)] if col in enc.numeric else np.nan
+        # serialized text is rebuilt from the changed row, so fusion (and a text model reading
+        # the row as text) loses the value too.
+        neutral[col] = enc.means[enc.numeric.index(col)] if enc is not None and col in enc.numeric else np.nan
         moved = model.outputs(model.examples_of(neutral, "row"))[0][target]
         parts.append((f"{col} = {_show(row[col].iloc[0])}", float(probs[target] - moved)))
     return Explanation(examples.texts[0], model.label_names[target], float(probs[target]), parts)

@@ -21,6 +21,15 @@ class TextPredictor(Predictor):
 
     explanation = "integrated_gradients"
 
+    @property
+    def explanation_method(self) -> str | None:
+        """Integrated Gradients over the words of a text; occlusion per column when the text is
+        a table row serialized by fintune (a reviewer asks which column, not which word piece)."""
+        if self.task != "classification":
+            return None
+        rows = self.data_config.text_column is None and self.data_config.feature_columns
+        return "occlusion" if rows else "integrated_gradients"
+
     @classmethod
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
               load_kwargs: dict[str, Any]) -> torch.nn.Module:
