@@ -272,3 +272,17 @@ def test_a_text_model_over_table_rows_is_explained_per_column(tiny_bert: Path, t
     assert model.kind == "text" and model.explanation_method == "occlusion"
     exp = trust.explain_rows(run.run_dir, [0])[0]
     assert [part.split(" = ")[0] for part, _ in exp.parts] == columns  # one attribution per column, no word pieces
+
+
+def test_report_prints_each_step_and_formats_numbers_for_people(credit_run: Path, capsys) -> None:
+    from fintune.report import number, percent
+
+    path = write_report(credit_run, groups=["sex"])
+    err = capsys.readouterr().err
+    for i, step in enumerate(["model", "data", "metrics", "calibration", "fairness", "robustness", "explanations",
+                              "model card"], 1):
+        assert f"report {i}/8: {step} (" in err
+    page = path.read_text(encoding="utf-8")
+    assert "(m:ss)" in page and "0.0000<" not in page
+    assert number(22713986.0) == "22,713,986" and number(0.83275) == "0.833" and number(0.0) == "0"
+    assert percent(0.0) == "0.0%" and percent(0.0523) == "5.2%"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from fintune.files import write_text
 from fintune.evaluation.explain import explain
 from fintune.evaluation.report import CALIBRATION_PNG, CONFUSION_PNG, PR_PNG, ROC_PNG, SCATTER_PNG
 from fintune.predictors import FintuneModel
+from fintune.evaluation.checks import duration
 from fintune.rundir import load_split, read_metrics
 
 REPORT = "report.html"
@@ -47,13 +49,39 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    """Numbers people read: thousands separators, 3 significant digits (4 decimals at most)."""
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, Shown):
+        return html.escape(value.text)
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return html.escape(number(value))
     return html.escape(str(value))
+
+
+def number(value: float) -> str:
+    """``0.83275`` -> ``0.833``; ``22713986.0`` -> ``22,713,986``; ``0.0`` -> ``0``."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) >= 0.001 else f"{value:.2e}"
+
+
+class Shown(str):
+    """A cell already formatted (a share as a percentage, seconds as m:ss)."""
+
+    @property
+    def text(self) -> str:
+        return str(self)
+
+
+def percent(share: float | None) -> Shown | None:
+    return None if share is None else Shown(f"{100 * share:.1f}%")
 
 
 def _image(path: Path, alt: str) -> str:
@@ -70,8 +98,10 @@ def _facts(model: FintuneModel, metrics: dict[str, Any]) -> str:
         ["decision threshold", meta.threshold if meta.threshold is not None else "argmax"],
         ["temperature", meta.temperature],
         ["per-group thresholds", (meta.group_thresholds or {}).get("column", "none")],
-        ["trainable / total parameters", f"{training.get('trainable_params', '–')} / {training.get('total_params', '–')}"],
-        ["training seconds", training.get("train_seconds")],
+        ["trainable / total parameters", Shown(f"{_fmt(training.get('trainable_params'))} / "
+                                               f"{_fmt(training.get('total_params'))}")],
+        ["training time (m:ss)", Shown(duration(training["train_seconds"])) if training.get("train_seconds") is not None
+         else None],
     ]
     return _table(["fact", "value"], rows)
 
@@ -157,9 +187,9 @@ def _robustness_section(run: Path, model: FintuneModel) -> str:
         return "<p class=muted>the perturbation suite scores classification models</p>"
     result = trust.robustness(run, model=model)
     rows = [[name, r["n"], "should change" if r["should_change"] else "should not change",
-             r.get("accuracy_original"), r.get("accuracy_perturbed"), r.get("flip_rate")]
+             r.get("accuracy_original"), r.get("accuracy_perturbed"), percent(r.get("flip_rate"))]
             for name, r in result["perturbations"].items()]
-    return (f"<p>accuracy on the unchanged split: {result['accuracy']:.4f}</p>"
+    return (f"<p>accuracy on the unchanged split: {number(result['accuracy'])}</p>"
             + _table(["perturbation", "rows", "label", "accuracy before", "accuracy after", "flipped"], rows))
 
 
@@ -200,24 +230,32 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
         raise FintuneError(f"the HTML report reviews class probabilities and values; for the {model.task} run {run} "
                            "read eval/<split>/report.md (and the predictions or per-type scores beside it)")
     card = run / "model" / "README.md"
-    sections = [
-        ("Model", _facts(model, metrics)),
-        ("Data", _data_section(run)),
-        ("Metrics", _metrics_section(run, metrics)),
-        ("Calibration", _calibration_section(metrics)),
-        ("Fairness", _fairness_section(run, model, groups or [])),
-        ("Robustness", _robustness_section(run, model)),
-        ("Explanations", _explain_section(run, model)),
-        ("Model card", _card_html(card) if card.exists() else ""),
+    steps: list[tuple[str, Callable[[], str]]] = [
+        ("Model", lambda: _facts(model, metrics)),
+        ("Data", lambda: _data_section(run)),
+        ("Metrics", lambda: _metrics_section(run, metrics)),
+        ("Calibration", lambda: _calibration_section(metrics)),
+        ("Fairness", lambda: _fairness_section(run, model, groups or [])),
+        ("Robustness", lambda: _robustness_section(run, model)),
+        ("Explanations", lambda: _explain_section(run, model)),
+        ("Model card", lambda: _card_html(card) if card.exists() else ""),
     ]
+    sections = []
+    # Robustness and explanations run the model over the split: say what is running, and how long each took.
+    for i, (title, build) in enumerate(steps, 1):
+        began = time.perf_counter()
+        with console.status(f"report {i}/{len(steps)}: {title.lower()}"):
+            sections.append((title, build()))
+        console.print(f"report {i}/{len(steps)}: {title.lower()} ({duration(time.perf_counter() - began)})",
+                      highlight=False)
     body = "".join(f"<h2>{title}</h2>{content}" for title, content in sections)
     seconds = time.perf_counter() - start
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>fintune report: {html.escape(run.name)}"
             f"</title><style>{STYLE}</style></head><body><h1>Model report: {html.escape(run.name)}</h1>"
-            f"<p class=muted>written by fintune in {seconds:.1f} s</p>{body}</body></html>")
+            f"<p class=muted>written by fintune in {duration(seconds)} (m:ss)</p>{body}</body></html>")
     out = Path(output) if output else run / REPORT
     write_text(out, page, "report")
-    console.print(f"report written to [bold]{out}[/] ({seconds:.1f} s)")
+    console.print(f"report written to [bold]{out}[/] ({duration(seconds)})", soft_wrap=True)
     return out
 
 
