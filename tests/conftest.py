@@ -187,3 +187,16 @@ def make_config(tiny_bert: Path, sentiment_csv: Path, tmp_path: Path):
         return write_config(tmp_path / name, tiny_bert, train_file or sentiment_csv,
                             tmp_path / "runs" / Path(name).stem, **sections)
     return make
+
+
+def assert_rendered(png: Path, min_width: int = 800) -> None:
+    """A browser screenshot that shows a page: wide enough, not one flat colour, with the
+    spread of colours text, tables and plots give (a blank or error page has a handful)."""
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(Image.open(png).convert("RGB"))
+    assert image.shape[1] >= min_width, f"{png.name}: {image.shape[1]} px wide"
+    assert image.std() > 10, f"{png.name} is nearly one colour"
+    colours = len(np.unique(image.reshape(-1, 3)[::7], axis=0))
+    assert colours > 50, f"{png.name} has {colours} colours: blank or an error page"

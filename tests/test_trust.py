@@ -18,7 +18,7 @@ from fintune.evaluation.explain import _merge_pieces
 from fintune.evaluation.robustness import PERTURBATIONS
 from fintune.predictors import FintuneModel
 from fintune.report import write_report
-from tests.conftest import credit_frame, sentiment_frame, write_config
+from tests.conftest import assert_rendered, credit_frame, sentiment_frame, write_config
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +185,8 @@ def test_report_renders_in_headless_chromium(credit_run: Path) -> None:
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(path.resolve().as_uri())
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=str(path.with_suffix(".png")), full_page=True)
         images = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth > 0)")
         tables = page.eval_on_selector_all("table", "els => els.length")
         title = page.title()
@@ -193,6 +195,7 @@ def test_report_renders_in_headless_chromium(credit_run: Path) -> None:
     assert tables >= 5
     assert title.startswith("fintune report")
     assert errors == []
+    assert_rendered(path.with_suffix(".png"))
 
 
 def test_cli_explain_fairness_report_and_shift(text_run: Path, credit_run: Path, tmp_path: Path) -> None:

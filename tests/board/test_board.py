@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import sentiment_frame
+from tests.conftest import assert_rendered, sentiment_frame
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
@@ -115,4 +115,6 @@ def test_board_end_to_end(board_url: str, tmp_path: Path, tiny_bert: Path) -> No
     assert not errors, errors
     assert sorted(p.name for p in shots.iterdir()) == ["data.png", "deploy.png", "errors.png", "runs.png",
                                                         "train.png", "try.png"]
+    for shot in shots.iterdir():
+        assert_rendered(shot)
     assert (tmp_path / "runs" / "e2e" / "model" / "fintune.json").exists()
