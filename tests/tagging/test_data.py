@@ -164,3 +164,30 @@ def test_data_check_reports_tagged_sentences(tmp_path: Path) -> None:
     report = api.data_check(cfg)
     assert report["scheme"] == "bio" and report["splits"]["train"]["entities"]["ORG"] > 0
     assert json.loads((tmp_path / "run" / "data_check.json").read_text())["task"] == "token_classification"
+
+
+def test_document_split_holds_out_whole_documents(tmp_path) -> None:
+    from fintune.config import validate_config
+    from fintune.data.load import parse_conll
+    from fintune.tagging.data import prepare_tagged
+    from tests.tagging.conftest import tagged_sentences
+
+    lines = []
+    for doc in range(5):
+        lines += ["-DOCSTART- -X- O O", ""]
+        for tokens, tags in tagged_sentences(20, seed=doc):
+            lines += [f"{t} NN - {g}" for t, g in zip(tokens, tags)] + [""]
+    path = tmp_path / "docs.conll"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert parse_conll(path.read_text(), str(path))["document"].tolist() == sorted([d for d in range(5)] * 20)
+    cfg = validate_config({"task": "token_classification", "data": {
+        "train": str(path), "format": "conll", "tokens_column": "tokens", "label_column": "tags",
+        "clean": {"drop_duplicates": False, "remove_overlap": False},
+        "split": {"method": "document", "validation_size": 0.2, "test_size": 0.2}}})
+    data = prepare_tagged(cfg.data, cfg.seed)
+    held = [set(data.validation.documents), set(data.test.documents)]
+    assert [len(h) for h in held] == [1, 1] and held[0] != held[1]
+    assert not (set(data.train.documents) & (held[0] | held[1]))  # no document both trains and evaluates
+    assert len(data.train) + len(data.validation) + len(data.test) == 100
+    with pytest.raises(Exception, match="holds out whole documents"):
+        validate_config({"data": {"train": "x.csv", "text_column": "t", "split": {"method": "document"}}})

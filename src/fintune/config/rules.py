@@ -18,6 +18,9 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
               decision: DecisionConfig) -> None:
     """Every cross-section rule, in the order a user would fix them."""
     check_inputs(task, data, model)
+    if data.split.method == "document" and task != "token_classification":
+        raise ValueError("data.split.method 'document' holds out whole documents of tagged sentences "
+                         "(task token_classification); use stratified, random or time")
     if task == "token_classification":
         check_tagging(data, model, train, decision)
     elif (data.tokens_column is not None or data.tag_scheme is not None or model.crf

@@ -33,7 +33,9 @@ class CleanConfig(Strict):
 class SplitConfig(Strict):
     """How to carve validation/test sets out of ``data.train`` when files are not given."""
 
-    method: Literal["stratified", "random", "time"] = "stratified"
+    method: Literal["stratified", "random", "time", "document"] = Field(
+        "stratified", description="document (token_classification): hold out whole documents (CoNLL -DOCSTART-), "
+                                  "validation_size and test_size as shares of the documents")
     validation_size: float = Field(0.1, gt=0, lt=1)
     test_size: float = Field(0.1, ge=0, lt=1)
     gap: int = Field(0, ge=0, description="time split: rows dropped before each cut, so targets "

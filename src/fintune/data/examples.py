@@ -21,6 +21,7 @@ class Examples:
     instructions: list[str] | None = None  # generation: each record's instruction (data.instruction_column)
     pairs: list[str] | None = None  # text pairs: each row's second text (data.pair_column), e.g. a target
     tokens: list[list[str]] | None = None  # token_classification: each sentence's words; labels hold tag lists
+    documents: np.ndarray | None = None  # token_classification: the document of each sentence (CoNLL -DOCSTART-)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -39,7 +40,8 @@ class Examples:
         return Examples([self.texts[i] for i in index], pick(self.labels),
                         None if self.dates is None else self.dates.iloc[index].reset_index(drop=True),
                         self.source, None if self.features is None else self.features.iloc[index],
-                        pick(self.rows), pick_list(self.instructions), pick_list(self.pairs), pick_list(self.tokens))
+                        pick(self.rows), pick_list(self.instructions), pick_list(self.pairs), pick_list(self.tokens),
+                        pick(self.documents))
 
 
 @dataclass

@@ -102,21 +102,25 @@ def _read_local(path: str, fmt: str, encoding: str) -> pd.DataFrame:
 def parse_conll(text: str, path: str) -> pd.DataFrame:
     """CoNLL token files: one token per line, the token first and its tag last (POS and
     chunk columns between are ignored), a blank line between sentences, ``-DOCSTART-``
-    lines skipped. One row per sentence with lists ``tokens`` and ``tags``; ``line`` is the
-    sentence's first line in the file, for messages.
+    lines start a new document. One row per sentence with lists ``tokens`` and ``tags``;
+    ``line`` is the sentence's first line in the file, for messages; ``document`` counts the
+    documents from 0.
     """
-    sentences: list[tuple[list[str], list[str], int]] = []
+    sentences: list[tuple[list[str], list[str], int, int]] = []
     tokens: list[str] = []
     tags: list[str] = []
-    first = 0
+    first, document = 0, 0
     for number, raw in enumerate(text.splitlines(), start=1):
         parts = raw.split()
-        if parts and parts[0] == "-DOCSTART-":
+        starts_document = bool(parts) and parts[0] == "-DOCSTART-"
+        if starts_document:
             parts = []
         if not parts:
             if tokens:
-                sentences.append((tokens, tags, first))
+                sentences.append((tokens, tags, first, document))
             tokens, tags = [], []
+            # A -DOCSTART- after some sentences opens the next document.
+            document += int(starts_document and bool(sentences) and sentences[-1][3] == document)
             continue
         if len(parts) < 2:
             raise DataError(f"line {number}: '{raw.strip()}' has one column; CoNLL lines hold the token "
@@ -126,9 +130,9 @@ def parse_conll(text: str, path: str) -> pd.DataFrame:
         tokens.append(parts[0])
         tags.append(parts[-1])
     if tokens:
-        sentences.append((tokens, tags, first))
+        sentences.append((tokens, tags, first, document))
     return pd.DataFrame({"tokens": [s[0] for s in sentences], "tags": [s[1] for s in sentences],
-                         "line": [s[2] for s in sentences]})
+                         "line": [s[2] for s in sentences], "document": [s[3] for s in sentences]})
 
 
 def _split_ref(path: str) -> tuple[str, str | None]:

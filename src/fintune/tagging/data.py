@@ -94,8 +94,9 @@ def tagged_examples(table: pd.DataFrame, cfg: DataConfig, path: str,
             raise DataError(f"a sentence without words {ROW_NOTE}", file=path, row=row, column=cfg.tokens_column)
         sentences.append([w for w, _ in kept])
         tag_lists.append([t for _, t in kept])
+    documents = table["document"].to_numpy() if "document" in table.columns else None
     examples = Examples([" ".join(s) for s in sentences], _as_tag_array(tag_lists) if has_tags else None, None,
-                        path, rows=np.asarray(_rows(table)), tokens=sentences)
+                        path, rows=np.asarray(_rows(table)), tokens=sentences, documents=documents)
     return examples, dropped
 
 
@@ -156,6 +157,8 @@ def _drop_duplicates(splits: dict[str, Examples], within_train: bool, overlap: b
 
 def _carve(splits: dict[str, Examples], cfg: DataConfig, seed: int) -> tuple[Examples, Examples, Examples | None]:
     train = splits["train"]
+    if cfg.split.method == "document":
+        return _carve_documents(splits, cfg, seed)
     order = np.random.default_rng(seed).permutation(len(train))
     n_val = 0 if "validation" in splits else max(1, round(cfg.split.validation_size * len(train)))
     n_test = 0 if "test" in splits or cfg.split.test_size == 0 else max(1, round(cfg.split.test_size * len(train)))
@@ -175,6 +178,55 @@ def _carve(splits: dict[str, Examples], cfg: DataConfig, seed: int) -> tuple[Exa
     if cfg.split.max_train_rows is not None and len(rest) > cfg.split.max_train_rows:
         rest = rest.take(np.sort(np.random.default_rng(seed).permutation(len(rest))[:cfg.split.max_train_rows]))
     return rest, validation, test
+
+
+def _carve_documents(splits: dict[str, Examples], cfg: DataConfig, seed: int
+                     ) -> tuple[Examples, Examples, Examples | None]:
+    """``data.split.method: document``: validation (and test) are whole documents of the training
+    file, never sentences of a document that also trains. Filings repeat their own clauses and
+    names, so sentences held out from a training document score like training sentences; a held
+    out document scores like a new filing."""
+    train = splits["train"]
+    if train.documents is None:
+        raise DataError("data.split.method 'document' needs documents: CoNLL files mark them with -DOCSTART- "
+                        "lines, JSONL/CSV/Parquet rows with a 'document' column", file=train.source)
+    names = np.unique(train.documents)
+    n_val = 0 if "validation" in splits else max(1, round(cfg.split.validation_size * len(names)))
+    n_test = 0 if "test" in splits or cfg.split.test_size == 0 else max(1, round(cfg.split.test_size * len(names)))
+    if len(names) - n_val - n_test < 1:
+        raise DataError(f"{len(names)} documents are too few to hold out {n_val + n_test} whole ones; give "
+                        "data.validation (and data.test) files, or use data.split.method: random", file=train.source)
+    order = _held_out_order(train, np.random.default_rng(seed).permutation(names), n_val + n_test)
+
+    def of(chosen: np.ndarray, what: str) -> Examples:
+        return _named(train.take(np.flatnonzero(np.isin(train.documents, chosen))), what)
+    validation = splits["validation"] if "validation" in splits else of(order[:n_val], "held-out documents")
+    test = (splits["test"] if "test" in splits
+            else of(order[n_val:n_val + n_test], "held-out test documents") if n_test else None)
+    rest = train.take(np.flatnonzero(np.isin(train.documents, order[n_val + n_test:])))
+    return rest, validation, test
+
+
+def _held_out_order(train: Examples, order: np.ndarray, n_held: int) -> np.ndarray:
+    """``order`` with the documents to hold out first: in the seeded order, skipping any whose
+    removal would leave an entity type with no training sentence (a rare type often sits in
+    one filing); an error when no such choice exists."""
+    assert train.documents is not None
+    types_of = {d: {k for i in np.flatnonzero(train.documents == d) for k, _, _ in spans(train.labels[i])}
+                for d in order}
+    every = set().union(*types_of.values())
+    held: list[Any] = []
+    for doc in order:
+        if len(held) == n_held:
+            break
+        kept = set().union(*(types_of[d] for d in order if d != doc and d not in held))
+        if kept == every:
+            held.append(doc)
+    if len(held) < n_held:
+        raise DataError(f"no {n_held} documents can be held out without taking every sentence of an entity type "
+                        "from training; give data.validation files, or use data.split.method: random",
+                        file=train.source)
+    return np.array(held + [d for d in order if d not in held], dtype=order.dtype)
 
 
 def _named(examples: Examples, what: str) -> Examples:
