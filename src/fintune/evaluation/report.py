@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from fintune.scoring.calibration import ECE_BINS, expected_calibration_error
+from fintune.scoring.calibration import ECE_BINS, confidence_bins, expected_calibration_error
 from fintune.scoring.intervals import bootstrap_intervals
 from fintune.scoring.metrics import compute_metrics
 
@@ -141,12 +141,8 @@ def plot_calibration(path: Path, y_true: np.ndarray, probs: np.ndarray, brier: f
     labelled with its row count, and below it the histogram of confidences in the same bins,
     so a reader sees where the rows are and which points rest on a handful of them."""
     plt = _pyplot()
-    probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y_true).astype(int)
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, ECE_BINS - 1)
+    confidence, correct, which, edges = confidence_bins(y, probs)
     counts = np.bincount(which, minlength=ECE_BINS)
     used = counts > 0
     mean_conf = np.array([confidence[which == b].mean() if counts[b] else np.nan for b in range(ECE_BINS)])

@@ -14,15 +14,22 @@ import torch
 ECE_BINS = 15
 
 
+def confidence_bins(y_true: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Top-label confidence and correctness of each row, its equal-width bin, and the bin edges:
+    what the ECE and the reliability diagram both read, so they always use the same bins."""
+    probs = np.asarray(probs, dtype=np.float64)
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(y_true).astype(int)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    return confidence, correct, which, edges
+
+
 def expected_calibration_error(y_true: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS) -> float:
     """Top-label ECE: the gap between confidence and accuracy, averaged over equal-width bins
     weighted by how many rows fall in each."""
-    probs = np.asarray(probs, dtype=np.float64)
-    y = np.asarray(y_true).astype(int)
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == y
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    confidence, correct, which, _ = confidence_bins(y_true, probs, bins)
     ece = 0.0
     for b in range(bins):
         in_bin = which == b
