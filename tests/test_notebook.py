@@ -72,8 +72,10 @@ def test_tables_and_regression_come_back_aligned(tiny_bert: Path, tmp_path: Path
 
 def test_inputs_it_cannot_read_are_type_errors(tiny_bert: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("FINTUNE_HOME", str(tmp_path / "home"))
+    # The smallest run that loads (1 epoch, 60 rows, no test split): the inputs are what is tested.
     model = fintune.fit(sentiment_frame(60), label_column="label", text_column="text", output_dir=tmp_path / "e",
-                        model={"backbone": str(tiny_bert), "max_length": 32}, train={**TRAIN, "epochs": 1},
+                        model={"backbone": str(tiny_bert), "max_length": 32},
+                        train={**TRAIN, "epochs": 1, "checkpoint_every": 0}, data={"split": {"test_size": 0.0}},
                         show_progress=False)
     with pytest.raises(TypeError, match="not one string"):
         model.predict("acme beats")

@@ -16,14 +16,31 @@ from fintune.cli import app
 from fintune.tracking import flat, list_runs, select_runs
 
 
-def test_a_tracked_run_logs_params_curves_final_metrics_and_artifacts(make_config, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, tiny_bert: Path) -> tuple[Path, Path, str]:
+    """Under one runs folder: a run tracked to MLflow and TensorBoard (2 epochs, lr 3e-3) and an
+    untracked one (1 epoch, lr 1e-4); and the tracked run's store."""
+    from tests.conftest import sentiment_frame, write_config
+
+    folder = tmp_path_factory.mktemp("tracking")
+    sentiment_frame(240).to_csv(folder / "train.csv", index=False)
+    uri = f"sqlite:///{folder / 'store' / 'mlflow.db'}"
+    (folder / "store").mkdir()
+    tracked = write_config(folder / "fast.yaml", tiny_bert, folder / "train.csv", folder / "runs" / "fast",
+                           train={"epochs": 2},
+                           track={"mlflow": True, "tracking_uri": uri, "experiment": "tfns", "tensorboard": True})
+    plain = write_config(folder / "slow.yaml", tiny_bert, folder / "train.csv", folder / "runs" / "slow",
+                         train={"epochs": 1, "lr": 1e-4})
+    return api.train(tracked, show_progress=False).run_dir, api.train(plain, show_progress=False).run_dir, uri
+
+
+def test_a_tracked_run_logs_params_curves_final_metrics_and_artifacts(two_runs) -> None:
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
-    (tmp_path / "store").mkdir()
-    config = make_config(train={"epochs": 2},
-                         track={"mlflow": True, "tracking_uri": uri, "experiment": "tfns", "tensorboard": True})
-    run = api.train(config, show_progress=False)
+    from fintune.rundir import read_metrics
+
+    run_dir, _, uri = two_runs
+    run = api.RunResult(run_dir, read_metrics(run_dir))
     logged = json.loads((run.run_dir / "tracking.json").read_text())
     client = mlflow.MlflowClient(tracking_uri=uri)
     record = client.get_run(logged["mlflow"]["run_id"])
@@ -41,26 +58,24 @@ def test_a_tracked_run_logs_params_curves_final_metrics_and_artifacts(make_confi
     assert any((run.run_dir / "tensorboard").iterdir())
 
 
-def test_track_logs_a_run_after_the_fact_and_says_which_extra_it_needs(make_config, tmp_path: Path,
-                                                                       monkeypatch) -> None:
+def test_track_logs_a_run_after_the_fact_and_says_which_extra_it_needs(two_runs, monkeypatch) -> None:
     import mlflow
 
-    run = api.train(make_config(train={"epochs": 1}), show_progress=False)
-    out = CliRunner().invoke(app, ["track", str(run.run_dir), "--experiment", "later"])
+    run_dir = two_runs[1]
+    assert not (run_dir / "tracking.json").exists()
+    out = CliRunner().invoke(app, ["track", str(run_dir), "--experiment", "later"])
     assert out.exit_code == 0, out.output
-    store = run.run_dir.parent / "mlflow.db"  # the default: SQLite beside the runs
+    store = run_dir.parent / "mlflow.db"  # the default: SQLite beside the runs
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}")
     assert client.get_experiment_by_name("later") is not None
     monkeypatch.setitem(sys.modules, "mlflow", None)
-    out = CliRunner().invoke(app, ["track", str(run.run_dir)])
+    out = CliRunner().invoke(app, ["track", str(run_dir)])
     assert out.exit_code == 2 and "pip install 'fintune[tracking]'" in out.output
 
 
-def test_fintune_runs_lists_sorts_and_filters(make_config, tmp_path: Path) -> None:
-    for name, lr in (("slow.yaml", 1e-4), ("fast.yaml", 3e-3)):
-        api.train(make_config(name, train={"epochs": 1, "lr": lr}), show_progress=False)
-    root = tmp_path / "runs"
-    rows = list_runs(root)
+def test_fintune_runs_lists_sorts_and_filters(two_runs, tmp_path: Path) -> None:
+    root = two_runs[0].parent
+    rows = list_runs(root)  # MLflow's artifact copies under runs/mlartifacts are not runs
     assert {r["run"] for r in rows} == {"slow", "fast"} and all(r["state"] == "finished" for r in rows)
     best = select_runs(rows, [], "-validation.accuracy")
     assert best[0]["validation.accuracy"] >= best[1]["validation.accuracy"]

@@ -161,7 +161,10 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
     its final metrics (``validation.*``, ``test.*``)."""
     root = Path(root)
     rows = []
-    for folder in sorted(p for p in root.rglob(CONFIG) if is_run(p.parent)):
+    # MLflow's artifact copies (config.yaml, metrics.json) live under mlartifacts/mlruns: not runs.
+    found = [p for p in root.rglob(CONFIG)
+             if is_run(p.parent) and not {"mlartifacts", "mlruns"} & set(p.relative_to(root).parts)]
+    for folder in sorted(found):
         run = folder.parent
         config = yaml.safe_load(folder.read_text(encoding="utf-8")) or {}
         metrics = json.loads((run / METRICS).read_text(encoding="utf-8")) if (run / METRICS).exists() else {}
