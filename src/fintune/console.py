@@ -11,3 +11,11 @@ from rich.console import Console
 
 _PIPED = not sys.stderr.isatty()
 console = Console(stderr=True, soft_wrap=_PIPED, width=160 if _PIPED and "COLUMNS" not in os.environ else None)
+
+
+def duration(seconds: float) -> str:
+    """``350.15`` -> ``5:50``; ``3725`` -> ``1:02:05``: times as people read them."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

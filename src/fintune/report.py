@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from fintune import trust
-from fintune.console import console
+from fintune.console import console, duration
 from fintune.errors import FintuneError
 from fintune.files import write_text
 from fintune.evaluation.explain import explain
 from fintune.evaluation.report import CALIBRATION_PNG, CONFUSION_PNG, PR_PNG, ROC_PNG, SCATTER_PNG
 from fintune.predictors import FintuneModel
-from fintune.evaluation.checks import duration
 from fintune.rundir import load_split, read_metrics
 
 REPORT = "report.html"

@@ -32,11 +32,11 @@ from pydantic import BaseModel
 from rich.table import Table
 
 from fintune.config import RunConfig, dump_config
-from fintune.console import console
+from fintune.console import console, duration
 from fintune.data import Examples, PreparedData, load_examples
 from fintune.data.columns import load_table
 from fintune.errors import ConfigError, FintuneError, RunBusy
-from fintune.evaluation.checks import duration, majority_baseline, warnings_for
+from fintune.evaluation.checks import majority_baseline, warnings_for
 from fintune.files import atomic_folder, cleanup_partials, swap_in, writable_parent, write_text
 from fintune.modelcard import render_model_card
 from fintune.predictors import FintuneModel

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fintune.evaluation.checks import duration, majority_baseline, warnings_for
+from fintune.console import duration
+from fintune.evaluation.checks import majority_baseline, warnings_for
 
 
 def split(matrix: list[list[int]], accuracy: float, labels=("good", "bad")) -> dict:

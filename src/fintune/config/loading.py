@@ -57,25 +57,22 @@ def resolve_paths(raw: dict[str, Any], base: Path, keys: tuple[str, ...]) -> dic
             return value
         return str((base / value).resolve())
 
+    def visit(node: Any, parts: list[str], key: str) -> None:
+        name, rest = parts[0].removesuffix("[]"), parts[1:]
+        if not isinstance(node, dict) or name not in node:
+            return
+        if not rest:
+            node[name] = fix(node[name], key)
+        elif parts[0].endswith("[]") and isinstance(node[name], list):
+            # Each item: a path given as a plain string, or a mapping holding it.
+            node[name] = [fix(item, key) if isinstance(item, str) else item for item in node[name]]
+            for item in node[name]:
+                visit(item, rest, key)
+        else:
+            visit(node[name], rest, key)
+
     for key in keys:
-        *parents, last = key.split(".")
-        nodes: list[Any] = [raw]
-        for part in parents:
-            name = part.removesuffix("[]")
-            nodes = [n.get(name) for n in nodes if isinstance(n, dict)]
-            if part.endswith("[]"):
-                nodes = [item for n in nodes if isinstance(n, list) for item in n]
-        for i, node in enumerate(nodes):
-            if isinstance(node, dict) and last in node:
-                node[last] = fix(node[last], key)
-        if parents and parents[-1].endswith("[]"):  # plain strings in the list are paths too
-            name = parents[-1].removesuffix("[]")
-            holders = [raw]
-            for part in parents[:-1]:
-                holders = [h.get(part) for h in holders if isinstance(h, dict)]
-            for holder in holders:
-                if isinstance(holder, dict) and isinstance(holder.get(name), list):
-                    holder[name] = [fix(v, key) if isinstance(v, str) else v for v in holder[name]]
+        visit(raw, key.split("."), key)
     return raw
 
 

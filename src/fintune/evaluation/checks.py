@@ -44,11 +44,3 @@ def warnings_for(metrics: dict[str, Any], splits: list[str]) -> list[str]:
             out.append(f"{name} has {rows} rows: its metrics can move by several points on other data; read the "
                        "intervals")
     return out
-
-
-def duration(seconds: float) -> str:
-    """``350.15`` -> ``5:50``; ``3725`` -> ``1:02:05``."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -401,11 +401,6 @@ def model_folder(path: str | Path) -> Path:
     return folder
 
 
-def as_examples(examples: Examples | list[str]) -> Examples:
-    """Plain texts (or :class:`Examples`) as examples without labels; see :func:`to_examples`."""
-    return to_examples(examples, None)
-
-
 INPUTS = "a pandas DataFrame, a Hugging Face Dataset, a list of texts or fintune.data.Examples"
 
 

@@ -14,16 +14,9 @@ from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
 )
 
-from fintune.console import console
+from fintune.console import console, duration
 
 EVERY_SECONDS = 30.0
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class TrainProgress:
@@ -61,7 +54,7 @@ class TrainProgress:
             rate = (step - self.first) / max(elapsed, 1e-9)
             eta = (self.total - step) / rate if rate > 0 else 0.0
             console.print(f"train step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%) epoch {epoch} "
-                          f"loss {loss:.4f} {speed:.1f} samples/s elapsed {_clock(elapsed)} eta {_clock(eta)}",
+                          f"loss {loss:.4f} {speed:.1f} samples/s elapsed {duration(elapsed)} eta {duration(eta)}",
                           soft_wrap=True, highlight=False)
             self.last_line, self.last_step = now, step
 
