@@ -202,7 +202,7 @@ def _explain_section(run: Path, model: FintuneModel) -> str:
     for i in picks:
         exp = explain(model, examples, i, table)
         truth = model.label_names[int(examples.labels[i])]
-        if model.explanation_method == "integrated_gradients":
+        if model.explanation_method in ("integrated_gradients", "windows"):
             body = exp.to_html()
         else:
             body = (f"<b>{html.escape(exp.label)}</b> ({exp.probability:.2f}) " + _table(
@@ -213,9 +213,11 @@ def _explain_section(run: Path, model: FintuneModel) -> str:
         scores = trust.permutation_importance(model, examples, table)
         importance = "<h3>Permutation importance (accuracy drop when a column is shuffled)</h3>" + _table(
             ["column", "accuracy drop"], [[c, v] for c, v in scores[:15]])
-    method = ("Integrated Gradients on the input embeddings (green pushes toward the predicted label, red against)"
-              if model.explanation_method == "integrated_gradients"
-              else "occlusion: each column set to its training mean or to missing")
+    method = {"integrated_gradients": "Integrated Gradients on the input embeddings (green pushes toward the "
+                                      "predicted label, red against)",
+              "windows": "each window's drop in P(predicted) when the document is read without it; then Integrated "
+                         "Gradients over the words of the window that moved it most"}.get(
+        model.explanation_method, "occlusion: each column set to its training mean or to missing")
     return f"<p class=muted>{method}</p>" + "".join(blocks) + importance
 
 

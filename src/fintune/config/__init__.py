@@ -16,14 +16,14 @@ from fintune.config.pretrain import CorpusConfig, CorpusSource, MaskingConfig, P
 from fintune.config.schema import RunConfig
 from fintune.config.sections import (
     DEFAULT_PII_TYPES, PII_TYPES, CleanConfig, DataConfig, DecisionConfig, DeployConfig, DistillConfig, DPConfig,
-    EarlyStoppingConfig, EnsembleConfig, ExportConfig, GBMConfig, LinearConfig, ModelConfig, MonitorConfig, ParamSpace, PiiType,
+    EarlyStoppingConfig, EnsembleConfig, ExportConfig, GBMConfig, LinearConfig, LongTextConfig, ModelConfig, MonitorConfig, ParamSpace, PiiType,
     PredictionLogConfig, PrivacyConfig, ServeConfig, SplitConfig, Strict, Task, TrainConfig,
     TrackConfig, TrainPrivacyConfig, TuneConfig, WindowConfig,
 )
 
 __all__ = [
     "DEFAULT_PII_TYPES", "PII_TYPES", "CleanConfig", "DPConfig", "DataConfig", "DecisionConfig", "DeployConfig", "DistillConfig",
-    "EarlyStoppingConfig", "EnsembleConfig", "ExportConfig", "GBMConfig", "LinearConfig", "ModelConfig", "MonitorConfig", "ParamSpace", "PiiType",
+    "EarlyStoppingConfig", "EnsembleConfig", "ExportConfig", "GBMConfig", "LinearConfig", "LongTextConfig", "ModelConfig", "MonitorConfig", "ParamSpace", "PiiType",
     "PredictionLogConfig", "PrivacyConfig", "RunConfig", "ServeConfig", "SplitConfig", "Strict", "Task",
     "TrackConfig", "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
     "load_config", "validate_config", "validate_deploy", "CorpusConfig", "CorpusSource", "MaskingConfig",

@@ -36,12 +36,16 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
 def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     """The columns a model kind reads, and the tasks it can do."""
     kind = model.kind
-    if kind == "probe" and (data.text_column is None or data.feature_columns is not None
-                            or data.pair_column is not None):
-        raise ValueError("model.kind 'probe' reads one text column: set data.text_column, without feature "
+    if kind in ("probe", "long_text") and (data.text_column is None or data.feature_columns is not None
+                                           or data.pair_column is not None):
+        raise ValueError(f"model.kind '{kind}' reads one text column: set data.text_column, without feature "
                          "or pair columns")
-    if kind == "probe" and task not in ("classification", "regression"):
-        raise ValueError("model.kind 'probe' is for classification and regression")
+    if kind in ("probe", "long_text") and task not in ("classification", "regression"):
+        raise ValueError(f"model.kind '{kind}' is for classification and regression")
+    if kind == "long_text" and model.long_text.stride > model.max_length - 2:
+        raise ValueError(f"model.long_text.stride {model.long_text.stride} would skip tokens between windows of "
+                         f"model.max_length {model.max_length}; set it at most {model.max_length - 2} "
+                         "(the window less its two special tokens)")
     if kind == "text" and data.text_column is not None and data.feature_columns is not None:
         raise ValueError("model.kind 'text' reads one input: set data.text_column or "
                          "data.feature_columns, not both (model.kind: fusion uses both)")
@@ -58,7 +62,7 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     if kind == "causal":
         if data.text_column is None or data.feature_columns is not None:
             raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")
-    elif kind not in ("text", "probe") and data.feature_columns is None:
+    elif kind not in ("text", "probe", "long_text") and data.feature_columns is None:
         raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
     if kind in ("mlp", "gbm", "linear") and data.text_column is not None:
         raise ValueError(f"model.kind '{kind}' uses the features alone; remove data.text_column "

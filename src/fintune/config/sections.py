@@ -212,6 +212,20 @@ class EnsembleConfig(Strict):
         return value
 
 
+class LongTextConfig(Strict):
+    """``model.kind: long_text``: each document is cut into overlapping windows of
+    ``model.max_length`` tokens, every window is encoded, and the window vectors are pooled
+    into one document vector for the head."""
+
+    stride: int = Field(384, ge=1, description="tokens from the start of one window to the start of the next; "
+                        "less than the window's content (max_length minus the special tokens) makes them overlap")
+    max_windows: int = Field(16, ge=1, description="windows read per document at most (from its start); a longer "
+                             "document is cut there, and training and prediction say how many were")
+    pooling: Literal["attention", "mean", "max"] = Field(
+        "attention", description="how window vectors become the document's: a learned attention weight per "
+        "window, their mean, or their element-wise max")
+
+
 class ModelConfig(Strict):
     """The backbone: a registry name (``minilm``), a Hugging Face id, or a local path."""
 
@@ -220,8 +234,9 @@ class ModelConfig(Strict):
     trust_remote_code: bool = False
     dropout: float | None = Field(None, ge=0, lt=1)
     num_layers: int | None = Field(None, ge=1, description="keep only the first N transformer layers")
-    kind: Literal["text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"] = Field(
-        "text", description="text: the encoder reads the text; probe: a linear layer on the frozen encoder's "
+    kind: Literal["text", "long_text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"] = Field(
+        "text", description="text: the encoder reads the text; long_text: it reads every window of a long "
+        "document and pools them (model.long_text); probe: a linear layer on the frozen encoder's "
         "sentence vector (computed once; cheap, and what DP-SGD trains best); fusion: the encoder's sentence vector "
         "joined with the row's features; mlp / gbm / linear: the features alone (baselines); ensemble: "
         "several of those, weighted on validation; causal: a causal LM answers an instruction prompt, "
@@ -249,6 +264,7 @@ class ModelConfig(Strict):
     gbm: GBMConfig = GBMConfig()
     linear: LinearConfig = LinearConfig()
     ensemble: EnsembleConfig = EnsembleConfig()
+    long_text: LongTextConfig = LongTextConfig()
 
 
 class EarlyStoppingConfig(Strict):

@@ -64,6 +64,8 @@ def lengths_of(encoded: dict) -> list[int]:
         return [int(n) for n in encoded["lengths"]]
     if "input_ids" in encoded:
         return [len(ids) for ids in encoded["input_ids"]]
+    if "windows" in encoded:  # a long document: the tokens of all its windows
+        return [sum(len(w) for w in doc) for doc in encoded["windows"]]
     return [1] * len(encoded["features"])
 
 
@@ -72,16 +74,13 @@ def collate(encoded: dict, index: np.ndarray, pad_id: int) -> dict[str, torch.Te
     batch: dict[str, torch.Tensor] = {}
     if "features" in encoded:
         batch["features"] = torch.from_numpy(encoded["features"][index])
+    if "windows" in encoded:
+        return _collate_windows(encoded["windows"], index, pad_id)
     if "input_ids" not in encoded:
         return batch
     rows = [encoded["input_ids"][i] for i in index]
     width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for j, row in enumerate(rows):
-        ids[j, :len(row)] = torch.tensor(row)
-        mask[j, :len(row)] = 1
-    batch["input_ids"], batch["attention_mask"] = ids, mask
+    batch["input_ids"], batch["attention_mask"] = _padded(rows, pad_id)
     # Other per-token inputs, padded with 0: segment ids, and the word shapes of a tagger.
     for key in ("token_type_ids", "shape_ids"):
         if key in encoded:
@@ -91,3 +90,23 @@ def collate(encoded: dict, index: np.ndarray, pad_id: int) -> dict[str, torch.Te
                 values[j, :len(row)] = torch.tensor(row)
             batch[key] = values
     return batch
+
+
+def _padded(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded to the longest row, and the attention mask."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, row in enumerate(rows):
+        ids[j, :len(row)] = torch.tensor(row)
+        mask[j, :len(row)] = 1
+    return ids, mask
+
+
+def _collate_windows(docs: list[list[list[int]]], index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
+    """Every window of the selected documents as rows, and ``doc_index``: the position in the
+    batch of the document each window belongs to (see :mod:`fintune.models.long_text`)."""
+    rows = [window for i in index for window in docs[i]]
+    owner = [j for j, i in enumerate(index) for _ in docs[i]]
+    ids, mask = _padded(rows, pad_id)
+    return {"input_ids": ids, "attention_mask": mask, "doc_index": torch.tensor(owner, dtype=torch.long)}

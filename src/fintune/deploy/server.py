@@ -40,6 +40,7 @@ from fintune.deploy.batcher import MicroBatcher
 from fintune.deploy.metrics import ServerMetrics
 from fintune.deploy.predlog import PredictionLog, Record, input_hash, sketch
 from fintune.errors import FintuneError
+from fintune.evaluation.explain import ON_EMBEDDINGS
 from fintune.predictors import FintuneModel
 from fintune.models.onnx import OnnxModel
 
@@ -107,11 +108,20 @@ class Attribution(BaseModel):
     score: float
 
 
+class WindowShare(BaseModel):
+    window: int
+    start: int
+    weight: float
+    drop: float
+
+
 class ExplainResponse(BaseModel):
     label: str
     probability: float
     method: str
     attributions: list[Attribution]
+    windows: list[WindowShare] = Field(default_factory=list, description="long documents: each window's "
+                                       "pooling weight and the drop in probability without it")
 
 
 class ErrorResponse(BaseModel):
@@ -299,7 +309,8 @@ class Service:
             result = explain(model, examples, 0, frame)
         return ExplainResponse(label=result.label, probability=result.probability,
                                method=model.explanation_method,
-                               attributions=[Attribution(part=p, score=s) for p, s in result.parts])
+                               attributions=[Attribution(part=p, score=s) for p, s in result.parts],
+                               windows=[WindowShare(**w) for w in result.windows])
 
     def _explaining_model(self) -> FintuneModel:
         if self._explainer is None:
@@ -461,7 +472,7 @@ def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastA
     log_path = Path(cfg.log.path) if cfg.log.path else run / "serve" / "predictions.sqlite"
     # Integrated Gradients hooks the embedding layer: it runs on a copy of the torch model, so
     # the served one never carries a hook; table models are explained by occlusion on the served one.
-    source = _torch_run(run, model) if model.explanation_method == "integrated_gradients" else None
+    source = _torch_run(run, model) if model.explanation_method in ON_EMBEDDINGS else None
     explainer = (lambda: FintuneModel.load(source)) if source is not None else None
     return create_app(model, cfg, name=run.name, log_path=log_path, api_key=api_key, explainer=explainer,
                       model_path=folder)

@@ -1,5 +1,9 @@
 """Explanations of single predictions.
 
+Long documents (``model.kind: long_text``): each window's share, the drop in P(predicted
+class) when the document is read without it, then Integrated Gradients over the words of
+the window that mattered most, read as a document of its own.
+
 Text models: Integrated Gradients (Sundararajan et al. 2017, via captum) on the input
 embeddings, from an all-padding baseline (special tokens kept) to the text, for the
 predicted class; word pieces are merged back into words. Feature models (fusion, mlp,
@@ -11,7 +15,7 @@ gradients, so it works for trees too.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +26,8 @@ from fintune.data import Examples
 from fintune.errors import FintuneError, needs
 
 IG_STEPS = 32
+# Methods that hook the embedding layer (captum): a server runs them on a copy of its model.
+ON_EMBEDDINGS = frozenset({"integrated_gradients", "windows"})
 
 
 @dataclass
@@ -32,6 +38,9 @@ class Explanation:
     label: str
     probability: float
     parts: list[tuple[str, float]]  # in reading order; positive pushes toward ``label``
+    # Long documents: per window, its first token, its weight in the pooling, and the drop in
+    # P(label) without it; ``parts`` are then the words of the window with the largest drop.
+    windows: list[dict[str, float]] = field(default_factory=list)
 
     def top(self, k: int = 8) -> list[tuple[str, float]]:
         """The k parts with the largest absolute attribution."""
@@ -47,6 +56,10 @@ class Explanation:
             spans.append(f'<span title="{value:+.4f}" style="background:{color};padding:1px 2px;'
                          f'border-radius:3px">{html.escape(part)}</span>')
         head = f"<b>{html.escape(self.label)}</b> ({self.probability:.2f}): "
+        if self.windows:
+            top = max(self.windows, key=lambda w: w["drop"])
+            head += (f"<i>{len(self.windows)} windows; window {int(top['window']) + 1} (from token "
+                     f"{int(top['start'])}) moves it most ({top['drop']:+.3f}):</i> ")
         return head + " ".join(spans)
 
 
@@ -60,6 +73,8 @@ def explain(model: Any, examples: Examples, index: int = 0, table: pd.DataFrame 
     if method is None:
         raise FintuneError("explanations (Integrated Gradients, occlusion) are implemented for classification "
                            "with encoder and feature models, not for causal LMs or other tasks")
+    if method == "windows":
+        return _windows(model, examples.texts[index])
     if method == "integrated_gradients":
         if model.data_config.pair_column is not None:
             raise FintuneError("explanations of text-pair models (data.pair_column) are not implemented: "
@@ -70,14 +85,19 @@ def explain(model: Any, examples: Examples, index: int = 0, table: pd.DataFrame 
     return _occlusion(model, table.iloc[[index]])
 
 
-def _integrated_gradients(model: Any, text: str) -> Explanation:
+def _integrated_gradients(model: Any, text: str, target: int | None = None) -> Explanation:
+    enc = model.tokenizer(text, truncation=True, max_length=model.max_length, return_tensors="pt")
+    return _attribute(model, text, enc, target)
+
+
+def _attribute(model: Any, text: str, enc: Any, target: int | None) -> Explanation:
+    """Integrated Gradients over one tokenized text, for ``target`` (default: the prediction)."""
     with needs("trust", "explanations by integrated gradients"):
         from captum.attr import LayerIntegratedGradients
 
     net = model.model
     net.eval()
     device = next(net.parameters()).device
-    enc = model.tokenizer(text, truncation=True, max_length=model.max_length, return_tensors="pt")
     ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
     special = torch.tensor(model.tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True),
                            device=device).bool()
@@ -94,7 +114,8 @@ def _integrated_gradients(model: Any, text: str) -> Explanation:
 
     with torch.no_grad():
         probs = forward(ids)[0]
-    target = int(model.labels_ids(probs[None].cpu().numpy())[0])
+    if target is None:
+        target = int(model.labels_ids(probs[None].cpu().numpy())[0])
     lig = LayerIntegratedGradients(forward, net.get_input_embeddings())
     # A sharp softmax bends the path integral; add steps until the attributions add up to
     # p(text) - p(baseline) within 5% (the completeness axiom), or the step budget ends.
@@ -107,6 +128,37 @@ def _integrated_gradients(model: Any, text: str) -> Explanation:
     tokens = model.tokenizer.convert_ids_to_tokens(ids[0].tolist())
     words = _merge_pieces(tokens, scores, special.cpu().numpy())
     return Explanation(text, model.label_names[target], float(probs[target]), words)
+
+
+def _windows(model: Any, text: str) -> Explanation:
+    """Which window of a long document drove its score, and which words of that window."""
+    from fintune.data.batching import collate
+    from fintune.models.long_text import window_ids
+
+    windowed = window_ids(model.tokenizer, [text], model.max_length, model.meta.long_text)
+    windows, starts = windowed.windows[0], windowed.starts[0]
+    net = model.model
+    net.eval()
+    device = next(net.parameters()).device
+    temperature = model.temperature or 1.0
+
+    @torch.no_grad()
+    def read(kept: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        batch = {k: v.to(device) for k, v in collate({"windows": [kept]}, np.array([0]), model.inputs.pad_id).items()}
+        out = net(**batch)
+        return (torch.softmax(out.logits.float() / temperature, -1)[0].cpu().numpy(),
+                out.window_weights.float().cpu().numpy())
+
+    probs, weights = read(windows)
+    target = int(model.labels_ids(probs[None])[0])
+    drops = [float(probs[target] - read(windows[:i] + windows[i + 1:])[0][target]) if len(windows) > 1 else 0.0
+             for i in range(len(windows))]
+    top = int(np.argmax(drops))
+    ids = torch.tensor([windows[top]])
+    words = _attribute(model, text, {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, target).parts
+    summary = [{"window": i, "start": starts[i], "weight": float(weights[i]), "drop": drops[i]}
+               for i in range(len(windows))]
+    return Explanation(text, model.label_names[target], float(probs[target]), words, summary)
 
 
 def _merge_pieces(tokens: list[str], scores: np.ndarray, special: np.ndarray) -> list[tuple[str, float]]:

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from fintune.config import LongTextConfig
+from fintune.console import console
 from fintune.data import Examples
 from fintune.data.features import FeatureEncoder
 from fintune.errors import DataError
@@ -37,10 +39,22 @@ class Inputs:
     features: FeatureEncoder | None = None
     # Causal LMs: a PromptFormat (classification) or GenerationFormat wraps each text in its prompt.
     prompt: Any = None
+    # Long documents: each text becomes overlapping windows (see fintune.models.long_text).
+    windows: LongTextConfig | None = None
 
     def __call__(self, examples: Examples) -> dict[str, Any]:
         encoded: dict[str, Any] = {}
-        if self.prompt is not None:
+        if self.windows is not None:
+            from fintune.models.long_text import WINDOWS, window_ids
+
+            assert self.tokenizer is not None
+            windowed = window_ids(self.tokenizer, examples.texts, self.max_length, self.windows)
+            if windowed.cut:
+                console.print(f"note: {windowed.cut:,} of {len(examples):,} documents of {examples.source} are longer "
+                              f"than model.long_text.max_windows ({self.windows.max_windows}) windows; each is read "
+                              "up to there")
+            encoded[WINDOWS] = windowed.windows
+        elif self.prompt is not None:
             encoded.update(self.prompt.encode(examples, self.max_length))
         elif self.tokenizer is not None:
             encoded.update(encode(self.tokenizer, examples.texts, self.max_length, examples.pairs))

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fintune.config import DataConfig, RunConfig, Task
+from fintune.config import DataConfig, LongTextConfig, RunConfig, Task
 from fintune.errors import FintuneError
 from fintune.models.backbones import resolve_backbone
 
@@ -117,6 +117,7 @@ class RunMeta(_Strict):
     fusion_shape: dict[str, Any] | None = None
     target_scale: TargetScale | None = None  # regression by the network: predictions are mapped back
     ensemble: EnsembleMeta | None = None
+    long_text: LongTextConfig | None = None  # how a long document is cut into windows and pooled
     # Where it came from.
     distilled: DistillMeta | None = None
     merged_from: str | None = None

@@ -83,7 +83,7 @@ class Predictor:
         self.label_names: list[str] | None = self.meta.label_names
         self.max_length: int = self.meta.max_length
         self.data_config: DataConfig = self.meta.data
-        self.inputs = Inputs(tokenizer, self.max_length, features, self._prompt())
+        self.inputs = Inputs(tokenizer, self.max_length, features, self._prompt(), self.meta.long_text)
         # Set by fintune.fit: where the model was trained and what the run measured.
         self.run_dir: Path | None = None
         self.metrics: dict[str, Any] | None = None
@@ -106,6 +106,11 @@ class Predictor:
     def prompt_meta(cls, cfg: ModelConfig, prompt: Any) -> dict[str, Any]:
         """What fintune.json records of a new model's prompt (see :meth:`new_prompt`)."""
         return {}
+
+    @classmethod
+    def new_windows(cls, cfg: ModelConfig) -> Any:
+        """How a new model cuts long documents into windows (long_text); None: it truncates."""
+        return None
 
     @classmethod
     def fit(cls, table: Any, /, **kwargs: Any) -> Predictor:

@@ -49,10 +49,10 @@ def token_counter(tokenizer: Any, max_length: int | None = None) -> TokenCounter
 
 @register_recipe
 class SentenceRecipe(Recipe):
-    """Text, fusion, mlp and causal models through the training loop."""
+    """Text, long-text, fusion, mlp and causal models through the training loop."""
 
     name = "sentence"
-    kinds = frozenset({"text", "fusion", "mlp", "causal"})
+    kinds = frozenset({"text", "long_text", "fusion", "mlp", "causal"})
     tasks = frozenset({"classification", "regression", "generation"})
 
     def __call__(self, cfg: RunConfig, run: RunFolder, options: TrainOptions) -> RecipeResult:
@@ -65,7 +65,8 @@ class SentenceRecipe(Recipe):
                               "task (two labels); use 'argmax' otherwise")
         features = fit_features(cfg, data, kind.binned_features) if kind.reads_features else None
         prompt = kind.new_prompt(cfg.model, tokenizer, data.label_names, cfg.data.instruction_column is not None)
-        inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt)
+        windows = kind.new_windows(cfg.model)
+        inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt, windows)
         scale = TargetScale.fit(data.train.labels) if cfg.task == "regression" else None
         fitted = scaled(data, scale)  # what training sees; evaluation below reads the real targets
         train_examples, objective = (options.objective_for(fitted.train) if options.objective_for
@@ -74,7 +75,7 @@ class SentenceRecipe(Recipe):
         if model is None:
             return RecipeResult(None, {"training": training}, training, data.report)
         meta = RunMeta.for_run(cfg, kind.name, data.label_names, target_scale=scale,
-                               distilled=options.distilled, **kind.prompt_meta(cfg.model, prompt))
+                               distilled=options.distilled, long_text=windows, **kind.prompt_meta(cfg.model, prompt))
         predictor = FintuneModel(model, tokenizer, meta, features=features)
         splits = held_out(data.validation, data.test)
         if cfg.task == "generation":

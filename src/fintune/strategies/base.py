@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from torch.optim.lr_scheduler import LRScheduler
 
 # What the config knows of models and tasks, spelled once for the strategies' declarations.
-ALL_KINDS = frozenset({"text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"})
+ALL_KINDS = frozenset({"text", "long_text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"})
 ALL_TASKS = frozenset({"classification", "regression", "generation", "token_classification"})
 
 

@@ -24,7 +24,7 @@ class FreezeConfig(StrategyConfig):
 class Freeze(Strategy):
     name = "freeze"
     Config = FreezeConfig
-    kinds = frozenset({"text", "fusion"})
+    kinds = frozenset({"text", "long_text", "fusion"})
     tasks = frozenset({"classification", "regression", "token_classification"})
     dp = True
 

@@ -34,7 +34,7 @@ class GradualConfig(StrategyConfig):
 class Gradual(Strategy):
     name = "gradual"
     Config = GradualConfig
-    kinds = frozenset({"text", "fusion"})
+    kinds = frozenset({"text", "long_text", "fusion"})
     tasks = frozenset({"classification", "regression", "token_classification"})
 
     def _groups(self, model: nn.Module) -> list[list[tuple[str, nn.Parameter]]]:

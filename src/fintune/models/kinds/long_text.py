@@ -1,0 +1,46 @@
+"""Long documents (``model.kind: long_text``), see :mod:`fintune.models.long_text`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fintune.config import LongTextConfig, ModelConfig
+from fintune.models.backbones import backbone_config, load_error, resolve_backbone
+from fintune.models.fusion import load_encoder
+from fintune.models.long_text import LongTextModel
+from fintune.models.metadata import RunMeta
+from fintune.models.predictor import Predictor, register_predictor
+
+
+@register_predictor("long_text")
+class LongTextPredictor(Predictor):
+    """The encoder reads every window of a document; the pooled windows feed the head."""
+
+    onnx_export = ("a long-text model pools a varying number of windows per document, which the ONNX export "
+                   "of one fixed-shape classifier does not trace; serve it with torch (`fintune serve RUN`)")
+    explanation = "windows"
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
+              load_kwargs: dict[str, Any]) -> torch.nn.Module:
+        try:
+            encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise load_error(cfg.backbone, exc) from None
+        num_labels = 1 if task == "regression" else len(label_names or [])
+        dropout = cfg.dropout if cfg.dropout is not None else 0.1
+        return LongTextModel(encoder, cfg.long_text.pooling, num_labels, dropout)
+
+    @classmethod
+    def new_windows(cls, cfg: ModelConfig) -> LongTextConfig:
+        return cfg.long_text
+
+    @classmethod
+    def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:
+        return LongTextModel.load(folder)
+
+    def _save_model(self, folder: Path) -> None:
+        self.model.save(folder)
