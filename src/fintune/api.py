@@ -21,7 +21,8 @@ from fintune.config import (
 )
 from fintune.config.loading import RUN_PATHS, read_yaml, resolve_paths
 from fintune.console import console
-from fintune.data import Examples, prepare_data, print_report
+from fintune.data import Examples, PreparedData, prepare_data, print_report
+from fintune.data.label_issues import ISSUES_FILE, find_label_issues
 from fintune.data.columns import load_table
 from fintune.data.frames import table_path
 from fintune.deploy import deploy_config
@@ -58,19 +59,43 @@ def load_run_config(config: RunConfig | str | Path, overrides: list[str] | tuple
 
 
 def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = (),
-               output: str | Path | None = None) -> dict[str, Any]:
-    """Load, clean and split the data as training would; print and write the quality report."""
+               output: str | Path | None = None, label_issues: bool = False, folds: int = 5) -> dict[str, Any]:
+    """Load, clean and split the data as training would; print and write the quality report.
+
+    ``label_issues`` also lists the training rows whose labels look wrong (cleanlab on
+    ``folds`` out-of-fold predictions of a quick model) in ``label_issues.csv`` beside the report.
+    """
     cfg = load_run_config(config, overrides)
+    out = Path(output) if output else Path(cfg.output_dir) / DATA_CHECK
     if cfg.task == "token_classification":
         report = prepare_tagged(cfg.data, cfg.seed).report
         print_tagging_report(report, console)
     else:
-        report = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(load_tokenizer(cfg.model), cfg.model.max_length)).report
+        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(load_tokenizer(cfg.model), cfg.model.max_length))
+        report = data.report
         print_report(report, console)
-    out = Path(output) if output else Path(cfg.output_dir) / DATA_CHECK
+        if label_issues:
+            report["label_issues_found"] = _write_label_issues(data, cfg, folds, out.with_name(ISSUES_FILE))
     write_text(out, json.dumps(report, indent=2), "data report")
     console.print(f"data report written to [bold]{out}[/]")
     return report
+
+
+def _write_label_issues(data: PreparedData, cfg: RunConfig, folds: int, path: Path) -> dict[str, Any]:
+    """Find, print and write the training rows whose labels look wrong."""
+    if cfg.task != "classification" or data.label_names is None:
+        raise FintuneError(f"--label-issues checks classification labels; this is a {cfg.task} task")
+    issues = find_label_issues(data.train, data.label_names, folds, cfg.seed, text=cfg.data.text_column is not None)
+    write_text(path, issues.table.drop(columns="position").to_csv(index=False), "label issues")
+    summary = issues.summary()
+    console.print(f"[bold]{summary['found']:,}[/] of {summary['checked']:,} training rows look mislabeled "
+                  f"(out-of-fold accuracy of the quick model {summary['quick_model_accuracy']:.3f}); worst first "
+                  f"in [bold]{path}[/]")
+    for row in issues.table.head(5).itertuples():
+        console.print(f"  row {row.row}: given {row.given_label}, suggested {row.suggested_label}: {row.text[:90]}",
+                      markup=False, highlight=False)
+    console.print("train without them: data.clean.drop_label_issues: true")
+    return {**summary, "file": str(path)}
 
 
 def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = (), *,

@@ -254,10 +254,15 @@ def predict(run: Path, input: Annotated[Path, typer.Option("--input", help="CSV/
 @data_app.command("check")
 @user_errors
 def data_check(config: Path, overrides: Overrides = None,
-               output: Annotated[Path | None, typer.Option(help="JSON report path")] = None) -> None:
+               output: Annotated[Path | None, typer.Option(help="JSON report path")] = None,
+               label_issues: Annotated[bool, typer.Option(
+                   "--label-issues", help="also list training rows whose labels look wrong (cleanlab, out-of-fold "
+                   "predictions of a quick model) in label_issues.csv")] = False,
+               folds: Annotated[int, typer.Option(help="folds of the quick model for --label-issues", min=2)] = 5,
+               ) -> None:
     """Data quality report (rows, balance, lengths, duplicates, conflicts, overlap) without training."""
     from fintune import api
-    api.data_check(config, overrides or [], output=output)
+    api.data_check(config, overrides or [], output=output, label_issues=label_issues, folds=folds)
 
 
 @graph_app.command("build")

@@ -28,6 +28,9 @@ class CleanConfig(Strict):
     drop_duplicates: bool = True
     drop_conflicts: bool = True
     remove_overlap: bool = True
+    drop_label_issues: bool = Field(False, description="drop training rows whose label looks wrong (cleanlab on "
+                                    "out-of-fold probabilities of a quick model, as `fintune data check "
+                                    "--label-issues` lists them); validation and test are kept as they are")
 
 
 class SplitConfig(Strict):
@@ -105,6 +108,8 @@ class DataConfig(Strict):
                                            "instruction (FinGPT's instruction/input/output records)")
     pair_column: str | None = Field(None, description="a second text read with the first as a pair, e.g. "
                                     "the target whose sentiment is asked (FiQA-2018 task 1)")
+    weight_column: str | None = Field(None, description="a column of row weights (>= 0) for the training loss, "
+                                      "e.g. the confidence column `fintune label` writes; evaluation is unweighted")
     tokens_column: str | None = Field(None, description="token_classification: a column with each "
                                       "sentence's words (a list); CoNLL files read as 'tokens' and 'tags'")
     tag_scheme: Literal["io", "bio", "bioes"] | None = Field(

@@ -105,6 +105,9 @@ def prepare_data(
         "validation": _to_examples(validation, task, cfg, sources["validation"]),
         "test": _to_examples(test, task, cfg, sources["test"]) if test is not None else None,
     }
+    issues = None
+    if cfg.clean.drop_label_issues:
+        splits["train"], issues = _without_label_issues(splits["train"], cfg, task, label_names, seed)
     # Only a time split promises no look-ahead; given files may break it, so say so.
     look_ahead = _look_ahead_note(splits) if cfg.split.method == "time" else None
     note = _join_notes(carved.note, look_ahead)
@@ -115,6 +118,8 @@ def prepare_data(
         count_tokens=count_tokens,
     )
     report["privacy"] = masking_report((t for e in splits.values() if e is not None for t in e.texts), cfg)
+    if issues is not None:
+        report["label_issues"] = issues
     return PreparedData(splits["train"], splits["validation"], splits["test"], label_names, report)
 
 
@@ -158,6 +163,19 @@ def load_examples(
                     instructions_of(table, cfg, path), pairs_of(table, cfg, path))
 
 
+def _without_label_issues(train: Examples, cfg: DataConfig, task: Task, label_names: list[str] | None,
+                          seed: int) -> tuple[Examples, dict[str, Any]]:
+    """The training split less the rows cleanlab flags (data.clean.drop_label_issues)."""
+    if task != "classification" or label_names is None:
+        raise DataError("data.clean.drop_label_issues is for classification labels; turn it off for "
+                        f"task {task}", file=cfg.train)
+    from fintune.data.label_issues import find_label_issues
+
+    issues = find_label_issues(train, label_names, seed=seed, text=cfg.text_column is not None)
+    keep = np.setdiff1d(np.arange(len(train)), issues.positions)
+    return train.take(keep), {**issues.summary(), "dropped": len(train) - len(keep)}
+
+
 # ---------------------------------------------------------------- building the frames
 
 
@@ -168,6 +186,8 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         wanted.append((cfg.instruction_column, "instruction"))
     if cfg.pair_column is not None:
         wanted.append((cfg.pair_column, "pair"))
+    if cfg.weight_column is not None:
+        wanted.append((cfg.weight_column, "weight"))
     wanted += [(c, "feature") for c in input_columns(cfg)]
     wanted.append((cfg.label_column, "label"))
     if cfg.date_column is not None:
@@ -197,6 +217,8 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
     if cfg.date_column is not None:
         dates = parse_dates(table[cfg.date_column], source, cfg.date_column)
         frame["date"] = dates.reset_index(drop=True)  # frame has a fresh 0..n-1 index too
+    if cfg.weight_column is not None:
+        frame["weight"] = row_weights(table[cfg.weight_column], source, cfg.weight_column)
     features = feature_frame(table, cfg, source)
     if features is not None:
         for col in features.columns:
@@ -217,8 +239,19 @@ def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) 
                                 index=frame["row"].to_numpy())
     instructions = frame["instruction"].tolist() if "instruction" in frame.columns else None
     pairs = frame["pair"].tolist() if "pair" in frame.columns else None
+    weights = frame["weight"].to_numpy(dtype=np.float32) if "weight" in frame.columns else None
     return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy(), instructions,
-                    pairs)
+                    pairs, weights=weights)
+
+
+def row_weights(values: pd.Series, source: str, column: str) -> np.ndarray:
+    """Training weights: numbers >= 0; a missing, negative or non-numeric one is a DataError."""
+    weights = target_values(values, source, column)
+    bad = np.flatnonzero(~np.isfinite(weights) | (weights < 0))
+    if len(bad):
+        raise DataError(f"row weight {weights[bad[0]]} is not a number >= 0 (data.weight_column)",
+                        file=source, row=int(bad[0]) + 1, column=column)
+    return weights
 
 
 _LABEL_DTYPES = {"classification": np.int64, "regression": np.float32, "generation": object}

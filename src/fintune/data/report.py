@@ -159,6 +159,11 @@ def print_report(report: dict, console: Console | None = None) -> None:
         console.print("[bold]Conflicting texts[/bold] (same text, different labels), e.g.:")
         for text in examples:
             console.print(f"  - {text}", markup=False, highlight=False)
+    issues = report.get("label_issues")
+    if issues:
+        console.print(f"[bold]Label issues[/bold]: {issues['found']:,} of {issues['checked']:,} training rows look "
+                      f"mislabeled (quick model's out-of-fold accuracy {issues['quick_model_accuracy']:.3f}); "
+                      f"{issues.get('dropped', 0):,} dropped")
     privacy = report.get("privacy") or {}
     if privacy.get("masked"):
         counts = ", ".join(f"{k} {v}" for k, v in privacy["counts"].items()) or "none found"

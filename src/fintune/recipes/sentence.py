@@ -58,7 +58,9 @@ class SentenceRecipe(Recipe):
     def __call__(self, cfg: RunConfig, run: RunFolder, options: TrainOptions) -> RecipeResult:
         kind = predictor_class(predictor_name(cfg.task, cfg.model.kind))
         tokenizer = load_tokenizer(cfg.model) if kind.reads_text else None
-        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(tokenizer, cfg.model.max_length) if tokenizer else None)
+        # A long-text model reads past max_length (in windows): no text is "cut" at it.
+        cut_at = cfg.model.max_length if kind.new_windows(cfg.model) is None else None
+        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(tokenizer, cut_at) if tokenizer else None)
         loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
         if cfg.decision.threshold != "argmax" and len(data.label_names or []) != 2:
             raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "

@@ -105,12 +105,16 @@ class Supervised:
     """Cross-entropy (optionally class-weighted) or mean squared error against the labels."""
 
     def __init__(self, labels: np.ndarray, task: str, weights: torch.Tensor | None = None,
-                 focal_gamma: float | None = None) -> None:
+                 focal_gamma: float | None = None, row_weights: np.ndarray | None = None) -> None:
         self.labels, self.task, self.weights = torch.tensor(labels), task, weights
         self.focal_gamma = focal_gamma
+        # data.weight_column: each row's share of the batch loss (a weak label's confidence).
+        self.row_weights = None if row_weights is None else torch.tensor(row_weights, dtype=torch.float32)
 
     def __call__(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
         logits, labels = logits.float(), self.labels[index].to(logits.device)
+        if self.row_weights is not None:
+            return self._weighted(logits, labels, self.row_weights[index].to(logits.device))
         if self.task == "regression":
             return torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
         weights = None if self.weights is None else self.weights.to(logits.device)
@@ -122,6 +126,16 @@ class Supervised:
         if weights is not None:
             loss = loss * weights[labels]
         return loss.mean()
+
+    def _weighted(self, logits: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The row-weighted mean loss (class weights, when set, multiply in)."""
+        if self.task == "regression":
+            loss = (logits.squeeze(-1) - labels.float()) ** 2
+        else:
+            loss = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+            if self.weights is not None:
+                rows = rows * self.weights.to(logits.device)[labels]
+        return (loss * rows).sum() / rows.sum().clamp_min(1e-12)
 
 
 def _eval_metrics(outputs: np.ndarray, labels: np.ndarray, task: str,
@@ -256,7 +270,8 @@ def train(
         weights = (_class_weights(train_data.labels, len(label_names or []))
                    if cfg.class_weights and task == "classification" else None)
         objective = Supervised(train_data.labels, task, weights,
-                               focal_gamma=cfg.focal_gamma if cfg.loss == "focal" else None)
+                               focal_gamma=cfg.focal_gamma if cfg.loss == "focal" else None,
+                               row_weights=train_data.weights)
 
     # Oversampling draws the epoch's rows from the labels; regression and soft targets do not.
     sample_labels = train_data.labels if cfg.oversample and task == "classification" else None
