@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fintune.tagging",),
     ("fintune.predictors",),
     ("fintune.training",),
-    ("fintune.evaluation", "fintune.modelcard"),
+    ("fintune.evaluation", "fintune.modelcard", "fintune.labeling"),
     ("fintune.rundir",),
     ("fintune.recipes", "fintune.pretrain"),
     ("fintune.trust", "fintune.deploy", "fintune.graph", "fintune.tracking"),

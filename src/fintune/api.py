@@ -19,7 +19,8 @@ from transformers import set_seed
 from fintune.config import (
     PretrainConfig, RunConfig, apply_override, load_config, load_pretrain_config, validate_config, validate_pretrain,
 )
-from fintune.config.loading import RUN_PATHS, read_yaml, resolve_paths
+from fintune.config.labeling import LabelConfig
+from fintune.config.loading import RUN_PATHS, load_label_config, read_yaml, resolve_paths
 from fintune.console import console
 from fintune.data import Examples, PreparedData, prepare_data, print_report
 from fintune.data.label_issues import ISSUES_FILE, find_label_issues
@@ -31,6 +32,7 @@ from fintune.errors import FintuneError
 from fintune.evaluation.files import OUTPUTS as EVALUATION_OUTPUTS
 from fintune.evaluation.files import evaluate_file
 from fintune.files import atomic_file, atomic_outputs, write_text
+from fintune.labeling import LabelResult
 from fintune.models.backbones import load_tokenizer
 from fintune.models.metadata import DistillMeta
 from fintune.models.predictor import register_fit
@@ -175,6 +177,15 @@ def fit(table: Any, /, *, validation: Any = None, test: Any = None, config: RunC
 
 
 register_fit(fit)
+
+
+def label(config: LabelConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LabelResult:
+    """Weak labels (``fintune label``): labeling functions vote on unlabeled texts, Snorkel's
+    label model (or a majority vote) combines them into a labeled file with a confidence column."""
+    from fintune.labeling import label as run_labeling
+
+    cfg = config if isinstance(config, LabelConfig) else load_label_config(config, overrides)
+    return run_labeling(cfg)
 
 
 def pretrain(config: PretrainConfig | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = (), *,

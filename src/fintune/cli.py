@@ -122,6 +122,15 @@ def track(run: Path, uri: Annotated[str | None, typer.Option(help="MLflow tracki
 
 @app.command()
 @user_errors
+def label(config: Path, overrides: Overrides = None) -> None:
+    """Weak labels: labeling functions (keywords, regex, the Loughran-McDonald lexicon, a trained run)
+    vote on unlabeled texts; a label model combines the votes into a labeled file with a confidence."""
+    from fintune import api
+    api.label(config, overrides or [])
+
+
+@app.command()
+@user_errors
 def pretrain(config: Path, overrides: Overrides = None,
              resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
              overwrite: Annotated[bool, typer.Option(help="replace an existing fintune run")] = False,

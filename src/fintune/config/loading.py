@@ -15,6 +15,7 @@ from typing import Any, Union
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from fintune.config.labeling import LabelConfig
 from fintune.config.pretrain import PretrainConfig
 from fintune.config.schema import RunConfig
 from fintune.config.sections import DeployConfig
@@ -34,8 +35,19 @@ def load_pretrain_config(path: str | Path, overrides: list[str] | tuple[str, ...
     return validate_pretrain(_overridden(raw, overrides), source=str(path))
 
 
+def load_label_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LabelConfig:
+    """Read a weak-labeling YAML config (``fintune label``), resolve its paths, apply overrides, and validate it."""
+    raw = _overridden(resolve_paths(read_yaml(path), Path(path).parent, LABEL_PATHS), overrides)
+    try:
+        return LabelConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_explain(err, raw, LabelConfig) for err in exc.errors()]
+        raise ConfigError(f"{path}: invalid label config:\n  " + "\n  ".join(lines)) from None
+
+
 # The keys that hold paths ("[]": each item of a list, as a string or as a mapping's key).
 RUN_PATHS = ("output_dir", "data.train", "data.validation", "data.test", "model.backbone")
+LABEL_PATHS = ("data.path", "output", "functions[].run")
 PRETRAIN_PATHS = ("output_dir", "corpus.sources[].path", "corpus.exclude[].path", "backbone")
 
 
