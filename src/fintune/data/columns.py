@@ -34,6 +34,7 @@ _ROLE_KEYS = {
     "feature": "data.feature_columns",
     "label": "data.label_column",
     "date": "data.date_column",
+    "weight": "data.weight_column",
 }
 
 

@@ -59,7 +59,7 @@ def prepare_data(
             continue
         table = load_table(path, cfg)
         raw_rows[split] = len(table)
-        frame = _labelled_frame(table, cfg, task, source=path)
+        frame = _labelled_frame(table, cfg, task, source=path, weighted=split == "train")
         frame, removed, conflicts = drop_duplicates_and_conflicts(frame, cfg.clean)
         duplicates += removed
         conflict_parts.append(conflicts)
@@ -179,14 +179,16 @@ def _without_label_issues(train: Examples, cfg: DataConfig, task: Task, label_na
 # ---------------------------------------------------------------- building the frames
 
 
-def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: str) -> pd.DataFrame:
-    """Columns ``text``, ``label`` (label name or float target), ``row`` and maybe ``date``."""
+def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: str,
+                    weighted: bool = True) -> pd.DataFrame:
+    """Columns ``text``, ``label`` (label name or float target), ``row`` and maybe ``date``;
+    ``weight`` too when ``weighted`` (the training file: validation and test are unweighted)."""
     wanted = [(cfg.text_column, "text")] if cfg.text_column is not None else []
     if cfg.instruction_column is not None:
         wanted.append((cfg.instruction_column, "instruction"))
     if cfg.pair_column is not None:
         wanted.append((cfg.pair_column, "pair"))
-    if cfg.weight_column is not None:
+    if cfg.weight_column is not None and weighted:
         wanted.append((cfg.weight_column, "weight"))
     wanted += [(c, "feature") for c in input_columns(cfg)]
     wanted.append((cfg.label_column, "label"))
@@ -217,7 +219,7 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
     if cfg.date_column is not None:
         dates = parse_dates(table[cfg.date_column], source, cfg.date_column)
         frame["date"] = dates.reset_index(drop=True)  # frame has a fresh 0..n-1 index too
-    if cfg.weight_column is not None:
+    if cfg.weight_column is not None and weighted:
         frame["weight"] = row_weights(table[cfg.weight_column], source, cfg.weight_column)
     features = feature_frame(table, cfg, source)
     if features is not None:
