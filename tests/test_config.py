@@ -13,6 +13,7 @@ from fintune.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 PRETRAIN_CONFIGS = sorted((Path(__file__).parent.parent / "configs" / "pretrain").glob("*.yaml"))
+LABEL_CONFIGS = sorted((Path(__file__).parent.parent / "configs" / "labeling").glob("*.yaml"))
 MINIMAL = {"data": {"train": "x.csv", "text_column": "text"}}
 
 
@@ -20,12 +21,13 @@ def test_configs_are_shipped() -> None:
     # Every YAML under configs/ is loaded by one of the tests below: run configs here, deploy
     # and accelerate configs further down. A new folder of configs needs its own loading test.
     root = Path(__file__).parent.parent / "configs"
-    tested = set(CONFIGS) | set(DEPLOY_CONFIGS) | set(PRETRAIN_CONFIGS) | {root / "accelerate" / "multi_node.yaml"}
+    tested = (set(CONFIGS) | set(DEPLOY_CONFIGS) | set(PRETRAIN_CONFIGS) | set(LABEL_CONFIGS)
+              | {root / "accelerate" / "multi_node.yaml"})
     assert set(root.rglob("*.yaml")) == tested
     # One shipped config for each strategy and each model kind a user may copy from.
     loaded = [load_config(p) for p in CONFIGS]
-    assert {"full", "freeze", "gradual", "lora", "qlora", "prompt", "ptuning"} <= {c.strategy.name for c in loaded}
-    assert {"text", "fusion", "causal"} <= {c.model.kind for c in loaded}
+    assert {"full", "freeze", "gradual", "lora", "qlora", "prompt", "ptuning", "setfit"} <= {c.strategy.name for c in loaded}
+    assert {"text", "long_text", "probe", "fusion", "causal"} <= {c.model.kind for c in loaded}
     assert {"classification", "regression", "generation", "token_classification"} <= {c.task for c in loaded}
 
 
@@ -39,6 +41,15 @@ def test_validating_a_config_imports_neither_torch_nor_transformers() -> None:
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", LABEL_CONFIGS, ids=[p.name for p in LABEL_CONFIGS])
+def test_every_shipped_label_config_loads(path: Path) -> None:
+    from fintune.config.loading import load_label_config
+
+    cfg = load_label_config(path)
+    assert Path(cfg.data.path).is_absolute() and {f.kind for f in cfg.functions} <= {"keywords", "regex", "lexicon",
+                                                                                    "model"}
 
 
 @pytest.mark.parametrize("path", PRETRAIN_CONFIGS, ids=[p.name for p in PRETRAIN_CONFIGS])
