@@ -149,7 +149,10 @@ def run_weak(row: str) -> dict:
         started = time.perf_counter()
         labeled = api.label(LabelConfig.model_validate(_label_config(texts, Path(tmp) / "weak.csv")))
         label_seconds = time.perf_counter() - started
-        val = _train(row, {**_data(str(labeled.output)), "label_map": None, "weight_column": "confidence"},
+        # sent_valid's labels are ids 0-2: the weak file gets the same ids (label_map names both).
+        weak = pd.read_csv(labeled.output)
+        weak.assign(label=[LABELS.index(y) for y in weak["label"]]).to_csv(labeled.output, index=False)
+        val = _train(row, {**_data(str(labeled.output)), "weight_column": "confidence"},
                      {"name": "full"}, {"epochs": 2, "batch_size": 32, "lr": 1e-4})
     return {"weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
             "labeled_rows": labeled.summary["labeled"], "coverage": labeled.summary["coverage"],

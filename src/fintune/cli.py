@@ -230,6 +230,13 @@ def explain(run: Path, text: Annotated[str | None, typer.Argument(help="a text t
         api.console.print(f"row {row} of the run's {split} split{note}: {examples.texts[row] if 0 <= row < len(examples) else '?'}",
                           soft_wrap=True, highlight=False)
     exp = trust.explain_text(run, text) if text is not None else trust.explain_rows(run, [row])[0]
+    if exp.windows:  # a long document: which windows mattered, then the words of the one that mattered most
+        windows = Table(title=f"{len(exp.windows)} windows: the drop in P({exp.label}) without each")
+        for name in ("window", "from token", "pooling weight", "drop"):
+            windows.add_column(name, justify="right")
+        for w in sorted(exp.windows, key=lambda w: -w["drop"])[:top]:
+            windows.add_row(str(int(w["window"]) + 1), str(int(w["start"])), f"{w['weight']:.3f}", f"{w['drop']:+.4f}")
+        api.console.print(windows)
     table = Table(title=f"predicted {exp.label} ({exp.probability:.3f})")
     table.add_column("word" if text is not None else "column = value")
     table.add_column("attribution", justify="right")

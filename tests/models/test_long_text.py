@@ -136,3 +136,14 @@ def test_long_text_predicts_explains_and_serves(long_runs: dict[str, Path]) -> N
         served = client.post("/v1/explain", json={"text": frame["text"][1]}).json()
     assert [p["label"] for p in answer["predictions"]] == list(frame["label"][:2])
     assert served["method"] == "windows" and len(served["windows"]) == len(explained.windows)
+
+
+def test_explain_on_the_command_line_lists_the_windows(long_runs: dict[str, Path]) -> None:
+    from typer.testing import CliRunner
+
+    from fintune.cli import app
+
+    text = long_documents(2, seed=4)["text"][1]  # a positive document
+    result = CliRunner().invoke(app, ["explain", str(long_runs["long"]), text, "--top", "3"])
+    assert result.exit_code == 0, result.output
+    assert "windows: the drop in P(positive) without each" in result.output
