@@ -43,6 +43,13 @@ def test_functions_vote_and_the_output_trains(method: str, tmp_path: Path, tiny_
         run = api.train(write_config(tmp_path / "run.yaml", tiny_bert, tmp_path / "weak.csv", tmp_path / "run",
                                      data={"weight_column": "confidence"}), show_progress=False)
         assert run.metrics["test"]["accuracy"] > 0.8
+        # The trained run as a labeling function of its own, above a confidence.
+        raw = yaml.safe_load((tmp_path / "label.yaml").read_text())
+        raw["functions"] = [{"kind": "model", "name": "weak_run", "run": "run", "min_confidence": 0.5}]
+        raw["output"] = "by_model.jsonl"
+        (tmp_path / "model.yaml").write_text(yaml.safe_dump(raw))
+        by_model = api.label(tmp_path / "model.yaml")
+        assert by_model.functions[0]["accuracy"] > 0.8 and (tmp_path / "by_model.jsonl").exists()
 
 
 def test_a_function_voting_an_unknown_label_is_refused(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def _model_votes(fn: ModelFunction, texts: list[str], index: dict[str, int]) -> 
 def combine(config: LabelConfig, matrix: np.ndarray) -> np.ndarray:
     """Class probabilities per row from the votes (rows without a vote get the uniform row)."""
     k = len(config.labels)
-    if config.combine.method == "majority":
+    if method_used(config, matrix) == "majority":
         counts = np.stack([(matrix == c).sum(1) for c in range(k)], axis=1).astype(float)
         total = counts.sum(1, keepdims=True)
         return np.where(total > 0, counts / np.maximum(total, 1), 1.0 / k)
@@ -113,6 +113,12 @@ def combine(config: LabelConfig, matrix: np.ndarray) -> np.ndarray:
     model = LabelModel(cardinality=k, verbose=False, device="cpu")
     model.fit(L_train=matrix, n_epochs=config.combine.epochs, seed=config.combine.seed, progress_bar=False)
     return model.predict_proba(matrix)
+
+
+def method_used(config: LabelConfig, matrix: np.ndarray) -> str:
+    """The combining method: Snorkel's label model needs three functions or more (it learns
+    each one's accuracy from its agreement with the others); with fewer, a majority vote."""
+    return "majority" if config.combine.method == "majority" or matrix.shape[1] < 3 else "label_model"
 
 
 def function_report(config: LabelConfig, matrix: np.ndarray, gold: np.ndarray | None) -> list[dict[str, Any]]:
@@ -141,6 +147,9 @@ def label(config: LabelConfig) -> LabelResult:
     texts = table[column].fillna("").astype(str).tolist()
     gold = _gold(config, table)
     matrix = votes(config, texts)
+    if method_used(config, matrix) != config.combine.method:
+        console.print(f"note: Snorkel's label model needs 3 labeling functions or more ({matrix.shape[1]} given); "
+                      "the votes are combined by majority")
     probs = combine(config, matrix)
     voted = (matrix != ABSTAIN).any(1)
     out = table.loc[voted].copy()
@@ -148,7 +157,7 @@ def label(config: LabelConfig) -> LabelResult:
     out[config.confidence_column] = probs[voted].max(1).round(4)
     functions = function_report(config, matrix, gold)
     summary = {"rows": len(table), "labeled": int(voted.sum()), "coverage": float(voted.mean()),
-               "method": config.combine.method,
+               "method": method_used(config, matrix),
                "label_counts": out[config.label_column].value_counts().to_dict()}
     if gold is not None:
         summary["accuracy_on_labeled"] = float((probs[voted].argmax(1) == gold[voted]).mean())
