@@ -34,3 +34,5 @@ def test_setfit_beats_the_untuned_probe_with_few_labels(tiny_bert: Path, tmp_pat
     test = pd.read_csv(tmp_path / "test.csv")
     accuracy = (model.predict(test) == test["label"]).mean()
     assert abs(accuracy - scores["setfit"]) < 1e-9  # the saved model is the one evaluated
+    exported = FintuneModel.load(api.export(tmp_path / "setfit", output=tmp_path / "exported"))
+    assert exported.predict(test).tolist() == model.predict(test).tolist()
