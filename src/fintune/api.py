@@ -26,6 +26,7 @@ from fintune.data import Examples, PreparedData, prepare_data, print_report
 from fintune.data.label_issues import ISSUES_FILE, find_label_issues
 from fintune.data.columns import load_table
 from fintune.data.frames import table_path
+from fintune.data.stream import row_count, stream_table, streamable
 from fintune.deploy import deploy_config
 from fintune.deploy.export import export_hf, export_onnx
 from fintune.errors import FintuneError
@@ -259,31 +260,49 @@ WRITERS = {
 
 def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_size: int = 64,
             chunk_rows: int = 2048, show_progress: bool = True) -> Path:
-    """Append the model's columns to every row of a CSV/JSONL file: the predicted label and
-    class probabilities (regression: the value; generation: the answer; a tagger: the
-    entities with character offsets)."""
+    """Append the model's columns to every row of a CSV/JSONL/Parquet file: the predicted label
+    and class probabilities (regression: the value; generation: the answer; a tagger: the
+    entities with character offsets). The input is streamed ``chunk_rows`` at a time, so
+    memory stays flat as the file grows."""
     output = Path(output)
     writer = WRITERS.get(output.suffix.lower())
     if writer is None:
         raise FintuneError(f"output {output}: use a .csv or .jsonl file name")
     model = FintuneModel.load(run)
-    # data.windows turns a price table into one row per complete window.
-    frame = load_table(str(input), model.data_config.model_copy(update={"format": "auto"}))
-    # Every row is read and checked before anything is written, so a bad row leaves no partial output.
-    rows = model.rows_for_prediction(frame, str(input))
-    # Chunks go to a temporary file renamed at the end: a killed run leaves no output that
-    # looks complete.
+    cfg = model.data_config.model_copy(update={"format": "auto"})
+    source = str(input)
+    # Chunks go to a temporary file renamed at the end: a killed run or a bad row leaves no
+    # output that looks complete. CSV, JSONL and Parquet are read a chunk at a time, so memory
+    # does not grow with the file; other inputs (and data.windows, which turns a price table
+    # into one row per complete window) are read whole first.
+    streaming = streamable(source, cfg)
+    if streaming:
+        chunks, total = stream_table(source, cfg, chunk_rows), row_count(source, cfg)
+    else:
+        frame = load_table(source, cfg)
+        rows = model.rows_for_prediction(frame, source)  # every row checked before anything is written
+        chunks, total = _chunks_of(frame, chunk_rows), len(frame)
+    written = 0
     with atomic_file(output, "output") as partial, Progress(console=console, disable=not show_progress) as progress:
-        bar = progress.add_task("predict", total=len(frame))
-        for start in range(0, len(frame), chunk_rows):
-            chunk = frame.iloc[start:start + chunk_rows].copy()
-            columns = model.predict_columns(rows, start, start + chunk_rows, chunk, batch_size,
+        bar = progress.add_task("predict", total=total)
+        for chunk in chunks:
+            if streaming:  # this chunk's rows, checked before its predictions are written
+                rows, offset = model.rows_for_prediction(chunk, source, int(chunk.index[0])), 0
+            else:
+                offset = written
+            columns = model.predict_columns(rows, offset, offset + len(chunk), chunk.copy(), batch_size,
                                             on_batch=lambda n: progress.advance(bar, n))
+            out = chunk.copy()
             for name, values in columns.items():
-                chunk[name] = values
-            writer(chunk, partial, start == 0)
-    console.print(f"{len(frame)} predictions written to [bold]{output}[/]")
+                out[name] = values
+            writer(out, partial, written == 0)
+            written += len(chunk)
+    console.print(f"{written} predictions written to [bold]{output}[/]")
     return output
+
+
+def _chunks_of(frame: pd.DataFrame, rows: int) -> Any:
+    return (frame.iloc[start:start + rows] for start in range(0, len(frame), rows))
 
 
 def export(run: str | Path, *, format: str = "hf", quantize: str | None = None, merge: bool = True,

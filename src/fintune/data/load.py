@@ -218,26 +218,28 @@ def _parse_jsonl(text: str, path: str) -> pd.DataFrame:
         for number, record in enumerate(records, start=1):
             _check_encodable(record, path, number)
         return pd.DataFrame.from_records(records)
-    records: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue  # blank lines, e.g. a trailing newline, are not rows
-        try:
-            record = json.loads(line, object_pairs_hook=_unique_keys)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"line {number} is not valid JSON ({exc.msg} at column {exc.colno}); "
-                            "a JSON Lines file holds one JSON object per line", file=path) from None
-        except _DuplicateKey as exc:
-            raise DataError(f"line {number} names the column '{exc.args[0]}' twice; which one is meant is "
-                            "ambiguous, so rename or drop one", file=path, column=exc.args[0]) from None
-        except RecursionError:
-            raise DataError(f"line {number} is nested too deeply to be a row of a table", file=path) from None
-        if not isinstance(record, dict):
-            raise DataError(f"line {number} holds a JSON {type(record).__name__}, not an object; "
-                            'each line must look like {"text": "...", "label": "..."}', file=path)
-        _check_encodable(record, path, number)
-        records.append(record)
+    records = [json_record(line, number, path) for number, line in enumerate(text.splitlines(), start=1)
+               if line.strip()]  # blank lines, e.g. a trailing newline, are not rows
     return pd.DataFrame.from_records(records)
+
+
+def json_record(line: str, number: int, path: str) -> dict[str, Any]:
+    """Line ``number`` of a JSON Lines file as a row; a bad line is a DataError naming it."""
+    try:
+        record = json.loads(line, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"line {number} is not valid JSON ({exc.msg} at column {exc.colno}); "
+                        "a JSON Lines file holds one JSON object per line", file=path) from None
+    except _DuplicateKey as exc:
+        raise DataError(f"line {number} names the column '{exc.args[0]}' twice; which one is meant is "
+                        "ambiguous, so rename or drop one", file=path, column=exc.args[0]) from None
+    except RecursionError:
+        raise DataError(f"line {number} is nested too deeply to be a row of a table", file=path) from None
+    if not isinstance(record, dict):
+        raise DataError(f"line {number} holds a JSON {type(record).__name__}, not an object; "
+                        'each line must look like {"text": "...", "label": "..."}', file=path)
+    _check_encodable(record, path, number)
+    return record
 
 
 class _DuplicateKey(ValueError):

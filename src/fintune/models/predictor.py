@@ -251,11 +251,14 @@ class Predictor:
         """What wraps each text before tokenizing (causal LMs' prompts); None for the others."""
         return None
 
-    def examples_of(self, frame: pd.DataFrame, source: str) -> Examples:
-        """Rows of a table as model input, with the column mapping and cleaning of training."""
+    def examples_of(self, frame: pd.DataFrame, source: str, first_row: int = 1) -> Examples:
+        """Rows of a table as model input, with the column mapping and cleaning of training;
+        ``first_row``: the file row of the frame's first row (a chunk of a streamed file), which errors name."""
         cfg = self.data_config
-        return Examples(frame_to_texts(frame, cfg, source), None, None, source, feature_frame(frame, cfg, source),
-                        instructions=instructions_of(frame, cfg, source), pairs=pairs_of(frame, cfg, source))
+        return Examples(frame_to_texts(frame, cfg, source, first_row), None, None, source,
+                        feature_frame(frame, cfg, source),
+                        instructions=instructions_of(frame, cfg, source, first_row),
+                        pairs=pairs_of(frame, cfg, source, first_row))
 
     # ------------------------------------------------------------ scores
 
@@ -363,10 +366,10 @@ class Predictor:
 
     # ------------------------------------------------------------ tables in, columns out
 
-    def rows_for_prediction(self, frame: pd.DataFrame, source: str) -> Any:
-        """Read and check every row of ``frame`` before anything is written; what
+    def rows_for_prediction(self, frame: pd.DataFrame, source: str, first_row: int = 1) -> Any:
+        """Read and check every row of ``frame`` before its predictions are written; what
         :meth:`predict_columns` takes."""
-        examples = self.examples_of(frame, source)
+        examples = self.examples_of(frame, source, first_row)
         if self.features is not None:
             self.inputs(examples)
         return examples

@@ -130,7 +130,7 @@ class TaggerPredictor(Predictor):
 
     # ------------------------------------------------------------ tables in, columns out
 
-    def rows_for_prediction(self, frame: pd.DataFrame, source: str) -> list[list[str]] | str:
+    def rows_for_prediction(self, frame: pd.DataFrame, source: str, first_row: int = 1) -> list[list[str]] | str:
         """Each row's words when the table has the tokens column (all checked now), else the
         name of the raw-text column (``data.text_column``, default ``text``)."""
         cfg = self.data_config
