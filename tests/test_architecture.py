@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fintune.rundir",),
     ("fintune.recipes", "fintune.pretrain"),
     ("fintune.trust", "fintune.deploy", "fintune.graph", "fintune.tracking"),
+    ("fintune.ray", "fintune.spark"),  # batch engines over deploy.batch
     ("fintune.report",),
     ("fintune.api",),
     ("fintune.distill", "fintune.tune", "fintune.walkforward", "fintune.quickstart"),

@@ -260,9 +260,22 @@ def report(run: Path, groups: Groups = None,
 @app.command()
 @user_errors
 def predict(run: Path, input: Annotated[Path, typer.Option("--input", help="CSV/JSONL/Parquet rows")],
-            output: Annotated[Path, typer.Option(help="CSV or JSONL to write")],
-            batch_size: int = 64, no_progress: NoProgress = False) -> None:
+            output: Annotated[Path, typer.Option(help="CSV or JSONL to write (--engine ray: a folder of "
+                                                      ".parquet, .csv or .jsonl parts)")],
+            batch_size: int = 64, no_progress: NoProgress = False,
+            engine: Annotated[str, typer.Option(help="local (one process, streamed) or ray (Ray Data actors)")]
+            = "local",
+            address: Annotated[str | None, typer.Option(help="--engine ray: a running cluster (auto, ray://...)")]
+            = None,
+            workers: Annotated[int, typer.Option(help="--engine ray: actors, one model load each", min=1)] = 2,
+            ) -> None:
     """Add predicted labels and class probabilities to every row of a file."""
+    if engine == "ray":
+        from fintune.ray import predict_file
+        predict_file(run, input, output, address=address, workers=workers, batch_size=batch_size)
+        return
+    if engine != "local":
+        raise FintuneError(f"--engine {engine}: use local or ray (Spark: fintune.spark.predict_udf in a Spark job)")
     from fintune import api
     api.predict(run, input, output, batch_size=batch_size, show_progress=not no_progress)
 

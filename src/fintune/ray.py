@@ -1,0 +1,66 @@
+"""Batch prediction on Ray Data: ``map_batches`` with an actor pool, one model load per actor.
+
+``fintune predict RUN --engine ray`` reads the input with Ray Data (Parquet, CSV or JSON
+Lines: a file or a folder of parts), scores it with :class:`fintune.deploy.batch.BatchScorer`
+(``fintune predict``'s own columns) and writes a folder of part files in input order.
+``--address`` joins a running cluster (``ray://...`` or ``auto``); without it a local Ray
+starts with ``--workers`` CPUs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fintune.console import console
+from fintune.deploy.batch import BatchScorer
+from fintune.errors import FintuneError, needs
+
+
+def predict_dataset(ds: Any, run: str | Path, *, workers: int = 2, batch_size: int = 256,
+                    threads: int = 1, cpus_per_worker: float = 1.0) -> Any:
+    """``ds`` (a ``ray.data.Dataset``) with the prediction columns added, by ``workers`` actors
+    that each load the model once (``run``: a run folder, or an ONNX export folder) and run
+    ``threads`` torch threads. Each actor reserves ``cpus_per_worker`` of Ray's logical CPUs:
+    leave the cluster at least one more for the read and write tasks, which otherwise wait
+    forever for a CPU the actors hold."""
+    return ds.map_batches(BatchScorer, fn_constructor_kwargs={"run": str(run), "threads": threads},
+                          batch_format="pandas", batch_size=batch_size, concurrency=workers,
+                          num_cpus=cpus_per_worker)
+
+
+READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".jsonl": "read_json", ".json": "read_json"}
+WRITERS = {".parquet": "write_parquet", ".csv": "write_csv", ".jsonl": "write_json"}
+
+
+def predict_file(run: str | Path, input: str | Path, output: str | Path, *, address: str | None = None,
+                 workers: int = 2, batch_size: int = 256, cpus_per_worker: float = 1.0) -> Path:
+    """Score ``input`` on Ray and write ``output``: a folder of part files (.parquet, .csv or
+    .jsonl by its suffix), rows in input order. Without ``address`` (and no Ray running) a
+    local Ray starts with ``workers * cpus_per_worker + 1`` logical CPUs: the actors, and one
+    for reading and writing."""
+    with needs("ray", "the Ray engine"):
+        import ray
+
+    source, output = Path(input), Path(output)
+    suffix = _suffix(source)
+    if suffix not in READERS or output.suffix.lower() not in WRITERS:
+        raise FintuneError(f"--engine ray reads {', '.join(READERS)} and writes {', '.join(WRITERS)} "
+                           f"(a folder of parts); got {source} -> {output}")
+    if not ray.is_initialized():
+        ray.init(address=address, num_cpus=None if address else int(workers * cpus_per_worker) + 1,
+                 include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    read = getattr(ray.data, READERS[suffix])
+    ds = read(str(source), lines=True) if READERS[suffix] == "read_json" else read(str(source))
+    scored = predict_dataset(ds, run, workers=workers, batch_size=batch_size, cpus_per_worker=cpus_per_worker)
+    getattr(scored, WRITERS[output.suffix.lower()])(str(output))
+    console.print(f"predictions written to [bold]{output}[/] (Ray Data, {workers} workers)")
+    return output
+
+
+def _suffix(path: Path) -> str:
+    if path.is_dir():
+        parts = sorted(p.suffix.lower() for p in path.iterdir() if p.suffix.lower() in READERS)
+        return parts[0] if parts else ""
+    return path.suffix.lower()

@@ -1,0 +1,70 @@
+"""Batch engines: Ray Data actors and a Spark UDF give `fintune predict`'s rows exactly."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fintune import api
+from tests.conftest import sentiment_frame
+
+ROWS = 300
+
+
+@pytest.fixture(scope="module")
+def scored(text_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """An input file with an id column and what the single-process `fintune predict` writes for it."""
+    tmp = tmp_path_factory.mktemp("engines")
+    frame = sentiment_frame(ROWS, seed=21).drop(columns="label").assign(id=np.arange(ROWS) * 7)
+    frame.to_parquet(tmp / "input.parquet", index=False)
+    api.predict(text_run, tmp / "input.parquet", tmp / "local.csv", show_progress=False)
+    return tmp, pd.read_csv(tmp / "local.csv")
+
+
+def _same(local: pd.DataFrame, other: pd.DataFrame) -> None:
+    assert list(other["id"]) == list(local["id"])  # row order kept
+    assert list(other["predicted_label"]) == list(local["predicted_label"])
+    probs = [c for c in local.columns if c.startswith("prob_")]
+    np.testing.assert_allclose(other[probs].to_numpy(float), local[probs].to_numpy(float), atol=1e-5)
+
+
+def test_ray_data_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.DataFrame]) -> None:
+    ray = pytest.importorskip("ray")
+    from fintune.ray import predict_file
+
+    tmp, local = scored
+    # A local Ray of 2 CPUs: two actors of half a CPU each, and room for the read and write tasks.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        predict_file(text_run, tmp / "input.parquet", tmp / "ray.parquet", workers=2, batch_size=64,
+                     cpus_per_worker=0.5)
+    finally:
+        ray.shutdown()
+    parts = sorted((tmp / "ray.parquet").glob("*.parquet"))
+    _same(local, pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True))
+
+
+def test_spark_udf_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.DataFrame],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    from fintune.spark import predict_udf
+
+    tmp, local = scored
+    # The Python workers must be this interpreter (the one fintune is installed in).
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    spark = (SparkSession.builder.master("local[2]").appName("fintune-test")
+             .config("spark.pyspark.python", sys.executable).config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    try:
+        df = spark.read.parquet(str(tmp / "input.parquet"))
+        udf = predict_udf(text_run, batch_size=64)
+        assert udf.columns == ["text"]
+        out = df.withColumn("fintune", udf(*udf.columns)).select("id", "fintune.*").toPandas()
+    finally:
+        spark.stop()
+    _same(local, out.sort_values("id").reset_index(drop=True))
