@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def test_ray_data_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.
 def test_spark_udf_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.DataFrame],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark's local mode needs a Java runtime (17+)")
     from pyspark.sql import SparkSession
 
     from fintune.spark import predict_udf
