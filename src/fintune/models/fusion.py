@@ -20,6 +20,9 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from fintune.config import ModelConfig
+from fintune.models.backbones import backbone_config, load_error, resolve_backbone
+
 HEAD_FILE = "fusion_head.safetensors"
 
 
@@ -94,6 +97,15 @@ def load_encoder(path: str, config: Any, trust_remote_code: bool = False) -> Pre
     """The bare encoder (no task head) in safetensors weights."""
     return AutoModel.from_pretrained(path, config=config, use_safetensors=True,
                                      trust_remote_code=trust_remote_code)
+
+
+def new_encoder(cfg: ModelConfig) -> PreTrainedModel:
+    """The backbone's bare encoder for a new model (``model.num_layers`` and ``model.dropout``
+    applied); a backbone that will not load is an error saying what to check."""
+    try:
+        return load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise load_error(cfg.backbone, exc) from None
 
 
 def load_fusion(folder: str | Path, shape: dict[str, Any], with_encoder: bool) -> FusionModel:

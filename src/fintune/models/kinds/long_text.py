@@ -8,8 +8,7 @@ from typing import Any
 import torch
 
 from fintune.config import LongTextConfig, ModelConfig
-from fintune.models.backbones import backbone_config, load_error, resolve_backbone
-from fintune.models.fusion import load_encoder
+from fintune.models.fusion import new_encoder
 from fintune.models.long_text import LongTextModel
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import Predictor, register_predictor
@@ -26,10 +25,7 @@ class LongTextPredictor(Predictor):
     @classmethod
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
               load_kwargs: dict[str, Any]) -> torch.nn.Module:
-        try:
-            encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise load_error(cfg.backbone, exc) from None
+        encoder = new_encoder(cfg)
         num_labels = 1 if task == "regression" else len(label_names or [])
         dropout = cfg.dropout if cfg.dropout is not None else 0.1
         return LongTextModel(encoder, cfg.long_text.pooling, num_labels, dropout)

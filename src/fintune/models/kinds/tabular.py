@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 import torch
 
 from fintune.config import ModelConfig
-from fintune.models.backbones import backbone_config, load_error, resolve_backbone
-from fintune.models.fusion import FusionModel, load_encoder, load_fusion
+from fintune.models.fusion import FusionModel, load_fusion, new_encoder
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import Predictor, register_predictor
 
@@ -29,10 +28,7 @@ class FusionPredictor(Predictor):
         num_labels = 1 if task == "regression" else len(label_names or [])
         encoder = None
         if cls.with_encoder:
-            try:
-                encoder = load_encoder(resolve_backbone(cfg.backbone), backbone_config(cfg), cfg.trust_remote_code)
-            except (OSError, ValueError) as exc:
-                raise load_error(cfg.backbone, exc) from None
+            encoder = new_encoder(cfg)
         return FusionModel(encoder, n_features, num_labels, hidden=cfg.head_hidden, text_dim=cfg.text_dim)
 
     @classmethod
