@@ -66,3 +66,11 @@ def test_a_negative_weight_names_the_row(tmp_path: Path) -> None:
                                     "label_column": "label", "weight_column": "confidence"}})
     with pytest.raises(DataError, match="row 6.*row weight -0.5 is not a number >= 0"):
         prepare_data(cfg.data, cfg.task, cfg.seed)
+
+
+def test_row_weights_and_focal_loss_are_refused_together() -> None:
+    from fintune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="focal does not take row weights"):
+        validate_config({"data": {"train": "x.csv", "text_column": "text", "weight_column": "confidence"},
+                         "train": {"loss": "focal"}})

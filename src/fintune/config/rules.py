@@ -28,6 +28,9 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
         raise ValueError(TAGGING_ONLY)
     check_strategy(strategy, model.kind, task)
     check_dp(train, strategy, model.kind, task)
+    if data.weight_column is not None and train.loss == "focal":
+        raise ValueError("data.weight_column weights each row's cross-entropy; train.loss focal does not take row "
+                         "weights: use one of them")
     windows = data.windows
     if windows is not None and windows.target == "direction" and task != "classification":
         raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
