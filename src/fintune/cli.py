@@ -77,9 +77,21 @@ def train(config: Path, overrides: Overrides = None,
                                               "accelerate); for several machines use accelerate launch")] = 1,
           track: Annotated[bool, typer.Option(help="log the finished run to MLflow (track.mlflow=true; "
                                               "default store sqlite:///<runs>/mlflow.db)")] = False,
+          engine: Annotated[str, typer.Option(help="local (this machine; --nproc N for DDP) or ray (Ray Train "
+                                              "workers)")] = "local",
+          workers: Annotated[int, typer.Option(help="--engine ray: training workers", min=1)] = 2,
+          address: Annotated[str | None, typer.Option(help="--engine ray: a running cluster (auto, ray://...)")]
+          = None,
           no_progress: NoProgress = False) -> None:
     """Fine-tune, evaluate and save a model as CONFIG says."""
     overrides = [*(overrides or []), *(["track.mlflow=true"] if track else [])]
+    if engine == "ray":
+        from fintune.ray import train as ray_train
+        ray_train(config, overrides, workers=workers, address=address, resume=resume, overwrite=overwrite,
+                  force=force)
+        return
+    if engine != "local":
+        raise FintuneError(f"--engine {engine}: use local or ray")
     if nproc > 1:
         _launch(nproc, ["train", str(config), *(overrides or [])] + ["--resume"] * resume
                 + ["--overwrite"] * overwrite + ["--force"] * force + ["--no-progress"] * no_progress)

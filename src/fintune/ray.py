@@ -64,3 +64,43 @@ def _suffix(path: Path) -> str:
         parts = sorted(p.suffix.lower() for p in path.iterdir() if p.suffix.lower() in READERS)
         return parts[0] if parts else ""
     return path.suffix.lower()
+
+
+def train(config: str | Path, overrides: list[str] | tuple[str, ...] = (), *, workers: int = 2,
+          address: str | None = None, resume: bool = False, overwrite: bool = False, force: bool = False,
+          use_gpu: bool = False) -> Path:
+    """``fintune train CONFIG --engine ray``: the same loop in ``workers`` Ray Train workers
+    (``TorchTrainer``, DDP over gloo on CPUs or NCCL on GPUs). Each worker runs
+    :func:`fintune.api.train`; the process group Ray forms is the one the loop uses (through
+    Accelerate, as under torchrun), so rank 0 alone writes the run folder, and fintune's own
+    checkpoints and ``--resume`` work as with ``--nproc``. Returns the run folder."""
+    with needs("ray", "the Ray engine"):
+        import ray
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
+
+    from fintune.config.loading import load_config
+
+    cfg = load_config(config, overrides)  # checked here, before any worker starts
+    # Workers may start in another folder: paths are made absolute, overrides included.
+    config_path = str(Path(config).resolve())
+    fixed = [*overrides, f"output_dir={Path(cfg.output_dir).resolve()}"]
+    if not ray.is_initialized():
+        ray.init(address=address, num_cpus=None if address else workers + 1, include_dashboard=False,
+                 log_to_driver=True, configure_logging=False)
+    options = {"config": config_path, "overrides": fixed, "resume": resume, "overwrite": overwrite, "force": force}
+    trainer = TorchTrainer(_train_worker, train_loop_config=options,
+                           scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
+                           run_config=RunConfig(name="fintune", storage_path=str(Path(cfg.output_dir).resolve().parent
+                                                                               / ".ray_train")))
+    trainer.fit()
+    console.print(f"trained on Ray Train ({workers} workers): [bold]{cfg.output_dir}[/]")
+    return Path(cfg.output_dir)
+
+
+def _train_worker(options: dict[str, Any]) -> None:
+    """One Ray Train worker: fintune's training with the process group Ray formed."""
+    from fintune import api
+
+    api.train(options["config"], options["overrides"], resume=options["resume"], overwrite=options["overwrite"],
+              force=options["force"], show_progress=False)

@@ -118,3 +118,24 @@ def test_sharded_engines_are_refused_with_the_way_out(engine: str) -> None:
         check_engine(engine)
     check_engine("MULTI_GPU")
     check_engine("MULTI_CPU")
+
+
+def test_ray_train_two_workers_match_one_process(make_config) -> None:
+    """fintune train --engine ray: 2 local CPU workers under Ray Train's TorchTrainer train as
+    one process with the same global batch."""
+    pytest.importorskip("ray.train")
+    import ray
+
+    from fintune.ray import train as ray_train
+
+    single = api.train(make_config("one.yaml", model={"dropout": 0.0}, train=TRAIN), show_progress=False).run_dir
+    config = make_config("ray.yaml", model={"dropout": 0.0}, train=TRAIN)
+    try:
+        run = ray_train(config, workers=2)
+    finally:
+        ray.shutdown()
+    training = json.loads((run / "metrics.json").read_text())["training"]
+    assert training["processes"] == 2 and training["ranks_in_sync"] is True and training["global_step"] == 5
+    one, two = load_file(str(single / "model" / "model.safetensors")), load_file(str(run / "model" / "model.safetensors"))
+    worst = max(float((one[k] - two[k]).abs().max()) for k in one)
+    assert worst < 1e-4, worst
