@@ -43,7 +43,8 @@ def token_counter(tokenizer: Any, max_length: int | None = None) -> TokenCounter
     """Token counts of texts, for the data report's length statistics (and, with
     ``max_length``, how many texts training will cut)."""
     def count(texts: list[str]) -> list[int]:
-        return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+        # verbose=False: counting a long document is not feeding it to the model, so no length warning.
+        return [len(ids) for ids in tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
     return TokenCounter(count, max_length)
 
 
