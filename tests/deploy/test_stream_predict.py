@@ -48,3 +48,8 @@ def test_a_bad_row_in_a_later_chunk_names_its_file_row_and_writes_nothing(text_r
     with pytest.raises(DataError, match="row 4322"):
         api.predict(text_run, tmp_path / "in.csv", tmp_path / "out.csv", chunk_rows=1000, show_progress=False)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_missing_input_is_one_clear_error(text_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        api.predict(text_run, tmp_path / "nope.csv", tmp_path / "out.csv", show_progress=False)

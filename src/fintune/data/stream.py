@@ -29,6 +29,8 @@ def streamable(path: str, cfg: DataConfig) -> bool:
     folder of Parquet parts), and no ``data.windows`` (a window needs the rows before it)."""
     if cfg.windows is not None or path.lower().endswith(".json"):  # .json may hold one array
         return False
+    if not Path(path).exists():  # the whole-file reader says what is missing
+        return False
     return _format(path, cfg) in STREAMED
 
 
