@@ -67,6 +67,19 @@ def probe(tmp: Path, bert: Path, llama: Path) -> Path:
                         train={**TRAIN, "epochs": 20, "lr": 0.05})
 
 
+def probe_setfit(tmp: Path, bert: Path, llama: Path) -> Path:
+    return write_config(tmp / "probe_setfit.yaml", bert, _sentiment(tmp), tmp / "probe_setfit",
+                        model={"kind": "probe"}, strategy={"name": "setfit", "num_iterations": 2},
+                        train={**TRAIN, "epochs": 20, "lr": 0.05})
+
+
+def long_text(tmp: Path, bert: Path, llama: Path) -> Path:
+    # Short texts are documents of one window here; tests/models/test_long_text.py reads long ones.
+    return write_config(tmp / "long_text.yaml", bert, _sentiment(tmp), tmp / "long_text",
+                        model={"backbone": str(bert), "max_length": 8, "kind": "long_text",
+                               "long_text": {"stride": 4, "max_windows": 4}}, train=TRAIN)
+
+
 def linear(tmp: Path, bert: Path, llama: Path) -> Path:
     return _table(tmp, bert, "linear", linear={"C": [0.1, 1.0], "folds": 3})
 
@@ -106,7 +119,8 @@ def tagger(tmp: Path, bert: Path, llama: Path) -> Path:
 
 # predictor name -> configs that train it (a kind may have several: plain and adapter).
 CASES: dict[str, list[Callable[[Path, Path, Path], Path]]] = {
-    "text": [text, text_lora], "fusion": [fusion], "mlp": [mlp], "gbm": [gbm], "linear": [linear], "probe": [probe],
+    "text": [text, text_lora], "fusion": [fusion], "mlp": [mlp], "gbm": [gbm], "linear": [linear],
+    "probe": [probe, probe_setfit], "long_text": [long_text],
     "ensemble": [ensemble], "causal": [causal],
     "generation": [generation], "tagger": [tagger],
 }

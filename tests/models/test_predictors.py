@@ -129,6 +129,7 @@ CAPABILITIES = {
     "gbm": (True, False, "occlusion", True),
     "linear": (True, False, "occlusion", True),
     "probe": (True, False, None, True),
+    "long_text": (True, False, "windows", True),
     "ensemble": (True, False, "occlusion", True),
     "causal": (True, False, None, True),
     "generation": (False, False, None, False),

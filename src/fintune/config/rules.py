@@ -89,11 +89,9 @@ def check_strategy(name: str, kind: str, task: str) -> None:
     if kind not in strategy.kinds:
         if strategy.kinds == {"causal"}:
             raise ValueError(f"strategy {name} is for causal LMs (model.kind: causal); use lora for encoders")
-        if len(strategy.kinds) == 1:
-            raise ValueError(f"strategy {name} trains model.kind {next(iter(strategy.kinds))}; set model.kind: "
-                             f"{next(iter(strategy.kinds))}")
         able = [n for n, cls in STRATEGIES.items() if kind in cls.kinds and task in cls.tasks]
-        raise ValueError(f"model.kind '{kind}' trains with strategy {' or '.join(able)}, not '{name}'")
+        only = f" (strategy {name} trains model.kind {next(iter(strategy.kinds))})" if len(strategy.kinds) == 1 else ""
+        raise ValueError(f"model.kind '{kind}' trains with strategy {' or '.join(able)}, not '{name}'{only}")
     if task not in strategy.tasks:
         raise ValueError(f"task {task} trains with strategy {', '.join(strategies_for(kind, task))}, "
                          f"not '{name}'")
