@@ -28,10 +28,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("fintune.rundir",),
     ("fintune.recipes", "fintune.pretrain"),
     ("fintune.trust", "fintune.deploy", "fintune.graph", "fintune.tracking"),
-    ("fintune.ray", "fintune.spark"),  # batch engines over deploy.batch
+    ("fintune.spark",),  # a batch engine over deploy.batch
     ("fintune.report",),
     ("fintune.api",),
-    ("fintune.distill", "fintune.tune", "fintune.walkforward", "fintune.quickstart"),
+    ("fintune.distill", "fintune.tune", "fintune.walkforward", "fintune.quickstart", "fintune.ray"),
     ("fintune.board",),
     ("fintune.cli",),
     ("fintune.__main__", "fintune"),
@@ -127,5 +127,5 @@ def test_lower_layers_never_import_training_tagging_or_api(lower: str) -> None:
 def test_only_the_interfaces_import_the_api() -> None:
     users = {m for m, targets in GRAPH.items() if "fintune.api" in targets}
     interfaces = {"fintune", "fintune.board.app", "fintune.board.jobs", "fintune.cli", "fintune.distill",
-                  "fintune.quickstart", "fintune.tune", "fintune.walkforward"}
+                  "fintune.quickstart", "fintune.ray", "fintune.tune", "fintune.walkforward"}
     assert users and users <= interfaces, users - interfaces
