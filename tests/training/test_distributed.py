@@ -120,22 +120,35 @@ def test_sharded_engines_are_refused_with_the_way_out(engine: str) -> None:
     check_engine("MULTI_CPU")
 
 
-def test_ray_train_two_workers_match_one_process(make_config) -> None:
-    """fintune train --engine ray: 2 local CPU workers under Ray Train's TorchTrainer train as
-    one process with the same global batch."""
+def test_ray_train_two_workers_resume_and_match_one_process(make_config) -> None:
+    """fintune train --engine ray: a run killed after a checkpoint resumes in 2 local CPU
+    workers under Ray Train's TorchTrainer and ends as one process with the same global batch."""
     pytest.importorskip("ray.train")
+    import signal
+
     import ray
 
     from fintune.ray import train as ray_train
 
-    single = api.train(make_config("one.yaml", model={"dropout": 0.0}, train=TRAIN), show_progress=False).run_dir
-    config = make_config("ray.yaml", model={"dropout": 0.0}, train=TRAIN)
+    train = {**TRAIN, "max_steps": 8, "checkpoint_every": 3}
+    single = api.train(make_config("one.yaml", model={"dropout": 0.0}, train=train), show_progress=False).run_dir
+    config = make_config("ray.yaml", model={"dropout": 0.0}, train=train)
+    proc = subprocess.Popen([sys.executable, "-m", "fintune", "train", str(config), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt = single.parent / "ray" / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists()
     try:
-        run = ray_train(config, workers=2)
+        run = ray_train(config, workers=2, resume=True)
     finally:
         ray.shutdown()
     training = json.loads((run / "metrics.json").read_text())["training"]
-    assert training["processes"] == 2 and training["ranks_in_sync"] is True and training["global_step"] == 5
+    assert training["processes"] == 2 and training["ranks_in_sync"] is True and training["global_step"] == 8
+    assert training["resumed_from_step"] >= 3
     one, two = load_file(str(single / "model" / "model.safetensors")), load_file(str(run / "model" / "model.safetensors"))
     worst = max(float((one[k] - two[k]).abs().max()) for k in one)
     assert worst < 1e-4, worst
