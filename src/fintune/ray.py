@@ -18,15 +18,20 @@ from fintune.errors import FintuneError, needs
 
 
 def predict_dataset(ds: Any, run: str | Path, *, workers: int = 2, batch_size: int = 256,
-                    threads: int = 1, cpus_per_worker: float = 1.0) -> Any:
+                    threads: int = 1, cpus_per_worker: float = 1.0, rows_per_block: int = 4096) -> Any:
     """``ds`` (a ``ray.data.Dataset``) with the prediction columns added, by ``workers`` actors
     that each load the model once (``run``: a run folder, or an ONNX export folder) and run
     ``threads`` torch threads. Each actor reserves ``cpus_per_worker`` of Ray's logical CPUs:
     leave the cluster at least one more for the read and write tasks, which otherwise wait
-    forever for a CPU the actors hold."""
-    return ds.map_batches(BatchScorer, fn_constructor_kwargs={"run": str(run), "threads": threads},
-                          batch_format="pandas", batch_size=batch_size, concurrency=workers,
-                          num_cpus=cpus_per_worker)
+    forever for a CPU the actors hold.
+
+    Blocks are cut to at most ``rows_per_block`` rows first (streaming, order kept): Ray reads
+    a file under 128 MiB as one block and a block goes to one actor, so a single Parquet file
+    of a million short texts would otherwise keep every actor but one idle."""
+    return (ds.repartition(target_num_rows_per_block=rows_per_block)
+            .map_batches(BatchScorer, fn_constructor_kwargs={"run": str(run), "threads": threads},
+                         batch_format="pandas", batch_size=batch_size, concurrency=workers,
+                         num_cpus=cpus_per_worker))
 
 
 READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".jsonl": "read_json", ".json": "read_json"}
@@ -34,7 +39,8 @@ WRITERS = {".parquet": "write_parquet", ".csv": "write_csv", ".jsonl": "write_js
 
 
 def predict_file(run: str | Path, input: str | Path, output: str | Path, *, address: str | None = None,
-                 workers: int = 2, batch_size: int = 256, cpus_per_worker: float = 1.0) -> Path:
+                 workers: int = 2, batch_size: int = 256, cpus_per_worker: float = 1.0,
+                 rows_per_block: int = 4096) -> Path:
     """Score ``input`` on Ray and write ``output``: a folder of part files (.parquet, .csv or
     .jsonl by its suffix), rows in input order. Without ``address`` (and no Ray running) a
     local Ray starts with ``workers * cpus_per_worker + 1`` logical CPUs: the actors, and one
@@ -53,7 +59,8 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, addr
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     read = getattr(ray.data, READERS[suffix])
     ds = read(str(source), lines=True) if READERS[suffix] == "read_json" else read(str(source))
-    scored = predict_dataset(ds, run, workers=workers, batch_size=batch_size, cpus_per_worker=cpus_per_worker)
+    scored = predict_dataset(ds, run, workers=workers, batch_size=batch_size, cpus_per_worker=cpus_per_worker,
+                             rows_per_block=rows_per_block)
     getattr(scored, WRITERS[output.suffix.lower()])(str(output))
     console.print(f"predictions written to [bold]{output}[/] (Ray Data, {workers} workers)")
     return output

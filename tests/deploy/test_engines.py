@@ -41,11 +41,13 @@ def test_ray_data_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.
     # A local Ray of 2 CPUs: two actors of half a CPU each, and room for the read and write tasks.
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        predict_file(text_run, tmp / "input.parquet", tmp / "ray.parquet", workers=2, batch_size=64,
-                     cpus_per_worker=0.5)
+        # Blocks of 64 rows: the one file is cut into 5 blocks, shared by the two actors.
+        predict_file(text_run, tmp / "input.parquet", tmp / "ray.parquet", workers=2, batch_size=32,
+                     cpus_per_worker=0.5, rows_per_block=64)
     finally:
         ray.shutdown()
     parts = sorted((tmp / "ray.parquet").glob("*.parquet"))
+    assert len(parts) > 1
     _same(local, pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True))
 
 
