@@ -46,6 +46,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -246,6 +247,7 @@ def ray_row(n: int) -> dict:
     from fintune.ray import predict_file
 
     source, out = input_file(n), RUNS / "out" / f"ray_{n}.parquet"
+    shutil.rmtree(out, ignore_errors=True)  # this script's own earlier output (Ray refuses to add to it)
     with TreeMemory() as memory:
         start = time.perf_counter()
         predict_file(MODEL, source, out, workers=2, batch_size=256, cpus_per_worker=1.0)

@@ -9,6 +9,7 @@ starts with ``--workers`` CPUs.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, addr
                  workers: int = 2, batch_size: int = 256, cpus_per_worker: float = 1.0,
                  rows_per_block: int = 4096) -> Path:
     """Score ``input`` on Ray and write ``output``: a folder of part files (.parquet, .csv or
-    .jsonl by its suffix), rows in input order. Without ``address`` (and no Ray running) a
+    .jsonl by its suffix), rows in input order; an ``output`` that holds files is refused. Without ``address`` (and no Ray running) a
     local Ray starts with ``workers * cpus_per_worker + 1`` logical CPUs: the actors, and one
     for reading and writing."""
     with needs("ray", "the Ray engine"):
@@ -53,6 +54,14 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, addr
     if suffix not in READERS or output.suffix.lower() not in WRITERS:
         raise FintuneError(f"--engine ray reads {', '.join(READERS)} and writes {', '.join(WRITERS)} "
                            f"(a folder of parts); got {source} -> {output}")
+    # Ray adds part files to a folder that exists, so a second run into it would double every
+    # row: refused. The parts go to a folder beside it, renamed into place when all are written,
+    # so a failed run leaves nothing that looks complete.
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise FintuneError(f"output {output} exists: Ray would add its parts to those there; remove it or "
+                           "choose another name")
+    partial = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)  # only ever fintune's own leftover of a failed run
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=None if address else int(workers * cpus_per_worker) + 1,
                  include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -61,7 +70,10 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, addr
     ds = read(str(source), lines=True) if READERS[suffix] == "read_json" else read(str(source))
     scored = predict_dataset(ds, run, workers=workers, batch_size=batch_size, cpus_per_worker=cpus_per_worker,
                              rows_per_block=rows_per_block)
-    getattr(scored, WRITERS[output.suffix.lower()])(str(output))
+    getattr(scored, WRITERS[output.suffix.lower()])(str(partial))
+    if output.exists():
+        output.rmdir()  # empty, checked above
+    partial.rename(output)
     console.print(f"predictions written to [bold]{output}[/] (Ray Data, {workers} workers)")
     return output
 

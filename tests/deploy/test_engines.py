@@ -51,6 +51,19 @@ def test_ray_data_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.
     _same(local, pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True))
 
 
+def test_ray_refuses_an_output_folder_that_holds_files(text_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from fintune.errors import FintuneError
+    from fintune.ray import predict_file
+
+    (tmp_path / "out.parquet").mkdir()
+    (tmp_path / "out.parquet" / "part-0.parquet").write_bytes(b"earlier run")
+    # Refused before Ray starts: Ray would add its parts beside the old ones and double the rows.
+    with pytest.raises(FintuneError, match="exists: Ray would add its parts"):
+        predict_file(text_run, tmp_path / "in.parquet", tmp_path / "out.parquet")
+    assert [p.name for p in (tmp_path / "out.parquet").iterdir()] == ["part-0.parquet"]
+
+
 def test_spark_udf_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.DataFrame],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pyspark")
