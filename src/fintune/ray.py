@@ -43,9 +43,9 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, addr
                  workers: int = 2, batch_size: int = 256, cpus_per_worker: float = 1.0,
                  rows_per_block: int = 4096) -> Path:
     """Score ``input`` on Ray and write ``output``: a folder of part files (.parquet, .csv or
-    .jsonl by its suffix), rows in input order; an ``output`` that holds files is refused. Without ``address`` (and no Ray running) a
-    local Ray starts with ``workers * cpus_per_worker + 1`` logical CPUs: the actors, and one
-    for reading and writing."""
+    .jsonl by its suffix), rows in input order; an ``output`` that holds files is refused.
+    Without ``address`` (and no Ray running) a local Ray starts with ``workers *
+    cpus_per_worker + 1`` logical CPUs: the actors, and one for reading and writing."""
     with needs("ray", "the Ray engine"):
         import ray
 
