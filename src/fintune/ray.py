@@ -36,7 +36,25 @@ def predict_dataset(ds: Any, run: str | Path, *, workers: int = 2, batch_size: i
 
 
 READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".jsonl": "read_json", ".json": "read_json"}
-WRITERS = {".parquet": "write_parquet", ".csv": "write_csv", ".jsonl": "write_json"}
+
+
+def _parquet(table: Any, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, path)
+
+
+def _csv(table: Any, path: Path) -> None:
+    import pyarrow.csv as pcsv
+
+    pcsv.write_csv(table, path)
+
+
+def _jsonl(table: Any, path: Path) -> None:
+    table.to_pandas().to_json(path, orient="records", lines=True, force_ascii=False)
+
+
+WRITERS = {".parquet": _parquet, ".csv": _csv, ".jsonl": _jsonl}
 
 
 def predict_file(run: str | Path, input: str | Path, output: str | Path, *, address: str | None = None,
@@ -54,12 +72,12 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, addr
     if suffix not in READERS or output.suffix.lower() not in WRITERS:
         raise FintuneError(f"--engine ray reads {', '.join(READERS)} and writes {', '.join(WRITERS)} "
                            f"(a folder of parts); got {source} -> {output}")
-    # Ray adds part files to a folder that exists, so a second run into it would double every
-    # row: refused. The parts go to a folder beside it, renamed into place when all are written,
-    # so a failed run leaves nothing that looks complete.
+    # Parts beside an earlier run's would mix two runs' rows in one folder: refused, and nothing
+    # of the user's is removed. The parts go to a folder beside it, renamed into place when all
+    # are written, so a failed run leaves nothing that looks complete.
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise FintuneError(f"output {output} exists: Ray would add its parts to those there; remove it or "
-                           "choose another name")
+        raise FintuneError(f"output {output} exists and is not an empty folder; fintune writes over nothing: "
+                           "remove it or choose another name")
     partial = output.with_name(f".{output.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)  # only ever fintune's own leftover of a failed run
     if not ray.is_initialized():
@@ -70,12 +88,29 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, addr
     ds = read(str(source), lines=True) if READERS[suffix] == "read_json" else read(str(source))
     scored = predict_dataset(ds, run, workers=workers, batch_size=batch_size, cpus_per_worker=cpus_per_worker,
                              rows_per_block=rows_per_block)
-    getattr(scored, WRITERS[output.suffix.lower()])(str(partial))
+    rows = _write_in_order(scored, partial, output.suffix.lower())
     if output.exists():
         output.rmdir()  # empty, checked above
     partial.rename(output)
-    console.print(f"predictions written to [bold]{output}[/] (Ray Data, {workers} workers)")
+    console.print(f"{rows:,} predictions written to [bold]{output}[/] (Ray Data, {workers} workers)")
     return output
+
+
+def _write_in_order(scored: Any, folder: Path, suffix: str) -> int:
+    """Write ``scored`` into ``folder`` as ``part-000000{suffix}``, ... in dataset order; the rows.
+
+    The driver writes, block by block as they arrive: Ray's own ``write_parquet`` names its
+    files by write task, and which task gets which block is not fixed, so sorting its files
+    by name gave the rows out of order (seen on CI). Writing costs far less than scoring, so
+    one writer keeps up with many actors; the blocks pass through the driver one at a time,
+    so its memory stays bounded."""
+    folder.mkdir(parents=True)
+    write, rows = WRITERS[suffix], 0
+    # With preserve_order set, the executor hands blocks to the iterator in input order.
+    for index, table in enumerate(scored.iter_batches(batch_size=None, batch_format="pyarrow")):
+        write(table, folder / f"part-{index:06d}{suffix}")
+        rows += table.num_rows
+    return rows
 
 
 def _suffix(path: Path) -> str:
