@@ -31,6 +31,10 @@ def run_rows(script: str, rows: list[str], epochs: int, result: Path,
         # A row may report the epochs it really ran (e.g. per-dataset settings).
         results[row] = {"epochs": epochs, **json.loads(line[len("RESULT "):]),
                         "wall_seconds": round(time.time() - start, 1)}
+        # Re-read before writing: another run of the script (other rows, started in the
+        # background meanwhile) may have added rows since this one started.
+        latest = json.loads(result.read_text()) if result.exists() else {}
+        results = {**latest, row: results[row]}
         result.parent.mkdir(parents=True, exist_ok=True)
         result.write_text(json.dumps(results, indent=2) + "\n")
     return results

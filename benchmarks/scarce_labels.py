@@ -22,7 +22,9 @@ Rows (each runs in a process of its own; rows already in the results file and no
   tweet; a truncating MiniLM (128 tokens) against ``model.kind: long_text`` (windows of 128,
   attention pooling; ``_max``: max pooling);
   accuracy on documents built from sent_valid, and prediction throughput (documents/s,
-  tokens/s) of the long-text model.
+  tokens/s) of the long-text model. ``long_text_tuned``: the same long-text model started
+  from the ``noise_clean`` row's encoder (MiniLM fine-tuned on sent_train's tweets), as a
+  team with sentence labels and a few labeled documents would do.
 
     python benchmarks/scarce_labels.py --rows curve_full_16,curve_setfit_16
 
@@ -52,7 +54,7 @@ SHOTS = (8, 16, 32, 64)
 DRAWS = 5
 ROWS = ([f"curve_{m}_{k}" for m in ("full", "setfit") for k in SHOTS]
         + ["weak_lexicon_direct", "weak_label_model", "noise_clean", "noise_noisy", "noise_dropped",
-           "long_truncated", "long_text", "long_text_max"])
+           "long_truncated", "long_text", "long_text_max", "long_text_tuned"])
 KEYS = ["weighted_f1", "weighted_f1_std", "accuracy", "precision", "recall", "docs_per_s", "tokens_per_s",
         "seconds"]
 
@@ -244,7 +246,12 @@ def run_long(row: str) -> dict:
         data = {"train": str(out / "train.csv"), "validation": str(out / "valid.csv"), "test": str(out / "test.csv"),
                 "text_column": "text", "label_column": "label", "clean": {"replace_urls": True}}
         model = {"long_text": LONG, "long_text_max": {**LONG, "long_text": {**LONG["long_text"], "pooling": "max"}},
-                 "long_truncated": {"max_length": 128}}[row]
+                 "long_truncated": {"max_length": 128},
+                 # Sentence labels first, documents second: the encoder of the noise_clean row
+                 # (MiniLM fine-tuned on sent_train's labeled tweets, none of sent_valid's).
+                 "long_text_tuned": {**LONG, "backbone": str(RUNS / "noise_clean" / "model")}}[row]
+        if row == "long_text_tuned" and not (RUNS / "noise_clean" / "model").is_dir():
+            raise SystemExit("long_text_tuned starts from the noise_clean row's model: run --rows noise_clean first")
         _train(row, data, {"name": "full"}, {"epochs": 3, "batch_size": 4, "lr": 1e-4}, model)
         recorded = json.loads((RUNS / row / "metrics.json").read_text())
         metrics, validation = recorded["test"], recorded["validation"]
