@@ -24,7 +24,9 @@ Rows (each runs in a process of its own; rows already in the results file and no
   accuracy on documents built from sent_valid, and prediction throughput (documents/s,
   tokens/s) of the long-text model. ``long_text_tuned``: the same long-text model started
   from the ``noise_clean`` row's encoder (MiniLM fine-tuned on sent_train's tweets), as a
-  team with sentence labels and a few labeled documents would do.
+  team with sentence labels and a few labeled documents would do. ``long_window_vote``: no
+  document training at all; that sentence model scores overlapping 40-word chunks and each
+  document takes the class of its most confident chunk.
 
     python benchmarks/scarce_labels.py --rows curve_full_16,curve_setfit_16
 
@@ -54,7 +56,7 @@ SHOTS = (8, 16, 32, 64)
 DRAWS = 5
 ROWS = ([f"curve_{m}_{k}" for m in ("full", "setfit") for k in SHOTS]
         + ["weak_lexicon_direct", "weak_label_model", "noise_clean", "noise_noisy", "noise_dropped",
-           "long_truncated", "long_text", "long_text_max", "long_text_tuned"])
+           "long_truncated", "long_text", "long_text_max", "long_text_tuned", "long_window_vote"])
 KEYS = ["weighted_f1", "weighted_f1_std", "accuracy", "precision", "recall", "docs_per_s", "tokens_per_s",
         "seconds"]
 
@@ -269,6 +271,37 @@ def run_long(row: str) -> dict:
             "seconds": round(time.perf_counter() - started, 1)}
 
 
+CHUNK_WORDS, CHUNK_STRIDE = 40, 30  # ~60 tokens: within the sentence model's 64
+
+
+def run_window_vote() -> dict:
+    """No document training: the noise_clean row's sentence model scores overlapping chunks of
+    each document, and the document takes the class (of its two) of the most confident chunk."""
+    from fintune import FintuneModel
+
+    if not (RUNS / "noise_clean" / "model").is_dir():
+        raise SystemExit("long_window_vote reads the noise_clean row's model: run --rows noise_clean first")
+    started = time.perf_counter()
+    test = long_documents(DATA / "sent_valid.csv", 200, 2)
+    predictor = FintuneModel.load(RUNS / "noise_clean")
+    chunks, owner = [], []
+    for doc, text in enumerate(test["text"]):
+        words = text.split()
+        for start in range(0, max(len(words) - CHUNK_WORDS, 0) + 1, CHUNK_STRIDE):
+            chunks.append(" ".join(words[start:start + CHUNK_WORDS]))
+            owner.append(doc)
+    begun = time.perf_counter()
+    probs = pd.DataFrame(predictor.predict_proba(pd.DataFrame({"text": chunks}), batch_size=64))
+    seconds = time.perf_counter() - begun
+    best = probs[["Bearish", "Bullish"]].assign(doc=owner).groupby("doc").max()
+    predicted = np.where(best["Bullish"] > best["Bearish"], "Bullish", "Bearish")
+    accuracy = float(np.mean(predicted == test["label"].to_numpy()))
+    tokens = sum(len(predictor.tokenizer(t)["input_ids"]) for t in test["text"])
+    return {"accuracy": accuracy, "documents": len(test), "chunks": len(chunks),
+            "docs_per_s": round(len(test) / seconds, 2), "tokens_per_s": round(tokens / seconds, 1),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
 def child(row: str) -> dict:
     if row.startswith("curve_"):
         _, method, shots = row.split("_")
@@ -277,6 +310,8 @@ def child(row: str) -> dict:
         result = run_weak(row)
     elif row.startswith("noise_"):
         result = run_noise(row)
+    elif row == "long_window_vote":
+        result = run_window_vote()
     else:
         result = run_long(row)
     return {**result, "peak_rss_mb": peak_rss_mb()}
