@@ -247,7 +247,7 @@ def ray_row(n: int) -> dict:
     from fintune.ray import predict_file
 
     source, out = input_file(n), RUNS / "out" / f"ray_{n}.parquet"
-    shutil.rmtree(out, ignore_errors=True)  # this script's own earlier output (Ray refuses to add to it)
+    shutil.rmtree(out, ignore_errors=True)  # this script's own earlier output (fintune refuses a folder that holds parts)
     with TreeMemory() as memory:
         start = time.perf_counter()
         predict_file(MODEL, source, out, workers=2, batch_size=256, cpus_per_worker=1.0)

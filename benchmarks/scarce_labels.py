@@ -234,9 +234,20 @@ def long_documents(source: Path, n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _sentence_model(row: str) -> Path:
+    """The noise_clean row's run (MiniLM fine-tuned on sent_train's tweets), which ``row`` builds on."""
+    run = RUNS / "noise_clean"
+    if not (run / "model").is_dir():
+        raise SystemExit(f"{row} builds on the noise_clean row's model: run --rows noise_clean first")
+    return run
+
+
 def run_long(row: str) -> dict:
     from fintune import FintuneModel
 
+    # Sentence labels first, documents second: long_text_tuned starts from a tweet classifier's
+    # encoder (none of sent_valid's tweets, which the test documents are built from).
+    tuned = {**LONG, "backbone": str(_sentence_model(row) / "model")} if row == "long_text_tuned" else None
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -248,12 +259,7 @@ def run_long(row: str) -> dict:
         data = {"train": str(out / "train.csv"), "validation": str(out / "valid.csv"), "test": str(out / "test.csv"),
                 "text_column": "text", "label_column": "label", "clean": {"replace_urls": True}}
         model = {"long_text": LONG, "long_text_max": {**LONG, "long_text": {**LONG["long_text"], "pooling": "max"}},
-                 "long_truncated": {"max_length": 128},
-                 # Sentence labels first, documents second: the encoder of the noise_clean row
-                 # (MiniLM fine-tuned on sent_train's labeled tweets, none of sent_valid's).
-                 "long_text_tuned": {**LONG, "backbone": str(RUNS / "noise_clean" / "model")}}[row]
-        if row == "long_text_tuned" and not (RUNS / "noise_clean" / "model").is_dir():
-            raise SystemExit("long_text_tuned starts from the noise_clean row's model: run --rows noise_clean first")
+                 "long_truncated": {"max_length": 128}, "long_text_tuned": tuned}[row]
         _train(row, data, {"name": "full"}, {"epochs": 3, "batch_size": 4, "lr": 1e-4}, model)
         recorded = json.loads((RUNS / row / "metrics.json").read_text())
         metrics, validation = recorded["test"], recorded["validation"]
@@ -279,11 +285,10 @@ def run_window_vote() -> dict:
     each document, and the document takes the class (of its two) of the most confident chunk."""
     from fintune import FintuneModel
 
-    if not (RUNS / "noise_clean" / "model").is_dir():
-        raise SystemExit("long_window_vote reads the noise_clean row's model: run --rows noise_clean first")
+    run = _sentence_model("long_window_vote")
     started = time.perf_counter()
     test = long_documents(DATA / "sent_valid.csv", 200, 2)
-    predictor = FintuneModel.load(RUNS / "noise_clean")
+    predictor = FintuneModel.load(run)
     chunks, owner = [], []
     for doc, text in enumerate(test["text"]):
         words = text.split()

@@ -10,9 +10,11 @@ starts with ``--workers`` CPUs.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fintune import api
 from fintune.console import console
 from fintune.deploy.batch import BatchScorer
 from fintune.errors import FintuneError, needs
@@ -44,17 +46,18 @@ def _parquet(table: Any, path: Path) -> None:
     pq.write_table(table, path)
 
 
-def _csv(table: Any, path: Path) -> None:
-    import pyarrow.csv as pcsv
+def _as_predict_writes(suffix: str) -> Callable[[Any, Path], None]:
+    """A part in CSV or JSON Lines as ``fintune predict`` writes that format (a tagger's
+    entity lists as JSON text in a CSV cell, for one). Rows go through Python objects, not
+    ``to_pandas``, which would hand list cells over as numpy arrays."""
+    import pandas as pd
 
-    pcsv.write_csv(table, path)
+    return lambda table, path: api.WRITERS[suffix](pd.DataFrame(table.to_pylist(), columns=table.column_names),
+                                                   path, True)
 
 
-def _jsonl(table: Any, path: Path) -> None:
-    table.to_pandas().to_json(path, orient="records", lines=True, force_ascii=False)
-
-
-WRITERS = {".parquet": _parquet, ".csv": _csv, ".jsonl": _jsonl}
+WRITERS: dict[str, Callable[[Any, Path], None]] = {".parquet": _parquet,
+                                                   **{s: _as_predict_writes(s) for s in api.WRITERS}}
 
 
 def predict_file(run: str | Path, input: str | Path, output: str | Path, *, address: str | None = None,
@@ -154,7 +157,5 @@ def train(config: str | Path, overrides: list[str] | tuple[str, ...] = (), *, wo
 
 def _train_worker(options: dict[str, Any]) -> None:
     """One Ray Train worker: fintune's training with the process group Ray formed."""
-    from fintune import api
-
     api.train(options["config"], options["overrides"], resume=options["resume"], overwrite=options["overwrite"],
               force=options["force"], show_progress=False)

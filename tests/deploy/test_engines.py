@@ -87,3 +87,24 @@ def test_spark_udf_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd
     finally:
         spark.stop()
     _same(local, out.sort_values("id").reset_index(drop=True))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_ray_parts_are_written_as_fintune_predict_writes_the_format(suffix: str, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    import json
+
+    import pyarrow as pa
+
+    from fintune.ray import WRITERS
+
+    # A tagger's entity lists: pyarrow's own CSV writer cannot write them; fintune predict writes JSON text.
+    table = pa.table({"id": [3, 1], "entities": [[{"label": "ORG", "start": 0, "end": 4}], []]})
+    path = tmp_path / f"part-000000{suffix}"
+    WRITERS[suffix](table, path)
+    read = {".parquet": pd.read_parquet, ".csv": pd.read_csv,
+            ".jsonl": lambda p: pd.read_json(p, lines=True)}[suffix](path)
+    assert list(read["id"]) == [3, 1]
+    first = read["entities"].iloc[0]
+    entities = json.loads(first) if isinstance(first, str) else list(first)
+    assert [dict(e) for e in entities] == [{"label": "ORG", "start": 0, "end": 4}]
