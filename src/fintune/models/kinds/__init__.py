@@ -5,5 +5,5 @@ itself in :mod:`fintune.tagging.predictor`. :mod:`fintune.predictors` imports bo
 """
 
 from fintune.models.kinds import (  # noqa: F401  (registers)
-    causal, ensemble, gbm, generation, linear, long_text, probe, tabular, text,
+    causal, causal_head, ensemble, gbm, generation, linear, long_text, probe, tabular, text,
 )

@@ -1,0 +1,165 @@
+"""Large models on tweet sentiment (TFNS): Qwen2.5-0.5B-Instruct (`qwen0.5b`, dequantized from
+4 bits) as a zero-shot label-word classifier with its chat template, with a classification
+head (LoRA), instruction-tuned (LoRA, answers scored as classes) and the same + DPO; SmolLM2
+with its chat template; MPNet and MiniLM for reference (read from text_models.json, where
+they were measured with their own best settings).
+
+Every row scores all 2,388 validation tweets and the shift sets (SemEval-2017 headlines,
+FiQA-2018 headlines and posts). Rows that train on a subset say how many rows in
+``train_rows`` (a fixed shuffle of sent_train.csv): a 0.5B LM trains at about 8 rows/s on
+this project's 2-core CPU with bf16 autocast.
+
+    python benchmarks/llm.py --rows qwen_head_lora
+    python benchmarks/llm.py --rows qwen_instruct_lora,qwen_instruct_dpo --train-rows 2000
+
+Writes benchmarks/results/llm.json, one entry per row: weighted_f1, accuracy, macro_f1,
+train_seconds, train_samples_per_s, train_rows, shift_weighted_f1_*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import emit, peak_rss_mb, print_table, run_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
+RESULT = ROOT / "benchmarks" / "results" / "llm.json"
+REFERENCE = ROOT / "benchmarks" / "results" / "text_models.json"
+RUNS = ROOT / "runs" / "bench_llm"
+LABELS = ["Bearish", "Bullish", "Neutral"]
+WORDS = {"Bearish": "negative", "Bullish": "positive", "Neutral": "neutral"}
+INSTRUCTION = "What is the sentiment of this tweet? Please choose an answer from {negative/neutral/positive}."
+KEYS = ["weighted_f1", "accuracy", "macro_f1", "train_rows", "train_seconds", "train_samples_per_s",
+        "shift_weighted_f1_semeval_headlines", "shift_weighted_f1_fiqa_headlines", "shift_weighted_f1_fiqa_posts"]
+LORA = {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.05}
+
+# Per row: backbone, how it reads the task, strategy, learning rate.
+ROWS = {
+    "qwen_zero_shot": ("qwen0.5b", "label_words", None, 0.0),
+    "qwen_head_lora": ("qwen0.5b", "head", LORA, 1e-4),
+    "qwen_instruct_lora": ("qwen0.5b", "instruct", LORA, 2e-4),
+    "qwen_instruct_dpo": ("qwen0.5b", "dpo", {"name": "dpo", "beta": 0.1}, 5e-5),
+    "smollm2_zero_shot": ("smollm2", "label_words", None, 0.0),
+    "smollm2_label_words_chat": ("smollm2", "label_words", LORA, 5e-4),
+}
+REFERENCE_ROWS = ("mpnet_full", "minilm_full", "tfidf_logistic")
+
+
+def _data(train: Path) -> dict:
+    return {"train": str(train), "validation": str(DATA / "sent_valid.csv"), "text_column": "text",
+            "label_column": "label", "label_map": dict(enumerate(LABELS)), "clean": {"replace_urls": True},
+            "split": {"test_size": 0.0}}
+
+
+def _instructions(src: Path, out: Path) -> Path:
+    """TFNS (labels 0-2) or a shift file (label names) as instruction, input, answer word."""
+    import pandas as pd
+
+    frame = pd.read_csv(src)
+    rows = [{"instruction": INSTRUCTION, "input": t, "output": WORDS[y if isinstance(y, str) else LABELS[int(y)]]}
+            for t, y in zip(frame["text"], frame["label"])]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return out
+
+
+def _subset(rows: int | None, out: Path) -> Path:
+    """The first ``rows`` training tweets after a fixed shuffle (all of them for None)."""
+    import pandas as pd
+
+    if not rows:
+        return DATA / "sent_train.csv"
+    path = out / f"sent_train_{rows}.csv"
+    pd.read_csv(DATA / "sent_train.csv").sample(frac=1.0, random_state=0).head(rows).to_csv(path, index=False)
+    return path
+
+
+def _raw(row: str, backbone: str, mode: str, train_file: Path, out: Path) -> dict:
+    """The run config of a row, before its strategy and train sections."""
+    if mode in ("instruct", "dpo"):
+        data = {"train": str(_instructions(train_file, out / "train.jsonl")),
+                "validation": str(_instructions(DATA / "sent_valid.csv", out / "valid.jsonl")),
+                "text_column": "input", "label_column": "output", "instruction_column": "instruction",
+                "clean": {"replace_urls": True}, "split": {"test_size": 0.0}}
+        return {"task": "generation", "data": data,
+                "model": {"backbone": backbone, "kind": "causal", "max_length": 128, "max_new_tokens": 4}}
+    if mode == "head":
+        return {"data": _data(train_file), "model": {"backbone": backbone, "kind": "causal", "head": "classifier",
+                                                     "max_length": 64}}
+    return {"data": _data(train_file), "model": {"backbone": backbone, "kind": "causal", "max_length": 128,
+                                                 "label_words": WORDS}}
+
+
+def run_row(row: str, epochs: int, train_rows: int | None) -> dict:
+    from fintune import api
+    from fintune.config import validate_config
+    from fintune.models.catalogue import fetch
+
+    backbone, mode, strategy, lr = ROWS[row]
+    fetch(backbone)
+    RUNS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        train_file = _subset(train_rows, out)
+        raw = _raw(row, backbone, mode, train_file, out)
+        train = {"epochs": max(epochs, 1), "batch_size": 16, "eval_batch_size": 32, "lr": lr or 1e-4,
+                 "weight_decay": 0.0, "warmup_fraction": 0.1, "checkpoint_every": 0, "early_stopping": None}
+        cfg = validate_config({"output_dir": str(RUNS / row), "seed": 42, "strategy": strategy or {"name": "lora"},
+                               "train": train, **raw})
+        if strategy is None:
+            result = api.zero_shot(cfg, overwrite=True)
+        else:
+            result = api.train(cfg, overwrite=True, show_progress=sys.stderr.isatty())
+        training = result.metrics.get("training", {})
+        started = time.perf_counter()
+        val = api.evaluate(result.run_dir, cfg.data.validation)
+        seconds = time.perf_counter() - started
+        shift = _shift(result.run_dir, out, instructions=mode in ("instruct", "dpo"))
+    return {**shift, "weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
+            "train_seconds": training.get("train_seconds", 0.0),
+            "train_samples_per_s": training.get("train_samples_per_s"),
+            "inference_samples_per_s": round(val["n"] / seconds, 1),
+            "trainable_params": training.get("trainable_params"), "validation_rows": val["n"],
+            "precision": training.get("precision"), "train_rows": training.get("train_rows", 0),
+            "unmatched": val.get("unmatched")}
+
+
+def _shift(run_dir: Path, out: Path, instructions: bool) -> dict:
+    """Weighted F1 on news headlines and posts (SemEval-2017, FiQA-2018), as benchmarks/trust.py scores them."""
+    from trust import shift_files
+
+    from fintune import api
+
+    result = {}
+    for name, path in shift_files().items():
+        source = _instructions(path, out / f"{name}.jsonl") if instructions else path
+        metrics = api.evaluate(run_dir, source, output=out / "shift" / name)
+        result[f"shift_weighted_f1_{name}"] = metrics["weighted_f1"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-rows", type=int, help="train on this many tweets (a fixed shuffle); all by default")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        emit({**run_row(args.child, args.epochs, args.train_rows), "peak_rss_mb": peak_rss_mb()})
+        return
+    results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT,
+                       extra_args=["--train-rows", str(args.train_rows)] if args.train_rows else [])
+    reference = json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {}
+    shown = {**results, **{f"{name} (text_models.json)": reference[name] for name in REFERENCE_ROWS
+                           if name in reference}}
+    print_table(shown, KEYS, "row")
+
+
+if __name__ == "__main__":
+    main()
