@@ -135,6 +135,31 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+# A chat template in the shape of the real ones (role markers, a closing token per turn), with
+# {% generation %} around the answers so transformers can say which tokens are the assistant's.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'assistant' %}<|assistant|> {% generation %}{{ m['content'] }} "
+    "<|end|>{% endgeneration %} {% else %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|> {% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_llama(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Llama as an instruct model: role tokens in its vocabulary and a chat template."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny_chat_llama")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(folder)
+    model = LlamaForCausalLM.from_pretrained(tiny_llama)
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 @pytest.fixture()
 def sentiment_csv(tmp_path: Path) -> Path:
     path = tmp_path / "train.csv"

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import pandas as pd
+import numpy as np
 import pytest
 import torch
 
@@ -160,8 +161,12 @@ def test_long_input_keeps_instruction_prompt_cue_and_answer(tokenizer) -> None:
 
 def test_prompt_with_instruction_needs_the_column(tokenizer) -> None:
     fmt = GenerationFormat(tokenizer, "Instruction: {instruction}\nInput: {text}\nAnswer:")
+    labelled = Examples(["acme beats"], np.array(["positive"], dtype=object), None, "in.jsonl")
     with pytest.raises(DataError, match="data.instruction_column"):
-        fmt.encode(Examples(["acme beats"], None, None, "in.jsonl"), 40)
+        fmt.with_answers().encode(labelled, 40)
+    # A plain text to answer (predict, chat) carries its question itself: the instruction is empty.
+    plain = fmt.encode(Examples(["acme beats"], None, None, "input"), 40)["input_ids"][0]
+    assert plain == tokenizer("Instruction: \nInput: acme beats\nAnswer:")["input_ids"]
     with pytest.raises(ValueError, match="must contain {text}"):
         GenerationFormat(tokenizer, "Instruction: {instruction}")
 

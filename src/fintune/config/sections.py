@@ -259,6 +259,8 @@ class ModelConfig(Strict):
     chat_template: str = Field(
         "auto", description="causal: auto wraps prompts in the tokenizer's chat template when it has one "
         "(instruct models), none keeps the raw prompt (base models), or the path of a Jinja file to use instead")
+    system_prompt: str | None = Field(None, description="causal, with a chat template: the system message of "
+                                      "every conversation (default: the template's own, if any)")
     crf: bool = Field(False, description="token_classification: a CRF layer over the tag scores, trained "
                       "jointly; decoding then keeps to valid tag sequences")
     case_features: bool = Field(False, description="token_classification: add an embedding of each word's "

@@ -14,7 +14,8 @@ from transformers import (
 from fintune.config import ModelConfig, Task
 from fintune.errors import ConfigError, FintuneError
 from fintune.models.catalogue import CATALOGUE, folder_of
-from fintune.models.causal import DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
+from fintune.models.causal import DEFAULT_CHAT_PROMPT, DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
+from fintune.models.chat import ChatFormat, chat_template_of
 from fintune.models.generation import GenerationFormat, default_prompt
 
 
@@ -48,10 +49,23 @@ def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
+def chat_format(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> ChatFormat | None:
+    """The chat template prompts are wrapped in (``model.chat_template``), or None for raw prompts."""
+    template = chat_template_of(tokenizer, cfg.chat_template)
+    if template is None:
+        if cfg.system_prompt is not None:
+            raise FintuneError("model.system_prompt needs a chat template: this tokenizer has none (or "
+                               "model.chat_template is none); give a Jinja file in model.chat_template")
+        return None
+    return ChatFormat(tokenizer, template, cfg.system_prompt)
+
+
 def prompt_format(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> PromptFormat:
     """The instruction prompt and label words of a causal classifier."""
+    chat = chat_format(cfg, tokenizer)
+    default = DEFAULT_PROMPT if chat is None else DEFAULT_CHAT_PROMPT
     try:
-        return PromptFormat(tokenizer, cfg.prompt or DEFAULT_PROMPT, label_words(label_names, cfg.label_words))
+        return PromptFormat(tokenizer, cfg.prompt or default, label_words(label_names, cfg.label_words), chat)
     except ValueError as exc:
         raise FintuneError(str(exc)) from None
 
@@ -59,8 +73,10 @@ def prompt_format(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase, label_na
 def generation_format(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase,
                       has_instructions: bool) -> GenerationFormat:
     """The prompt of an instruction-tuned causal LM (task generation)."""
+    chat = chat_format(cfg, tokenizer)
     try:
-        return GenerationFormat(tokenizer, cfg.prompt or default_prompt(has_instructions))
+        return GenerationFormat(tokenizer, cfg.prompt or default_prompt(has_instructions, chat is not None),
+                                chat=chat)
     except ValueError as exc:
         raise FintuneError(str(exc)) from None
 

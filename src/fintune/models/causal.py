@@ -25,8 +25,11 @@ from transformers import PreTrainedTokenizerBase
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from fintune.data import Examples
+from fintune.models.chat import ChatFormat
 
 DEFAULT_PROMPT = "Instruction: Classify the text. Answer with one of: {choices}.\nInput: {text}\nAnswer:"
+# The user's turn when the tokenizer's chat template wraps it (the template adds the rest).
+DEFAULT_CHAT_PROMPT = "Classify the text. Answer with one word, one of: {choices}.\n\nText: {text}"
 
 
 @dataclass
@@ -36,16 +39,25 @@ class PromptFormat:
     tokenizer: PreTrainedTokenizerBase
     template: str
     label_words: list[str]
+    chat: ChatFormat | None = None  # the user's turn in the chat template; None: the raw prompt
 
     def __post_init__(self) -> None:
         if "{text}" not in self.template:
             raise ValueError("model.prompt must contain {text}")
-        prefix, suffix = self.template.split("{text}", 1)
         choices = ", ".join(self.label_words)
-        self.prefix_ids = self.tokenizer(prefix.replace("{choices}", choices), add_special_tokens=True)["input_ids"]
-        self.suffix_ids = self.tokenizer(suffix.replace("{choices}", choices), add_special_tokens=False)["input_ids"]
-        # The answer follows "Answer:" after a space, as a word of the vocabulary's spelling.
-        self.label_ids = [self.tokenizer(" " + w, add_special_tokens=False)["input_ids"] for w in self.label_words]
+        filled = self.template.replace("{choices}", choices)
+        if self.chat is not None:
+            # The rendered template carries its own special tokens; the answer opens the assistant turn.
+            prefix, suffix = self.chat.around_input(filled)
+            self.prefix_ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+            self.suffix_ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+            self.label_ids = [self.tokenizer(w, add_special_tokens=False)["input_ids"] for w in self.label_words]
+        else:
+            prefix, suffix = filled.split("{text}", 1)
+            self.prefix_ids = self.tokenizer(prefix, add_special_tokens=True)["input_ids"]
+            self.suffix_ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+            # The answer follows "Answer:" after a space, as a word of the vocabulary's spelling.
+            self.label_ids = [self.tokenizer(" " + w, add_special_tokens=False)["input_ids"] for w in self.label_words]
         if any(not ids for ids in self.label_ids):
             raise ValueError("every label word must have at least one token")
 

@@ -20,15 +20,22 @@ from transformers import PreTrainedTokenizerBase
 
 from fintune.data import Examples
 from fintune.errors import DataError
+from fintune.models.chat import ChatFormat, stop_ids
 from fintune.models.inference import autocast
 from fintune.data.batching import collate, eval_batches, lengths_of
 
 DEFAULT_PROMPT = "Instruction: {instruction}\nInput: {text}\nAnswer:"
 NO_INSTRUCTION_PROMPT = "Input: {text}\nAnswer:"
+# The user's turn when the tokenizer's chat template wraps it (the template adds the rest).
+CHAT_PROMPT = "{instruction}\n\n{text}"
+CHAT_NO_INSTRUCTION_PROMPT = "{text}"
 
 
-def default_prompt(has_instructions: bool) -> str:
-    """FinGPT's template with a per-record instruction, or the input alone without one."""
+def default_prompt(has_instructions: bool, chat: bool = False) -> str:
+    """FinGPT's template with a per-record instruction, or the input alone without one; in a
+    chat template, the user's turn holds the instruction and the input."""
+    if chat:
+        return CHAT_PROMPT if has_instructions else CHAT_NO_INSTRUCTION_PROMPT
     return DEFAULT_PROMPT if has_instructions else NO_INSTRUCTION_PROMPT
 
 
@@ -39,6 +46,7 @@ class GenerationFormat:
     tokenizer: PreTrainedTokenizerBase
     template: str
     answers: bool = False  # teacher forcing: append the answer and end-of-sequence
+    chat: ChatFormat | None = None  # the user's turn in the chat template; None: the raw prompt
     _prefixes: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,8 +55,18 @@ class GenerationFormat:
         self.prefix, suffix = self.template.split("{text}", 1)
         if "{instruction}" in suffix:
             raise ValueError("model.prompt: put {instruction} before {text}")
-        self.suffix_ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
         self.eos_id = self.tokenizer.eos_token_id
+        if self.chat is not None:
+            # What follows the input (the rest of the user's turn, the assistant's header) does not
+            # depend on the instruction, which comes before it.
+            after = self.chat.around_input(self.template.replace("{instruction}", ""))[1]
+            self.suffix_ids = self.tokenizer(after, add_special_tokens=False)["input_ids"]
+            close = self.chat.turn_end()
+            self.close_ids = self.tokenizer(close.rstrip("\n") or close, add_special_tokens=False)["input_ids"]
+        else:
+            self.suffix_ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+            self.close_ids = [self.eos_id]
+        self.stop_ids = stop_ids(self.tokenizer, self.chat)
 
     def with_answers(self) -> GenerationFormat:
         """The same format for training and validation loss: prompt, answer, end-of-sequence."""
@@ -57,8 +75,13 @@ class GenerationFormat:
     def _prefix_ids(self, instruction: str) -> list[int]:
         # Instructions repeat across records (one per task in FinGPT's data): tokenize each once.
         if instruction not in self._prefixes:
-            text = self.prefix.replace("{instruction}", instruction)
-            self._prefixes[instruction] = self.tokenizer(text, add_special_tokens=True)["input_ids"]
+            if self.chat is not None:
+                user = self.template.replace("{instruction}", instruction)
+                before = self.chat.around_input(user if instruction else user.lstrip())[0]
+                self._prefixes[instruction] = self.tokenizer(before, add_special_tokens=False)["input_ids"]
+            else:
+                text = self.prefix.replace("{instruction}", instruction)
+                self._prefixes[instruction] = self.tokenizer(text, add_special_tokens=True)["input_ids"]
         return self._prefixes[instruction]
 
     def encode(self, examples: Examples, max_length: int) -> dict[str, list[Any]]:
@@ -68,15 +91,18 @@ class GenerationFormat:
         longer than the room left is cut too.
         """
         n = len(examples)
-        if "{instruction}" in self.prefix and examples.instructions is None:
+        if "{instruction}" in self.prefix and examples.instructions is None and self.answers:
             raise DataError("the prompt has {instruction} and the data has no instructions; set "
                             "data.instruction_column, or write the instruction into model.prompt",
                             file=examples.source)
+        # Plain texts to answer (predict, chat) carry their question in the text: no instruction.
         instructions = examples.instructions or [""] * n
         if self.answers and examples.labels is None:
             raise DataError("training needs the reference answers (data.label_column)", file=examples.source)
         bodies = self.tokenizer(list(examples.texts), add_special_tokens=False)["input_ids"]
-        answers = (self.tokenizer([" " + str(a) for a in examples.labels], add_special_tokens=False)["input_ids"]
+        # After "Answer:" the answer is a new word; in a chat it opens the assistant's turn.
+        space = "" if self.chat is not None else " "
+        answers = (self.tokenizer([space + str(a) for a in examples.labels], add_special_tokens=False)["input_ids"]
                    if self.answers else [[] for _ in range(n)])
         out: dict[str, list[Any]] = {"input_ids": [], "answer_start": []}
         for instruction, body, answer in zip(instructions, bodies, answers):
@@ -87,7 +113,7 @@ class GenerationFormat:
                                 f"prompt ({len(prefix) + len(self.suffix_ids)} tokens); raise it",
                                 file=examples.source)
             if self.answers:
-                answer = (answer + [self.eos_id])[:room - 1]
+                answer = (answer + self.close_ids)[:room - 1]
             prompt = prefix + body[:room - len(answer)] + self.suffix_ids
             out["input_ids"].append(prompt + answer)
             out["answer_start"].append(len(prompt))
@@ -141,7 +167,7 @@ def answer_loss(model: nn.Module, encoded: dict[str, list[Any]], batch_size: int
 @torch.inference_mode()
 def generate(model: nn.Module, tokenizer: PreTrainedTokenizerBase, encoded: dict[str, list[Any]], batch_size: int,
              max_new_tokens: int, dtype: torch.dtype | None = None,
-             on_batch: Callable[[int], None] | None = None) -> list[str]:
+             on_batch: Callable[[int], None] | None = None, stop: list[int] | None = None) -> list[str]:
     """Greedy answers to prompts, in input order; batches are length-sorted and left-padded."""
     model.eval()
     device = next(model.parameters()).device
@@ -159,7 +185,7 @@ def generate(model: nn.Module, tokenizer: PreTrainedTokenizerBase, encoded: dict
         with autocast(device, dtype):
             out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
                                  num_beams=1, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
-                                 eos_token_id=tokenizer.eos_token_id)
+                                 eos_token_id=stop or tokenizer.eos_token_id)
         for i, text in zip(index, tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)):
             answers[i] = text.strip()
         if on_batch:

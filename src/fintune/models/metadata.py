@@ -32,6 +32,8 @@ class PromptMeta(_Strict):
 
     template: str
     label_words: list[str] | None = None
+    chat_template: str | None = None  # the Jinja template the prompt is wrapped in; None: raw prompt
+    system_prompt: str | None = None
 
 
 class TaggerMeta(_Strict):

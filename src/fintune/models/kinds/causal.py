@@ -15,11 +15,25 @@ from transformers import AutoModelForCausalLM
 from fintune.config import ModelConfig
 from fintune.models.backbones import load_causal, prompt_format
 from fintune.models.causal import CausalClassifier, PromptFormat
+from fintune.models.chat import ChatFormat
 from fintune.models.metadata import PromptMeta, RunMeta
 from fintune.models.predictor import ADAPTER, Predictor, adapter_base, register_predictor
 
 CAUSAL_ONNX = ("ONNX export of causal LMs is not supported yet (the label scoring runs in "
                "Python around the LM); serve the run with torch, or export --format hf")
+
+
+def chat_meta(chat: ChatFormat | None) -> dict[str, Any]:
+    """What fintune.json keeps of a prompt's chat template, so a loaded model prompts the same way."""
+    return {} if chat is None else {"chat_template": chat.template, "system_prompt": chat.system}
+
+
+def saved_chat(tokenizer: Any, meta: RunMeta) -> ChatFormat | None:
+    """The chat template a saved model was trained with (None: raw prompts)."""
+    assert meta.prompt is not None
+    if meta.prompt.chat_template is None:
+        return None
+    return ChatFormat(tokenizer, meta.prompt.chat_template, meta.prompt.system_prompt)
 
 
 def load_lm(folder: Path, meta: RunMeta) -> torch.nn.Module:
@@ -50,7 +64,8 @@ class CausalPredictor(Predictor):
 
     @classmethod
     def prompt_meta(cls, cfg: ModelConfig, prompt: PromptFormat) -> dict[str, Any]:
-        return {"prompt": PromptMeta(template=prompt.template, label_words=prompt.label_words)}
+        return {"prompt": PromptMeta(template=prompt.template, label_words=prompt.label_words,
+                                     **chat_meta(prompt.chat))}
 
     @classmethod
     def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:
@@ -60,7 +75,7 @@ class CausalPredictor(Predictor):
     @staticmethod
     def _format(tokenizer: Any, meta: RunMeta) -> PromptFormat:
         assert meta.prompt is not None and meta.prompt.label_words is not None
-        return PromptFormat(tokenizer, meta.prompt.template, meta.prompt.label_words)
+        return PromptFormat(tokenizer, meta.prompt.template, meta.prompt.label_words, saved_chat(tokenizer, meta))
 
     def _prompt(self) -> PromptFormat:
         return self._format(self.tokenizer, self.meta)

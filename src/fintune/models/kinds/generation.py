@@ -19,7 +19,7 @@ from fintune.models.generation import GenerationFormat, generate
 from fintune.config import ModelConfig
 from fintune.models.backbones import generation_format
 from fintune.models.backbones import load_lm as new_lm
-from fintune.models.kinds.causal import CAUSAL_ONNX, load_lm
+from fintune.models.kinds.causal import CAUSAL_ONNX, chat_meta, load_lm, saved_chat
 from fintune.models.metadata import PromptMeta, RunMeta
 from fintune.models.predictor import OnBatch, Predictor, aligned, register_predictor
 
@@ -48,7 +48,8 @@ class GenerationPredictor(Predictor):
 
     @classmethod
     def prompt_meta(cls, cfg: ModelConfig, prompt: GenerationFormat) -> dict[str, Any]:
-        return {"prompt": PromptMeta(template=prompt.template), "max_new_tokens": cfg.max_new_tokens}
+        return {"prompt": PromptMeta(template=prompt.template, **chat_meta(prompt.chat)),
+                "max_new_tokens": cfg.max_new_tokens}
 
     @classmethod
     def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:
@@ -56,7 +57,7 @@ class GenerationPredictor(Predictor):
 
     def _prompt(self) -> GenerationFormat:
         assert self.meta.prompt is not None
-        return GenerationFormat(self.tokenizer, self.meta.prompt.template)
+        return GenerationFormat(self.tokenizer, self.meta.prompt.template, chat=saved_chat(self.tokenizer, self.meta))
 
     def generate(self, examples: Examples | list[str], batch_size: int = 16, on_batch: OnBatch = None) -> list[str]:
         """The answer to each record's prompt (greedy, up to ``max_new_tokens``).
@@ -65,7 +66,7 @@ class GenerationPredictor(Predictor):
         (see :meth:`examples_of`).
         """
         return generate(self.model, self.tokenizer, self.inputs(self.as_examples(examples)), batch_size,
-                        self.meta.max_new_tokens or 32, self.dtype, on_batch)
+                        self.meta.max_new_tokens or 32, self.dtype, on_batch, self.inputs.prompt.stop_ids)
 
     def scores(self, examples: Examples | list[str], batch_size: int = 64, on_batch: OnBatch = None,
                with_vectors: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
