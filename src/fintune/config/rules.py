@@ -27,6 +27,9 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
             or model.case_features or model.lstm_hidden or model.feature_crf):
         raise ValueError(TAGGING_ONLY)
     check_strategy(strategy, model.kind, task)
+    if (strategy == "dpo") != (data.rejected_column is not None):
+        raise ValueError("strategy dpo learns from preference pairs: set data.rejected_column (the rejected answer) "
+                         "with it, and only with it")
     check_dp(train, strategy, model.kind, task)
     if data.weight_column is not None and train.loss == "focal":
         raise ValueError("data.weight_column weights each row's cross-entropy; train.loss focal does not take row "

@@ -106,6 +106,8 @@ class DataConfig(Strict):
     text_column: str | None = None
     instruction_column: str | None = Field(None, description="generation: a column with each record's "
                                            "instruction (FinGPT's instruction/input/output records)")
+    rejected_column: str | None = Field(None, description="generation with strategy dpo: a column with each "
+                                        "prompt's rejected answer (data.label_column holds the chosen one)")
     pair_column: str | None = Field(None, description="a second text read with the first as a pair, e.g. "
                                     "the target whose sentiment is asked (FiQA-2018 task 1)")
     weight_column: str | None = Field(None, description="a column of row weights (>= 0) for the training loss, "

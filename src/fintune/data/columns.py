@@ -35,6 +35,7 @@ _ROLE_KEYS = {
     "label": "data.label_column",
     "date": "data.date_column",
     "weight": "data.weight_column",
+    "rejected": "data.rejected_column",
 }
 
 

@@ -23,6 +23,7 @@ class Examples:
     tokens: list[list[str]] | None = None  # token_classification: each sentence's words; labels hold tag lists
     documents: np.ndarray | None = None  # token_classification: the document of each sentence (CoNLL -DOCSTART-)
     weights: np.ndarray | None = None  # each row's weight in the training loss (data.weight_column)
+    rejected: np.ndarray | None = None  # preference tuning: each prompt's rejected answer (labels: the chosen)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -42,7 +43,7 @@ class Examples:
                         None if self.dates is None else self.dates.iloc[index].reset_index(drop=True),
                         self.source, None if self.features is None else self.features.iloc[index],
                         pick(self.rows), pick_list(self.instructions), pick_list(self.pairs), pick_list(self.tokens),
-                        pick(self.documents), pick(self.weights))
+                        pick(self.documents), pick(self.weights), pick(self.rejected))
 
 
 @dataclass

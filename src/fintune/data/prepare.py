@@ -190,6 +190,8 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         wanted.append((cfg.pair_column, "pair"))
     if cfg.weight_column is not None and weighted:
         wanted.append((cfg.weight_column, "weight"))
+    if cfg.rejected_column is not None:
+        wanted.append((cfg.rejected_column, "rejected"))
     wanted += [(c, "feature") for c in input_columns(cfg)]
     wanted.append((cfg.label_column, "label"))
     if cfg.date_column is not None:
@@ -221,6 +223,12 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         frame["date"] = dates.reset_index(drop=True)  # frame has a fresh 0..n-1 index too
     if cfg.weight_column is not None and weighted:
         frame["weight"] = row_weights(table[cfg.weight_column], source, cfg.weight_column)
+    if cfg.rejected_column is not None:
+        # Cleaned like the chosen answer; the same prompt with another pair is another example.
+        frame["rejected"] = answer_texts(table[cfg.rejected_column], cfg.model_copy(
+            update={"label_column": cfg.rejected_column}), source)
+        frame["key"] = [t + "\x1f" + str(c) + "\x1f" + str(r)
+                        for t, c, r in zip(frame.get("key", frame["text"]), labels, frame["rejected"])]
     features = feature_frame(table, cfg, source)
     if features is not None:
         for col in features.columns:
@@ -242,8 +250,9 @@ def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) 
     instructions = frame["instruction"].tolist() if "instruction" in frame.columns else None
     pairs = frame["pair"].tolist() if "pair" in frame.columns else None
     weights = frame["weight"].to_numpy(dtype=np.float32) if "weight" in frame.columns else None
+    rejected = frame["rejected"].to_numpy(dtype=object) if "rejected" in frame.columns else None
     return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy(), instructions,
-                    pairs, weights=weights)
+                    pairs, weights=weights, rejected=rejected)
 
 
 def row_weights(values: pd.Series, source: str, column: str) -> np.ndarray:

@@ -130,8 +130,9 @@ class AnswerLoss:
     def __init__(self, encoded: dict[str, list[Any]]) -> None:
         self.ids, self.starts = encoded["input_ids"], encoded["answer_start"]
 
-    def per_record(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
-        """The loss of each record of a right-padded batch (the order of ``index``)."""
+    def token_losses(self, logits: torch.Tensor, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Negative log-likelihood of every answer token of a right-padded batch (the order of
+        ``index``), 0 elsewhere, and how many answer tokens each record has."""
         targets = torch.full(logits.shape[:2], -100, dtype=torch.long, device=logits.device)
         for j, i in enumerate(index):
             ids, start = self.ids[i], self.starts[i]
@@ -139,8 +140,16 @@ class AnswerLoss:
             targets[j, start - 1:len(ids) - 1] = torch.tensor(ids[start:], device=logits.device)
         token_loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
                                                  reduction="none")
-        counts = (targets != -100).sum(1).clamp_min(1)
-        return token_loss.sum(1) / counts
+        return token_loss, (targets != -100).sum(1)
+
+    def per_record(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+        """The loss of each record of a right-padded batch (the order of ``index``)."""
+        token_loss, counts = self.token_losses(logits, index)
+        return token_loss.sum(1) / counts.clamp_min(1)
+
+    def answer_logps(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+        """log P(answer | prompt) of each record: the sum over its answer tokens (preference tuning)."""
+        return -self.token_losses(logits, index)[0].sum(1)
 
     def __call__(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
         return self.per_record(logits, index).mean()

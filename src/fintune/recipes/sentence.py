@@ -100,12 +100,16 @@ class SentenceRecipe(Recipe):
             checkpoint_activations(model)
         model = strategy.prepare(model)
         evaluator = None
+        batcher = None
         train_inputs = inputs
         if cfg.task == "generation":
             # Generation trains and validates on prompt + answer; it predicts from the prompt alone.
             train_inputs = Inputs(inputs.tokenizer, cfg.model.max_length, None, inputs.prompt.with_answers())
             objective = generation.AnswerLoss(train_inputs(train_examples))
             evaluator = _answer_loss_evaluator(train_inputs.pad_id, cfg.train.eval_batch_size)
+        own = strategy.training_objective(model, train_inputs, train_examples)
+        if own is not None:  # preference tuning: pairs of answers, its own batches
+            objective, batcher = own
         elif objective is None and inputs.prompt is not None:
             objective = AnswerLoss(train_examples.labels)
         run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
@@ -113,7 +117,7 @@ class SentenceRecipe(Recipe):
             model, strategy, train_inputs, train_examples, data.validation, task=cfg.task,
             label_names=data.label_names, cfg=cfg.train, seed=cfg.seed, work_dir=run.path, resume=options.resume,
             show_progress=options.show_progress, objective=objective, on_evaluate=options.on_evaluate,
-            evaluator=evaluator,
+            evaluator=evaluator, batcher=batcher,
         )
         training = training_summary(result)
         return (strategy.finalize(model) if is_main_process() else None), training

@@ -1,7 +1,7 @@
 """Tuning strategies, one file each, registered by name."""
 
 # Import order is registration order, which error messages list: simplest first.
-from fintune.strategies import full, freeze, gradual, lora, qlora, prompt, ptuning, setfit  # noqa: F401,I001  (registers)
+from fintune.strategies import full, freeze, gradual, lora, qlora, dpo, prompt, ptuning, setfit  # noqa: F401,I001  (registers)
 from fintune.strategies.base import (
     STRATEGIES,
     Strategy,

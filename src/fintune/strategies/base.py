@@ -86,6 +86,15 @@ class Strategy:
         """The model to save after training (e.g. adapters merged into the weights)."""
         return model
 
+    def training_objective(self, model: nn.Module, encode: Any, examples: Any) -> tuple[Any, Any] | None:
+        """The loss and the batches of a strategy that learns from something else than each
+        record's answer (DPO: a chosen and a rejected answer); None: the task's own loss.
+
+        ``encode`` turns examples into prompt + answer ids; returns (objective, batcher) in the
+        shapes :func:`fintune.training.loop.train` takes.
+        """
+        return None
+
 
 def split_decay(named: list[tuple[str, nn.Parameter]], lr: float, weight_decay: float) -> list[dict[str, Any]]:
     """Two optimizer groups: no weight decay on biases and LayerNorm weights, as BERT does."""
