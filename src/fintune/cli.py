@@ -292,6 +292,39 @@ def predict(run: Path, input: Annotated[Path, typer.Option("--input", help="CSV/
     api.predict(run, input, output, batch_size=batch_size, show_progress=not no_progress)
 
 
+@app.command()
+@user_errors
+def chat(run: Path,
+         system: Annotated[str | None, typer.Option(help="system prompt (default: the run's own)")] = None,
+         max_new_tokens: Annotated[int, typer.Option(help="most tokens per answer", min=1)] = 256,
+         temperature: Annotated[float, typer.Option(help="0: greedy; above 0: sampled", min=0)] = 0.0,
+         top_p: Annotated[float, typer.Option(help="nucleus sampling (with --temperature)", min=0, max=1)] = 1.0,
+         seed: Annotated[int | None, typer.Option(help="seed of sampled answers")] = None) -> None:
+    """Talk to a generation run in the terminal; answers stream as they are generated."""
+    import sys
+
+    from fintune.chatting import COMMANDS, chat_loop, load_chat_model
+    from fintune.console import console
+    from fintune.models.generation import Sampling
+
+    model = load_chat_model(run)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        console.print(f"chatting with {run} ({COMMANDS})")
+
+    def read() -> str | None:
+        if interactive:
+            console.print("[bold]you>[/] ", end="")
+        line = sys.stdin.readline()
+        return line.rstrip("\n") if line else None
+
+    def write(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    chat_loop(model, Sampling(max_new_tokens, temperature, top_p, seed), system, read, write)
+
+
 @data_app.command("check")
 @user_errors
 def data_check(config: Path, overrides: Overrides = None,

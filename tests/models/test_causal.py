@@ -136,3 +136,19 @@ def test_causal_runs_serve_and_refuse_onnx_clearly(tmp_path, tiny_llama, sentime
     with pytest.raises(FintuneError, match="causal LMs is not supported"):
         api.export(run, format="onnx")
     assert (api.export(run, format="hf") / "model.safetensors").exists()
+
+
+def test_zero_epochs_evaluates_the_backbone_as_it_is(tmp_path, tiny_chat_llama, sentiment_csv) -> None:
+    """train.epochs 0: the zero-shot baseline; the saved model is the backbone, unchanged."""
+    from transformers import AutoModelForCausalLM
+
+    config = causal_config(tmp_path, tiny_chat_llama, sentiment_csv, "zero", {"name": "full"},
+                           model={"prompt": None, "backbone": str(tiny_chat_llama)}, train={"epochs": 0})
+    run = api.train(config, show_progress=False).run_dir
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 <= metrics["validation"]["accuracy"] <= 1 and metrics["training"]["global_step"] == 0
+    saved = AutoModelForCausalLM.from_pretrained(run / "model")
+    original = AutoModelForCausalLM.from_pretrained(tiny_chat_llama)
+    for (name, a), (_, b) in zip(saved.state_dict().items(), original.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert FintuneModel.load(run).inputs.prompt.chat is not None

@@ -304,7 +304,8 @@ class TrainPrivacyConfig(Strict):
 class TrainConfig(Strict):
     """Hyperparameters of the one training loop."""
 
-    epochs: int = Field(3, ge=1)
+    epochs: int = Field(3, ge=0, description="0 trains nothing: the model is evaluated and saved as it is "
+                        "(a zero-shot baseline of a causal LM scoring label words)")
     max_steps: int | None = Field(None, ge=1)
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(128, ge=1)
@@ -437,6 +438,10 @@ class ServeConfig(Strict):
     explain_queue: int = Field(4, ge=1, description="explanations running or waiting at once; more get 503 "
                                "with Retry-After (they run one at a time on a thread of their own)")
     graceful_timeout_s: float = Field(30.0, gt=0, description="on shutdown, how long in-flight requests may finish")
+    max_new_tokens: int = Field(512, ge=1, description="generation runs: most tokens one answer may ask for "
+                                "(/v1/chat/completions max_tokens)")
+    chat_queue: int = Field(8, ge=0, description="generation runs: answers that may wait while one is generated; "
+                            "more get 503 with Retry-After")
     log: PredictionLogConfig = PredictionLogConfig()
 
 

@@ -190,7 +190,7 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         wanted.append((cfg.pair_column, "pair"))
     if cfg.weight_column is not None and weighted:
         wanted.append((cfg.weight_column, "weight"))
-    if cfg.rejected_column is not None:
+    if cfg.rejected_column is not None and weighted:  # pairs train; evaluation scores answers
         wanted.append((cfg.rejected_column, "rejected"))
     wanted += [(c, "feature") for c in input_columns(cfg)]
     wanted.append((cfg.label_column, "label"))
@@ -223,7 +223,7 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         frame["date"] = dates.reset_index(drop=True)  # frame has a fresh 0..n-1 index too
     if cfg.weight_column is not None and weighted:
         frame["weight"] = row_weights(table[cfg.weight_column], source, cfg.weight_column)
-    if cfg.rejected_column is not None:
+    if cfg.rejected_column is not None and weighted:
         # Cleaned like the chosen answer; the same prompt with another pair is another example.
         frame["rejected"] = answer_texts(table[cfg.rejected_column], cfg.model_copy(
             update={"label_column": cfg.rejected_column}), source)

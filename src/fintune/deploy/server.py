@@ -1,7 +1,9 @@
 """``fintune serve``: the model behind FastAPI, micro-batched, limited, logged and measured.
 
-Endpoints: ``POST /v1/predict``, ``POST /v1/explain``, ``GET /healthz``, ``GET /readyz``,
-``GET /metrics`` (Prometheus) and the OpenAPI docs at ``/docs``. Every refusal is a 4xx
+Endpoints: ``POST /v1/predict``, ``POST /v1/explain`` (classification and regression runs),
+``POST /v1/chat/completions`` (generation runs: OpenAI's chat API, see
+:mod:`fintune.deploy.chat_api`), ``GET /healthz``, ``GET /readyz``, ``GET /metrics``
+(Prometheus) and the OpenAPI docs at ``/docs``. Every refusal is a 4xx
 (or 503) with a JSON body ``{"error": ..., "limit": ...}`` that says what to change.
 
 Model work never runs on the event loop: predictions go through the micro-batcher's thread,
@@ -373,15 +375,24 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
     errors = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
               503: {"model": ErrorResponse}}
 
-    @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors, dependencies=[Depends(require_key)])
-    async def predict(request: PredictRequest) -> PredictResponse:
-        """Labels and class probabilities (calibrated; the model's saved threshold applies)."""
-        return await service.predict(request)
+    if model.servable is None:
+        @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors,
+                  dependencies=[Depends(require_key)])
+        async def predict(request: PredictRequest) -> PredictResponse:
+            """Labels and class probabilities (calibrated; the model's saved threshold applies)."""
+            return await service.predict(request)
 
-    @app.post("/v1/explain", response_model=ExplainResponse, responses=errors, dependencies=[Depends(require_key)])
-    async def explain(request: ExplainRequest) -> ExplainResponse:
-        """Signed contributions of words (integrated gradients) or columns (occlusion)."""
-        return await service.explain(request)
+        @app.post("/v1/explain", response_model=ExplainResponse, responses=errors,
+                  dependencies=[Depends(require_key)])
+        async def explain(request: ExplainRequest) -> ExplainResponse:
+            """Signed contributions of words (integrated gradients) or columns (occlusion)."""
+            return await service.explain(request)
+    if model.chats is None:  # a generation run: OpenAI's chat API
+        from fintune.deploy.chat_api import ChatService, add_chat_routes
+
+        chat = ChatService(model, cfg, name, log, service.hash_key,
+                           lambda _: metrics.predicted.labels(label="(generated)").inc())
+        add_chat_routes(app, chat, require_key, errors)
 
     # Health, readiness and metrics run on the event loop and never wait behind model work.
     @app.get("/healthz")
@@ -466,7 +477,7 @@ def build_app(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> FastA
 
         torch.set_num_threads(cfg.threads)
     model = FintuneModel.load(folder, threads=cfg.threads)
-    if model.servable is not None:  # the class says why not
+    if model.servable is not None and model.chats is not None:  # the class says why not
         raise FintuneError(f"{run} is a {model.task} run; {model.servable}")
     api_key = required_key(cfg)
     log_path = Path(cfg.log.path) if cfg.log.path else run / "serve" / "predictions.sqlite"

@@ -9,7 +9,8 @@ prompt alone, left-padded, and decodes greedily until end-of-sequence or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -200,3 +201,52 @@ def generate(model: nn.Module, tokenizer: PreTrainedTokenizerBase, encoded: dict
         if on_batch:
             on_batch(len(index))
     return answers
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How an answer is decoded: greedy at temperature 0, else sampled (top-p, seeded)."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        if self.temperature <= 0:
+            return {"do_sample": False, "num_beams": 1}
+        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p}
+
+
+def stream_answer(model: nn.Module, tokenizer: PreTrainedTokenizerBase, prompt_ids: list[int], sampling: Sampling,
+                  stop: list[int], dtype: torch.dtype | None = None) -> Iterator[str]:
+    """The answer to one prompt, piece by piece as it is generated (transformers'
+    ``TextIteratorStreamer``, generation on a thread of its own); the pieces join to the answer."""
+    from transformers import TextIteratorStreamer
+
+    model.eval()
+    device = next(model.parameters()).device
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    ids = torch.tensor([prompt_ids], device=device)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        try:
+            with torch.inference_mode(), autocast(device, dtype):
+                model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=sampling.max_new_tokens,
+                               pad_token_id=pad_id, eos_token_id=stop, streamer=streamer, **sampling.generate_kwargs())
+        except BaseException as exc:  # handed to the reader, which raises it
+            failure.append(exc)
+            streamer.end()
+
+    worker = threading.Thread(target=run, name="fintune-generate", daemon=True)
+    worker.start()
+    for piece in streamer:
+        if piece:
+            yield piece
+    worker.join()
+    if failure:
+        raise failure[0]

@@ -63,6 +63,9 @@ class Predictor:
     onnx_export: ClassVar[str | None] = None  # None: `fintune export --format onnx` traces it; else why not
     explanation: ClassVar[str | None] = None  # "integrated_gradients" or "occlusion"; None: none
     has_scores: ClassVar[bool] = True  # class probabilities or values (calibration, fairness, drift)
+    # None: it answers conversations (`fintune chat`, /v1/chat/completions); else why not.
+    chats: ClassVar[str | None] = ("only instruction-tuned causal LMs (task generation) answer in text; this model "
+                                   "gives labels or values")
     reads_text: ClassVar[bool] = True  # a tokenizer is saved and loaded with the model
     reads_features: ClassVar[bool] = False  # encoded feature columns (a fitted FeatureEncoder)
     binned_features: ClassVar[bool] = True  # numeric features also as quantile bins (model.numeric_bins)

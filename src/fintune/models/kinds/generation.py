@@ -15,7 +15,10 @@ import torch
 
 from fintune.data import Examples
 from fintune.errors import FintuneError
-from fintune.models.generation import GenerationFormat, generate
+from collections.abc import Iterator
+
+from fintune.models.chat import PLAIN_TEMPLATE, ChatFormat
+from fintune.models.generation import GenerationFormat, Sampling, generate, stream_answer
 from fintune.config import ModelConfig
 from fintune.models.backbones import generation_format
 from fintune.models.backbones import load_lm as new_lm
@@ -31,10 +34,11 @@ NO_SCORES = ("a generation run answers in text and has no class probabilities or
 class GenerationPredictor(Predictor):
     """``task: generation``: the LM answers each record's prompt."""
 
-    servable = ("the server answers with class probabilities or values, so it serves classification and "
-                "regression runs. Generate answers or tag entities in batch with `fintune predict`")
+    servable = ("/v1/predict answers with class probabilities or values; a generation run answers at "
+                "/v1/chat/completions (OpenAI's chat API), or in batch with `fintune predict`")
     onnx_export = CAUSAL_ONNX
     has_scores = False
+    chats = None
 
     @classmethod
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
@@ -82,3 +86,52 @@ class GenerationPredictor(Predictor):
     def predict_columns(self, rows: Any, start: int, stop: int, chunk: pd.DataFrame, batch_size: int,
                         on_batch: OnBatch = None) -> dict[str, Any]:
         return self.prediction_columns(self.generate(rows.subset(start, stop), batch_size, on_batch))
+
+    # ------------------------------------------------------------ conversations
+
+    def chat_format(self) -> ChatFormat:
+        """The template conversations are rendered with: the run's chat template, else plain
+        role lines (a model tuned on raw prompts has no template of its own)."""
+        prompt = self.inputs.prompt
+        return prompt.chat if prompt.chat is not None else ChatFormat(self.tokenizer, PLAIN_TEMPLATE)
+
+    def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """The prompt ids of a conversation whose last turn is the user's. One user turn without a
+        system message is prompted exactly as `fintune predict` prompts a text."""
+        check_messages(messages)
+        if len(messages) == 1:
+            return self.inputs(Examples([messages[0]["content"]], None, None, "chat"))["input_ids"][0]
+        text = self.chat_format().render(messages, True)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def chat_stream(self, messages: list[dict[str, str]], sampling: Sampling | None = None) -> Iterator[str]:
+        """The answer to a conversation, piece by piece as it is generated."""
+        sampling = sampling or Sampling(max_new_tokens=self.meta.max_new_tokens or 256)
+        stop = self.inputs.prompt.stop_ids + self._plain_stops()
+        return stream_answer(self.model, self.tokenizer, self.chat_ids(messages), sampling, stop, self.dtype)
+
+    def chat(self, messages: list[dict[str, str]], sampling: Sampling | None = None) -> str:
+        """The whole answer to a conversation (``messages``: OpenAI-style role/content dicts)."""
+        return "".join(self.chat_stream(messages, sampling)).strip()
+
+    def _plain_stops(self) -> list[int]:
+        # Plain role lines: a model with no template ends its turn where it starts the user's.
+        if self.inputs.prompt.chat is not None:
+            return []
+        return self.tokenizer("\nUser:", add_special_tokens=False)["input_ids"][:1]
+
+
+ROLES = ("system", "user", "assistant")
+
+
+def check_messages(messages: list[dict[str, str]]) -> None:
+    """A conversation to answer: role/content dicts, roles known, the last turn the user's."""
+    if not messages:
+        raise FintuneError("the conversation holds no messages; send at least one user message")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or set(message) - {"role", "content", "name"} or "content" not in message:
+            raise FintuneError(f"message {i}: give an object with 'role' and 'content'")
+        if message.get("role") not in ROLES or not isinstance(message["content"], str):
+            raise FintuneError(f"message {i}: role must be one of {', '.join(ROLES)} and content a string")
+    if messages[-1]["role"] != "user":
+        raise FintuneError("the last message must be the user's: the model answers it")
