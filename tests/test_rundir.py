@@ -244,3 +244,20 @@ def test_resume_after_a_kill_mid_write_of_the_logs_and_a_checkpoint(tmp_path, ti
         lines = (run / name).read_text().splitlines()
         assert lines and all(json.loads(line)["step"] <= 6 for line in lines)
     assert not list(run.glob(".checkpoint.pt.tmp-*"))
+
+
+def test_the_summary_recommends_only_commands_that_take_the_run() -> None:
+    from fintune.rundir import next_commands
+
+    class Classifier:
+        has_scores, servable, chats = True, None, "answers with labels"
+
+    class Generator:
+        has_scores, servable, chats = False, "no probabilities", None
+
+    class Tagger:
+        has_scores, servable, chats = False, "entities in batch", "answers with tags"
+
+    assert next_commands(Classifier()) == ["report", "serve", "predict"]
+    assert next_commands(Generator()) == ["report", "serve", "chat", "predict"]
+    assert next_commands(Tagger()) == ["predict"]

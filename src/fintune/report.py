@@ -157,6 +157,54 @@ def _other_evaluations(run: Path) -> str:
             " (eval/&lt;name&gt;/)</p>" + _table(["evaluation", *names], rows))
 
 
+def _generation_metrics_section(metrics: dict[str, Any]) -> str:
+    """Exact match, token F1 and (closed answer sets) class scores per held-out split."""
+    from fintune.evaluation.generation import GENERATION_METRICS
+
+    splits = [s for s in ("validation", "test") if metrics.get(s)]
+    rows = [[name, *(metrics[s].get(name) for s in splits)] for name in GENERATION_METRICS
+            if any(metrics[s].get(name) is not None for s in splits)]
+    note = ("<p class=muted>answers are scored as classes when the references are a small closed set; "
+            "unmatched: the share naming no class; refusals: answers that open by declining</p>")
+    return note + _table(["metric", *splits], rows)
+
+
+WORST = 10
+
+
+def _answers_section(run: Path, metrics: dict[str, Any]) -> str:
+    """How long the answers are, and the worst of them (lowest token F1) beside their references."""
+    from fintune.evaluation.generation import token_f1
+
+    split = "test" if metrics.get("test") else "validation"
+    path = run / "eval" / split / "predictions.jsonl"
+    if not path.exists():
+        return "<p class=muted>no predictions were written for this run</p>"
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lengths = [len(str(r["answer"]).split()) for r in records]
+    plot = _length_histogram(lengths, run / "eval" / split / "answer_lengths.png")
+    worst = sorted(records, key=lambda r: token_f1(r["reference"], r["answer"]))[:WORST]
+    rows = [[r["input"][:200], r["reference"][:200], r["answer"][:200], token_f1(r["reference"], r["answer"])]
+            for r in worst]
+    return (f"<p class=muted>{split} split, {len(records):,} answers</p>" + f'<div class="plots">{plot}</div>'
+            + f"<h3>The {len(rows)} worst answers (lowest token F1)</h3>"
+            + _table(["input", "reference", "answer", "token F1"], rows))
+
+
+def _length_histogram(lengths: list[int], out: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
+    ax.hist(lengths, bins=min(30, max(1, len(set(lengths)))), color="#1f4e79")
+    ax.set(xlabel="answer length (words)", ylabel="answers", title="Answer lengths")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return _image(out, "answer lengths")
+
+
 def _calibration_section(metrics: dict[str, Any]) -> str:
     cal = metrics.get("calibration")
     if not cal:
@@ -227,20 +275,29 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
     run = Path(run)
     metrics = read_metrics(run)
     model = FintuneModel.load(run)
-    if not model.has_scores:
-        raise FintuneError(f"the HTML report reviews class probabilities and values; for the {model.task} run {run} "
-                           "read eval/<split>/report.md (and the predictions or per-type scores beside it)")
     card = run / "model" / "README.md"
-    steps: list[tuple[str, Callable[[], str]]] = [
-        ("Model", lambda: _facts(model, metrics)),
-        ("Data", lambda: _data_section(run)),
-        ("Metrics", lambda: _metrics_section(run, metrics)),
-        ("Calibration", lambda: _calibration_section(metrics)),
-        ("Fairness", lambda: _fairness_section(run, model, groups or [])),
-        ("Robustness", lambda: _robustness_section(run, model)),
-        ("Explanations", lambda: _explain_section(run, model)),
-        ("Model card", lambda: _card_html(card) if card.exists() else ""),
-    ]
+    steps: list[tuple[str, Callable[[], str]]]
+    if model.has_scores:
+        steps = [
+            ("Model", lambda: _facts(model, metrics)),
+            ("Data", lambda: _data_section(run)),
+            ("Metrics", lambda: _metrics_section(run, metrics)),
+            ("Calibration", lambda: _calibration_section(metrics)),
+            ("Fairness", lambda: _fairness_section(run, model, groups or [])),
+            ("Robustness", lambda: _robustness_section(run, model)),
+            ("Explanations", lambda: _explain_section(run, model)),
+        ]
+    elif model.chats is None:  # generated answers: their scores, lengths, refusals, the worst of them
+        steps = [
+            ("Model", lambda: _facts(model, metrics)),
+            ("Data", lambda: _data_section(run)),
+            ("Metrics", lambda: _generation_metrics_section(metrics)),
+            ("Answers", lambda: _answers_section(run, metrics)),
+        ]
+    else:
+        raise FintuneError(f"the HTML report reviews class probabilities, values and generated answers; for the "
+                           f"{model.task} run {run} read eval/<split>/report.md (and the per-type scores beside it)")
+    steps.append(("Model card", lambda: _card_html(card) if card.exists() else ""))
     sections = []
     # Robustness and explanations run the model over the split: say what is running, and how long each took.
     for i, (title, build) in enumerate(steps, 1):

@@ -273,10 +273,10 @@ class RunFolder:
         def write(tmp: Path) -> None:
             model.save(tmp)
             write_text(tmp / "README.md", render_model_card(cfg, report, metrics, training))
-        return self.complete(write, metrics)
+        return self.complete(write, metrics, next_commands(model))
 
     def complete(self, write_model: Callable[[Path], None], metrics: dict[str, Any],
-                 marker: str = "fintune.json") -> RunResult:
+                 commands: list[str] | None = None, marker: str = "fintune.json") -> RunResult:
         """Write the model folder with ``write_model`` (into a temporary folder that then replaces
         ``model/``; ``marker`` is the file that shows an old one is fintune's), then the metrics,
         drop the checkpoints and swap a staging folder in."""
@@ -289,7 +289,7 @@ class RunFolder:
         if self.path != self.final:
             swap_in(self.path, self.final)
             self.path = self.final
-        print_summary(metrics, self.final)
+        print_summary(metrics, self.final, commands)
         return RunResult(self.final, metrics)
 
 
@@ -340,8 +340,20 @@ def _names(names: list[str]) -> str:
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
-    """The table of the final metrics per held-out split."""
+def next_commands(model: FintuneModel) -> list[str]:
+    """The commands that accept this model's run, in the order a user would take them."""
+    commands = []
+    if model.has_scores or model.chats is None:
+        commands.append("report")
+    if model.servable is None or model.chats is None:
+        commands.append("serve")
+    if model.chats is None:
+        commands.append("chat")
+    return commands + ["predict"]
+
+
+def print_summary(metrics: dict[str, Any], run_dir: Path, commands: list[str] | None = None) -> None:
+    """The table of the final metrics per held-out split, then the commands that take the run."""
     table = Table(title="results")
     table.add_column("metric")
     splits = [s for s in ("validation", "test") if s in metrics]
@@ -365,7 +377,9 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     if seconds is not None:
         console.print(f"trained in {duration(seconds)}")
     console.print(f"servable model: [bold]{run_dir / MODEL}[/]  (evaluation: {run_dir / EVAL})", soft_wrap=True)
-    console.print(f"next: fintune report {run_dir}   fintune serve {run_dir}", soft_wrap=True)
+    shown = [f"fintune {c} {run_dir}" + (" --input FILE --output FILE" if c == "predict" else "")
+             for c in (commands or ["report", "serve"])]
+    console.print("next: " + "   ".join(shown), soft_wrap=True)
 
 
 def read_metrics(run: str | Path) -> dict[str, Any]:

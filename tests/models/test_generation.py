@@ -93,7 +93,7 @@ def test_predict_and_evaluate_generate_answers(tmp_path, tiny_llama) -> None:
 
 
 
-def test_what_needs_probabilities_refuses_a_generation_run(tmp_path, tiny_llama) -> None:
+def test_what_needs_probabilities_refuses_a_generation_run_and_the_rest_takes_it(tmp_path, tiny_llama) -> None:
     from fintune import trust
     from fintune.config import ServeConfig
     from fintune.deploy.server import build_app
@@ -103,16 +103,19 @@ def test_what_needs_probabilities_refuses_a_generation_run(tmp_path, tiny_llama)
                     show_progress=False).run_dir
     refusals = [
         (lambda: FintuneModel.load(run).outputs(["acme beats"]), "generation run"),
-        (lambda: build_app(run, ServeConfig()), "fintune predict"),
         (lambda: api.export(run, format="onnx"), "causal"),
         (lambda: trust.fairness(run, ["instruction"]), "binary classification"),
         (lambda: trust.robustness(run), "classification"),
         (lambda: trust.explain_text(run, "acme beats"), "not for causal LMs"),
-        (lambda: write_report(run), "report.md"),
     ]
     for call, message in refusals:
         with pytest.raises(FintuneError, match=message):
             call()
+    # What takes generated answers: the server's chat API (not /v1/predict) and the report.
+    paths = {route.path for route in build_app(run, ServeConfig()).routes}
+    assert "/v1/chat/completions" in paths and "/v1/predict" not in paths
+    page = write_report(run).read_text(encoding="utf-8")
+    assert "worst answers" in page and "refusals" in page and "answer lengths" in page
     merged = api.export(run, format="hf")
     news = Examples(["acme beats", "globex misses"], None, None, "test", instructions=[SENTIMENT, STOCK])
     assert FintuneModel.load(merged).generate(news) == FintuneModel.load(run).generate(news)

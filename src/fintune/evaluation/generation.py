@@ -20,6 +20,9 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 MAX_CLASSES = 20  # at most this many distinct references are scored as classes too
+# What the Markdown and HTML reports show of a generation evaluation, in this order.
+GENERATION_METRICS = ("n", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "unmatched", "loss",
+                      "answer_words_mean", "answer_words_median", "answer_words_max", "empty_answers", "refusals")
 UNMATCHED = "(no class)"
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -76,13 +79,30 @@ def generation_metrics(references: list[str], answers: list[str]) -> dict[str, A
     return metrics
 
 
+# Openings of an answer that declines instead of answering (English and Chinese instruct models).
+REFUSALS = re.compile(r"^\s*(i'?m sorry|i am sorry|sorry,|i can(no|')t|i am unable|i'?m unable|as an ai|i do not have|"
+                      r"i don'?t have|抱歉|对不起|我无法|我不能|作为一个?人工智能)", re.IGNORECASE)
+
+
+def answer_statistics(answers: list[str]) -> dict[str, Any]:
+    """How long the answers are (words), how many are empty, and how many decline to answer."""
+    words = np.array([len(str(a).split()) for a in answers]) if answers else np.zeros(0)
+    return {
+        "answer_words_mean": float(words.mean()) if len(words) else None,
+        "answer_words_median": float(np.median(words)) if len(words) else None,
+        "answer_words_max": int(words.max()) if len(words) else None,
+        "empty_answers": int(sum(not str(a).strip() for a in answers)),
+        "refusals": int(sum(bool(REFUSALS.match(str(a))) for a in answers)),
+    }
+
+
 def write_generation_evaluation(out_dir: Path, references: list[str], answers: list[str], inputs: list[str],
                                 title: str, instructions: list[str] | None = None,
                                 extra: dict[str, Any] | None = None, examples: int = 10) -> dict[str, Any]:
     """Write ``metrics.json``, ``predictions.jsonl`` (input, reference, answer) and a Markdown
     ``report.md`` with the metrics and the first wrong answers; return the metrics."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = {**generation_metrics(references, answers), **(extra or {})}
+    metrics = {**generation_metrics(references, answers), **answer_statistics(answers), **(extra or {})}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     with open(out_dir / "predictions.jsonl", "w", encoding="utf-8") as fh:
         for i, (text, ref, ans) in enumerate(zip(inputs, references, answers)):
@@ -90,7 +110,7 @@ def write_generation_evaluation(out_dir: Path, references: list[str], answers: l
             record.update(input=text, reference=ref, answer=ans, exact=normalize(ref) == normalize(ans))
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     lines = [f"# Generation: {title}", "", "| metric | value |", "|---|---|"]
-    for name in ("n", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "unmatched", "loss"):
+    for name in GENERATION_METRICS:
         value = metrics.get(name)
         if value is not None:
             lines.append(f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |")
