@@ -316,11 +316,21 @@ def export(run: str | Path, *, format: str = "hf", quantize: str | None = None, 
     ONNX graph (default RUN/onnx, or RUN/onnx-int8 with ``quantize="int8"``), checked
     against the torch model on held-out rows (``data``, else the run's test or validation
     split); refused when the primary metric drops more than ``deploy.export.max_metric_drop``
-    points, unless ``force``.
+    points, unless ``force``. ``gguf``: one GGUF file for llama.cpp and Ollama (default
+    RUN/gguf-f16; ``quantize="q8_0"`` for 8 bits), generation runs only, refused unless its
+    greedy answers on held-out prompts equal the merged model's (or ``force``).
     """
     run = Path(run)
-    if format not in ("hf", "onnx"):
-        raise FintuneError(f"unknown export format '{format}'; use hf or onnx")
+    if format not in ("hf", "onnx", "gguf"):
+        raise FintuneError(f"unknown export format '{format}'; use hf, onnx or gguf")
+    if format == "gguf":
+        # llama.cpp's types: f16 (default) or q8_0; --quantize names the type here.
+        from fintune.deploy.gguf_export import export_gguf
+
+        kind = quantize or "f16"
+        out = Path(output) if output else run / f"gguf-{kind}"
+        export_gguf(run, out, kind, force=force, data=data)  # type: ignore[arg-type]
+        return out
     if quantize not in (None, "int8"):
         raise FintuneError(f"unknown quantization '{quantize}'; use int8")
     if format == "hf":

@@ -435,8 +435,10 @@ DeployOverrides = Annotated[list[str] | None, typer.Option("--set", "-s", help="
 @app.command()
 @user_errors
 def export(run: Path,
-           format: Annotated[str, typer.Option("--format", help="hf (Hugging Face folder) or onnx")] = "hf",
-           quantize: Annotated[str | None, typer.Option(help="int8: dynamic quantization (onnx only)")] = None,
+           format: Annotated[str, typer.Option("--format", help="hf (Hugging Face folder), onnx, or gguf "
+                                                "(llama.cpp / Ollama; generation runs)")] = "hf",
+           quantize: Annotated[str | None, typer.Option(help="onnx: int8 (dynamic quantization); gguf: f16 "
+                                                        "(default) or q8_0")] = None,
            merge: Annotated[bool, typer.Option(help="merge LoRA adapters into the weights")] = True,
            fold_temperature: Annotated[bool, typer.Option(help="hf: divide the calibration temperature into the "
                                                           "classifier's weights, so transformers.pipeline gives "

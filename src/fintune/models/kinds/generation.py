@@ -87,6 +87,20 @@ class GenerationPredictor(Predictor):
                         on_batch: OnBatch = None) -> dict[str, Any]:
         return self.prediction_columns(self.generate(rows.subset(start, stop), batch_size, on_batch))
 
+    def _save_model(self, folder: Path) -> None:
+        """The LM in Hugging Face format with what a plain transformers or LLM-server user needs to
+        prompt it as fintune does: the chat template it was trained with (in the tokenizer, saved
+        next), and a generation config that stops where fintune stops."""
+        prompt = self.inputs.prompt
+        if prompt.chat is not None:
+            self.tokenizer.chat_template = prompt.chat.template
+        config = getattr(self.model, "generation_config", None)
+        if config is not None and not self.is_adapter:
+            config.eos_token_id = prompt.stop_ids if len(prompt.stop_ids) > 1 else prompt.stop_ids[0]
+            config.pad_token_id = self.tokenizer.pad_token_id
+            config.max_new_tokens = self.meta.max_new_tokens
+        self.model.save_pretrained(folder, safe_serialization=True)
+
     # ------------------------------------------------------------ conversations
 
     def chat_format(self) -> ChatFormat:
