@@ -10,7 +10,7 @@ FiQA-2018 headlines and posts). Rows that train on a subset say how many rows in
 this project's 2-core CPU with bf16 autocast.
 
     python benchmarks/llm.py --rows qwen_head_lora
-    python benchmarks/llm.py --rows qwen_instruct_lora,qwen_instruct_dpo --train-rows 2000
+    python benchmarks/llm.py --rows qwen_zero_shot,qwen_instruct_lora,qwen_instruct_dpo
 
 Writes benchmarks/results/llm.json, one entry per row: weighted_f1, accuracy, macro_f1,
 train_seconds, train_samples_per_s, train_rows, shift_weighted_f1_*.
@@ -38,15 +38,18 @@ INSTRUCTION = "What is the sentiment of this tweet? Please choose an answer from
 KEYS = ["weighted_f1", "accuracy", "macro_f1", "train_rows", "train_seconds", "train_samples_per_s",
         "shift_weighted_f1_semeval_headlines", "shift_weighted_f1_fiqa_headlines", "shift_weighted_f1_fiqa_posts"]
 LORA = {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.05}
+SHIFT_PRECISION = "auto"  # the 2,300 shift rows in bf16 where native: a 0.5B LM in fp32 takes an hour here
 
-# Per row: backbone, how it reads the task, strategy, learning rate.
+# Per row: backbone, how it reads the task, strategy (None: zero-shot, train.epochs 0), learning
+# rate, and the training rows it is limited to on this CPU (None: all 9,543, or --train-rows).
+SFT = "qwen_instruct_lora"
 ROWS = {
-    "qwen_zero_shot": ("qwen0.5b", "label_words", None, 0.0),
-    "qwen_head_lora": ("qwen0.5b", "head", LORA, 1e-4),
-    "qwen_instruct_lora": ("qwen0.5b", "instruct", LORA, 2e-4),
-    "qwen_instruct_dpo": ("qwen0.5b", "dpo", {"name": "dpo", "beta": 0.1}, 5e-5),
-    "smollm2_zero_shot": ("smollm2", "label_words", None, 0.0),
-    "smollm2_label_words_chat": ("smollm2", "label_words", LORA, 5e-4),
+    "qwen_zero_shot": ("qwen0.5b", "label_words", None, 0.0, None),
+    "qwen_head_lora": ("qwen0.5b", "head", LORA, 1e-4, None),
+    "qwen_instruct_lora": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 2000),
+    # DPO starts from the merged SFT model above, on pairs from the same training rows.
+    "qwen_instruct_dpo": (f"runs/bench_llm/{SFT}/model", "dpo", {**LORA, "name": "dpo", "beta": 0.1}, 5e-5, 1000),
+    "smollm2_zero_shot": ("smollm2", "label_words", None, 0.0, None),
 }
 REFERENCE_ROWS = ("mpnet_full", "minilm_full", "tfidf_logistic")
 
@@ -57,13 +60,22 @@ def _data(train: Path) -> dict:
             "split": {"test_size": 0.0}}
 
 
-def _instructions(src: Path, out: Path) -> Path:
-    """TFNS (labels 0-2) or a shift file (label names) as instruction, input, answer word."""
+def _instructions(src: Path, out: Path, rejected: bool = False) -> Path:
+    """TFNS (labels 0-2) or a shift file (label names) as instruction, input, answer word; with
+    ``rejected`` also a wrong answer word, drawn at random (seeded) from the other two."""
+    import random
+
     import pandas as pd
 
     frame = pd.read_csv(src)
-    rows = [{"instruction": INSTRUCTION, "input": t, "output": WORDS[y if isinstance(y, str) else LABELS[int(y)]]}
-            for t, y in zip(frame["text"], frame["label"])]
+    rng = random.Random(0)
+    rows = []
+    for t, y in zip(frame["text"], frame["label"]):
+        right = WORDS[y if isinstance(y, str) else LABELS[int(y)]]
+        row = {"instruction": INSTRUCTION, "input": t, "output": right}
+        if rejected:
+            row["rejected"] = rng.choice(sorted(set(WORDS.values()) - {right}))
+        rows.append(row)
     out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return out
 
@@ -82,10 +94,12 @@ def _subset(rows: int | None, out: Path) -> Path:
 def _raw(row: str, backbone: str, mode: str, train_file: Path, out: Path) -> dict:
     """The run config of a row, before its strategy and train sections."""
     if mode in ("instruct", "dpo"):
-        data = {"train": str(_instructions(train_file, out / "train.jsonl")),
-                "validation": str(_instructions(DATA / "sent_valid.csv", out / "valid.jsonl")),
+        data = {"train": str(_instructions(train_file, out / "train.jsonl", rejected=mode == "dpo")),
+                "validation": str(_instructions(DATA / "sent_valid.csv", out / "valid.jsonl", rejected=mode == "dpo")),
                 "text_column": "input", "label_column": "output", "instruction_column": "instruction",
                 "clean": {"replace_urls": True}, "split": {"test_size": 0.0}}
+        if mode == "dpo":
+            data["rejected_column"] = "rejected"
         return {"task": "generation", "data": data,
                 "model": {"backbone": backbone, "kind": "causal", "max_length": 128, "max_new_tokens": 4}}
     if mode == "head":
@@ -100,47 +114,52 @@ def run_row(row: str, epochs: int, train_rows: int | None) -> dict:
     from fintune.config import validate_config
     from fintune.models.catalogue import fetch
 
-    backbone, mode, strategy, lr = ROWS[row]
-    fetch(backbone)
+    from fintune.models.catalogue import CATALOGUE
+
+    backbone, mode, strategy, lr, limit = ROWS[row]
+    if backbone in CATALOGUE:
+        fetch(backbone)
+    else:
+        backbone = str(ROOT / backbone)
     RUNS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        train_file = _subset(train_rows, out)
+        train_file = _subset(train_rows or limit, out)
         raw = _raw(row, backbone, mode, train_file, out)
-        train = {"epochs": max(epochs, 1), "batch_size": 16, "eval_batch_size": 32, "lr": lr or 1e-4,
-                 "weight_decay": 0.0, "warmup_fraction": 0.1, "checkpoint_every": 0, "early_stopping": None}
-        cfg = validate_config({"output_dir": str(RUNS / row), "seed": 42, "strategy": strategy or {"name": "lora"},
+        train = {"epochs": epochs if strategy else 0, "batch_size": 8 if mode == "dpo" else 16,
+                 "eval_batch_size": 32, "lr": lr or 1e-4, "weight_decay": 0.0, "warmup_fraction": 0.1,
+                 "checkpoint_every": 0, "early_stopping": None}
+        cfg = validate_config({"output_dir": str(RUNS / row), "seed": 42, "strategy": strategy or {"name": "full"},
                                "train": train, **raw})
-        if strategy is None:
-            result = api.zero_shot(cfg, overwrite=True)
-        else:
-            result = api.train(cfg, overwrite=True, show_progress=sys.stderr.isatty())
-        training = result.metrics.get("training", {})
+        result = api.train(cfg, overwrite=True, show_progress=sys.stderr.isatty())
+        training = result.metrics["training"]
+        # The run's own evaluation of all 2,388 validation tweets (fp32); no second pass.
+        val = result.metrics["validation"]
         started = time.perf_counter()
-        val = api.evaluate(result.run_dir, cfg.data.validation)
+        shift, shifted_rows = _shift(result.run_dir, out, instructions=mode in ("instruct", "dpo"))
         seconds = time.perf_counter() - started
-        shift = _shift(result.run_dir, out, instructions=mode in ("instruct", "dpo"))
     return {**shift, "weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
-            "train_seconds": training.get("train_seconds", 0.0),
-            "train_samples_per_s": training.get("train_samples_per_s"),
-            "inference_samples_per_s": round(val["n"] / seconds, 1),
-            "trainable_params": training.get("trainable_params"), "validation_rows": val["n"],
-            "precision": training.get("precision"), "train_rows": training.get("train_rows", 0),
-            "unmatched": val.get("unmatched")}
+            "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],
+            "inference_samples_per_s": round(shifted_rows / seconds, 1), "shift_precision": SHIFT_PRECISION,
+            "trainable_params": training["trainable_params"] if training["global_step"] else 0,
+            "validation_rows": val["n"], "precision": training["precision"],
+            "train_rows": training["train_rows"] if training["global_step"] else 0, "unmatched": val.get("unmatched")}
 
 
-def _shift(run_dir: Path, out: Path, instructions: bool) -> dict:
-    """Weighted F1 on news headlines and posts (SemEval-2017, FiQA-2018), as benchmarks/trust.py scores them."""
+def _shift(run_dir: Path, out: Path, instructions: bool) -> tuple[dict, int]:
+    """Weighted F1 on news headlines and posts (SemEval-2017, FiQA-2018), as benchmarks/trust.py
+    scores them, in bf16 where the CPU runs it natively; and how many rows that was."""
     from trust import shift_files
 
     from fintune import api
 
-    result = {}
+    result, rows = {}, 0
     for name, path in shift_files().items():
         source = _instructions(path, out / f"{name}.jsonl") if instructions else path
-        metrics = api.evaluate(run_dir, source, output=out / "shift" / name)
+        metrics = api.evaluate(run_dir, source, output=out / "shift" / name, precision=SHIFT_PRECISION)
         result[f"shift_weighted_f1_{name}"] = metrics["weighted_f1"]
-    return result
+        rows += metrics["n"]
+    return result, rows
 
 
 def main() -> None:
