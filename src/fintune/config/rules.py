@@ -68,9 +68,14 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     if data.pair_column is not None and (kind != "text" or task not in ("classification", "regression")):
         raise ValueError("data.pair_column (text pairs) works with model.kind 'text' and task "
                          "classification or regression")
+    if data.messages_column is not None and (task != "generation" or data.text_column is not None
+                                             or data.instruction_column is not None):
+        raise ValueError("data.messages_column holds whole conversations (task generation): set data.text_column "
+                         "and data.instruction_column to null with it")
     if kind == "causal":
-        if data.text_column is None or data.feature_columns is not None:
-            raise ValueError("model.kind 'causal' reads text: set data.text_column (and no feature columns)")
+        if (data.text_column is None and data.messages_column is None) or data.feature_columns is not None:
+            raise ValueError("model.kind 'causal' reads text: set data.text_column, or data.messages_column for "
+                             "conversations (and no feature columns)")
     elif kind not in ("text", "probe", "long_text") and data.feature_columns is None:
         raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
     if kind in ("mlp", "gbm", "linear") and data.text_column is not None:

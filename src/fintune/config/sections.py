@@ -106,6 +106,10 @@ class DataConfig(Strict):
     text_column: str | None = None
     instruction_column: str | None = Field(None, description="generation: a column with each record's "
                                            "instruction (FinGPT's instruction/input/output records)")
+    messages_column: str | None = Field(None, description="generation: a column holding each record's "
+                                        "conversation, OpenAI 'messages' (role, content) or ShareGPT "
+                                        "'conversations' (from, value); every assistant turn is learned, the last "
+                                        "one is the reference answer; instead of text_column and label_column")
     rejected_column: str | None = Field(None, description="generation with strategy dpo: a column with each "
                                         "prompt's rejected answer (data.label_column holds the chosen one)")
     pair_column: str | None = Field(None, description="a second text read with the first as a pair, e.g. "
@@ -151,8 +155,10 @@ class DataConfig(Strict):
 
     @model_validator(mode="after")
     def _one_input_kind(self) -> DataConfig:
-        if self.text_column is None and self.feature_columns is None and self.tokens_column is None:
-            raise ValueError("set data.text_column or data.feature_columns (token_classification: "
+        if (self.text_column is None and self.feature_columns is None and self.tokens_column is None
+                and self.messages_column is None):
+            raise ValueError("set data.text_column, data.messages_column (conversations) or data.feature_columns "
+                             "(token_classification: "
                              "data.tokens_column)")
         if self.pair_column is not None and self.text_column is None:
             raise ValueError("data.pair_column is read with data.text_column as a pair; set data.text_column")

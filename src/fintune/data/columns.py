@@ -7,6 +7,7 @@ sees its input prepared the same way at every stage.
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,11 @@ _ROLE_KEYS = {
     "date": "data.date_column",
     "weight": "data.weight_column",
     "rejected": "data.rejected_column",
+    "messages": "data.messages_column",
 }
+
+# ShareGPT's speakers in OpenAI's roles.
+ROLE_NAMES = {"system": "system", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant"}
 
 
 def load_table(path: str, cfg: DataConfig) -> pd.DataFrame:
@@ -72,6 +77,43 @@ def feature_frame(table: pd.DataFrame, cfg: DataConfig, source: str) -> pd.DataF
     return table[columns]
 
 
+def conversations_of(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1,
+                     answered: bool = True) -> list[list[dict[str, str]]] | None:
+    """Each row's conversation (``data.messages_column``) as role/content turns, every content
+    cleaned like a text; None without the column. ``answered``: the last turn must be the
+    assistant's (training and evaluation); else the user's (a question to answer)."""
+    column = cfg.messages_column
+    if column is None:
+        return None
+    check_columns(df, [(column, "messages")], source)
+    out = []
+    for pos, value in enumerate(df[column].tolist()):
+        row = first_row + pos
+        if isinstance(value, str):  # a CSV cell: the conversation as JSON text
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        turns = list(value) if isinstance(value, (list, tuple, np.ndarray)) else None
+        if not turns:
+            raise DataError("a conversation must be a list of turns ({'role': 'user', 'content': ...} or ShareGPT's "
+                            f"{{'from': 'human', 'value': ...}}) {ROW_NOTE}", file=source, row=row, column=column)
+        conversation = []
+        for turn in turns:
+            role = ROLE_NAMES.get(str(turn.get("role", turn.get("from")))) if isinstance(turn, dict) else None
+            if role is None:
+                raise DataError(f"a turn needs a role ({', '.join(ROLE_NAMES)}) and a content {ROW_NOTE}",
+                                file=source, row=row, column=column)
+            content = clean_cell(turn.get("content", turn.get("value")), cfg, source, row, column)
+            conversation.append({"role": role, "content": content})
+        last = "assistant" if answered else "user"
+        if conversation[-1]["role"] != last or not any(t["role"] == "user" for t in conversation):
+            raise DataError(f"a conversation must hold a user turn and end with the {last}'s {ROW_NOTE}",
+                            file=source, row=row, column=column)
+        out.append(conversation)
+    return out
+
+
 def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1) -> list[str]:
     """The model input of each row: the text column, or the serialized feature columns, cleaned.
 
@@ -82,6 +124,9 @@ def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: in
         check_columns(df, [(cfg.text_column, "text")], source)
         return [clean_cell(value, cfg, source, first_row + pos)
                 for pos, value in enumerate(df[cfg.text_column].tolist())]
+    if cfg.messages_column is not None:  # the last user turn stands for the record in reports
+        conversations = conversations_of(df, cfg, source, first_row, answered=False)
+        return [c[-1]["content"] for c in conversations or []]
     columns = input_columns(cfg)
     check_columns(df, [(c, "feature") for c in columns], source)
     values = zip(*(df[c].tolist() for c in columns))

@@ -24,6 +24,9 @@ class Examples:
     documents: np.ndarray | None = None  # token_classification: the document of each sentence (CoNLL -DOCSTART-)
     weights: np.ndarray | None = None  # each row's weight in the training loss (data.weight_column)
     rejected: np.ndarray | None = None  # preference tuning: each prompt's rejected answer (labels: the chosen)
+    # Conversations (data.messages_column): each record's turns up to the last user turn; texts
+    # hold that user turn, labels the assistant's answer to it.
+    messages: list[list[dict[str, str]]] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -43,7 +46,7 @@ class Examples:
                         None if self.dates is None else self.dates.iloc[index].reset_index(drop=True),
                         self.source, None if self.features is None else self.features.iloc[index],
                         pick(self.rows), pick_list(self.instructions), pick_list(self.pairs), pick_list(self.tokens),
-                        pick(self.documents), pick(self.weights), pick(self.rejected))
+                        pick(self.documents), pick(self.weights), pick(self.rejected), pick_list(self.messages))
 
 
 @dataclass

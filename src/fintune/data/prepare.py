@@ -7,6 +7,8 @@ the same column mapping and cleaning, so the model sees text prepared the same w
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +20,8 @@ from fintune.data.clean import (
     drop_duplicates_and_conflicts, merge_conflicts, remove_overlap,
 )
 from fintune.data.columns import (
-    FEATURE_PREFIX, check_columns, feature_frame, frame_to_texts, input_columns, instructions_of, load_table, pairs_of,
+    FEATURE_PREFIX, ROLE_NAMES, check_columns, conversations_of, feature_frame, frame_to_texts, input_columns,
+    instructions_of, load_table, pairs_of,
     serialized_rows,
 )
 from fintune.data.examples import Examples, PreparedData
@@ -141,6 +144,13 @@ def load_examples(
             naming the file, row, the label and the known labels.
     """
     table = load_table(path, cfg)
+    if cfg.messages_column is not None:  # conversations: the last turn, the assistant's, is the reference
+        answered = require_labels or _answered(table, cfg, path)
+        conversations = conversations_of(table, cfg, path, answered=answered) or []
+        contexts = [c[:-1] for c in conversations] if answered else conversations
+        labels = np.array([c[-1]["content"] for c in conversations], dtype=object) if answered else None
+        return Examples([c[-1]["content"] for c in contexts], labels, None, path, None, table.index.to_numpy(),
+                        messages=contexts)
     texts = frame_to_texts(table, cfg, path)
     labels = None
     if require_labels or cfg.label_column in table.columns:
@@ -161,6 +171,22 @@ def load_examples(
         dates = parse_dates(table[cfg.date_column], path, cfg.date_column)
     return Examples(texts, labels, dates, path, feature_frame(table, cfg, path), table.index.to_numpy(),
                     instructions_of(table, cfg, path), pairs_of(table, cfg, path))
+
+
+def _answered(table: pd.DataFrame, cfg: DataConfig, source: str) -> bool:
+    """Whether a file's conversations end with the assistant's answer (its first row decides;
+    the rows are then all checked by :func:`conversations_of`)."""
+    if not len(table) or cfg.messages_column not in table.columns:
+        return True  # conversations_of names the missing column
+    cell = table[cfg.messages_column].iloc[0]
+    if isinstance(cell, str):
+        try:
+            cell = json.loads(cell)
+        except ValueError:
+            return True
+    turns = list(cell) if isinstance(cell, (list, tuple, np.ndarray)) else []
+    last = turns[-1] if turns and isinstance(turns[-1], dict) else {}
+    return ROLE_NAMES.get(str(last.get("role", last.get("from")))) == "assistant"
 
 
 def _without_label_issues(train: Examples, cfg: DataConfig, task: Task, label_names: list[str] | None,
@@ -193,15 +219,24 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
     if cfg.rejected_column is not None and weighted:  # pairs train; evaluation scores answers
         wanted.append((cfg.rejected_column, "rejected"))
     wanted += [(c, "feature") for c in input_columns(cfg)]
-    wanted.append((cfg.label_column, "label"))
+    wanted.append((cfg.messages_column, "messages") if cfg.messages_column else (cfg.label_column, "label"))
     if cfg.date_column is not None:
         wanted.append((cfg.date_column, "date"))
     check_columns(table, wanted, source)  # all columns first: a missing one is the likeliest fix
 
-    texts = frame_to_texts(table, cfg, source)
-    values = table[cfg.label_column]
     labels: Any
-    if task == "regression":
+    conversations = conversations_of(table, cfg, source)
+    if conversations is not None:
+        # The context (every turn before the last answer) is the record's key and input; the
+        # last answer is its reference.
+        texts = [json.dumps(c[:-1], ensure_ascii=False) for c in conversations]
+        labels = np.array([c[-1]["content"] for c in conversations], dtype=object)
+    else:
+        texts = frame_to_texts(table, cfg, source)
+        values = table[cfg.label_column]
+    if conversations is not None:
+        pass
+    elif task == "regression":
         labels = target_values(values, source, cfg.label_column)
     elif task == "generation":
         labels = answer_texts(values, cfg, source)
@@ -251,8 +286,12 @@ def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) 
     pairs = frame["pair"].tolist() if "pair" in frame.columns else None
     weights = frame["weight"].to_numpy(dtype=np.float32) if "weight" in frame.columns else None
     rejected = frame["rejected"].to_numpy(dtype=object) if "rejected" in frame.columns else None
-    return Examples(frame["text"].tolist(), labels, dates, source, features, frame["row"].to_numpy(), instructions,
-                    pairs, weights=weights, rejected=rejected)
+    texts, messages = frame["text"].tolist(), None
+    if cfg.messages_column is not None:  # texts hold each context as JSON (see _labelled_frame)
+        messages = [json.loads(t) for t in texts]
+        texts = [m[-1]["content"] for m in messages]
+    return Examples(texts, labels, dates, source, features, frame["row"].to_numpy(), instructions,
+                    pairs, weights=weights, rejected=rejected, messages=messages)
 
 
 def row_weights(values: pd.Series, source: str, column: str) -> np.ndarray:

@@ -21,7 +21,7 @@ from transformers import PreTrainedTokenizerBase
 
 from fintune.data import Examples
 from fintune.errors import DataError
-from fintune.models.chat import ChatFormat, stop_ids
+from fintune.models.chat import PLAIN_TEMPLATE, ChatFormat, encode_conversation, stop_ids
 from fintune.models.inference import autocast
 from fintune.data.batching import collate, eval_batches, lengths_of
 
@@ -91,6 +91,8 @@ class GenerationFormat:
         A long input is cut so the instruction, "Answer:" and the answer survive; an answer
         longer than the room left is cut too.
         """
+        if examples.messages is not None:
+            return self._encode_conversations(examples, max_length)
         n = len(examples)
         if "{instruction}" in self.prefix and examples.instructions is None and self.answers:
             raise DataError("the prompt has {instruction} and the data has no instructions; set "
@@ -121,6 +123,32 @@ class GenerationFormat:
         return out
 
 
+
+    def _encode_conversations(self, examples: Examples, max_length: int) -> dict[str, list[Any]]:
+        """Whole conversations (data.messages_column) in the chat template. With answers, each
+        record's reference closes it and ``loss_mask`` marks every assistant answer; a conversation
+        longer than ``max_length`` loses its oldest tokens (the end, where the answer is, stays)."""
+        chat = self.chat or ChatFormat(self.tokenizer, PLAIN_TEMPLATE)
+        out: dict[str, list[Any]] = {"input_ids": [], "answer_start": []}
+        if self.answers:
+            if examples.labels is None:
+                raise DataError("training needs each conversation's last answer", file=examples.source)
+            out["loss_mask"] = []
+            for context, answer in zip(examples.messages or [], examples.labels):
+                ids, mask = encode_conversation(chat, [*context, {"role": "assistant", "content": str(answer)}])
+                ids, mask = ids[-max_length:], mask[-max_length:]
+                last = len(mask) - next((i for i, m in enumerate(reversed(mask)) if not m), len(mask))
+                out["input_ids"].append(ids)
+                out["loss_mask"].append(mask)
+                out["answer_start"].append(max(last, 1))
+            return out
+        for context in examples.messages or []:
+            ids = self.tokenizer(chat.render(context, True), add_special_tokens=False)["input_ids"][-max_length:]
+            out["input_ids"].append(ids)
+            out["answer_start"].append(len(ids))
+        return out
+
+
 class AnswerLoss:
     """Cross-entropy on the answer tokens only, a mean per record and then over records.
 
@@ -130,6 +158,7 @@ class AnswerLoss:
 
     def __init__(self, encoded: dict[str, list[Any]]) -> None:
         self.ids, self.starts = encoded["input_ids"], encoded["answer_start"]
+        self.masks = encoded.get("loss_mask")  # conversations: every assistant answer, not one span
 
     def token_losses(self, logits: torch.Tensor, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Negative log-likelihood of every answer token of a right-padded batch (the order of
@@ -138,7 +167,11 @@ class AnswerLoss:
         for j, i in enumerate(index):
             ids, start = self.ids[i], self.starts[i]
             # Token t is predicted at position t - 1.
-            targets[j, start - 1:len(ids) - 1] = torch.tensor(ids[start:], device=logits.device)
+            if self.masks is not None:
+                learned = [t for t in range(1, len(ids)) if self.masks[i][t]]
+                targets[j, [t - 1 for t in learned]] = torch.tensor([ids[t] for t in learned], device=logits.device)
+            else:
+                targets[j, start - 1:len(ids) - 1] = torch.tensor(ids[start:], device=logits.device)
         token_loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
                                                  reduction="none")
         return token_loss, (targets != -100).sum(1)

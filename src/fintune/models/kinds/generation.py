@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from fintune.data import Examples
+from fintune.data.columns import conversations_of
 from fintune.errors import FintuneError
 from collections.abc import Iterator
 
@@ -62,6 +63,15 @@ class GenerationPredictor(Predictor):
     def _prompt(self) -> GenerationFormat:
         assert self.meta.prompt is not None
         return GenerationFormat(self.tokenizer, self.meta.prompt.template, chat=saved_chat(self.tokenizer, self.meta))
+
+    def examples_of(self, frame: pd.DataFrame, source: str, first_row: int = 1) -> Examples:
+        """Rows to answer; a run trained on conversations (data.messages_column) reads each row's
+        conversation, ending with the user's turn."""
+        column = self.data_config.messages_column
+        if column is None:
+            return super().examples_of(frame, source, first_row)
+        messages = conversations_of(frame, self.data_config, source, first_row, answered=False) or []
+        return Examples([m[-1]["content"] for m in messages], None, None, source, messages=messages)
 
     def generate(self, examples: Examples | list[str], batch_size: int = 16, on_batch: OnBatch = None) -> list[str]:
         """The answer to each record's prompt (greedy, up to ``max_new_tokens``).
