@@ -42,6 +42,16 @@ def test_a_causal_lm_with_a_head_learns_and_reloads(tmp_path, tiny_llama, sentim
         # The head trained in full and was saved with the adapter: reloading gives the same model.
         np.testing.assert_allclose(model.merged().outputs(texts), probs, atol=1e-4)
     assert model.servable is None and model.explanation_method == "integrated_gradients"
+    if strategy["name"] == "full":
+        from fintune import trust
+
+        explained = trust.explain_text(run, "acme beats the quarter")
+        assert explained.label in ("negative", "neutral", "positive") and len(explained.parts) >= 4
+    if strategy["name"] == "lora":
+        # Exported to ONNX like an encoder, and checked against torch by the export itself.
+        out = api.export(run, format="onnx")
+        report = json.loads((out / "export.json").read_text())
+        assert report["passed"] and report["max_abs_diff"] < 1e-4, report
 
 
 def test_the_head_reads_the_last_real_token_whatever_the_padding(tmp_path, tiny_llama) -> None:

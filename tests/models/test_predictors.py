@@ -122,28 +122,29 @@ def test_unknown_metadata_keys_are_refused(tmp_path) -> None:
 
 
 CAPABILITIES = {
-    # name: (servable, onnx export, explanation, has scores)
-    "text": (True, True, "integrated_gradients", True),
-    "fusion": (True, True, "occlusion", True),
-    "mlp": (True, True, "occlusion", True),
-    "gbm": (True, False, "occlusion", True),
-    "linear": (True, False, "occlusion", True),
-    "probe": (True, False, None, True),
-    "long_text": (True, False, "windows", True),
-    "ensemble": (True, False, "occlusion", True),
-    "causal": (True, False, None, True),
-    "generation": (False, False, None, False),
-    "tagger": (False, False, None, False),
+    # name: (servable, onnx export, explanation, has scores, chats)
+    "text": (True, True, "integrated_gradients", True, False),
+    "fusion": (True, True, "occlusion", True, False),
+    "mlp": (True, True, "occlusion", True, False),
+    "gbm": (True, False, "occlusion", True, False),
+    "linear": (True, False, "occlusion", True, False),
+    "probe": (True, False, None, True, False),
+    "long_text": (True, False, "windows", True, False),
+    "ensemble": (True, False, "occlusion", True, False),
+    "causal": (True, False, None, True, False),
+    "causal_head": (True, True, "integrated_gradients", True, False),
+    "generation": (False, False, None, False, True),
+    "tagger": (False, False, None, False, False),
 }
 
 
 def test_every_registered_predictor_declares_its_capabilities() -> None:
     assert set(CAPABILITIES) == set(PREDICTORS)
-    for name, (servable, onnx, explanation, scores) in CAPABILITIES.items():
+    for name, (servable, onnx, explanation, scores, chats) in CAPABILITIES.items():
         cls = PREDICTORS[name]
-        assert (cls.servable is None, cls.onnx_export is None, cls.explanation, cls.has_scores) == \
-            (servable, onnx, explanation, scores), name
-        for reason in (cls.servable, cls.onnx_export):
+        assert (cls.servable is None, cls.onnx_export is None, cls.explanation, cls.has_scores, cls.chats is None) == \
+            (servable, onnx, explanation, scores, chats), name
+        for reason in (cls.servable, cls.onnx_export, cls.chats):
             assert reason is None or len(reason) > 40  # a refusal says why and what to do instead
 
 
@@ -153,8 +154,11 @@ def test_what_a_kind_cannot_do_is_refused_with_its_reason(trained) -> None:
 
     for name in ("generation", "tagger"):
         run = trained[name]
-        with pytest.raises(FintuneError, match="serves classification and regression runs"):
-            build_app(run, ServeConfig())
+        if name == "tagger":
+            with pytest.raises(FintuneError, match="serves classification and regression runs"):
+                build_app(run, ServeConfig())
+        else:  # answers in text: OpenAI's chat API, not /v1/predict
+            assert "/v1/chat/completions" in {r.path for r in build_app(run, ServeConfig()).routes}
         with pytest.raises(FintuneError) as err:
             api.export(run, format="onnx")
         assert str(err.value) == PREDICTORS[name].onnx_export
