@@ -4,13 +4,17 @@ head (LoRA), instruction-tuned (LoRA, answers scored as classes) and the same + 
 with its chat template; MPNet and MiniLM for reference (read from text_models.json, where
 they were measured with their own best settings).
 
-Every row scores all 2,388 validation tweets and the shift sets (SemEval-2017 headlines,
-FiQA-2018 headlines and posts). Rows that train on a subset say how many rows in
-``train_rows`` (a fixed shuffle of sent_train.csv): a 0.5B LM trains at about 8 rows/s on
-this project's 2-core CPU with bf16 autocast.
+The head row scores all 2,388 validation tweets and all of the shift sets (SemEval-2017
+headlines, FiQA-2018 headlines and posts) in fp32. Prompted rows (label words, instruction
+tuning, DPO) read several times more tokens per tweet and generate: on this project's 2-core
+CPU they are scored on a fixed sample (``--eval-rows``, default 600 validation tweets and 300
+rows of each shift set) in bf16; ``validation_rows`` and ``shift_rows_*`` say how many. Rows
+that train on a subset say how many in ``train_rows`` (a fixed shuffle of sent_train.csv): a
+0.5B LM trains at 2-8 rows/s here, depending on prompt length and what else runs.
 
     python benchmarks/llm.py --rows qwen_head_lora
-    python benchmarks/llm.py --rows qwen_zero_shot,qwen_instruct_lora,qwen_instruct_dpo
+    python benchmarks/llm.py --rows qwen_instruct_lora,qwen_instruct_dpo,qwen_zero_shot
+    python benchmarks/llm.py --rows qwen_instruct_lora --train-rows 9543 --eval-rows 0   # on a GPU
 
 Writes benchmarks/results/llm.json, one entry per row: weighted_f1, accuracy, macro_f1,
 train_seconds, train_samples_per_s, train_rows, shift_weighted_f1_*.
@@ -44,18 +48,22 @@ SHIFT_PRECISION = "auto"  # the 2,300 shift rows in bf16 where native: a 0.5B LM
 # rate, and the training rows it is limited to on this CPU (None: all 9,543, or --train-rows).
 SFT = "qwen_instruct_lora"
 ROWS = {
-    "qwen_zero_shot": ("qwen0.5b", "label_words", None, 0.0, None),
     "qwen_head_lora": ("qwen0.5b", "head", LORA, 1e-4, None),
-    "qwen_instruct_lora": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 2000),
-    # DPO starts from the merged SFT model above, on pairs from the same training rows.
-    "qwen_instruct_dpo": (f"runs/bench_llm/{SFT}/model", "dpo", {**LORA, "name": "dpo", "beta": 0.1}, 5e-5, 1000),
+    "qwen_instruct_lora": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 1200),
+    # DPO starts from the merged SFT model above, on pairs from its first training rows.
+    "qwen_instruct_dpo": (f"runs/bench_llm/{SFT}/model", "dpo", {**LORA, "name": "dpo", "beta": 0.1}, 5e-5, 600),
+    "qwen_zero_shot": ("qwen0.5b", "label_words", None, 0.0, None),
     "smollm2_zero_shot": ("smollm2", "label_words", None, 0.0, None),
 }
+# Prompted rows (label words, generation) read 60-90 tokens per tweet with the chat template,
+# several times the head's 25: on this CPU they are scored on a fixed sample of the validation
+# tweets and of each shift set (--eval-rows; 0 for all), in bf16 where native.
+EVAL_ROWS = 600
 REFERENCE_ROWS = ("mpnet_full", "minilm_full", "tfidf_logistic")
 
 
-def _data(train: Path) -> dict:
-    return {"train": str(train), "validation": str(DATA / "sent_valid.csv"), "text_column": "text",
+def _data(train: Path, valid: Path) -> dict:
+    return {"train": str(train), "validation": str(valid), "text_column": "text",
             "label_column": "label", "label_map": dict(enumerate(LABELS)), "clean": {"replace_urls": True},
             "split": {"test_size": 0.0}}
 
@@ -80,22 +88,25 @@ def _instructions(src: Path, out: Path, rejected: bool = False) -> Path:
     return out
 
 
-def _subset(rows: int | None, out: Path) -> Path:
-    """The first ``rows`` training tweets after a fixed shuffle (all of them for None)."""
+def _subset(rows: int | None, out: Path, src: Path = DATA / "sent_train.csv") -> Path:
+    """The first ``rows`` rows of ``src`` after a fixed shuffle (all of them for None or 0)."""
     import pandas as pd
 
     if not rows:
-        return DATA / "sent_train.csv"
-    path = out / f"sent_train_{rows}.csv"
-    pd.read_csv(DATA / "sent_train.csv").sample(frac=1.0, random_state=0).head(rows).to_csv(path, index=False)
+        return src
+    frame = pd.read_csv(src)
+    if rows >= len(frame):
+        return src
+    path = out / f"{src.stem}_{rows}.csv"
+    frame.sample(frac=1.0, random_state=0).head(rows).to_csv(path, index=False)
     return path
 
 
-def _raw(row: str, backbone: str, mode: str, train_file: Path, out: Path) -> dict:
+def _raw(row: str, backbone: str, mode: str, train_file: Path, valid: Path, out: Path) -> dict:
     """The run config of a row, before its strategy and train sections."""
     if mode in ("instruct", "dpo"):
         data = {"train": str(_instructions(train_file, out / "train.jsonl", rejected=mode == "dpo")),
-                "validation": str(_instructions(DATA / "sent_valid.csv", out / "valid.jsonl", rejected=mode == "dpo")),
+                "validation": str(_instructions(valid, out / "valid.jsonl")),
                 "text_column": "input", "label_column": "output", "instruction_column": "instruction",
                 "clean": {"replace_urls": True}, "split": {"test_size": 0.0}}
         if mode == "dpo":
@@ -103,13 +114,13 @@ def _raw(row: str, backbone: str, mode: str, train_file: Path, out: Path) -> dic
         return {"task": "generation", "data": data,
                 "model": {"backbone": backbone, "kind": "causal", "max_length": 128, "max_new_tokens": 4}}
     if mode == "head":
-        return {"data": _data(train_file), "model": {"backbone": backbone, "kind": "causal", "head": "classifier",
-                                                     "max_length": 64}}
-    return {"data": _data(train_file), "model": {"backbone": backbone, "kind": "causal", "max_length": 128,
-                                                 "label_words": WORDS}}
+        return {"data": _data(train_file, valid), "model": {"backbone": backbone, "kind": "causal",
+                                                            "head": "classifier", "max_length": 64}}
+    return {"data": _data(train_file, valid), "model": {"backbone": backbone, "kind": "causal", "max_length": 128,
+                                                        "label_words": WORDS}}
 
 
-def run_row(row: str, epochs: int, train_rows: int | None) -> dict:
+def run_row(row: str, epochs: int, train_rows: int | None, eval_rows: int) -> dict:
     from fintune import api
     from fintune.config import validate_config
     from fintune.models.catalogue import fetch
@@ -125,10 +136,12 @@ def run_row(row: str, epochs: int, train_rows: int | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         train_file = _subset(train_rows or limit, out)
-        raw = _raw(row, backbone, mode, train_file, out)
+        sampled = mode != "head"
+        valid = _subset(eval_rows if sampled else 0, out, DATA / "sent_valid.csv")
+        raw = _raw(row, backbone, mode, train_file, valid, out)
         train = {"epochs": epochs if strategy else 0, "batch_size": 8 if mode == "dpo" else 16,
                  "eval_batch_size": 32, "lr": lr or 1e-4, "weight_decay": 0.0, "warmup_fraction": 0.1,
-                 "checkpoint_every": 0, "early_stopping": None}
+                 "checkpoint_every": 0, "early_stopping": None, "eval_precision": "auto" if sampled else "fp32"}
         cfg = validate_config({"output_dir": str(RUNS / row), "seed": 42, "strategy": strategy or {"name": "full"},
                                "train": train, **raw})
         result = api.train(cfg, overwrite=True, show_progress=sys.stderr.isatty())
@@ -136,7 +149,8 @@ def run_row(row: str, epochs: int, train_rows: int | None) -> dict:
         # The run's own evaluation of all 2,388 validation tweets (fp32); no second pass.
         val = result.metrics["validation"]
         started = time.perf_counter()
-        shift, shifted_rows = _shift(result.run_dir, out, instructions=mode in ("instruct", "dpo"))
+        shift, shifted_rows = _shift(result.run_dir, out, instructions=mode in ("instruct", "dpo"),
+                                     rows=eval_rows if sampled else 0)
         seconds = time.perf_counter() - started
     return {**shift, "weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
             "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],
@@ -146,34 +160,40 @@ def run_row(row: str, epochs: int, train_rows: int | None) -> dict:
             "train_rows": training["train_rows"] if training["global_step"] else 0, "unmatched": val.get("unmatched")}
 
 
-def _shift(run_dir: Path, out: Path, instructions: bool) -> tuple[dict, int]:
+def _shift(run_dir: Path, out: Path, instructions: bool, rows: int) -> tuple[dict, int]:
     """Weighted F1 on news headlines and posts (SemEval-2017, FiQA-2018), as benchmarks/trust.py
-    scores them, in bf16 where the CPU runs it natively; and how many rows that was."""
+    scores them (a fixed sample of ``rows`` of each; 0: all), in bf16 where the CPU runs it
+    natively; and how many rows that was."""
     from trust import shift_files
 
     from fintune import api
 
-    result, rows = {}, 0
-    for name, path in shift_files().items():
+    result, scored = {}, 0
+    for name, full in shift_files().items():
+        path = _subset(rows // 2, out, full)  # half the validation sample per set: three sets
         source = _instructions(path, out / f"{name}.jsonl") if instructions else path
         metrics = api.evaluate(run_dir, source, output=out / "shift" / name, precision=SHIFT_PRECISION)
         result[f"shift_weighted_f1_{name}"] = metrics["weighted_f1"]
-        rows += metrics["n"]
-    return result, rows
+        result[f"shift_rows_{name}"] = metrics["n"]
+        scored += metrics["n"]
+    return result, scored
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--train-rows", type=int, help="train on this many tweets (a fixed shuffle); all by default")
+    parser.add_argument("--train-rows", type=int, help="train on this many tweets (a fixed shuffle); default: "
+                        "each row's own limit")
+    parser.add_argument("--eval-rows", type=int, default=EVAL_ROWS, help="prompted rows: validation tweets scored "
+                        "(a fixed sample; half as many per shift set); 0: all")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        emit({**run_row(args.child, args.epochs, args.train_rows), "peak_rss_mb": peak_rss_mb()})
+        emit({**run_row(args.child, args.epochs, args.train_rows, args.eval_rows), "peak_rss_mb": peak_rss_mb()})
         return
-    results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT,
-                       extra_args=["--train-rows", str(args.train_rows)] if args.train_rows else [])
+    extra = ["--eval-rows", str(args.eval_rows)] + (["--train-rows", str(args.train_rows)] if args.train_rows else [])
+    results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT, extra_args=extra)
     reference = json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {}
     shown = {**results, **{f"{name} (text_models.json)": reference[name] for name in REFERENCE_ROWS
                            if name in reference}}

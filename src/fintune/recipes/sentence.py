@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from rich.progress import Progress
 
@@ -27,7 +28,7 @@ from fintune.evaluation.generation import write_generation_evaluation
 from fintune.models import generation
 from fintune.models.backbones import checkpoint_activations, load_tokenizer
 from fintune.models.causal import AnswerLoss
-from fintune.models.inference import Inputs
+from fintune.models.inference import Inputs, resolve_precision
 from fintune.models.metadata import RunMeta, TargetScale, predictor_name
 from fintune.predictors import FintuneModel, predictor_class
 from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, register_recipe, training_summary
@@ -79,7 +80,9 @@ class SentenceRecipe(Recipe):
             return RecipeResult(None, {"training": training}, training, data.report)
         meta = RunMeta.for_run(cfg, kind.name, data.label_names, target_scale=scale,
                                distilled=options.distilled, long_text=windows, **kind.prompt_meta(cfg.model, prompt))
-        predictor = FintuneModel(model, tokenizer, meta, features=features)
+        device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
+        predictor = FintuneModel(model, tokenizer, meta, resolve_precision(cfg.train.eval_precision, device),
+                                 features=features)
         splits = held_out(data.validation, data.test)
         if cfg.task == "generation":
             answers = Inputs(tokenizer, cfg.model.max_length, None, prompt.with_answers())
@@ -107,7 +110,9 @@ class SentenceRecipe(Recipe):
             train_inputs = Inputs(inputs.tokenizer, cfg.model.max_length, None, inputs.prompt.with_answers())
             objective = generation.AnswerLoss(train_inputs(train_examples))
             evaluator = _answer_loss_evaluator(train_inputs.pad_id, cfg.train.eval_batch_size)
-        own = strategy.training_objective(model, train_inputs, train_examples)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        own = strategy.training_objective(model, train_inputs, train_examples,
+                                          resolve_precision(cfg.train.precision, device))
         if own is not None:  # preference tuning: pairs of answers, its own batches
             objective, batcher = own
         elif objective is None and inputs.prompt is not None:

@@ -86,12 +86,13 @@ class Strategy:
         """The model to save after training (e.g. adapters merged into the weights)."""
         return model
 
-    def training_objective(self, model: nn.Module, encode: Any, examples: Any) -> tuple[Any, Any] | None:
+    def training_objective(self, model: nn.Module, encode: Any, examples: Any,
+                           dtype: Any = None) -> tuple[Any, Any] | None:
         """The loss and the batches of a strategy that learns from something else than each
         record's answer (DPO: a chosen and a rejected answer); None: the task's own loss.
 
-        ``encode`` turns examples into prompt + answer ids; returns (objective, batcher) in the
-        shapes :func:`fintune.training.loop.train` takes.
+        ``encode`` turns examples into prompt + answer ids; ``dtype`` is training's autocast
+        dtype; returns (objective, batcher) in the shapes :func:`fintune.training.loop.train` takes.
         """
         return None
 

@@ -44,7 +44,8 @@ class Dpo(Lora):
     tasks = frozenset({"generation"})
     dp = False
 
-    def training_objective(self, model: nn.Module, encode: Any, examples: Any) -> tuple[Any, Any]:
+    def training_objective(self, model: nn.Module, encode: Any, examples: Any,
+                           dtype: Any = None) -> tuple[Any, Any]:
         if examples.rejected is None:
             raise FintuneError("strategy dpo learns from pairs of answers: set data.rejected_column (and "
                                "data.label_column for the chosen answer)")
@@ -54,7 +55,7 @@ class Dpo(Lora):
         chosen, rejected = encode(examples), encode(replace(examples, labels=examples.rejected))
         pairs = PairBatches(chosen, rejected, encode.pad_id)
         scorer = AnswerLoss(pairs.encoded)
-        reference = reference_logps(model, pairs, scorer, cfg.ref_batch_size)
+        reference = reference_logps(model, pairs, scorer, cfg.ref_batch_size, dtype)
         return PreferenceLoss(scorer, reference, cfg.beta, len(examples)), pairs
 
 
@@ -91,11 +92,15 @@ class PreferenceLoss:
         return -F.logsigmoid(self.beta * margin).mean()
 
 
-def reference_logps(model: nn.Module, pairs: PairBatches, scorer: Any, batch_size: int) -> torch.Tensor:
-    """log ref(answer | prompt) of all 2n sequences, the adapter disabled (the model it started from)."""
+def reference_logps(model: nn.Module, pairs: PairBatches, scorer: Any, batch_size: int,
+                    dtype: Any = None) -> torch.Tensor:
+    """log ref(answer | prompt) of all 2n sequences, the adapter disabled (the model it started
+    from), in training's precision (``dtype``: its autocast, None for fp32), so that the first
+    step's policy equals its reference."""
     import torch
 
     from fintune.data.batching import collate, eval_batches, lengths_of
+    from fintune.models.inference import autocast
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
@@ -105,6 +110,8 @@ def reference_logps(model: nn.Module, pairs: PairBatches, scorer: Any, batch_siz
     with torch.inference_mode(), model.disable_adapter():
         for index in eval_batches(lengths_of(pairs.encoded), batch_size):
             batch = {k: v.to(device) for k, v in collate(pairs.encoded, index, pairs.pad_id).items()}
-            out[index] = scorer.answer_logps(model(**batch).logits, index).float().cpu()
+            with autocast(device, dtype):
+                logits = model(**batch).logits
+            out[index] = scorer.answer_logps(logits, index).float().cpu()
     model.train(was_training)
     return out
