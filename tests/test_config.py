@@ -74,7 +74,7 @@ def test_every_shipped_config_loads(path: Path) -> None:
     ({**MINIMAL, "strategy": {"name": "freeze", "trainable_layer": 1}}, "did you mean 'strategy.trainable_layers'?"),
     ({**MINIMAL, "train": {"early_stopping": {"patiense": 1}}}, "did you mean 'train.early_stopping.patience'?"),
     ({**MINIMAL, "strategy": {"name": "lorra"}}, "unknown strategy 'lorra'"),
-    ({"data": {"train": "x.csv"}}, "set data.text_column, data.messages_column .conversations. or data.feature_columns"),
+    ({"data": {"train": "x.csv"}}, "set data.text_column, data.messages_column (conversations) or data.feature_columns"),
     ({"data": {"train": "x.csv", "text_column": "t", "feature_columns": ["a"]}},
      "model.kind 'text' reads one input"),
     ({"data": {"train": "x.csv", "text_column": "t"}, "model": {"kind": "fusion"}},
