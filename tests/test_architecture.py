@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fintune.trust", "fintune.deploy", "fintune.graph", "fintune.tracking"),
     ("fintune.spark",),  # a batch engine over deploy.batch
     ("fintune.report",),
-    ("fintune.api",),
+    ("fintune.api", "fintune.chatting"),
     ("fintune.distill", "fintune.tune", "fintune.walkforward", "fintune.quickstart", "fintune.ray"),
     ("fintune.board",),
     ("fintune.cli",),

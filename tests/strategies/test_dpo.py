@@ -16,6 +16,7 @@ from fintune.errors import ConfigError
 from fintune.models.backbones import generation_format
 from fintune.models.inference import Inputs
 from fintune.strategies.dpo import Dpo, DpoStrategyConfig
+from fintune.training.preference import build_objective
 from tests.conftest import sentiment_frame, write_config
 
 OPPOSITE = {"positive": "negative", "negative": "positive", "neutral": "positive"}
@@ -46,7 +47,8 @@ def test_the_loss_is_trls(tiny_llama, tmp_path) -> None:
     examples = Examples([r["prompt"] for r in rows], np.array([r["chosen"] for r in rows], dtype=object), None, "t",
                         rejected=np.array([r["rejected"] for r in rows], dtype=object))
     fmt = generation_format(ModelConfig(backbone=str(tiny_llama), kind="causal"), tokenizer, False).with_answers()
-    objective, batches = strategy.training_objective(model, Inputs(tokenizer, 48, None, fmt), examples)
+    objective, batches = build_objective(Dpo.objective, strategy.config, model, Inputs(tokenizer, 48, None, fmt),
+                                         examples)
     model.train()
     for module in model.modules():  # no dropout: both sides must see the same function
         module.training = False

@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from fintune.config import ServeConfig
+from fintune.deploy.limits import limit_error
 from fintune.deploy.predlog import PredictionLog, Record, input_hash
 from fintune.models.generation import Sampling
 
@@ -81,8 +82,6 @@ class ChatService:
         self._pending = 0
 
     def check(self, request: ChatRequest) -> tuple[list[dict[str, str]], Sampling]:
-        from fintune.deploy.server import limit_error
-
         if len(request.messages) > self.cfg.max_texts:
             raise limit_error(422, "max_texts", self.cfg.max_texts, len(request.messages), "too many messages")
         longest = max((len(m.content) for m in request.messages), default=0)

@@ -39,6 +39,7 @@ from fintune.config import ServeConfig
 from fintune.console import console
 from fintune.data import Examples
 from fintune.deploy.batcher import MicroBatcher
+from fintune.deploy.limits import limit_error
 from fintune.deploy.metrics import ServerMetrics
 from fintune.deploy.predlog import PredictionLog, Record, input_hash, sketch
 from fintune.errors import FintuneError
@@ -131,13 +132,6 @@ class ErrorResponse(BaseModel):
     limit: str | None = None
     allowed: int | None = None
     got: int | None = None
-
-
-def limit_error(status: int, limit: str, allowed: int, got: int | None, what: str) -> HTTPException:
-    """A refusal that names the limit, what it allows, and what the request had."""
-    detail = {"error": f"{what}: at most {allowed} allowed (serve.{limit})" + (f", got {got}" if got else ""),
-              "limit": limit, "allowed": allowed, "got": got}
-    return HTTPException(status_code=status, detail=detail)
 
 
 class BodyLimit:

@@ -38,6 +38,7 @@ from fintune.scoring.threshold import choose_threshold
 from fintune.strategies import build_strategy
 from fintune.data.report import TokenCounter
 from fintune.training import loop
+from fintune.training.preference import build_objective
 from fintune.training.distributed import is_main_process
 
 def token_counter(tokenizer: Any, max_length: int | None = None) -> TokenCounter:
@@ -110,11 +111,10 @@ class SentenceRecipe(Recipe):
             train_inputs = Inputs(inputs.tokenizer, cfg.model.max_length, None, inputs.prompt.with_answers())
             objective = generation.AnswerLoss(train_inputs(train_examples))
             evaluator = _answer_loss_evaluator(train_inputs.pad_id, cfg.train.eval_batch_size)
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        own = strategy.training_objective(model, train_inputs, train_examples,
-                                          resolve_precision(cfg.train.precision, device))
-        if own is not None:  # preference tuning: pairs of answers, its own batches
-            objective, batcher = own
+        if strategy.objective is not None:  # preference tuning: pairs of answers, its own batches
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            objective, batcher = build_objective(strategy.objective, strategy.config, model, train_inputs,
+                                                 train_examples, resolve_precision(cfg.train.precision, device))
         elif objective is None and inputs.prompt is not None:
             objective = AnswerLoss(train_examples.labels)
         run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)

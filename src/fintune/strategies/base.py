@@ -43,6 +43,9 @@ class Strategy:
     kinds: ClassVar[frozenset[str]] = frozenset({"text"})
     tasks: ClassVar[frozenset[str]] = ALL_TASKS
     dp: ClassVar[bool] = False  # DP-SGD: a fixed set of trainable parameters with per-example gradients
+    # A training objective of its own (fintune.training.preference.OBJECTIVES), e.g. DPO's
+    # "preference"; None: the task's loss on each record's label or answer.
+    objective: ClassVar[str | None] = None
     multi_process: ClassVar[bool] = True
 
     @classmethod
@@ -86,15 +89,6 @@ class Strategy:
         """The model to save after training (e.g. adapters merged into the weights)."""
         return model
 
-    def training_objective(self, model: nn.Module, encode: Any, examples: Any,
-                           dtype: Any = None) -> tuple[Any, Any] | None:
-        """The loss and the batches of a strategy that learns from something else than each
-        record's answer (DPO: a chosen and a rejected answer); None: the task's own loss.
-
-        ``encode`` turns examples into prompt + answer ids; ``dtype`` is training's autocast
-        dtype; returns (objective, batcher) in the shapes :func:`fintune.training.loop.train` takes.
-        """
-        return None
 
 
 def split_decay(named: list[tuple[str, nn.Parameter]], lr: float, weight_decay: float) -> list[dict[str, Any]]:
