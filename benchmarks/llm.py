@@ -39,7 +39,7 @@ RUNS = ROOT / "runs" / "bench_llm"
 LABELS = ["Bearish", "Bullish", "Neutral"]
 WORDS = {"Bearish": "negative", "Bullish": "positive", "Neutral": "neutral"}
 INSTRUCTION = "What is the sentiment of this tweet? Please choose an answer from {negative/neutral/positive}."
-KEYS = ["weighted_f1", "accuracy", "macro_f1", "train_rows", "train_seconds", "train_samples_per_s",
+KEYS = ["weighted_f1", "accuracy", "macro_f1", "validation_rows", "train_rows", "train_seconds", "train_samples_per_s",
         "shift_weighted_f1_semeval_headlines", "shift_weighted_f1_fiqa_headlines", "shift_weighted_f1_fiqa_posts"]
 LORA = {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.05}
 SHIFT_PRECISION = "auto"  # the 2,300 shift rows in bf16 where native: a 0.5B LM in fp32 takes an hour here
