@@ -18,6 +18,7 @@ CAPABILITIES = {
     "prompt": ({"text"}, {"classification", "regression"}, False),
     "ptuning": ({"text"}, {"classification", "regression"}, False),
     "setfit": ({"probe"}, {"classification"}, False),
+    "dpo": ({"causal"}, {"generation"}, False),
 }
 
 
@@ -42,6 +43,8 @@ def _config(name: str, kind: str, task: str, dp: bool = False) -> dict:
         data["feature_columns"] = ["a"]
         if kind == "fusion":
             data["text_column"] = "text"
+    if name == "dpo":  # preference pairs: the rejected answer beside the chosen one
+        data["rejected_column"] = "rejected"
     raw = {"data": data, "task": task, "model": {"kind": kind}, "strategy": {"name": name}}
     if dp:
         raw["train"] = {"privacy": {"dp": {"epsilon": 8}}}

@@ -42,8 +42,9 @@ LABELS = ["negative", "neutral", "positive"]
 
 def test_every_registered_strategy_has_a_case() -> None:
     # qlora is for causal LMs on CUDA: tests/models/test_causal.py covers it. setfit changes a
-    # probe's encoder before its head trains: tests/strategies/test_setfit.py.
-    assert {raw["name"] for _, raw, _ in CASES} == set(STRATEGIES) - {"qlora", "setfit"}
+    # probe's encoder before its head trains: tests/strategies/test_setfit.py. dpo trains a causal
+    # LM on pairs of answers: tests/strategies/test_dpo.py.
+    assert {raw["name"] for _, raw, _ in CASES} == set(STRATEGIES) - {"qlora", "setfit", "dpo"}
 
 
 def _prepared(tiny_bert: Path, raw: dict):
