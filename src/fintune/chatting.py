@@ -7,6 +7,7 @@ conversation is kept, so later questions can refer to earlier answers; the syste
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,3 +49,26 @@ def chat_loop(model: FintuneModel, sampling: Sampling, system: str | None, read:
             write(piece)
         write("\n")
         messages.append({"role": "assistant", "content": "".join(pieces).strip()})
+
+
+def terminal_chat(run: str | Path, sampling: Sampling, system: str | None = None) -> list[dict[str, str]]:
+    """``fintune chat``: turns from standard input (with a prompt when it is a terminal),
+    answers streamed to standard output."""
+    from fintune.console import console
+
+    model = load_chat_model(run)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        console.print(f"chatting with {run} ({COMMANDS})")
+
+    def read() -> str | None:
+        if interactive:
+            console.print("[bold]you>[/] ", end="")
+        line = sys.stdin.readline()
+        return line.rstrip("\n") if line else None
+
+    def write(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    return chat_loop(model, sampling, system, read, write)

@@ -305,28 +305,10 @@ def chat(run: Path,
          top_p: Annotated[float, typer.Option(help="nucleus sampling (with --temperature)", min=0, max=1)] = 1.0,
          seed: Annotated[int | None, typer.Option(help="seed of sampled answers")] = None) -> None:
     """Talk to a generation run in the terminal; answers stream as they are generated."""
-    import sys
-
-    from fintune.chatting import COMMANDS, chat_loop, load_chat_model
-    from fintune.console import console
+    from fintune.chatting import terminal_chat
     from fintune.models.generation import Sampling
 
-    model = load_chat_model(run)
-    interactive = sys.stdin.isatty()
-    if interactive:
-        console.print(f"chatting with {run} ({COMMANDS})")
-
-    def read() -> str | None:
-        if interactive:
-            console.print("[bold]you>[/] ", end="")
-        line = sys.stdin.readline()
-        return line.rstrip("\n") if line else None
-
-    def write(piece: str) -> None:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-
-    chat_loop(model, Sampling(max_new_tokens, temperature, top_p, seed), system, read, write)
+    terminal_chat(run, Sampling(max_new_tokens, temperature, top_p, seed), system)
 
 
 @data_app.command("check")

@@ -78,10 +78,11 @@ def feature_frame(table: pd.DataFrame, cfg: DataConfig, source: str) -> pd.DataF
 
 
 def conversations_of(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int = 1,
-                     answered: bool = True) -> list[list[dict[str, str]]] | None:
+                     answered: bool | None = True) -> list[list[dict[str, str]]] | None:
     """Each row's conversation (``data.messages_column``) as role/content turns, every content
     cleaned like a text; None without the column. ``answered``: the last turn must be the
-    assistant's (training and evaluation); else the user's (a question to answer)."""
+    assistant's (training and evaluation), or the user's (False: a question to answer); None:
+    either, as the first row has it, the same in every row."""
     column = cfg.messages_column
     if column is None:
         return None
@@ -106,6 +107,8 @@ def conversations_of(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: 
                                 file=source, row=row, column=column)
             content = clean_cell(turn.get("content", turn.get("value")), cfg, source, row, column)
             conversation.append({"role": role, "content": content})
+        if answered is None:  # the first conversation decides for the file
+            answered = conversation[-1]["role"] == "assistant"
         last = "assistant" if answered else "user"
         if conversation[-1]["role"] != last or not any(t["role"] == "user" for t in conversation):
             raise DataError(f"a conversation must hold a user turn and end with the {last}'s {ROW_NOTE}",

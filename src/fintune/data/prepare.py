@@ -20,7 +20,7 @@ from fintune.data.clean import (
     drop_duplicates_and_conflicts, merge_conflicts, remove_overlap,
 )
 from fintune.data.columns import (
-    FEATURE_PREFIX, ROLE_NAMES, check_columns, conversations_of, feature_frame, frame_to_texts, input_columns,
+    FEATURE_PREFIX, check_columns, conversations_of, feature_frame, frame_to_texts, input_columns,
     instructions_of, load_table, pairs_of,
     serialized_rows,
 )
@@ -145,8 +145,8 @@ def load_examples(
     """
     table = load_table(path, cfg)
     if cfg.messages_column is not None:  # conversations: the last turn, the assistant's, is the reference
-        answered = require_labels or _answered(table, cfg, path)
-        conversations = conversations_of(table, cfg, path, answered=answered) or []
+        conversations = conversations_of(table, cfg, path, answered=True if require_labels else None) or []
+        answered = bool(conversations) and conversations[0][-1]["role"] == "assistant"
         contexts = [c[:-1] for c in conversations] if answered else conversations
         labels = np.array([c[-1]["content"] for c in conversations], dtype=object) if answered else None
         return Examples([c[-1]["content"] for c in contexts], labels, None, path, None, table.index.to_numpy(),
@@ -171,22 +171,6 @@ def load_examples(
         dates = parse_dates(table[cfg.date_column], path, cfg.date_column)
     return Examples(texts, labels, dates, path, feature_frame(table, cfg, path), table.index.to_numpy(),
                     instructions_of(table, cfg, path), pairs_of(table, cfg, path))
-
-
-def _answered(table: pd.DataFrame, cfg: DataConfig, source: str) -> bool:
-    """Whether a file's conversations end with the assistant's answer (its first row decides;
-    the rows are then all checked by :func:`conversations_of`)."""
-    if not len(table) or cfg.messages_column not in table.columns:
-        return True  # conversations_of names the missing column
-    cell = table[cfg.messages_column].iloc[0]
-    if isinstance(cell, str):
-        try:
-            cell = json.loads(cell)
-        except ValueError:
-            return True
-    turns = list(cell) if isinstance(cell, (list, tuple, np.ndarray)) else []
-    last = turns[-1] if turns and isinstance(turns[-1], dict) else {}
-    return ROLE_NAMES.get(str(last.get("role", last.get("from")))) == "assistant"
 
 
 def _without_label_issues(train: Examples, cfg: DataConfig, task: Task, label_names: list[str] | None,
@@ -233,15 +217,7 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         labels = np.array([c[-1]["content"] for c in conversations], dtype=object)
     else:
         texts = frame_to_texts(table, cfg, source)
-        values = table[cfg.label_column]
-    if conversations is not None:
-        pass
-    elif task == "regression":
-        labels = target_values(values, source, cfg.label_column)
-    elif task == "generation":
-        labels = answer_texts(values, cfg, source)
-    else:
-        labels = map_labels(label_texts(values), cfg, source, cfg.label_column)
+        labels = _labels_of(table[cfg.label_column], task, cfg, source)
     frame = pd.DataFrame({"text": texts, "label": labels, "row": table.index.to_numpy()})
     instructions = instructions_of(table, cfg, source)
     if instructions is not None:
@@ -272,6 +248,15 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
         # Fusion: two rows with the same text but other features are different examples.
         frame["key"] = [t + "\x1f" + s for t, s in zip(texts, serialized_rows(features, cfg))]
     return frame
+
+
+def _labels_of(values: pd.Series, task: Task, cfg: DataConfig, source: str) -> Any:
+    """The label column as the task reads it: targets, answers, or label names."""
+    if task == "regression":
+        return target_values(values, source, cfg.label_column)
+    if task == "generation":
+        return answer_texts(values, cfg, source)
+    return map_labels(label_texts(values), cfg, source, cfg.label_column)
 
 
 def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) -> Examples:

@@ -81,7 +81,8 @@ class ChatService:
         self._running = asyncio.Semaphore(1)
         self._pending = 0
 
-    def check(self, request: ChatRequest) -> tuple[list[dict[str, str]], Sampling]:
+    def check(self, request: ChatRequest) -> tuple[list[dict[str, str]], Sampling, int]:
+        """The conversation, how to decode it and its prompt's length in tokens; a 422 over a limit."""
         if len(request.messages) > self.cfg.max_texts:
             raise limit_error(422, "max_texts", self.cfg.max_texts, len(request.messages), "too many messages")
         longest = max((len(m.content) for m in request.messages), default=0)
@@ -91,8 +92,8 @@ class ChatService:
         if wanted > self.cfg.max_new_tokens:
             raise limit_error(422, "max_new_tokens", self.cfg.max_new_tokens, wanted, "too many tokens asked for")
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
-        self.model.chat_ids(messages)  # a malformed conversation fails here, before any queueing
-        return messages, Sampling(wanted, request.temperature or 0.0, request.top_p, request.seed)
+        prompt = len(self.model.chat_ids(messages))  # a malformed conversation fails here, before any queueing
+        return messages, Sampling(wanted, request.temperature or 0.0, request.top_p, request.seed), prompt
 
     def _enter(self) -> None:
         if self._pending > self.cfg.chat_queue:
@@ -102,7 +103,7 @@ class ChatService:
         self._pending += 1
 
     async def answer(self, request: ChatRequest) -> ChatResponse:
-        messages, sampling = self.check(request)
+        messages, sampling, prompt = self.check(request)
         self._enter()
         try:
             async with self._running:
@@ -110,10 +111,10 @@ class ChatService:
                 text = await asyncio.get_running_loop().run_in_executor(None, self.model.chat, messages, sampling)
         finally:
             self._pending -= 1
-        return self._response(messages, text, sampling, started)
+        return self._response(messages, text, sampling, started, prompt)
 
     async def stream(self, request: ChatRequest) -> StreamingResponse:
-        messages, sampling = self.check(request)
+        messages, sampling, _ = self.check(request)
         self._enter()
         ident, created = _ident(), int(time.time())
 
@@ -128,7 +129,7 @@ class ChatService:
                         answer.append(piece)
                         yield _event(ident, created, self.name, {"content": piece}, None)
                     text = "".join(answer).strip()
-                    reason = self._finish(text, sampling)
+                    reason = self._finish(self._tokens(text), sampling)
                     yield _event(ident, created, self.name, {}, reason)
                     yield "data: [DONE]\n\n"
                     self._record(ident, messages, text)
@@ -137,18 +138,21 @@ class ChatService:
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    def _finish(self, text: str, sampling: Sampling) -> Literal["stop", "length"]:
-        produced = len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def _tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @staticmethod
+    def _finish(produced: int, sampling: Sampling) -> Literal["stop", "length"]:
         return "length" if produced >= sampling.max_new_tokens else "stop"
 
-    def _response(self, messages: list[dict[str, str]], text: str, sampling: Sampling, started: float) -> ChatResponse:
+    def _response(self, messages: list[dict[str, str]], text: str, sampling: Sampling, started: float,
+                  prompt: int) -> ChatResponse:
         ident = _ident()
-        prompt = len(self.model.chat_ids(messages))
-        completion = len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        completion = self._tokens(text)
         self._record(ident, messages, text)
         return ChatResponse(id=ident, created=int(started), model=self.name,
                             choices=[ChatChoice(message=ChatMessage(role="assistant", content=text),
-                                                finish_reason=self._finish(text, sampling))],
+                                                finish_reason=self._finish(completion, sampling))],
                             usage=Usage(prompt_tokens=prompt, completion_tokens=completion,
                                         total_tokens=prompt + completion))
 

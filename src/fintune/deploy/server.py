@@ -39,6 +39,7 @@ from fintune.config import ServeConfig
 from fintune.console import console
 from fintune.data import Examples
 from fintune.deploy.batcher import MicroBatcher
+from fintune.deploy.docs import add_offline_docs
 from fintune.deploy.limits import limit_error
 from fintune.deploy.metrics import ServerMetrics
 from fintune.deploy.predlog import PredictionLog, Record, input_hash, sketch
@@ -369,24 +370,7 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
     errors = {401: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
               503: {"model": ErrorResponse}}
 
-    if model.servable is None:
-        @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors,
-                  dependencies=[Depends(require_key)])
-        async def predict(request: PredictRequest) -> PredictResponse:
-            """Labels and class probabilities (calibrated; the model's saved threshold applies)."""
-            return await service.predict(request)
-
-        @app.post("/v1/explain", response_model=ExplainResponse, responses=errors,
-                  dependencies=[Depends(require_key)])
-        async def explain(request: ExplainRequest) -> ExplainResponse:
-            """Signed contributions of words (integrated gradients) or columns (occlusion)."""
-            return await service.explain(request)
-    if model.chats is None:  # a generation run: OpenAI's chat API
-        from fintune.deploy.chat_api import ChatService, add_chat_routes
-
-        chat = ChatService(model, cfg, name, log, service.hash_key,
-                           lambda _: metrics.predicted.labels(label="(generated)").inc())
-        add_chat_routes(app, chat, require_key, errors)
+    _add_model_routes(app, service, metrics, require_key, errors)
 
     # Health, readiness and metrics run on the event loop and never wait behind model work.
     @app.get("/healthz")
@@ -410,6 +394,37 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
 
     app.add_middleware(Measure, metrics=metrics)  # added last, so outermost: 413s are counted too
 
+    _add_error_handlers(app)
+    return app
+
+
+def _add_model_routes(app: FastAPI, service: Service, metrics: ServerMetrics, require_key: Callable[..., Any],
+                      errors: dict[int | str, dict[str, Any]]) -> None:
+    """What the model answers: /v1/predict and /v1/explain for classification and regression
+    runs, OpenAI's chat API for generation runs (the predictor class says which)."""
+    model = service.model
+    if model.servable is None:
+        @app.post("/v1/predict", response_model=PredictResponse, response_model_exclude_none=True, responses=errors,
+                  dependencies=[Depends(require_key)])
+        async def predict(request: PredictRequest) -> PredictResponse:
+            """Labels and class probabilities (calibrated; the model's saved threshold applies)."""
+            return await service.predict(request)
+
+        @app.post("/v1/explain", response_model=ExplainResponse, responses=errors,
+                  dependencies=[Depends(require_key)])
+        async def explain(request: ExplainRequest) -> ExplainResponse:
+            """Signed contributions of words (integrated gradients) or columns (occlusion)."""
+            return await service.explain(request)
+    if model.chats is None:
+        from fintune.deploy.chat_api import ChatService, add_chat_routes
+
+        chat = ChatService(model, service.cfg, service.name, service.log, service.hash_key,
+                           lambda _: metrics.predicted.labels(label="(generated)").inc())
+        add_chat_routes(app, chat, require_key, errors)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every refusal and fault in the documented shape ``{"error": ..., ...}``."""
     @app.exception_handler(StarletteHTTPException)  # FastAPI's own and starlette's (a body that does not parse)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
@@ -438,8 +453,6 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
         # The documented shape even for a fault of ours; the traceback stays in the server's log.
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server's log has the details"},
                             status_code=500)
-
-    return app
 
 
 def model_folder(run: Path, onnx: bool) -> Path:
@@ -523,27 +536,3 @@ def _is_loopback(host: str) -> bool:
 
 
 __all__ = ["build_app", "create_app", "serve"]
-
-
-DOCS_ASSETS = "/docs-assets"
-
-
-def add_offline_docs(app: FastAPI) -> None:
-    """``/docs`` with Swagger UI 5's JavaScript and CSS served from the files the
-    ``fastapi-offline`` package installs (FastAPI's self-hosting recipe), so the page works on
-    a machine with no internet. (Swagger UI 4 cannot render FastAPI's OpenAPI 3.1.)"""
-    from importlib.resources import files
-
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
-    from fastapi.staticfiles import StaticFiles
-
-    assets = files("fastapi_offline") / "static"
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="fintune: API",
-                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")

@@ -1,11 +1,13 @@
 """Instruction-tuned causal LMs (task generation): answers in text, greedy decoding.
 
-No class probabilities, so nothing that needs them applies (serving, ONNX, calibration,
-fairness, explanations); `fintune predict` and `fintune evaluate` answer in batch.
+No class probabilities, so nothing that needs them applies (/v1/predict, ONNX, calibration,
+fairness, explanations); `fintune predict` and `fintune evaluate` answer in batch, `fintune chat`
+and the server's /v1/chat/completions answer conversations, and the report reviews the answers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,6 @@ import torch
 from fintune.data import Examples
 from fintune.data.columns import conversations_of
 from fintune.errors import FintuneError
-from collections.abc import Iterator
-
 from fintune.models.chat import PLAIN_TEMPLATE, ChatFormat
 from fintune.models.generation import GenerationFormat, Sampling, generate, stream_answer
 from fintune.config import ModelConfig
@@ -131,18 +131,12 @@ class GenerationPredictor(Predictor):
     def chat_stream(self, messages: list[dict[str, str]], sampling: Sampling | None = None) -> Iterator[str]:
         """The answer to a conversation, piece by piece as it is generated."""
         sampling = sampling or Sampling(max_new_tokens=self.meta.max_new_tokens or 256)
-        stop = self.inputs.prompt.stop_ids + self._plain_stops()
-        return stream_answer(self.model, self.tokenizer, self.chat_ids(messages), sampling, stop, self.dtype)
+        return stream_answer(self.model, self.tokenizer, self.chat_ids(messages), sampling,
+                             self.inputs.prompt.stop_ids, self.dtype)
 
     def chat(self, messages: list[dict[str, str]], sampling: Sampling | None = None) -> str:
         """The whole answer to a conversation (``messages``: OpenAI-style role/content dicts)."""
         return "".join(self.chat_stream(messages, sampling)).strip()
-
-    def _plain_stops(self) -> list[int]:
-        # Plain role lines: a model with no template ends its turn where it starts the user's.
-        if self.inputs.prompt.chat is not None:
-            return []
-        return self.tokenizer("\nUser:", add_special_tokens=False)["input_ids"][:1]
 
 
 ROLES = ("system", "user", "assistant")
