@@ -50,8 +50,13 @@ SFT = "qwen_instruct_lora"
 ROWS = {
     "qwen_head_lora": ("qwen0.5b", "head", LORA, 1e-4, None),
     "qwen_instruct_lora": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 600),
-    # DPO starts from the merged SFT model above, on pairs from its first training rows.
-    "qwen_instruct_dpo": (f"runs/bench_llm/{SFT}/model", "dpo", {**LORA, "name": "dpo", "beta": 0.1}, 5e-5, 200),
+    # DPO starts from the merged SFT model above, on pairs from its first training rows: the
+    # rejected answer is the SFT model's own where it is wrong, else a wrong one at random; the
+    # RPO term (sft_weight) keeps the chosen answers likely. Without both, 199 random-rejection
+    # pairs moved every answer to "neutral" (0.486): the random rejections are mostly
+    # "positive"/"negative", since most chosen answers are "neutral".
+    "qwen_instruct_dpo": (f"runs/bench_llm/{SFT}/model", "dpo",
+                          {**LORA, "name": "dpo", "beta": 0.1, "sft_weight": 1.0}, 5e-5, 200),
     "qwen_zero_shot": ("qwen0.5b", "label_words", None, 0.0, None),
     "smollm2_zero_shot": ("smollm2", "label_words", None, 0.0, None),
 }
@@ -91,6 +96,26 @@ def _instructions(src: Path, out: Path, rejected: bool = False) -> Path:
     return out
 
 
+def _sft_rejections(pairs: Path, sft_run: Path, out: Path) -> int:
+    """Rewrite ``pairs``' rejected answers: the SFT model's own answer where it is a wrong label
+    word (on-policy errors), the random wrong one elsewhere. Training rows only. Returns how
+    many rejections came from the model."""
+    import pandas as pd
+
+    from fintune import api
+
+    answers = pd.read_json(api.predict(sft_run, pairs, out / "sft_answers.jsonl", show_progress=False), lines=True)
+    rows = [json.loads(line) for line in pairs.read_text(encoding="utf-8").splitlines()]
+    own = 0
+    for row, said in zip(rows, answers["generated"]):
+        said = str(said).strip().lower()
+        if said in WORDS.values() and said != row["output"]:
+            row["rejected"], own = said, own + 1
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    print(f"DPO pairs: {own} of {len(rows)} rejections are the SFT model's own errors", file=sys.stderr)
+    return own
+
+
 def _subset(rows: int | None, out: Path, src: Path = DATA / "sent_train.csv") -> Path:
     """The first ``rows`` rows of ``src`` after a fixed shuffle (all of them for None or 0)."""
     import pandas as pd
@@ -124,7 +149,18 @@ def _raw(row: str, backbone: str, mode: str, train_file: Path, valid: Path, out:
                                                         "label_words": WORDS, "system_prompt": SYSTEM}}
 
 
-def run_row(row: str, epochs: int, train_rows: int | None, eval_rows: int, shift_dpo: bool = False) -> dict:
+def _finished(row: str) -> dict | None:
+    """The metrics of the row's run folder when a run finished there (its own end-of-training
+    evaluation), for --reuse: a 0.5B head row trains for hours on this CPU."""
+    path = RUNS / row / "metrics.json"
+    if not path.exists():
+        return None
+    metrics = json.loads(path.read_text())
+    return metrics if "validation" in metrics and "training" in metrics else None
+
+
+def run_row(row: str, epochs: int, train_rows: int | None, eval_rows: int, shift_dpo: bool = False,
+            reuse: bool = False) -> dict:
     from fintune import api
     from fintune.config import validate_config
     from fintune.models.catalogue import fetch
@@ -143,22 +179,30 @@ def run_row(row: str, epochs: int, train_rows: int | None, eval_rows: int, shift
         sampled = mode != "head"
         valid = _subset(eval_rows if sampled else 0, out, DATA / "sent_valid.csv")
         raw = _raw(row, backbone, mode, train_file, valid, out)
+        if mode == "dpo":
+            _sft_rejections(Path(raw["data"]["train"]), RUNS / SFT, out)
         train = {"epochs": epochs if strategy else 0, "batch_size": 8 if mode == "dpo" else 16,
                  "eval_batch_size": 32, "lr": lr or 1e-4, "weight_decay": 0.0, "warmup_fraction": 0.1,
                  "checkpoint_every": 0, "early_stopping": None, "eval_precision": "auto" if sampled else "fp32"}
         cfg = validate_config({"output_dir": str(RUNS / row), "seed": 42, "strategy": strategy or {"name": "full"},
                                "train": train, **raw})
-        result = api.train(cfg, overwrite=True, show_progress=sys.stderr.isatty())
-        training = result.metrics["training"]
-        # The run's own evaluation of all 2,388 validation tweets (fp32); no second pass.
-        val = result.metrics["validation"]
+        finished = _finished(row) if reuse else None
+        if finished is not None:
+            print(f"{row}: reusing the finished run in {RUNS / row}", file=sys.stderr)
+            metrics, run_dir = finished, RUNS / row
+        else:
+            result = api.train(cfg, overwrite=True, show_progress=sys.stderr.isatty())
+            metrics, run_dir = result.metrics, result.run_dir
+        training = metrics["training"]
+        # The run's own evaluation of the validation tweets (fp32 for the head); no second pass.
+        val = metrics["validation"]
         started = time.perf_counter()
         if mode == "dpo" and not shift_dpo:
             # Its question is whether DPO moved the SFT model, answered on the same validation
             # sample; the shift sets cost as much again on this CPU (--shift-dpo scores them).
             shift, shifted_rows = {}, 0
         else:
-            shift, shifted_rows = _shift(result.run_dir, out, instructions=mode in ("instruct", "dpo"),
+            shift, shifted_rows = _shift(run_dir, out, instructions=mode in ("instruct", "dpo"),
                                          rows=eval_rows if sampled else 0)
         seconds = max(time.perf_counter() - started, 1e-9)
     return {**shift, "weighted_f1": val["weighted_f1"], "accuracy": val["accuracy"], "macro_f1": val["macro_f1"],
@@ -197,12 +241,16 @@ def main() -> None:
                         "each row's own limit")
     parser.add_argument("--eval-rows", type=int, default=EVAL_ROWS, help="prompted rows: validation tweets scored "
                         "(a fixed sample; half as many per shift set); 0: all")
+    parser.add_argument("--reuse", action="store_true", help="a row whose run folder holds a finished run is "
+                        "scored from it (shift sets) instead of trained again")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        emit({**run_row(args.child, args.epochs, args.train_rows, args.eval_rows), "peak_rss_mb": peak_rss_mb()})
+        emit({**run_row(args.child, args.epochs, args.train_rows, args.eval_rows, reuse=args.reuse),
+              "peak_rss_mb": peak_rss_mb()})
         return
-    extra = ["--eval-rows", str(args.eval_rows)] + (["--train-rows", str(args.train_rows)] if args.train_rows else [])
+    extra = ["--eval-rows", str(args.eval_rows)] + (["--train-rows", str(args.train_rows)] if args.train_rows else []) \
+        + (["--reuse"] if args.reuse else [])
     results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT, extra_args=extra)
     reference = json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {}
     shown = {**results, **{f"{name} (text_models.json)": reference[name] for name in REFERENCE_ROWS

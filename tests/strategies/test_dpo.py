@@ -27,16 +27,18 @@ def pairs(n: int, seed: int = 0) -> list[dict]:
     return [{"prompt": t, "chosen": y, "rejected": OPPOSITE[y]} for t, y in zip(frame["text"], frame["label"])]
 
 
-def test_the_loss_is_trls(tiny_llama, tmp_path) -> None:
+@pytest.mark.parametrize("sft_weight", [0.0, 0.7])
+def test_the_loss_is_trls(tiny_llama, tmp_path, sft_weight) -> None:
     """Policy = the tiny LM with a LoRA adapter (nudged off zero), reference = adapter disabled;
-    TRL's DPOTrainer computes its loss on the very same [chosen; rejected] batch, and the
-    reference log-probs equal the plain model's."""
+    TRL's DPOTrainer computes its loss on the very same [chosen; rejected] batch (with the RPO
+    term: TRL's "sft" loss weighted by ``sft_weight``), and the reference log-probs equal the
+    plain model's."""
     trl = pytest.importorskip("trl")
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
-    strategy = Dpo(DpoStrategyConfig(r=4, beta=0.3, dropout=0.0))
+    strategy = Dpo(DpoStrategyConfig(r=4, beta=0.3, dropout=0.0, sft_weight=sft_weight))
     torch.manual_seed(0)
     model = strategy.prepare(AutoModelForCausalLM.from_pretrained(tiny_llama))
     with torch.no_grad():  # LoRA starts as the identity; move it so policy and reference differ
@@ -60,7 +62,9 @@ def test_the_loss_is_trls(tiny_llama, tmp_path) -> None:
     starts = batches.encoded["answer_start"]
     for j, i in enumerate(batches.rows(index)):
         completion[j, starts[i]:len(batches.encoded["input_ids"][i])] = 1
-    args = trl.DPOConfig(output_dir=str(tmp_path / "trl"), beta=0.3, report_to=[], use_cpu=True, loss_type=["sigmoid"])
+    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight else \
+        {"loss_type": ["sigmoid"]}
+    args = trl.DPOConfig(output_dir=str(tmp_path / "trl"), beta=0.3, report_to=[], use_cpu=True, **losses)
     trainer = trl.DPOTrainer(model=model, args=args, processing_class=tokenizer,
                              train_dataset=Dataset.from_list(rows))
     # TRL copies an existing adapter as its reference; fintune's is the adapter disabled. The

@@ -8,7 +8,10 @@ the first step, as TRL's ``precompute_ref_log_probs`` does. The loss of a pair i
     -log sigmoid(beta * ((log pi(c) - log ref(c)) - (log pi(r) - log ref(r))))
 
 with log pi(answer) the sum over the answer's tokens (and the turn's closing token) given the
-prompt: TRL's "sigmoid" loss, checked against TRL's own in the tests.
+prompt: TRL's "sigmoid" loss, checked against TRL's own in the tests. With ``sft_weight`` w > 0
+the chosen answers' mean token negative log-likelihood is added, times w (RPO, Pang et al.
+2024; TRL's ``loss_type=["sigmoid", "sft"]`` with ``loss_weights=[1, w]``): without it DPO
+can lower the likelihood of both answers and drift to answers that neither pair holds.
 """
 
 from __future__ import annotations
@@ -46,15 +49,23 @@ class PairBatches:
 class PreferenceLoss:
     """The DPO loss of a batch of pairs from the policy's logits over [chosen; rejected]."""
 
-    def __init__(self, scorer: AnswerLoss, reference: torch.Tensor, beta: float, n: int) -> None:
+    def __init__(self, scorer: AnswerLoss, reference: torch.Tensor, beta: float, n: int,
+                 sft_weight: float = 0.0) -> None:
         self.scorer, self.reference, self.beta, self.n = scorer, reference, beta, n
+        self.sft_weight = sft_weight
 
     def __call__(self, logits: torch.Tensor, index: np.ndarray) -> torch.Tensor:
         rows = np.concatenate([index, index + self.n])
-        logps = self.scorer.answer_logps(logits, rows)
+        token_loss, counts = self.scorer.token_losses(logits, rows)
+        logps = -token_loss.sum(1)
         ref = self.reference[rows].to(logps.device)
-        margin = (logps[:len(index)] - ref[:len(index)]) - (logps[len(index):] - ref[len(index):])
-        return -F.logsigmoid(self.beta * margin).mean()
+        k = len(index)
+        margin = (logps[:k] - ref[:k]) - (logps[k:] - ref[k:])
+        loss = -F.logsigmoid(self.beta * margin).mean()
+        if self.sft_weight:
+            # A token mean over the batch's chosen answers, as TRL's "sft" term computes it.
+            loss = loss + self.sft_weight * token_loss[:k].sum() / counts[:k].sum().clamp_min(1)
+        return loss
 
 
 def reference_logps(model: nn.Module, pairs: PairBatches, scorer: AnswerLoss, batch_size: int,
@@ -80,7 +91,7 @@ def reference_logps(model: nn.Module, pairs: PairBatches, scorer: AnswerLoss, ba
 def preference_objective(config: Any, model: nn.Module, encode: Inputs, examples: Examples,
                          dtype: torch.dtype | None = None) -> tuple[PreferenceLoss, PairBatches]:
     """DPO's loss and batches for ``examples`` (labels: the chosen answers, ``rejected``: the
-    others); ``config`` holds ``beta`` and ``ref_batch_size``."""
+    others); ``config`` holds ``beta``, ``sft_weight`` and ``ref_batch_size``."""
     if examples.rejected is None:
         raise FintuneError("strategy dpo learns from pairs of answers: set data.rejected_column (and "
                            "data.label_column for the chosen answer)")
@@ -88,7 +99,7 @@ def preference_objective(config: Any, model: nn.Module, encode: Inputs, examples
     pairs = PairBatches(chosen, rejected, encode.pad_id)
     scorer = AnswerLoss(pairs.encoded)
     reference = reference_logps(model, pairs, scorer, config.ref_batch_size, dtype)
-    return PreferenceLoss(scorer, reference, config.beta, len(examples)), pairs
+    return PreferenceLoss(scorer, reference, config.beta, len(examples), config.sft_weight), pairs
 
 
 # A strategy's ``objective`` name -> what builds its loss and batches.
