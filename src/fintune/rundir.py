@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel
 from rich.table import Table
 
-from fintune.config import RunConfig, dump_config
+from fintune.config import RunConfig, dump_config, read_yaml_file
 from fintune.console import console, duration
 from fintune.data import Examples, PreparedData, load_examples
 from fintune.data.columns import load_table
@@ -217,8 +216,8 @@ class RunFolder:
         if not stored.is_file():
             return
         try:
-            old = yaml.safe_load(stored.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError:
+            old = read_yaml_file(stored) or {}
+        except ConfigError:
             return
         changed = config_changes(old, cfg.model_dump(mode="json"))
         if not changed:
@@ -387,7 +386,29 @@ def read_metrics(run: str | Path) -> dict[str, Any]:
     path = Path(run) / METRICS
     if not path.exists():
         raise FintuneError(f"{run} has no {METRICS}: is it a finished run?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _json_mapping(path)
+
+
+def _json_mapping(path: Path) -> dict[str, Any]:
+    """A JSON object from a run's file; a truncated or foreign file is a FintuneError naming it."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FintuneError(f"{path}: cannot be read ({type(exc).__name__}); the run is damaged") from None
+    if not isinstance(value, dict):
+        raise FintuneError(f"{path}: not a JSON object; the run is damaged")
+    return value
+
+
+def read_run_files(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A run folder's config (``config.yaml``) and final metrics (``metrics.json``, empty when
+    unfinished) for listings; a damaged file is a FintuneError naming it, so that a listing can
+    skip that one run and show the others."""
+    config = read_yaml_file(run / CONFIG) or {}
+    if not isinstance(config, dict):
+        raise FintuneError(f"{run / CONFIG}: not a mapping of config sections; the run is damaged")
+    metrics = _json_mapping(run / METRICS) if (run / METRICS).exists() else {}
+    return config, metrics
 
 
 def split_names(run: str | Path) -> list[str]:

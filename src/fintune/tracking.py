@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from fintune.config import TrackConfig
 from fintune.console import console
 from fintune.errors import FintuneError, needs
-from fintune.rundir import CONFIG, EVAL, METRICS, MODEL, is_run
+from fintune.config import read_yaml_file
+from fintune.rundir import CONFIG, EVAL, METRICS, MODEL, is_run, read_run_files
 from fintune.training.loop import HISTORY
 
 TRACKING_FILE = "tracking.json"  # the MLflow run id and store a run was logged to
@@ -101,7 +101,7 @@ def _to_mlflow(run: Path, cfg: TrackConfig) -> dict[str, str]:
         experiment_id = client.create_experiment(cfg.experiment, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
-    config = yaml.safe_load((run / CONFIG).read_text(encoding="utf-8")) if (run / CONFIG).exists() else {}
+    config = (read_yaml_file(run / CONFIG) or {}) if (run / CONFIG).exists() else {}
     metrics = json.loads((run / METRICS).read_text(encoding="utf-8"))
     tags = {"fintune.run_dir": str(run.resolve()), "task": str(config.get("task", "")),
             "model.kind": str((config.get("model") or {}).get("kind", "")),
@@ -166,8 +166,11 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
              if is_run(p.parent) and not {"mlartifacts", "mlruns"} & set(p.relative_to(root).parts)]
     for folder in sorted(found):
         run = folder.parent
-        config = yaml.safe_load(folder.read_text(encoding="utf-8")) or {}
-        metrics = json.loads((run / METRICS).read_text(encoding="utf-8")) if (run / METRICS).exists() else {}
+        try:
+            config, metrics = read_run_files(run)
+        except FintuneError as exc:  # one damaged run must not hide the others
+            console.print(f"[yellow]warning:[/] skipping {run}: {exc}", soft_wrap=True)
+            continue
         row: dict[str, Any] = {
             "run": str(run.relative_to(root)), "state": "finished" if metrics else "unfinished",
             "task": config.get("task"), "model.kind": (config.get("model") or {}).get("kind"),

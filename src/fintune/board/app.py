@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from fintune import api
 from fintune.board.jobs import Jobs, curves, log_tail, progress_line
@@ -29,6 +28,7 @@ from fintune.errors import FintuneError
 from fintune.evaluation import primary_metric
 from fintune.models.kinds.generation import GenerationPredictor
 from fintune.predictors import FintuneModel, TaggerPredictor
+from fintune.rundir import read_run_files
 from fintune.strategies import STRATEGIES
 
 BOARD = ".board"  # under the runs folder: uploads and the configs the board wrote
@@ -122,24 +122,36 @@ def runs_table(runs: Path, jobs: Jobs) -> pd.DataFrame:
     """One row per run: status, what was trained, the primary metric and the cost."""
     rows = []
     for run in list_runs(runs):
-        cfg = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
-        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8")) if (run / "metrics.json").exists() else {}
-        name = primary_metric(cfg.get("task", "classification"))[0]
-        if cfg.get("task") == "generation":
-            name = "exact_match"
-        training = metrics.get("training", {})
+        try:
+            cfg, metrics = read_run_files(run)
+        except FintuneError as exc:  # one damaged run is a row that says so, not a board that fails
+            rows.append({"run": run.name, "status": f"damaged: {exc}"})
+            continue
+        task = str(cfg.get("task") or "classification")
+        try:
+            name = "exact_match" if task == "generation" else primary_metric(task)[0]
+        except ValueError:
+            rows.append({"run": run.name, "status": f"damaged: unknown task {task!r} in its config.yaml"})
+            continue
+        model, training = _section(cfg, "model"), _section(metrics, "training")
         report = run / "report.html"
         rows.append({
             "run": run.name, "status": jobs.status(run), "task": cfg.get("task"),
-            "kind": cfg.get("model", {}).get("kind"), "strategy": cfg.get("strategy", {}).get("name"),
-            "backbone": Path(str(cfg.get("model", {}).get("backbone"))).name, "metric": name,
-            "validation": _round(metrics.get("validation", {}).get(name)),
-            "test": _round((metrics.get("test") or {}).get(name)),
+            "kind": model.get("kind"), "strategy": _section(cfg, "strategy").get("name"),
+            "backbone": Path(str(model.get("backbone"))).name, "metric": name,
+            "validation": _round(_section(metrics, "validation").get(name)),
+            "test": _round(_section(metrics, "test").get(name)),
             "trainable_params": training.get("trainable_params"), "train_seconds": training.get("train_seconds"),
             "report": f"[open](/gradio_api/file={report})" if report.exists() else "",
         })
     return pd.DataFrame(rows, columns=["run", "status", "task", "kind", "strategy", "backbone", "metric",
                                        "validation", "test", "trainable_params", "train_seconds", "report"])
+
+
+def _section(values: dict[str, Any], key: str) -> dict[str, Any]:
+    """``values[key]`` when it is a mapping, else empty (a hand-edited config may hold anything)."""
+    section = values.get(key)
+    return section if isinstance(section, dict) else {}
 
 
 def _round(value: Any) -> Any:

@@ -14,6 +14,7 @@ from fintune.config.loading import (
 )
 from fintune.config.pretrain import CorpusConfig, CorpusSource, MaskingConfig, PretrainConfig
 from fintune.config.schema import RunConfig
+from fintune.config.yamlfile import parse_yaml, read_yaml_file
 from fintune.config.sections import (
     DEFAULT_PII_TYPES, PII_TYPES, CleanConfig, DataConfig, DecisionConfig, DeployConfig, DistillConfig, DPConfig,
     EarlyStoppingConfig, EnsembleConfig, ExportConfig, GBMConfig, LinearConfig, LongTextConfig, ModelConfig, MonitorConfig, ParamSpace, PiiType,
@@ -27,5 +28,5 @@ __all__ = [
     "PredictionLogConfig", "PrivacyConfig", "RunConfig", "ServeConfig", "SplitConfig", "Strict", "Task",
     "TrackConfig", "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
     "load_config", "validate_config", "validate_deploy", "CorpusConfig", "CorpusSource", "MaskingConfig",
-    "PretrainConfig", "load_pretrain_config", "validate_pretrain",
+    "PretrainConfig", "load_pretrain_config", "validate_pretrain", "parse_yaml", "read_yaml_file",
 ]

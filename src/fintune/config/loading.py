@@ -19,6 +19,7 @@ from fintune.config.labeling import LabelConfig
 from fintune.config.pretrain import PretrainConfig
 from fintune.config.schema import RunConfig
 from fintune.config.sections import DeployConfig
+from fintune.config.yamlfile import parse_yaml, read_yaml_file
 from fintune.errors import ConfigError
 from fintune.strategies import STRATEGIES, StrategyConfig
 
@@ -108,10 +109,7 @@ def read_yaml(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml_file(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     for item in overrides:
@@ -133,7 +131,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"override '{item}': '{part}' is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    node[parts[-1]] = parse_yaml(value, f"override '{item}'") if value.strip() else None
 
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:

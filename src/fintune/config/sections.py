@@ -95,6 +95,14 @@ class PrivacyConfig(Strict):
                                      description="regions whose national phone formats are recognized")
 
 
+def _scalar_text(value: Any, key: str) -> str:
+    """A label or code name as text; a list or mapping there is refused rather than printed,
+    which for a YAML alias chain would be billions of characters."""
+    if isinstance(value, (dict, list, tuple, set)):
+        raise ValueError(f"{key}: each value must be a single name (text or number), not a {type(value).__name__}")
+    return str(value)
+
+
 class DataConfig(Strict):
     """Where the data is and which columns mean what."""
 
@@ -142,7 +150,7 @@ class DataConfig(Strict):
     @classmethod
     def _keys_as_text(cls, value: Any) -> Any:
         # YAML reads `0: Bearish` with an int key; raw labels are compared as text.
-        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else value
+        return {str(k): _scalar_text(v, "data.label_map") for k, v in value.items()} if isinstance(value, dict) else value
 
     @field_validator("categories", mode="before")
     @classmethod
@@ -150,7 +158,8 @@ class DataConfig(Strict):
         # `SEX: {1: male}` reads 1 as an int; cells are matched by their printed form.
         if not isinstance(value, dict):
             return value
-        return {str(col): ({str(k): str(v) for k, v in codes.items()} if isinstance(codes, dict) else codes)
+        return {str(col): ({str(k): _scalar_text(v, f"data.categories.{col}") for k, v in codes.items()}
+                           if isinstance(codes, dict) else codes)
                 for col, codes in value.items()}
 
     @model_validator(mode="after")

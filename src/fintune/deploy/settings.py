@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from fintune.config import DeployConfig, ServeConfig, apply_override, validate_deploy
+from fintune.config import DeployConfig, ServeConfig, apply_override, read_yaml_file, validate_deploy
 from fintune.console import console
 from fintune.errors import ConfigError
 
@@ -32,7 +31,7 @@ def deploy_config(run: str | Path | None, config: str | Path | None = None,
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"deploy config not found: {path}")
-        extra = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        extra = read_yaml_file(path) or {}
         if not isinstance(extra, dict):
             raise ConfigError(f"{path}: the top level must be a mapping (export, serve, monitor)")
         for section, values in extra.items():
@@ -50,10 +49,10 @@ def run_suggestions(run: str | Path | None) -> dict[str, Any]:
     run_config = _run_config_file(run)
     if run_config is None:
         return {}
-    try:
-        raw = (yaml.safe_load(run_config.read_text(encoding="utf-8")) or {}).get("deploy") or {}
-    except (yaml.YAMLError, AttributeError):
-        raise ConfigError(f"{run_config}: not a valid run config (its deploy section cannot be read)") from None
+    whole = read_yaml_file(run_config) or {}
+    if not isinstance(whole, dict):
+        raise ConfigError(f"{run_config}: not a valid run config (its deploy section cannot be read)")
+    raw = whole.get("deploy") or {}
     if not isinstance(raw, dict):
         return {}
     validate_deploy(raw, str(run_config))  # a typo there is still an error, named
