@@ -31,6 +31,7 @@ from fintune.deploy import deploy_config
 from fintune.deploy.export import export_hf, export_onnx
 from fintune.errors import FintuneError
 from fintune.evaluation.files import OUTPUTS as EVALUATION_OUTPUTS
+from fintune.evaluation.checks import warnings_for
 from fintune.evaluation.files import evaluate_file
 from fintune.files import atomic_file, atomic_outputs, write_text
 from fintune.labeling import LabelResult
@@ -225,6 +226,12 @@ def evaluate(run: str | Path, data: str | Path, *, output: str | Path | None = N
     with atomic_outputs(out_dir, "metrics.json", "evaluation folder", stale=EVALUATION_OUTPUTS) as tmp:
         metrics = evaluate_file(model, str(data), tmp, batch_size)
         _shift_and_fairness(model, run, data, groups, metrics, tmp)
+        # The training summary's checks (one class predicted, no better than the majority,
+        # too few rows), on this file too: kept in its metrics.json for the report.
+        metrics["warnings"] = warnings_for({out_dir.name: metrics}, [out_dir.name])
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
+    for line in metrics["warnings"]:
+        console.print(f"[bold yellow]warning:[/] {line}", soft_wrap=True)
     console.print(f"evaluation written to [bold]{out_dir}[/]")
     return metrics
 
@@ -261,11 +268,12 @@ WRITERS = {
 
 
 def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_size: int = 64,
-            chunk_rows: int = 2048, show_progress: bool = True) -> Path:
+            chunk_rows: int = 2048, show_progress: bool = True, truncated_column: bool = False) -> Path:
     """Append the model's columns to every row of a CSV/JSONL/Parquet file: the predicted label
     and class probabilities (regression: the value; generation: the answer; a tagger: the
     entities with character offsets). The input is streamed ``chunk_rows`` at a time, so
-    memory stays flat as the file grows."""
+    memory stays flat as the file grows. Rows longer than the model reads are counted and
+    warned about; ``truncated_column`` adds a ``truncated`` column marking them."""
     output = Path(output)
     writer = WRITERS.get(output.suffix.lower())
     if writer is None:
@@ -284,7 +292,7 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
         frame = load_table(source, cfg)
         rows = model.rows_for_prediction(frame, source)  # every row checked before anything is written
         chunks, total = _chunks_of(frame, chunk_rows), len(frame)
-    written = 0
+    written, cut = 0, 0
     with atomic_file(output, "output") as partial, Progress(console=console, disable=not show_progress) as progress:
         bar = progress.add_task("predict", total=total)
         for chunk in chunks:
@@ -297,8 +305,17 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
             out = chunk.copy()
             for name, values in columns.items():
                 out[name] = values
+            flags = model.truncated_rows(rows, offset, offset + len(chunk))
+            if flags is not None:
+                cut += int(flags.sum())
+                if truncated_column:
+                    out["truncated"] = flags
             writer(out, partial, written == 0)
             written += len(chunk)
+    if cut:
+        console.print(f"[bold yellow]warning:[/] {cut:,} of {written:,} rows are longer than the model reads "
+                      f"(model.max_length {model.max_length} tokens) and were scored on their beginning only"
+                      + ("" if truncated_column else "; --truncated-column marks them"), soft_wrap=True)
     console.print(f"{written} predictions written to [bold]{output}[/]")
     return output
 

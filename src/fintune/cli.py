@@ -284,8 +284,12 @@ def predict(run: Path, input: Annotated[Path, typer.Option("--input", help="CSV/
             address: Annotated[str | None, typer.Option(help="--engine ray: a running cluster (auto, ray://...)")]
             = None,
             workers: Annotated[int, typer.Option(help="--engine ray: actors, one model load each", min=1)] = 2,
+            truncated_column: Annotated[bool, typer.Option(
+                "--truncated-column", help="add a column 'truncated': the row is longer than the model reads")]
+            = False,
             ) -> None:
-    """Add predicted labels and class probabilities to every row of a file."""
+    """Add predicted labels and class probabilities to every row of a file (rows longer than
+    the model reads are counted in a warning)."""
     if engine == "ray":
         from fintune.ray import predict_file
         predict_file(run, input, output, address=address, workers=workers, batch_size=batch_size)
@@ -293,7 +297,8 @@ def predict(run: Path, input: Annotated[Path, typer.Option("--input", help="CSV/
     if engine != "local":
         raise FintuneError(f"--engine {engine}: use local or ray (Spark: fintune.spark.predict_udf in a Spark job)")
     from fintune import api
-    api.predict(run, input, output, batch_size=batch_size, show_progress=not no_progress)
+    api.predict(run, input, output, batch_size=batch_size, show_progress=not no_progress,
+                truncated_column=truncated_column)
 
 
 @app.command()

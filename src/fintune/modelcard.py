@@ -9,6 +9,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from fintune.config import RunConfig
 from fintune.models.catalogue import CATALOGUE
+from fintune.models.predictor import Predictor
 from fintune.scoring.intervals import format_interval
 
 HEADLINE = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
@@ -45,13 +46,28 @@ def _dp_line(privacy: dict[str, Any] | None) -> str:
             f"{privacy['max_grad_norm']:g}, noise multiplier {privacy['noise_multiplier']:g}, {privacy['steps']} steps.")
 
 
+def _inputs(cfg: RunConfig, model: Predictor) -> str:
+    """What the model reads, as the model itself reads it (a tree model reads the feature
+    columns, a text encoder reads them serialized to text)."""
+    columns = ", ".join(f"`{c}`" for c in cfg.data.feature_columns or [])
+    if cfg.data.text_column:
+        text = f"text column `{cfg.data.text_column}`"
+        return text + (f" and feature columns {columns}" if columns and model.reads_features else "")
+    if cfg.data.tokens_column:
+        return f"words in column `{cfg.data.tokens_column}`"
+    if cfg.data.messages_column:
+        return f"conversations in column `{cfg.data.messages_column}`"
+    if not model.reads_text:
+        return f"feature columns {columns} (numbers standardized or binned, categories one-hot)"
+    return "table rows serialized to text from columns " + columns
+
+
 def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str, Any],
-                      training: dict[str, Any]) -> str:
-    """Markdown: data, metrics, training, intended use and limits."""
+                      training: dict[str, Any], model: Predictor) -> str:
+    """Markdown: what the model is (as its class describes itself), data, metrics, training,
+    intended use and limits."""
     task = cfg.task
-    inputs = (f"text column `{cfg.data.text_column}`" if cfg.data.text_column
-              else f"words in column `{cfg.data.tokens_column}`" if cfg.data.tokens_column
-              else "table rows serialized to text from columns " + ", ".join(f"`{c}`" for c in cfg.data.feature_columns or []))
+    inputs = _inputs(cfg, model)
     if cfg.data.pair_column:
         inputs += f", read as a pair with `{cfg.data.pair_column}`"
     types = sorted({t.split("-", 1)[1] for t in metrics.get("label_names") or [] if "-" in t})
@@ -65,8 +81,7 @@ def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str,
     rows = report.get("rows", {})
     body = f"""# Model card: {Path(cfg.output_dir).name}
 
-Fine-tuned with fintune {_version()} from backbone `{cfg.model.backbone}`{_base_line(cfg)} with
-strategy `{cfg.strategy.name}` for {task}.
+Trained with fintune {_version()} for {task}: {model.card_summary()}{_base_line(cfg, model)}.
 
 ## Data
 - Training file: `{cfg.data.train}`; validation: `{cfg.data.validation or 'carved from training data'}`;
@@ -104,16 +119,19 @@ decisions with material consequences.
   runs no fairness review: `fintune report RUN --groups COLUMNS` does (with robustness and
   explanations).
 """
-    return str(ModelCard(f"---\n{card_data(cfg, metrics).to_yaml()}\n---\n{body}"))
+    return str(ModelCard(f"---\n{card_data(cfg, metrics, model).to_yaml()}\n---\n{body}"))
 
 
-def card_data(cfg: RunConfig, metrics: dict[str, Any]) -> ModelCardData:
+def card_data(cfg: RunConfig, metrics: dict[str, Any], model: Predictor) -> ModelCardData:
     """The Hub metadata of the card: base model, license, datasets and the measured results
     (``model-index``), so the Hub and ``huggingface_hub`` read them."""
-    backbone = CATALOGUE.get(cfg.model.backbone)
-    base = backbone.title.split(" ")[0] if backbone else (cfg.model.backbone if _is_hub_id(cfg.model.backbone) else None)
+    backbone = CATALOGUE.get(cfg.model.backbone) if model.uses_backbone() else None
+    base = backbone.title.split(" ")[0] if backbone else (
+        cfg.model.backbone if model.uses_backbone() and _is_hub_id(cfg.model.backbone) else None)
     dataset = _dataset_name(cfg.data.train, cfg.data.format)
-    task_type = PIPELINE_TAGS[cfg.task]
+    # Rows of feature columns are a table, whatever reads them.
+    task_type = PIPELINE_TAGS[cfg.task] if cfg.data.text_column or cfg.data.tokens_column or cfg.data.messages_column \
+        else TABULAR_TAGS.get(cfg.task, PIPELINE_TAGS[cfg.task])
     results = [
         EvalResult(task_type=task_type, dataset_type=dataset, dataset_name=dataset, dataset_split=split,
                    metric_type=name, metric_value=float(metrics[split][name]))
@@ -122,7 +140,7 @@ def card_data(cfg: RunConfig, metrics: dict[str, Any]) -> ModelCardData:
     ]
     return ModelCardData(
         model_name=Path(cfg.output_dir).name, base_model=base, license=backbone.license.lower() if backbone else None,
-        library_name="transformers", pipeline_tag=task_type, tags=["fintune", "finance", cfg.task],
+        library_name=model.card_library, pipeline_tag=task_type, tags=["fintune", "finance", cfg.task],
         datasets=[dataset], eval_results=results or None)
 
 
@@ -141,9 +159,9 @@ def _dataset_name(train: str, fmt: str) -> str:
     return path.parent.name if path.parent.name not in ("", ".", "data", "frames") else path.stem
 
 
-def _base_line(cfg: RunConfig) -> str:
-    backbone = CATALOGUE.get(cfg.model.backbone)
-    return f" ({backbone.title}, {backbone.license})" if backbone else ""
+def _base_line(cfg: RunConfig, model: Predictor) -> str:
+    backbone = CATALOGUE.get(cfg.model.backbone) if model.uses_backbone() else None
+    return f"; backbone `{cfg.model.backbone}` is {backbone.title} ({backbone.license})" if backbone else ""
 
 
 def _version() -> str:
@@ -157,6 +175,7 @@ def _version() -> str:
 
 PIPELINE_TAGS = {"classification": "text-classification", "regression": "text-classification",
                  "generation": "text-generation", "token_classification": "token-classification"}
+TABULAR_TAGS = {"classification": "tabular-classification", "regression": "tabular-regression"}
 
 
 def _outputs_line(task: str) -> str:
@@ -176,5 +195,8 @@ def _calibration(metrics: dict[str, Any], task: str) -> str:
     if not cal:
         return "Probabilities are the model's softmax, not calibrated on held-out data."
     before, after = cal["ece_before"].get("validation"), cal["ece_after"].get("validation")
+    if not cal.get("applied", True):
+        return (f"Probabilities are the model's own: a temperature was fitted on validation data (T = "
+                f"{cal.get('fitted', cal['temperature']):.3f}) and {cal.get('reason', 'not applied')}.")
     return (f"Probabilities are temperature-scaled (T = {cal['temperature']:.3f}, fitted on validation "
             f"data; validation ECE {before:.3f} -> {after:.3f}); calibration on other data is not measured.")

@@ -21,8 +21,8 @@ import numpy as np
 
 from fintune.config import RunConfig, validate_config
 from fintune.errors import FintuneError
+from fintune.rundir import LEADERBOARD
 
-LEADERBOARD = "leaderboard.json"
 
 
 def german_credit_path() -> Path:
@@ -42,6 +42,10 @@ GERMAN_CREDIT_FEATURES = [
     "other_installment_plans", "housing", "number_of_existing_credits_at_this_bank", "job",
     "number_of_people_being_liable_to_provide_maintenance_for", "telephone", "foreign_worker",
 ]
+
+
+# The columns a fair-lending review asks about (sex is inside personal_status_and_sex).
+FAIRNESS_GROUPS = ["personal_status_and_sex", "age_in_years:25,40", "foreign_worker"]
 
 
 def german_credit_data(**split: Any) -> dict[str, Any]:
@@ -168,7 +172,7 @@ def run_quickstart(output_dir: str = "runs/quickstart", *, epochs: int = 60, ove
     rows = leaderboard(result.run_dir)
     print_leaderboard(rows, result.metrics["test"]["n"])
     (result.run_dir / LEADERBOARD).write_text(json.dumps(rows, indent=2), encoding="utf-8")
-    report = write_report(result.run_dir)
+    report = write_report(result.run_dir, groups=FAIRNESS_GROUPS)
     seconds = time.perf_counter() - start
     console.print(f"report: [bold]{report}[/]; servable model: [bold]{result.model_dir}[/] "
                   f"(`fintune serve {result.run_dir}`); {seconds:.0f} s in all")

@@ -24,7 +24,8 @@ from fintune.files import write_text
 from fintune.evaluation.explain import explain
 from fintune.evaluation.report import CALIBRATION_PNG, CONFUSION_PNG, PR_PNG, ROC_PNG, SCATTER_PNG
 from fintune.predictors import FintuneModel
-from fintune.rundir import load_split, read_metrics
+from fintune.evaluation.checks import warnings_for
+from fintune.rundir import LEADERBOARD, load_split, read_metrics
 
 REPORT = "report.html"
 EXAMPLES = 3
@@ -209,9 +210,47 @@ def _calibration_section(metrics: dict[str, Any]) -> str:
     cal = metrics.get("calibration")
     if not cal:
         return "<p class=muted>temperature scaling was not fitted for this run</p>"
+    fitted = cal.get("fitted", cal["temperature"])
     rows = [[split, cal["ece_before"].get(split), cal["ece_after"].get(split)] for split in cal["ece_before"]]
-    return (f"<p>Temperature T = {cal['temperature']:.3f}, fitted on validation data (T &gt; 1 softens "
-            "over-confident probabilities).</p>" + _table(["split", "ECE before", "ECE after"], rows))
+    choice = f"<p>{html.escape(cal['reason'])}.</p>" if cal.get("reason") else ""
+    evidence = ""
+    if cal.get("ece_after_out_of_fold") is not None:
+        evidence = _table(["validation, out of fold", "without T", "with T"], [
+            ["ECE", cal["ece_before"].get("validation"), cal["ece_after_out_of_fold"]],
+            ["negative log-likelihood", cal.get("nll_before"), cal.get("nll_after_out_of_fold")]])
+    return (f"<p>Temperature T = {fitted:.3f} fitted on validation data (T &gt; 1 softens over-confident "
+            f"probabilities); applied: {'yes' if cal.get('applied', True) else 'no (T = 1)'}.</p>" + choice + evidence
+            + _table(["split", "ECE without T", "ECE with the fitted T"], rows))
+
+
+def _warnings_section(run: Path, metrics: dict[str, Any], found: list[str]) -> str:
+    """Every warning of training (the summary's), of evaluations on other files, and of the
+    report's own checks (``found``), so that none is missed by a reviewer."""
+    held_out = [s for s in ("validation", "test") if isinstance(metrics.get(s), dict)]
+    lines = [("training", line) for line in warnings_for(metrics, held_out)]
+    folder = run / "eval"
+    for other in sorted(folder.iterdir()) if folder.is_dir() else []:
+        path = other / "metrics.json"
+        if other.name not in held_out and path.is_file():
+            try:
+                lines += [(f"evaluate {other.name}", line) for line in json.loads(path.read_text("utf-8")).get("warnings", [])]
+            except (ValueError, AttributeError):
+                lines.append((f"evaluate {other.name}", f"{path} cannot be read"))
+    lines += [("report", line) for line in found]
+    if not lines:
+        return "<p>none: no one-class predictions, every split above the majority baseline and large enough</p>"
+    return "".join(f"<p class=warning>warning ({html.escape(where)}): {html.escape(line)}</p>" for where, line in lines)
+
+
+def _challengers_section(run: Path) -> str:
+    """The leaderboard of challengers scored on the same test split (``leaderboard.json``)."""
+    path = run / LEADERBOARD
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    body = [[name, row.get("roc_auc"), (f"{row['roc_auc_interval'][0]:.3f} to {row['roc_auc_interval'][1]:.3f}"
+                                        if row.get("roc_auc_interval") else ""), row.get("ks"), row.get("accuracy")]
+            for name, row in rows.items()]
+    return ("<p class=muted>the model, its members and the models a risk team already has, each with its own "
+            "settings, on the same test rows</p>" + _table(["model", "ROC-AUC", "95% interval", "KS", "accuracy"], body))
 
 
 def _fairness_section(run: Path, model: FintuneModel, groups: list[str]) -> str:
@@ -229,14 +268,16 @@ def _fairness_section(run: Path, model: FintuneModel, groups: list[str]) -> str:
     return "".join(parts)
 
 
-def _robustness_section(run: Path, model: FintuneModel) -> str:
+def _robustness_section(run: Path, model: FintuneModel, found: list[str]) -> str:
     if model.task != "classification":
         return "<p class=muted>the perturbation suite scores classification models</p>"
     result = trust.robustness(run, model=model)
+    found += [f"robustness: {line}" for line in result.get("warnings", [])]
+    flags = "".join(f"<p class=warning>warning: {html.escape(line)}</p>" for line in result.get("warnings", []))
     rows = [[name, r["n"], "should change" if r["should_change"] else "should not change",
              r.get("accuracy_original"), r.get("accuracy_perturbed"), percent(r.get("flip_rate"))]
             for name, r in result["perturbations"].items()]
-    return (f"<p>accuracy on the unchanged split: {number(result['accuracy'])}</p>"
+    return (f"<p>accuracy on the unchanged split: {number(result['accuracy'])}</p>" + flags
             + _table(["perturbation", "rows", "label", "accuracy before", "accuracy after", "flipped"], rows))
 
 
@@ -277,14 +318,16 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
     model = FintuneModel.load(run)
     card = run / "model" / "README.md"
     steps: list[tuple[str, Callable[[], str]]]
+    found: list[str] = []  # the report's own checks' warnings, shown at the top with training's
     if model.has_scores:
         steps = [
             ("Model", lambda: _facts(model, metrics)),
             ("Data", lambda: _data_section(run)),
             ("Metrics", lambda: _metrics_section(run, metrics)),
+            *([("Challengers", lambda: _challengers_section(run))] if (run / LEADERBOARD).exists() else []),
             ("Calibration", lambda: _calibration_section(metrics)),
             ("Fairness", lambda: _fairness_section(run, model, groups or [])),
-            ("Robustness", lambda: _robustness_section(run, model)),
+            ("Robustness", lambda: _robustness_section(run, model, found)),
             ("Explanations", lambda: _explain_section(run, model)),
         ]
     elif model.chats is None:  # generated answers: their scores, lengths, refusals, the worst of them
@@ -306,6 +349,7 @@ def write_report(run: str | Path, *, groups: list[str] | None = None, output: st
             sections.append((title, build()))
         console.print(f"report {i}/{len(steps)}: {title.lower()} ({duration(time.perf_counter() - began)})",
                       highlight=False)
+    sections.insert(0, ("Warnings", _warnings_section(run, metrics, found)))
     body = "".join(f"<h2>{title}</h2>{content}" for title, content in sections)
     seconds = time.perf_counter() - start
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>fintune report: {html.escape(run.name)}"

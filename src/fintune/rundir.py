@@ -59,6 +59,7 @@ MEMBERS = "members"  # an ensemble's member runs
 OWNED = {MARKER, CONFIG, DATA_CHECK, SPLITS, METRICS, MODEL, EVAL, CHECKPOINT, BEST, HISTORY, STEPS, CORPUS, MEMBERS,
          "merged", "onnx", "onnx-int8", "serve", "monitor", "report.html", "fairness.json", "privacy_audit.json",
          "walk_forward.json", "walk_forward.png", "trials", "best_config.yaml", "study.db", "leaderboard.json"}
+LEADERBOARD = "leaderboard.json"  # challengers scored on the run's test split (the quickstart writes it)
 OWNED_PATTERNS = ("config.before-resume-*.yaml", "fold_*", ".*.tmp-*", ".*.partial-*")
 # Keys that never change what a run computes: they may differ on --resume.
 RESUME_FREE = ("output_dir", "train.eval_batch_size", "train.num_threads", "train.checkpoint_every", "deploy",
@@ -271,7 +272,7 @@ class RunFolder:
 
         def write(tmp: Path) -> None:
             model.save(tmp)
-            write_text(tmp / "README.md", render_model_card(cfg, report, metrics, training))
+            write_text(tmp / "README.md", render_model_card(cfg, report, metrics, training, model))
         return self.complete(write, metrics, next_commands(model))
 
     def complete(self, write_model: Callable[[Path], None], metrics: dict[str, Any],

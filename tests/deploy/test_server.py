@@ -96,6 +96,15 @@ def test_rows_explain_health_and_docs(server: Server) -> None:
     assert {"/v1/predict", "/v1/explain", "/metrics"} <= set(spec["paths"])
 
 
+def test_cut_inputs_are_marked_and_counted(server: Server) -> None:
+    long = " ".join(["revenue grew in every segment and margins widened"] * 5)  # within max_text_chars 300
+    answer = post(server, {"texts": ["acme beats", long]}).json()["predictions"]
+    assert [p["truncated"] for p in answer] == [False, True]
+    metrics = httpx.get(f"{server.url}/metrics", headers=KEY).text
+    counted = [line for line in metrics.splitlines() if line.startswith("fintune_truncated_inputs_total")]
+    assert counted and float(counted[0].split()[-1]) >= 1
+
+
 def test_predictions_are_logged_without_text(server: Server) -> None:
     before = _count(server)
     post(server, {"texts": ["globex misses", "hooli holds meeting"]})

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fintune.scoring.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from fintune.scoring.calibration import (
+    ECE_MARGIN, apply_temperature, choose_temperature, expected_calibration_error, fit_temperature,
+)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -41,3 +43,31 @@ def test_temperature_recovers_the_over_confidence_and_keeps_the_argmax():
     fixed = apply_temperature(over, t)
     assert (fixed.argmax(axis=1) == over.argmax(axis=1)).all()
     assert expected_calibration_error(labels, fixed) < 0.03
+
+
+def test_the_temperature_is_kept_only_where_it_helps_out_of_fold():
+    logits, labels = _sampled(600)
+    over = choose_temperature(labels, _softmax(3 * logits))
+    assert over.applied and over.temperature == pytest.approx(over.fitted) and over.fitted > 2
+    assert over.ece_after_out_of_fold < over.ece_before - ECE_MARGIN
+    # Probabilities already calibrated: a fitted T near 1 gains nothing out of fold, and is not applied.
+    right = choose_temperature(labels, _softmax(logits))
+    assert not right.applied and right.temperature == 1.0 and "does not fall" in right.reason
+
+
+def test_a_degenerate_fit_at_its_bound_is_refused_and_flagged():
+    # Separable data answered with confidence 0.6: NLL falls all the way to T -> 0, the lower bound.
+    labels = np.array([0, 1] * 40)
+    probs = np.where(labels[:, None] == np.arange(2), 0.6, 0.4)
+    choice = choose_temperature(labels, probs)
+    assert choice.at_bound and not choice.applied and choice.temperature == 1.0 and "bound" in choice.reason
+    # Too few validation rows to judge: not applied either, and said.
+    small = choose_temperature(labels[:20], probs[:20])
+    assert not small.applied and "too few" in small.reason
+
+
+def test_a_run_records_the_choice_and_the_summary_warns_at_a_bound():
+    from fintune.evaluation.checks import warnings_for
+
+    metrics = {"validation": {"n": 500}, "calibration": {"at_bound": True, "reason": "not applied: the fit reached"}}
+    assert any("temperature scaling not applied" in line for line in warnings_for(metrics, ["validation"]))

@@ -13,7 +13,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class ServerMetrics:
-    """Request counts by endpoint and status, latency, batch sizes, predicted classes."""
+    """Request counts by endpoint and status, latency, batch sizes, predicted classes, inputs cut."""
 
     content_type = CONTENT_TYPE_LATEST
 
@@ -29,6 +29,8 @@ class ServerMetrics:
                                  registry=self.registry)
         for name in label_names or []:
             self.predicted.labels(label=name)  # every class shows, at 0, from the start
+        self.truncated = Counter("fintune_truncated_inputs", "Inputs longer than the model reads (scored on their "
+                                 "beginning only)", registry=self.registry)
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint=endpoint, status=str(status)).inc()

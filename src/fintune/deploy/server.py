@@ -99,6 +99,8 @@ class Prediction(BaseModel):
     confidence: float | None = None
     probabilities: dict[str, float] | None = None
     value: float | None = None  # regression
+    truncated: bool | None = Field(None, description="the input is longer than the model reads (model.max_length "
+                                   "tokens) and was scored on its beginning only")
 
 
 class PredictResponse(BaseModel):
@@ -252,6 +254,11 @@ class Service:
         columns = self.model.prediction_columns(out, frame)
         request_id = uuid.uuid4().hex
         predictions = self._predictions(out, columns)
+        flags = self.model.truncated(examples)
+        if flags is not None:
+            for p, flag in zip(predictions, flags, strict=True):
+                p.truncated = bool(flag)
+            self.metrics.truncated.inc(int(flags.sum()))
         if self.log is not None:
             self._log(request_id, items, examples, predictions, vectors)
         for p in predictions:

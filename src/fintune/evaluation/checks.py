@@ -1,5 +1,6 @@
-"""What the end-of-training summary warns about: a model that answers one class, a score
-no better than always answering the most common class, and splits too small to trust."""
+"""What the end-of-training summary (and the report, and ``evaluate``) warns about: a model
+that answers one class, a score no better than always answering the most common class,
+splits too small to trust, and a degenerate calibration fit."""
 
 from __future__ import annotations
 
@@ -43,4 +44,7 @@ def warnings_for(metrics: dict[str, Any], splits: list[str]) -> list[str]:
         if rows is not None and rows < SMALL_SPLIT:
             out.append(f"{name} has {rows} rows: its metrics can move by several points on other data; read the "
                        "intervals")
+    calibration = metrics.get("calibration") or {}
+    if calibration.get("at_bound"):
+        out.append(f"temperature scaling {calibration.get('reason', 'reached its bound')}")
     return out

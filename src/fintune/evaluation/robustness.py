@@ -138,7 +138,27 @@ def robustness_suite(model: Any, examples: Examples, seed: int = 0, batch_size: 
             noisy[col] = values * rng_np.uniform(0.95, 1.05, len(values))
         copy = Examples(examples.texts, examples.labels, None, examples.source, noisy, pairs=examples.pairs)
         rows["numeric_noise_5pct"] = _row(model, copy, base_pred, examples.labels, False, batch_size)
-    return {"accuracy": float(np.mean(base_pred == examples.labels)), "perturbations": rows}
+    return {"accuracy": float(np.mean(base_pred == examples.labels)), "perturbations": rows,
+            "classes_predicted": int(len(np.unique(base_pred))), "warnings": robustness_warnings(base_pred, rows)}
+
+
+# A perturbation meant to change the answer (negation) that flips fewer rows than this leaves
+# the model insensitive to what it should read.
+MIN_SHOULD_FLIP = 0.02
+
+
+def robustness_warnings(predicted: np.ndarray, rows: dict[str, Any]) -> list[str]:
+    """What makes the flip rates mislead: a model that answers one class never flips, so "0.0%
+    flipped" would read as robust; a should-change perturbation that flips nothing."""
+    out = []
+    if len(predicted) and len(np.unique(predicted)) == 1:
+        out.append("every prediction on this split is one class: a constant model never flips, so the flip rates "
+                   "measure nothing; the model has not learned the task")
+    for name, row in rows.items():
+        if row.get("should_change") and row.get("n") and row.get("flip_rate", 1.0) < MIN_SHOULD_FLIP:
+            out.append(f"'{name}' should change predictions and flipped {row['flip_rate']:.1%} of {row['n']} rows: "
+                       "the model does not react to it")
+    return out
 
 
 def _row(model: Any, copy: Examples, before: np.ndarray, labels: np.ndarray, should_change: bool,

@@ -69,7 +69,8 @@ class PromptFormat:
             raise ValueError(f"model.max_length {max_length} leaves no room for the text in the prompt "
                              f"({len(self.prefix_ids) + len(self.suffix_ids)} tokens); raise it")
         body = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return {"input_ids": [self.prefix_ids + ids[:budget] + self.suffix_ids for ids in body]}
+        return {"input_ids": [self.prefix_ids + ids[:budget] + self.suffix_ids for ids in body],
+                "cut": [len(ids) > budget for ids in body]}
 
 
 class CausalClassifier(nn.Module):

@@ -107,7 +107,7 @@ class GenerationFormat:
         space = "" if self.chat is not None else " "
         answers = (self.tokenizer([space + str(a) for a in examples.labels], add_special_tokens=False)["input_ids"]
                    if self.answers else [[] for _ in range(n)])
-        out: dict[str, list[Any]] = {"input_ids": [], "answer_start": []}
+        out: dict[str, list[Any]] = {"input_ids": [], "answer_start": [], "cut": []}
         for instruction, body, answer in zip(instructions, bodies, answers):
             prefix = self._prefix_ids(instruction)
             room = max_length - len(prefix) - len(self.suffix_ids)
@@ -118,6 +118,7 @@ class GenerationFormat:
             if self.answers:
                 answer = (answer + self.close_ids)[:room - 1]
             prompt = prefix + body[:room - len(answer)] + self.suffix_ids
+            out["cut"].append(len(body) > room - len(answer))
             out["input_ids"].append(prompt + answer)
             out["answer_start"].append(len(prompt))
         return out
@@ -142,10 +143,12 @@ class GenerationFormat:
                 out["loss_mask"].append(mask)
                 out["answer_start"].append(max(last, 1))
             return out
+        out["cut"] = []
         for context in examples.messages or []:
-            ids = self.tokenizer(chat.render(context, True), add_special_tokens=False)["input_ids"][-max_length:]
-            out["input_ids"].append(ids)
-            out["answer_start"].append(len(ids))
+            ids = self.tokenizer(chat.render(context, True), add_special_tokens=False)["input_ids"]
+            out["cut"].append(len(ids) > max_length)
+            out["input_ids"].append(ids[-max_length:])
+            out["answer_start"].append(len(ids[-max_length:]))
         return out
 
 

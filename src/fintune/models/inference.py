@@ -19,15 +19,31 @@ from fintune.errors import DataError
 from fintune.data.batching import collate, eval_batches, lengths_of
 
 
+# The encoded inputs' per-row flag: read only in part (cut at model.max_length, or past the
+# last window of a long document). Scoring ignores it; predict and serve count it.
+CUT = "cut"
+
+
 def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int,
            pairs: list[str] | None = None) -> dict[str, list[list[int]]]:
     """Token ids without padding; padding happens per batch. With ``pairs``, each text is read
-    with its pair as the tokenizer's second segment (a long text is cut, the pair is kept)."""
+    with its pair as the tokenizer's second segment (a long text is cut, the pair is kept).
+    ``cut`` marks the rows read only in part."""
     if pairs is not None:
         enc = tokenizer(texts, pairs, truncation="only_first", max_length=max_length, padding=False)
     else:
         enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)
-    return {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
+    out: dict[str, Any] = {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
+    # Only a row that fills max_length can have been cut: tokenize those again, whole.
+    full = [i for i, ids in enumerate(out["input_ids"]) if len(ids) >= max_length]
+    cut = [False] * len(texts)
+    if full:
+        again = tokenizer([texts[i] for i in full], [pairs[i] for i in full] if pairs is not None else None,
+                          truncation=False, verbose=False)["input_ids"]
+        for i, ids in zip(full, again):
+            cut[i] = len(ids) > max_length
+    out[CUT] = cut
+    return out
 
 
 @dataclass
@@ -54,6 +70,7 @@ class Inputs:
                               f"than model.long_text.max_windows ({self.windows.max_windows}) windows; each is read "
                               "up to there")
             encoded[WINDOWS] = windowed.windows
+            encoded[CUT] = windowed.cut_rows
         elif self.prompt is not None:
             encoded.update(self.prompt.encode(examples, self.max_length))
         elif self.tokenizer is not None:
@@ -63,6 +80,12 @@ class Inputs:
                 raise DataError("this model reads feature columns, and the input has none", file=examples.source)
             encoded["features"] = self.features.transform(examples.features, examples.source)
         return encoded
+
+    def cut(self, examples: Examples) -> np.ndarray:
+        """Which rows the model reads only in part: longer than ``max_length`` tokens (a prompt's
+        text past its room; a long document past its last window). All False for feature rows."""
+        flags = self(examples).get(CUT)
+        return np.zeros(len(examples), dtype=bool) if flags is None else np.asarray(flags, dtype=bool)
 
     @property
     def pad_id(self) -> int:

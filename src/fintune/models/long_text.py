@@ -37,12 +37,17 @@ WINDOW_BATCH = 64  # windows encoded at once at inference, whatever the number o
 
 @dataclass
 class Windowed:
-    """Token ids per document and window, with the start token of each window and the number
-    of documents cut at ``max_windows``."""
+    """Token ids per document and window, with the start token of each window and which
+    documents were cut at ``max_windows``."""
 
     windows: list[list[list[int]]]
     starts: list[list[int]]
-    cut: int
+    cut_rows: list[bool]
+
+    @property
+    def cut(self) -> int:
+        """How many documents were cut at ``max_windows``."""
+        return sum(self.cut_rows)
 
 
 def window_ids(tokenizer: Any, texts: list[str], max_length: int, cfg: LongTextConfig) -> Windowed:
@@ -57,7 +62,7 @@ def window_ids(tokenizer: Any, texts: list[str], max_length: int, cfg: LongTextC
     windows: list[list[list[int]]] = [[] for _ in texts]
     for ids, doc in zip(enc["input_ids"], enc["overflow_to_sample_mapping"]):
         windows[doc].append(ids)
-    cut = sum(len(w) > cfg.max_windows for w in windows)
+    cut = [len(w) > cfg.max_windows for w in windows]
     windows = [w[:cfg.max_windows] for w in windows]
     return Windowed(windows, [[k * cfg.stride for k in range(len(w))] for w in windows], cut)
 

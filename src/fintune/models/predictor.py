@@ -69,6 +69,10 @@ class Predictor:
     reads_text: ClassVar[bool] = True  # a tokenizer is saved and loaded with the model
     reads_features: ClassVar[bool] = False  # encoded feature columns (a fitted FeatureEncoder)
     binned_features: ClassVar[bool] = True  # numeric features also as quantile bins (model.numeric_bins)
+    # The model card's account of the kind ({backbone} and {strategy} from fintune.json) and the
+    # library that runs it (the Hub's library_name; None: no single one).
+    card_origin: ClassVar[str] = "fine-tuned from backbone `{backbone}` with strategy `{strategy}`"
+    card_library: ClassVar[str | None] = "transformers"
     name: ClassVar[str]  # the registered name, written to fintune.json
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Predictor:
@@ -228,6 +232,14 @@ class Predictor:
     def threshold(self, value: float | None) -> None:
         self.meta.threshold = value
 
+    def uses_backbone(self) -> bool:
+        """Whether the model grew from ``model.backbone`` (a tree or linear model did not)."""
+        return self.reads_text
+
+    def card_summary(self) -> str:
+        """What this model is, in the model card's words: the kind, its backbone and strategy."""
+        return self.card_origin.format(backbone=self.meta.backbone, strategy=self.meta.strategy)
+
     @property
     def temperature(self) -> float | None:
         """The calibration temperature, fitted on validation."""
@@ -382,6 +394,15 @@ class Predictor:
         """The columns appended to rows ``start:stop`` (``chunk``) of the table."""
         out = self.outputs(rows.subset(start, stop), batch_size, on_batch=on_batch)
         return self.prediction_columns(out, chunk)
+
+    def truncated(self, data: Any) -> np.ndarray | None:
+        """Which rows the model reads only in part (longer than ``max_length`` tokens, or past
+        a long document's last window); None where this kind does not measure it."""
+        return self.inputs.cut(self.as_examples(data))
+
+    def truncated_rows(self, rows: Any, start: int, stop: int) -> np.ndarray | None:
+        """:meth:`truncated` for rows ``start:stop`` of what :meth:`rows_for_prediction` read."""
+        return self.inputs.cut(rows.subset(start, stop))
 
 
 # fintune.api sits above this layer; it registers its fit here so FintuneModel.fit can call it.

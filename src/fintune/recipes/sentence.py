@@ -33,7 +33,7 @@ from fintune.models.metadata import RunMeta, TargetScale, predictor_name
 from fintune.predictors import FintuneModel, predictor_class
 from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, register_recipe, training_summary
 from fintune.rundir import RunFolder
-from fintune.scoring.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from fintune.scoring.calibration import apply_temperature, choose_temperature, expected_calibration_error
 from fintune.scoring.threshold import choose_threshold
 from fintune.strategies import build_strategy
 from fintune.data.report import TokenCounter
@@ -198,16 +198,23 @@ def _evaluate_generation(model: FintuneModel, splits: dict[str, Examples], answe
 
 def _calibrate(outputs: dict[str, Any], splits: dict[str, Examples],
                model: FintuneModel) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Temperature scaling fitted on validation outputs; the model applies it from now on."""
-    temperature = fit_temperature(splits["validation"].labels, outputs["validation"])
-    scaled = {name: apply_temperature(out, temperature) for name, out in outputs.items()}
-    model.temperature = temperature
-    report = {"temperature": temperature,
+    """Temperature scaling fitted on validation outputs, kept only where it helps out of fold
+    (see :func:`choose_temperature`); the model applies the kept one from now on."""
+    choice = choose_temperature(splits["validation"].labels, outputs["validation"])
+    fitted = {name: apply_temperature(out, choice.fitted) for name, out in outputs.items()}
+    report = {**choice.to_dict(),
               "ece_before": {n: expected_calibration_error(splits[n].labels, o) for n, o in outputs.items()},
-              "ece_after": {n: expected_calibration_error(splits[n].labels, o) for n, o in scaled.items()}}
-    console.print(f"temperature scaling (fitted on validation): T = {temperature:.3f}, validation ECE "
-                  f"{report['ece_before']['validation']:.4f} -> {report['ece_after']['validation']:.4f}")
-    return scaled, report
+              "ece_after": {n: expected_calibration_error(splits[n].labels, o) for n, o in fitted.items()}}
+    line = f"temperature scaling (fitted on validation): T = {choice.fitted:.3f}, {choice.reason}"
+    if choice.at_bound:
+        console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
+    else:
+        console.print(line, soft_wrap=True)
+    if not choice.applied:
+        model.temperature = None
+        return outputs, report
+    model.temperature = choice.temperature
+    return fitted, report
 
 
 def _decision_threshold(val_outputs: Any, val_labels: Any, cfg: RunConfig) -> float | None:

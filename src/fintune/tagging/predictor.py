@@ -141,6 +141,12 @@ class TaggerPredictor(Predictor):
         check_columns(frame, [(column, "text")], source)
         return column
 
+    def truncated(self, data: Any) -> np.ndarray | None:
+        return None  # a tagger's word windows are not measured yet
+
+    def truncated_rows(self, rows: Any, start: int, stop: int) -> np.ndarray | None:
+        return None
+
     def predict_columns(self, rows: Any, start: int, stop: int, chunk: pd.DataFrame, batch_size: int,
                         on_batch: OnBatch = None) -> dict[str, Any]:
         """An ``entities`` column (type, text, character offsets, score); a list in JSONL, JSON

@@ -49,6 +49,8 @@ def load_lm(folder: Path, meta: RunMeta) -> torch.nn.Module:
 @register_predictor("causal")
 class CausalPredictor(Predictor):
     """``model.kind: causal``, task classification."""
+    card_origin = ("the causal LM `{backbone}` ({strategy}) scoring one label word per class after its prompt; "
+                   "the class probabilities are the label words' next-token probabilities")
 
     onnx_export = CAUSAL_ONNX
 

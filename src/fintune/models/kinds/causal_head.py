@@ -23,6 +23,8 @@ from fintune.models.predictor import register_predictor
 @register_predictor("causal_head")
 class CausalHeadPredictor(TextPredictor):
     """``model.kind: causal`` with ``model.head: classifier``: the LM's last token, a linear head."""
+    card_origin = ("the causal LM `{backbone}` with a linear classification head on its last real token, "
+                   "fine-tuned with strategy `{strategy}`")
 
     @classmethod
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,

@@ -28,6 +28,27 @@ class EnsemblePredictor(Predictor):
     explanation = "occlusion"
     reads_features = True
     reads_text = False  # members load their own tokenizers
+    card_library = None  # each member's own
+
+    def truncated(self, data: Any) -> np.ndarray | None:
+        """A row is read in part when any member that reads text cuts it."""
+        examples = self.as_examples(data)
+        flags = [m.truncated(examples) for m in self.members.values() if m.reads_text]
+        flags = [f for f in flags if f is not None]
+        return np.logical_or.reduce(flags) if flags else np.zeros(len(examples), dtype=bool)
+
+    def truncated_rows(self, rows: Any, start: int, stop: int) -> np.ndarray | None:
+        return self.truncated(rows.subset(start, stop))
+
+    def uses_backbone(self) -> bool:
+        return any(member.uses_backbone() for member in self.members.values())
+
+    def card_summary(self) -> str:
+        """Each member, what it is and its weight, and how the weights were chosen."""
+        assert self.meta.ensemble is not None
+        members = "; ".join(f"`{name}` (weight {weight:.2f}): {self.members[name].card_summary()}"
+                            for name, weight in self.weights.items())
+        return f"a weighted ensemble of {len(self.members)} models, weights by {self.meta.ensemble.method}: {members}"
 
     def __init__(self, model: Any, tokenizer: Any, meta: RunMeta | dict[str, Any], dtype: Any = None,
                  features: FeatureEncoder | None = None) -> None:

@@ -37,6 +37,8 @@ class FeatureRowsPredictor(Predictor):
 @register_predictor("gbm")
 class GBMPredictor(FeatureRowsPredictor):
     """Gradient-boosted trees over the feature encoder's rows."""
+    card_origin = "a LightGBM gradient-boosted tree model on the encoded feature columns (no pretrained backbone)"
+    card_library = "lightgbm"
 
     onnx_export = ("a LightGBM model (model.kind: gbm) already runs natively on the CPU; "
                    "serve the run as it is, without ONNX")

@@ -34,6 +34,7 @@ NO_SCORES = ("a generation run answers in text and has no class probabilities or
 @register_predictor("generation")
 class GenerationPredictor(Predictor):
     """``task: generation``: the LM answers each record's prompt."""
+    card_origin = "the causal LM `{backbone}` instruction-tuned with strategy `{strategy}` to generate answers"
 
     servable = ("/v1/predict answers with class probabilities or values; a generation run answers at "
                 "/v1/chat/completions (OpenAI's chat API), or in batch with `fintune predict`")

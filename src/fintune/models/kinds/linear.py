@@ -15,6 +15,9 @@ from fintune.models.predictor import Predictor, register_predictor
 @register_predictor("linear")
 class LinearPredictor(FeatureRowsPredictor):
     """A linear model over the feature encoder's rows (standardized numbers, one-hot categories)."""
+    card_origin = ("a scikit-learn linear model (logistic regression for classes) on standardized and one-hot "
+                   "encoded feature columns (no pretrained backbone)")
+    card_library = "sklearn"
 
     onnx_export = "a linear model (model.kind: linear) is a matrix product; serve the run as it is, without ONNX"
     binned_features = False  # the baseline a risk team fits: standardized values and one-hot categories

@@ -17,6 +17,8 @@ from fintune.models.predictor import Predictor, register_predictor
 @register_predictor("long_text")
 class LongTextPredictor(Predictor):
     """The encoder reads every window of a document; the pooled windows feed the head."""
+    card_origin = ("the encoder `{backbone}` fine-tuned with strategy `{strategy}` on documents read as "
+                   "overlapping windows, pooled into one prediction per document")
 
     onnx_export = ("a long-text model pools a varying number of windows per document, which the ONNX export "
                    "of one fixed-shape classifier does not trace; serve it with torch (`fintune serve RUN`)")

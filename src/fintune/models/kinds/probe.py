@@ -17,6 +17,7 @@ from fintune.models.probe import ProbeHead, ProbeModel
 @register_predictor("probe")
 class ProbePredictor(Predictor):
     """The frozen encoder's sentence vector through a trained linear layer."""
+    card_origin = "a linear probe on the frozen embeddings of `{backbone}` (the backbone itself unchanged)"
 
     onnx_export = ("a probe is served as it is; its encoder is the backbone unchanged, so export the "
                    "backbone once and reuse it for every probe")

@@ -21,6 +21,9 @@ class FusionPredictor(Predictor):
     explanation = "occlusion"
     reads_features = True
     with_encoder: ClassVar[bool] = True
+    card_origin = ("the encoder `{backbone}` fine-tuned with strategy `{strategy}`, its text embedding joined with "
+                   "the encoded feature columns in one classification or regression head")
+    card_library = "pytorch"
 
     @classmethod
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
@@ -48,3 +51,4 @@ class MLPPredictor(FusionPredictor):
 
     reads_text = False
     with_encoder = False
+    card_origin = "a multilayer perceptron trained from scratch on the encoded feature columns (no pretrained backbone)"
