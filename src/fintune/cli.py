@@ -496,16 +496,20 @@ def board(runs: Annotated[Path, typer.Option(help="folder of the runs the board 
           host: Annotated[str, typer.Option(help="127.0.0.1: this machine only")] = "127.0.0.1",
           port: Annotated[int, typer.Option()] = 7860,
           password_env: Annotated[str, typer.Option(help="environment variable holding the board's "
-                                                    "password; when it is set, the page asks for it")]
-          = "FINTUNE_BOARD_PASSWORD") -> None:
+                                                    "password; when it is set, the page asks for it (required "
+                                                    "off loopback)")]
+          = "FINTUNE_BOARD_PASSWORD",
+          allowed_host: Annotated[list[str] | None, typer.Option(
+              help="a host name the board may be reached by besides loopback and this machine's names (a "
+                   "reverse proxy's); repeatable")] = None) -> None:
     """The web board: data check, training with live curves, runs, try-it, export and serving."""
     import os
 
-    runs.mkdir(parents=True, exist_ok=True)
+    password = os.environ.get(password_env) or None
     with needs("board", "fintune board"):  # gradio loads when the board is built
         from fintune.board import launch
 
-        launch(runs, host, port, os.environ.get(password_env) or None)
+        launch(runs, host, port, password, allowed_hosts=allowed_host or (), password_env=password_env)
 
 
 

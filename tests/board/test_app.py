@@ -113,3 +113,45 @@ def test_run_names_stay_inside_the_runs_folder(tmp_path: Path, name: str) -> Non
     with pytest.raises(FintuneError, match="run name"):
         run_folder(runs, name)
     assert run_folder(runs, "my_run") == runs / "my_run"
+
+
+def test_the_board_answers_only_its_own_host_and_origin(tmp_path: Path) -> None:
+    """DNS rebinding (a foreign Host), a POST from another local web page (a foreign Origin),
+    and a board on a public interface without a password are all refused."""
+    from fintune.board import launch
+
+    port = free_port()
+    demo = launch(tmp_path / "runs", port=port, block=False)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/config").status_code == 200
+        rebound = httpx.get(f"{base}/config", headers={"Host": f"rebind.evil.example:{port}"})
+        assert rebound.status_code == 421 and "DNS rebinding" in rebound.json()["error"]
+        posted = httpx.post(f"{base}/gradio_api/queue/join", json={}, headers={"Host": f"rebind.evil.example:{port}"})
+        assert posted.status_code == 421
+        foreign = httpx.post(f"{base}/gradio_api/queue/join", json={}, headers={"Origin": "http://127.0.0.1:9999"})
+        assert foreign.status_code == 403 and "another web page" in foreign.json()["error"]
+        own = httpx.post(f"{base}/gradio_api/queue/join", json={}, headers={"Origin": base})
+        assert own.status_code not in (403, 421)
+    finally:
+        demo.close()
+    with pytest.raises(FintuneError, match="password"):
+        launch(tmp_path / "runs", host="0.0.0.0", port=free_port(), block=False)
+
+
+def test_wrong_passwords_are_limited(tmp_path: Path) -> None:
+    from fintune.board import launch
+    from fintune.board.guard import LOGIN_ATTEMPTS
+
+    port = free_port()
+    demo = launch(tmp_path / "runs", port=port, password="s3cret", block=False)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            codes = [client.post("/login", data={"username": "x", "password": f"guess{i}"}).status_code
+                     for i in range(LOGIN_ATTEMPTS + 3)]
+            assert codes[:LOGIN_ATTEMPTS] == [400] * LOGIN_ATTEMPTS and set(codes[LOGIN_ATTEMPTS:]) == {429}
+            # Even the right password waits out the window: a guesser learns nothing from it.
+            blocked = client.post("/login", data={"username": "x", "password": "s3cret"})
+            assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+    finally:
+        demo.close()

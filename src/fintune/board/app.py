@@ -15,11 +15,13 @@ import json
 import re
 import shutil
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
 from fintune import api
+from fintune.board.guard import BoardGuard, is_loopback
 from fintune.board.jobs import Jobs, curves, log_tail, progress_line
 from fintune.config import RunConfig, dump_config, validate_config
 from fintune.data import Examples
@@ -489,10 +491,20 @@ def build_board(runs: Path) -> Any:
 
 
 def launch(runs: Path, host: str = "127.0.0.1", port: int = 7860, password: str | None = None,
-           block: bool = True) -> Any:
-    """Start the board on ``host:port`` (loopback by default); with ``password`` the page asks for it."""
+           block: bool = True, allowed_hosts: Iterable[str] = (),
+           password_env: str = "FINTUNE_BOARD_PASSWORD") -> Any:
+    """Start the board on ``host:port`` (loopback by default); with ``password`` the page asks for
+    it, and off loopback a password is required. The board answers only to the host names it is
+    reached by and to same-origin changes, and limits wrong passwords (see :mod:`fintune.board.guard`)."""
+    from starlette.middleware import Middleware
+
+    if password is None and not is_loopback(host):
+        raise FintuneError(f"the board on {host} is reachable from other machines and starts training and servers: "
+                           f"set a password in ${password_env} (or bind --host 127.0.0.1)")
+    runs.mkdir(parents=True, exist_ok=True)
     demo = build_board(runs)
     auth = (lambda _user, given: hmac.compare_digest(given.encode(), password.encode())) if password else None
+    guard = Middleware(BoardGuard, bind=host, allowed_hosts=tuple(allowed_hosts))
     demo.launch(server_name=host, server_port=port, auth=auth, allowed_paths=[str(runs.resolve())],
-                prevent_thread_lock=not block, show_error=True, css=CSS)
+                prevent_thread_lock=not block, show_error=True, css=CSS, app_kwargs={"middleware": [guard]})
     return demo
