@@ -261,3 +261,66 @@ def test_the_summary_recommends_only_commands_that_take_the_run() -> None:
     assert next_commands(Classifier()) == ["report", "serve", "predict"]
     assert next_commands(Generator()) == ["report", "serve", "chat", "predict"]
     assert next_commands(Tagger()) == ["predict"]
+
+
+def _fake_run(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / ".fintune-run").write_text("{}")
+    (folder / "config.yaml").write_text("task: classification\n")
+    return folder
+
+
+@pytest.mark.parametrize("name", [".fintune-run", "steps.jsonl", "metrics.jsonl", "metrics.json"])
+def test_nothing_is_written_through_a_link_in_the_run_folder(tmp_path: Path, name: str) -> None:
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    run = _fake_run(tmp_path / "runs" / "r")
+    (run / name).unlink(missing_ok=True)
+    (run / name).symlink_to(outside)
+    for resume, overwrite in ((True, False), (False, True)):
+        with pytest.raises(ConfigError, match="symbolic links"):
+            RunFolder(run).check(resume=resume, overwrite=overwrite)
+    assert outside.read_text() == "keep me"
+
+
+def test_history_appends_refuse_a_link(tmp_path: Path) -> None:
+    from fintune.training.loop import _append
+
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (tmp_path / "steps.jsonl").symlink_to(outside)
+    with pytest.raises(OSError):
+        _append(tmp_path / "steps.jsonl", {"step": 1})
+    assert outside.read_text() == "keep me"
+
+
+def test_a_plain_folder_with_files_a_run_writes_is_refused(tmp_path: Path, tiny_bert: Path) -> None:
+    """A user's folder (no .fintune-run) that happens to hold splits.json and steps.jsonl."""
+    folder = tmp_path / "analysis"
+    folder.mkdir()
+    (folder / "splits.json").write_text("my own splits")
+    (folder / "steps.jsonl").write_text("my own steps")
+    train = tmp_path / "train.csv"
+    sentiment_frame(60).to_csv(train, index=False)
+    config = write_config(tmp_path / "c.yaml", tiny_bert, train, folder)
+    with pytest.raises(ConfigError, match="not a fintune run and holds files a run would overwrite"):
+        api.train(config, show_progress=False)
+    assert (folder / "splits.json").read_text() == "my own splits"
+    assert (folder / "steps.jsonl").read_text() == "my own steps"
+
+
+def test_swap_in_exchanges_in_one_step(tmp_path: Path) -> None:
+    """Where the OS can exchange two paths, no moment exists with nothing at the path."""
+    from fintune.files import _exchange, swap_in
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    if not _exchange(tmp_path / "a", tmp_path / "b"):
+        pytest.skip("this file system cannot exchange two paths (renameat2 RENAME_EXCHANGE)")
+    old, new = tmp_path / "model", tmp_path / ".model.new"
+    old.mkdir()
+    (old / "w").write_text("old")
+    new.mkdir()
+    (new / "w").write_text("new")
+    swap_in(new, old)
+    assert (old / "w").read_text() == "new" and not new.exists()

@@ -9,9 +9,11 @@ file that looks finished and is not. A folder of outputs is swapped in the same 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,9 +117,32 @@ def atomic_outputs(folder: str | Path, last: str, what: str = "output folder",
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h: swap two paths in one step
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` atomically (Linux renameat2 RENAME_EXCHANGE); False where
+    the OS or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    return done == 0
+
+
 def swap_in(new: Path, path: Path) -> None:
-    """Put the folder ``new`` where ``path`` is: the old one is moved aside first and removed
-    only once the new one is in place."""
+    """Put the folder ``new`` where ``path`` is, in one step where the OS can (the two are
+    exchanged, then the old one, now at ``new``, is removed), so a kill at any moment leaves the
+    old folder or the new one at ``path``, never nothing. Elsewhere the old one is moved aside
+    first and removed only once the new one is in place."""
+    if path.exists() and _exchange(new, path):
+        shutil.rmtree(new, ignore_errors=True)
+        return
     old = None
     if path.exists():
         old = _temporary(path)

@@ -87,6 +87,15 @@ def is_run(folder: Path) -> bool:
     return (folder / CONFIG).is_file() and any((folder / n).exists() for n in (METRICS, CHECKPOINT, MODEL))
 
 
+def owned_links(folder: Path) -> list[str]:
+    """Names in ``folder`` that fintune writes to and that are symbolic links (written through,
+    they would change files outside the run)."""
+    if not folder.is_dir():
+        return []
+    return sorted(e.name for e in folder.iterdir() if e.is_symlink()
+                  and (e.name in OWNED or any(fnmatch.fnmatch(e.name, p) for p in OWNED_PATTERNS)))
+
+
 def foreign_files(folder: Path) -> list[str]:
     """Names in ``folder`` that fintune did not write there."""
     if not folder.is_dir():
@@ -186,6 +195,12 @@ class RunFolder:
         final = self.final
         if final.exists() and not final.is_dir():
             raise ConfigError(f"output_dir {final} is a file, not a folder; set output_dir to a folder")
+        for folder in (final, staging_of(final)):
+            links = owned_links(folder)
+            if links:
+                raise ConfigError(f"{folder} holds symbolic links where fintune writes its own files "
+                                  f"({_names(links)}); fintune never writes through a link out of a run folder. "
+                                  "Remove the links, or set output_dir to a new folder")
         if resume:
             if (staging_of(final) / CHECKPOINT).exists():
                 self.path = staging_of(final)  # an --overwrite run that stopped: it continues where it was
@@ -202,6 +217,11 @@ class RunFolder:
                 f"run directory {final} already holds a run; pass --resume to continue it, "
                 "--overwrite to replace it, or set output_dir to a new folder"
             )
+        clashing = sorted(OWNED - {DATA_CHECK} & {e.name for e in final.iterdir()}) \
+            if final.is_dir() and not is_run(final) else []
+        if clashing:
+            raise ConfigError(f"{final} is not a fintune run and holds files a run would overwrite "
+                              f"({_names(clashing)}); nothing was touched. Set output_dir to a new folder")
         foreign = foreign_files(final) if overwrite else []
         if foreign and not is_run(final):
             raise ConfigError(f"--overwrite replaces fintune runs only, and {final} is not one (it holds "
@@ -251,7 +271,7 @@ class RunFolder:
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         cleanup_partials(self.path)
-        (self.path / MARKER).write_text(json.dumps({"started": time.time(), "pid": os.getpid()}), encoding="utf-8")
+        write_text(self.path / MARKER, json.dumps({"started": time.time(), "pid": os.getpid()}))
         write_text(self.path / CONFIG, dump_config(cfg))
         write_text(self.path / DATA_CHECK, json.dumps(report, indent=2))
 

@@ -86,3 +86,14 @@ def test_feature_model_exports_with_a_features_input(credit_run: Path) -> None:
     model = FintuneModel.load(out)
     assert model.model.input_names == ["features"]
     assert json.loads((out / "export.json").read_text())["agreement"] == 1.0
+
+
+def test_export_never_touches_a_users_partial_folder(text_run: Path, tmp_path: Path) -> None:
+    """The temporary folder is the process's own (.NAME.partial-PID-HEX), never NAME.partial."""
+    users = tmp_path / "deploy.partial"
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    api.export(text_run, format="onnx", output=tmp_path / "deploy")
+    assert (users / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "deploy" / "model.onnx").exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import math
-import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -27,7 +26,7 @@ from fintune.config import ExportConfig
 from fintune.console import console
 from fintune.data import Examples, load_examples
 from fintune.errors import FintuneError, needs
-from fintune.files import atomic_folder, replaceable, swap_in
+from fintune.files import atomic_folder, replaceable
 from fintune.scoring.metrics import compute_metrics, primary_metric
 from fintune.predictors import FintuneModel
 from fintune.models.metadata import OnnxMeta, RunMeta
@@ -188,9 +187,9 @@ def export_onnx(run: Path, output: Path, cfg: ExportConfig, *, quantize: str | N
         raise FintuneError(reference.onnx_export)
     replaceable(output, "fintune.json", "export folder")
     examples = check_examples(run, reference, data, cfg.check_rows)
-    partial = output.with_name(output.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
+    # A temporary name of this process's own (atomic_folder): never a user's folder, never one a
+    # concurrent export uses, and one a later command recognizes as left by a dead process.
+    with atomic_folder(output, "export folder") as partial:
         write_onnx(reference.merged(), partial, examples, cfg.opset)
         if quantize == "int8":
             quantize_int8(partial / ONNX_FILE)
@@ -207,9 +206,6 @@ def export_onnx(run: Path, output: Path, cfg: ExportConfig, *, quantize: str | N
                 f"held-out rows ({check.torch_value:.4f} -> {check.exported_value:.4f}), more than the bound "
                 f"of {check.bound_points} (deploy.export.max_metric_drop); nothing was written. Export "
                 "without --quantize, raise the bound, or pass --force to keep it anyway")
-        swap_in(partial, output)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     _print_check(check, output, report)
     return check
 

@@ -9,6 +9,7 @@ and atomic checkpoints from which a killed run resumes to the same final result.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -24,6 +25,7 @@ from torch import nn
 from fintune.config import TrainConfig
 from fintune.data import Examples
 from fintune.errors import ConfigError, TrainingStopped
+from fintune.files import write_text
 from fintune.scoring.metrics import compute_metrics, metric_mode, primary_metric
 from fintune.models.inference import Inputs, autocast, model_outputs, resolve_precision
 from fintune.strategies import Strategy, count_parameters
@@ -464,11 +466,13 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
+    # O_NOFOLLOW: a link planted in the run folder is refused, never written through.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
 
 
 def _truncate_history(path: Path, step: int) -> None:
     # Steps after the checkpoint are trained again on resume; drop their old records.
     kept = [r for r in read_history(path) if r["step"] <= step]
-    path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    write_text(path, "".join(json.dumps(r) + "\n" for r in kept), "training history")
