@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import re
 import shutil
@@ -19,6 +20,51 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fintune.errors import FintuneError
+
+
+# Below this much free space after a failed write, the write failed for want of space:
+# torch and safetensors report a full disk as their own errors (``unexpected pos``,
+# ``SafetensorError``), not as an OSError with ENOSPC.
+FULL_BYTES = 1 << 20
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` (or its nearest existing folder) is full."""
+    folder = path
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free < FULL_BYTES
+    except OSError:
+        return False
+
+
+def no_space(path: Path, what: str) -> FintuneError:
+    """The one-line error of a write that ran out of space."""
+    return FintuneError(f"{what} {path}: no space left on the device; nothing was replaced (earlier files are "
+                        "intact). Free some space, or write to another disk")
+
+
+@contextlib.contextmanager
+def space_checked(path: Path, what: str, temporary: Path | None = None) -> Iterator[None]:
+    """Turn any error of a write into :func:`no_space` when the disk is full (checked while the
+    partial ``temporary`` still holds its space), and remove ``temporary`` either way."""
+    try:
+        yield
+    except Exception as exc:
+        full = (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or disk_full(temporary or path)
+        if temporary is not None:
+            _remove(temporary)
+        if full:
+            raise no_space(path, what) from None
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _temporary(path: Path) -> Path:
@@ -48,8 +94,9 @@ def atomic_file(path: str | Path, what: str = "output") -> Iterator[Path]:
     writable_parent(path, what)
     tmp = _temporary(path)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with space_checked(path, what, tmp):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -81,8 +128,9 @@ def atomic_folder(path: str | Path, what: str = "output folder", marker: str = "
     tmp = _temporary(path)
     tmp.mkdir()
     try:
-        yield tmp
-        swap_in(tmp, path)
+        with space_checked(path, what, tmp):
+            yield tmp
+            swap_in(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -102,7 +150,8 @@ def atomic_outputs(folder: str | Path, last: str, what: str = "output folder",
     tmp = _temporary(folder)
     tmp.mkdir()
     try:
-        yield tmp
+        with space_checked(folder, what, tmp):
+            yield tmp
         folder.mkdir(exist_ok=True)
         names = sorted(e.name for e in tmp.iterdir())
         for name in [n for n in names if n != last] + [n for n in names if n == last]:

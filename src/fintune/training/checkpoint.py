@@ -8,15 +8,20 @@ from typing import Any
 
 import torch
 
+from fintune.files import space_checked
+
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then rename over the target."""
+    """torch.save to a temp file in the same folder, fsync, then rename over the target. A full
+    disk is one line naming the checkpoint (torch reports it as ``unexpected pos``), the partial
+    file is removed and the previous checkpoint stays."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with space_checked(path, "checkpoint", tmp):
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
 
 
 def load(path: Path) -> Any:
