@@ -71,3 +71,32 @@ def test_unlabeled_text_is_read_as_a_corpus_without_the_evaluation_texts(tiny_be
     report = json.loads((student.run_dir / "data_check.json").read_text())
     new = len(set(extra) - set(frame.iloc[240:]["text"]))  # deduplicated, validation texts left out
     assert student.metrics["training"]["train_rows"] == report["rows"]["train"] + new
+
+
+def test_a_killed_distillation_resumes_with_its_teacher(tiny_bert: Path, tmp_path: Path, monkeypatch) -> None:
+    """kill -9 at the first checkpoint, then `distill --resume` finishes it; `train --resume` on
+    its config is refused (it would train without the teacher); output_dir is absolute."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from fintune.cli import app
+    from tests.conftest import kill_at_first_checkpoint
+
+    train = tmp_path / "train.csv"
+    sentiment_frame(200, seed=1).to_csv(train, index=False)
+    teacher = api.train(write_config(tmp_path / "t.yaml", tiny_bert, train, tmp_path / "teacher",
+                                     train={"epochs": 2}), show_progress=False).run_dir
+    monkeypatch.chdir(tmp_path)
+    args = ["distill", "--teacher", str(teacher), "--student", str(tiny_bert), "--output-dir", "student",
+            "--no-progress", "train.epochs=4", "train.checkpoint_every=2"]
+    kill_at_first_checkpoint(args, tmp_path / "student" / "checkpoint.pt")
+    stored = yaml.safe_load((tmp_path / "student" / "config.yaml").read_text())
+    assert stored["output_dir"] == str(tmp_path / "student")
+    out = CliRunner().invoke(app, ["train", str(tmp_path / "student" / "config.yaml"), "--resume"])
+    assert out.exit_code == 2 and "distillation from the teacher" in out.output and "--resume" in out.output
+    out = CliRunner().invoke(app, [*args, "--resume"])
+    assert out.exit_code == 0, out.output
+    meta = json.loads((tmp_path / "student" / "model" / "fintune.json").read_text())
+    assert meta["distilled"]["teacher"] == str(teacher)
+    history = [json.loads(line) for line in (tmp_path / "student" / "steps.jsonl").read_text().splitlines()]
+    assert history[-1]["step"] == history[-1]["total_steps"]

@@ -38,3 +38,25 @@ def test_misspelled_search_key_fails_before_training(make_config) -> None:
 def test_tune_needs_a_space(make_config) -> None:
     with pytest.raises(ConfigError, match="tune:"):
         tune(make_config(), show_progress=False)
+
+
+def test_a_trial_left_running_by_a_killed_tune_is_marked_failed(make_config, tmp_path: Path, monkeypatch) -> None:
+    """A trial whose process died stops beating; the next tune marks it failed and trains anew."""
+    import time
+
+    import fintune.tune as tuning
+
+    monkeypatch.setattr(tuning, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(tuning, "GRACE_S", 1)
+    config = make_config(train={"epochs": 1}, tune={**SPACE, "trials": 1})
+    out = tmp_path / "runs" / "run"
+    out.mkdir(parents=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / STUDY}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(study_name="fintune", storage=storage, direction="maximize")
+    killed = study.ask()  # what a killed tune leaves: RUNNING, its heartbeat stopped
+    storage.record_heartbeat(killed._trial_id)
+    time.sleep(2.5)
+    result = tune(config, show_progress=False)
+    states = {t.number: t.state for t in optuna.load_study(study_name="fintune", storage=storage).trials}
+    assert states[killed.number] == optuna.trial.TrialState.FAIL
+    assert optuna.trial.TrialState.COMPLETE in states.values() and result["best_trial"] != killed.number

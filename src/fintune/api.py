@@ -119,6 +119,13 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
     """
     cfg = load_run_config(config, overrides)
     run = RunFolder(Path(cfg.output_dir))
+    if distilled is not None:
+        run.origin = {"distilled_from": str(Path(distilled.teacher).absolute())}
+    teacher = run.recorded_origin().get("distilled_from") if resume else None
+    if teacher and distilled is None:
+        raise FintuneError(f"{run.final} is a distillation from the teacher {teacher}: resume it with "
+                           f"fintune distill --teacher {teacher} --student ... --output-dir {run.final} --resume "
+                           "(the same arguments it started with); training it alone would drop the teacher")
     with run.opened(cfg, resume=resume, overwrite=overwrite, force=force) as finished:
         if finished is not None:
             return finished

@@ -410,13 +410,16 @@ def distill(teacher: Annotated[Path, typer.Option(help="the teacher's run direct
                 help="unlabeled text for the soft loss: files (.txt, CSV/JSONL/Parquet with the text column) or "
                 "folders of .txt, as fintune pretrain reads them; repeat for several")] = None,
             temperature: float = 2.0, alpha: float = 0.5, overrides: Overrides = None,
-            overwrite: bool = False, no_progress: NoProgress = False) -> None:
+            overwrite: bool = False,
+            resume: Annotated[bool, typer.Option(help="continue a stopped distillation from its last checkpoint "
+                                                 "(give the same teacher, student and options)")] = False,
+            no_progress: NoProgress = False) -> None:
     """Distill a finished run into a smaller student with the teacher's soft targets."""
     from fintune.distill import distill as run_distill
     run_distill(teacher, student, output_dir=output_dir, num_layers=student_layers,
                 unlabeled=list(unlabeled) if unlabeled else None,
                 temperature=temperature, alpha=alpha, overrides=overrides or [], overwrite=overwrite,
-                show_progress=not no_progress)
+                resume=resume, show_progress=not no_progress)
 
 
 DeployFile = Annotated[Path | None, typer.Option("--config", help="deploy YAML (export, serve, monitor sections)")]

@@ -8,6 +8,7 @@ normal run directory: evaluate, predict and serve it like any other.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,8 @@ def student_config(teacher_cfg: RunConfig, student: str, output_dir: str | None,
     raw["model"]["backbone"] = student
     if num_layers is not None:
         raw["model"]["num_layers"] = num_layers
-    raw["output_dir"] = output_dir or f"{teacher_cfg.output_dir}_student"
+    # Absolute, as `fintune train` records it: config.yaml then names the run wherever it is read from.
+    raw["output_dir"] = os.path.abspath(output_dir or f"{teacher_cfg.output_dir}_student")
     return validate_config(raw, source="student")
 
 
@@ -83,9 +85,10 @@ def _reads_one_text(data: DataConfig) -> bool:
 def distill(teacher: str | Path, student: str, *, output_dir: str | None = None,
             num_layers: int | None = None, unlabeled: Unlabeled | None = None,
             temperature: float = 2.0, alpha: float = 0.5, overrides: list[str] | tuple[str, ...] = (),
-            overwrite: bool = False, show_progress: bool = True) -> api.RunResult:
+            overwrite: bool = False, resume: bool = False, show_progress: bool = True) -> api.RunResult:
     """Train ``student`` on the teacher run's training data (plus ``unlabeled`` text: files,
-    folders or a corpus config for text models; a table with the training columns otherwise)."""
+    folders or a corpus config for text models; a table with the training columns otherwise).
+    ``resume`` continues a killed distillation from its last checkpoint (the same arguments)."""
     teacher_dir = Path(teacher)
     if not (teacher_dir / "config.yaml").exists():
         raise FintuneError(f"{teacher_dir} is not a finished fintune run (no config.yaml)")
@@ -123,5 +126,5 @@ def distill(teacher: str | Path, student: str, *, output_dir: str | None = None,
         merged = Examples(texts, labels, None, train.source + (f" + {name}" if unlabeled else ""))
         return merged, DistillObjective(labels, probs, dcfg)
 
-    return api.train(cfg, overwrite=overwrite, show_progress=show_progress, objective_for=objective_for,
+    return api.train(cfg, overwrite=overwrite, resume=resume, show_progress=show_progress, objective_for=objective_for,
                      distilled=DistillMeta(teacher=str(teacher_dir), temperature=temperature, alpha=alpha))

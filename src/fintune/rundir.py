@@ -128,6 +128,9 @@ class RunFolder:
         self.final = Path(os.path.abspath(final))
         self.path = self.final
         self._lock: Any = None
+        # Recorded in the marker: how the run is trained beyond its config (a distillation's
+        # teacher), so that a resume by other means is refused instead of training without it.
+        self.origin: dict[str, Any] = {}
 
     def eval_dir(self, split: str) -> Path:
         return self.path / EVAL / split
@@ -230,6 +233,15 @@ class RunFolder:
             raise ConfigError(f"--overwrite would delete files fintune did not write in {final} "
                               f"({_names(foreign)}); move them out, or set output_dir to a new folder")
 
+    def recorded_origin(self) -> dict[str, Any]:
+        """What the marker of a started run records beyond the config (empty if nothing)."""
+        path = live_folder(self.final) / MARKER
+        try:
+            marker = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in marker.items() if k not in ("started", "pid")} if isinstance(marker, dict) else {}
+
     def check_resume(self, cfg: BaseModel, *, force: bool) -> None:
         """``--resume`` continues the stored config: a change in anything that changes the result is
         refused, naming the keys; with ``force`` it proceeds and both configs are kept."""
@@ -271,7 +283,7 @@ class RunFolder:
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         cleanup_partials(self.path)
-        write_text(self.path / MARKER, json.dumps({"started": time.time(), "pid": os.getpid()}))
+        write_text(self.path / MARKER, json.dumps({"started": time.time(), "pid": os.getpid(), **self.origin}))
         write_text(self.path / CONFIG, dump_config(cfg))
         write_text(self.path / DATA_CHECK, json.dumps(report, indent=2))
 

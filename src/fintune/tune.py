@@ -23,6 +23,8 @@ from fintune.files import write_text
 
 STUDY = "study.db"
 BEST = "best_config.yaml"
+HEARTBEAT_S = 10  # a running trial records that it is alive this often
+GRACE_S = 30  # a trial silent this long was killed with its process
 
 
 def _suggest(trial: optuna.Trial, key: str, space: ParamSpace) -> Any:
@@ -61,8 +63,12 @@ def tune(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] 
     out.mkdir(parents=True, exist_ok=True)
     metric = cfg.tune.metric or primary_metric(cfg.task)[0]
     direction = "maximize" if metric_mode(metric) == "max" else "minimize"
+    # Heartbeats: a trial whose process was killed stops beating and is marked failed by the
+    # next `fintune tune` on the study (after GRACE_S), instead of staying "running" forever.
+    storage = optuna.storages.RDBStorage(f"sqlite:///{out / STUDY}", heartbeat_interval=HEARTBEAT_S,
+                                         grace_period=GRACE_S)
     study = optuna.create_study(
-        study_name="fintune", storage=f"sqlite:///{out / STUDY}", load_if_exists=True,
+        study_name="fintune", storage=storage, load_if_exists=True,
         direction=direction,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=cfg.tune.startup_trials)
         if cfg.tune.pruning else optuna.pruners.NopPruner(),
@@ -83,7 +89,13 @@ def tune(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] 
         # The final model's score (best weights when early stopping is on, else the last).
         return float(result.metrics["validation"][metric])
 
-    # Trials left RUNNING by a killed process never finish; count only finished ones.
+    stale = [t.number for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    optuna.storages.fail_stale_trials(study)
+    failed = [t.number for t in study.trials if t.number in stale and t.state == optuna.trial.TrialState.FAIL]
+    if failed:
+        api.console.print(f"trials {', '.join(map(str, failed))} were left running by a stopped process: marked "
+                          "failed, and tried again as new trials")
+    # Count only finished trials (a killed one is failed above, or still beating elsewhere).
     finished = lambda: sum(t.state.is_finished() and t.state != optuna.trial.TrialState.FAIL  # noqa: E731
                            for t in study.trials)
     remaining = target - finished()
