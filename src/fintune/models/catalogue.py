@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fintune.errors import FintuneError
-from fintune.files import fintune_home, swap_in
+from fintune.files import fintune_home, swap_in, write_text
 
 MANIFEST = "fintune-backbone.json"  # written last into a fetched folder: what was verified
 Downloader = Callable[[list[str], Path], list[Path]]
@@ -119,28 +119,79 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(name: str) -> dict[str, str]:
-    """Check every pinned weight file of a fetched (or shipped) backbone; their sha256 by file."""
+def expected_hashes(name: str) -> dict[str, str]:
+    """The sha256 each weight file of a backbone's folder must have: the catalogue's pinned hash
+    for every file published as is (a folder's own manifest cannot vouch for it: whoever
+    changes the file can change the manifest), the manifest's for files fintune derived at
+    fetch (a dequantized GGUF, whose pinned hash is the GGUF's)."""
     backbone = CATALOGUE[name]
     folder = folder_of(name)
     if backbone.shipped is not None:
-        return _check(folder, backbone.files, name)
+        return dict(backbone.files)
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    return _check(folder, manifest["verified"], name)
+    verified = dict(manifest.get("verified") or {})
+    return {**verified, **{f: h for f, h in backbone.files.items() if f in verified or (folder / f).exists()}}
 
 
-def _check(folder: Path, expected: dict[str, str], name: str) -> dict[str, str]:
+def verify(name: str) -> dict[str, str]:
+    """Check every weight file of a fetched (or shipped) backbone against its expected sha256
+    (see :func:`expected_hashes`); their sha256 by file."""
+    return _check(folder_of(name), expected_hashes(name), name)
+
+
+def verified_folder(name: str) -> Path:
+    """The folder of a catalogue backbone, its weights checked against the expected sha256
+    before use. A file's hash is remembered by its size, times and inode (``verified.json`` in
+    the cache), so only a changed file is hashed again."""
+    folder = folder_of(name)
+    _check(folder, expected_hashes(name), name, remembered=True)
+    return folder
+
+
+def _check(folder: Path, expected: dict[str, str], name: str, remembered: bool = False) -> dict[str, str]:
     found = {}
+    memory = _HashMemory(fintune_home() / VERIFIED) if remembered else None
     for file, want in expected.items():
         path = folder / file
         if not path.is_file():
             raise FintuneError(f"backbone '{name}': {path} is missing; fetch it again (fintune models fetch {name})")
-        got = sha256(path)
+        got = memory.sha256(path) if memory is not None else sha256(path)
         if got != want:
             raise FintuneError(f"backbone '{name}': {file} has sha256 {got}, not the pinned {want}; the file is "
                                f"damaged or not the vetted one. Fetch it again (fintune models fetch {name})")
         found[file] = got
     return found
+
+
+VERIFIED = "verified.json"  # file path -> the stat and sha256 it had when last hashed
+
+
+class _HashMemory:
+    """sha256 of files, remembered by (size, mtime_ns, ctime_ns, inode): a file written in any
+    way gets a new ctime (which, unlike mtime, no one can set back) and is hashed again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.known = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.known = {}
+        if not isinstance(self.known, dict):
+            self.known = {}
+
+    def sha256(self, file: Path) -> str:
+        stat = file.stat()
+        key, mark = str(file.resolve()), [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+        entry = self.known.get(key)
+        if isinstance(entry, dict) and entry.get("stat") == mark and isinstance(entry.get("sha256"), str):
+            return entry["sha256"]
+        digest = sha256(file)
+        self.known[key] = {"stat": mark, "sha256": digest}
+        try:
+            write_text(self.path, json.dumps(self.known, indent=1), "backbone hash cache")
+        except FintuneError:
+            pass  # a read-only cache only costs a hash next time
+        return digest
 
 
 def pip_download(requirements: list[str], dest: Path) -> list[Path]:
