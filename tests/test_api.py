@@ -266,3 +266,33 @@ def test_predict_counts_the_rows_it_cuts(run: api.RunResult, tmp_path: Path) -> 
     from fintune.predictors import FintuneModel
 
     assert list(FintuneModel.load(run.run_dir).truncated(["acme beats", long])) == [False, True]
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"text": ["a b", "c d", "e f"] * 20, "label": ["x", 1, 2.0] * 20}),
+     "column 'label' mixes text and numbers"),
+    (pd.DataFrame({"text": [b"a", b"b", b"c"] * 20, "label": ["x", "y", "z"] * 20}),
+     "column 'text': text must be a string, got bytes"),
+    (pd.DataFrame([["a", "b", "x"]] * 60, columns=["text", "text", "label"]), "duplicate column names \\(text\\)"),
+])
+def test_fit_names_the_frames_problem(frame: pd.DataFrame, message: str, tmp_path: Path, tiny_bert: Path) -> None:
+    from fintune.errors import DataError
+
+    with pytest.raises(DataError, match=message) as caught:
+        api.fit(frame, text_column="text", label_column="label", model={"backbone": str(tiny_bert)},
+                output_dir=str(tmp_path / "fit"), show_progress=False)
+    assert "the DataFrame given as" in str(caught.value) and "frames" not in str(caught.value)
+
+
+def test_predict_on_a_truncated_parquet_is_one_line(run: api.RunResult, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fintune.cli import app
+
+    pd.DataFrame({"text": ["acme beats"] * 300}).to_parquet(tmp_path / "whole.parquet")
+    data = (tmp_path / "whole.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    out = CliRunner().invoke(app, ["predict", str(run.run_dir), "--input", str(tmp_path / "cut.parquet"),
+                                   "--output", str(tmp_path / "o.csv")])
+    assert out.exit_code == 2 and "Traceback" not in out.output and "could not read the file as Parquet" in out.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.parquet", "whole.parquet"]  # nothing partial left

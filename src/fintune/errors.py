@@ -12,20 +12,38 @@ class FintuneError(Exception):
     exit_code = 2
 
 
+# Files fintune wrote for a user's in-memory table (a DataFrame cached as Parquet): an error
+# names the table as the user knows it, not the cache file.
+FILE_NAMES: dict[str, str] = {}
+
+
 class DataError(FintuneError):
-    """Bad data: names the file and, where it applies, the row and column."""
+    """Bad data: names the file (or the DataFrame it came from) and, where it applies, the row
+    and column."""
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
                  column: str | None = None) -> None:
         where = ", ".join(
             part for part in (
-                f"file {file}" if file else "",
+                (FILE_NAMES.get(str(file)) or f"file {file}") if file else "",
                 f"row {row}" if row is not None else "",
                 f"column '{column}'" if column else "",
             ) if part
         )
         super().__init__(f"{where}: {message}" if where else message)
         self.file, self.row, self.column = file, row, column
+
+    def __reduce__(self) -> tuple:
+        # Picklable as it is (its __init__ takes keywords): a worker process (Ray, Spark) can
+        # hand it back to the driver, which then shows the one line and not a wrapper's traceback.
+        return _rebuilt_data_error, (str(self), self.file, self.row, self.column)
+
+
+def _rebuilt_data_error(text: str, file: str | None, row: int | None, column: str | None) -> DataError:
+    error = DataError.__new__(DataError)
+    Exception.__init__(error, text)
+    error.file, error.row, error.column = file, row, column
+    return error
 
 
 class ConfigError(FintuneError):

@@ -67,8 +67,13 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _temporary(path: Path) -> Path:
+def temporary_path(path: Path) -> Path:
+    """A name beside ``path`` that only this process uses, and that :func:`cleanup_partials`
+    recognizes once the process is gone (never a user's file)."""
     return path.with_name(f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+_temporary = temporary_path
 
 
 def writable_parent(path: Path, what: str) -> None:

@@ -9,6 +9,7 @@ starts with ``--workers`` CPUs.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 from fintune import api
 from fintune.console import console
 from fintune.deploy.batch import BatchScorer
-from fintune.errors import FintuneError, needs
+from fintune.errors import DataError, FintuneError, needs
+from fintune.files import cleanup_partials, temporary_path
 
 
 def predict_dataset(ds: Any, run: str | Path, *, workers: int = 2, batch_size: int = 256,
@@ -81,22 +83,50 @@ def predict_file(run: str | Path, input: str | Path, output: str | Path, *, addr
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise FintuneError(f"output {output} exists and is not an empty folder; fintune writes over nothing: "
                            "remove it or choose another name")
-    partial = output.with_name(f".{output.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)  # only ever fintune's own leftover of a failed run
+    partial = temporary_path(output)  # this process's own: never a user's folder or a concurrent run's
+    cleanup_partials(output.parent)  # what killed runs left (their processes are gone)
     if not ray.is_initialized():
         ray.init(address=address, num_cpus=None if address else int(workers * cpus_per_worker) + 1,
                  include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     read = getattr(ray.data, READERS[suffix])
-    ds = read(str(source), lines=True) if READERS[suffix] == "read_json" else read(str(source))
-    scored = predict_dataset(ds, run, workers=workers, batch_size=batch_size, cpus_per_worker=cpus_per_worker,
-                             rows_per_block=rows_per_block)
-    rows = _write_in_order(scored, partial, output.suffix.lower())
+    try:
+        ds = read(str(source), lines=True) if READERS[suffix] == "read_json" else read(str(source))
+        scored = predict_dataset(ds, run, workers=workers, batch_size=batch_size, cpus_per_worker=cpus_per_worker,
+                                 rows_per_block=rows_per_block)
+        rows = _write_in_order(scored, partial, output.suffix.lower())
+    except Exception as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise _user_error(exc, source) from None
     if output.exists():
         output.rmdir()  # empty, checked above
     partial.rename(output)
     console.print(f"{rows:,} predictions written to [bold]{output}[/] (Ray Data, {workers} workers)")
     return output
+
+
+def _user_error(exc: BaseException, source: Path) -> BaseException:
+    """The error to show for a failed Ray job: the FintuneError raised inside an actor (Ray wraps
+    it in its own exception types), one line for an input Ray could not read, else ``exc``."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        if isinstance(current, FintuneError):
+            return current
+        seen.append(current)
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
+    text = str(exc).splitlines()
+    # Ray Data re-raises an actor's error as UserCodeException with the remote traceback as
+    # text only; fintune's own error is its line "fintune.errors.DataError: <message>".
+    for line in reversed(text):
+        found = re.match(r"\s*fintune\.errors\.(\w+): (.+)", line)
+        if found:
+            return DataError(found.group(2)) if found.group(1) == "DataError" else FintuneError(found.group(2))
+    reading = any(isinstance(e, (OSError, ValueError)) for e in seen) or "Arrow" in type(exc).__name__
+    if reading:
+        last = next((line for line in reversed(text) if line.strip()), type(exc).__name__)
+        return DataError(f"Ray could not read or score it: {last.strip()[:400]}", file=str(source))
+    return exc
 
 
 def _write_in_order(scored: Any, folder: Path, suffix: str) -> int:

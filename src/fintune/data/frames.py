@@ -13,8 +13,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from fintune.errors import FILE_NAMES, DataError
 from fintune.files import atomic_file, fintune_home
 
 TABLES = "a path (CSV, JSONL, Parquet, CoNLL), a pandas DataFrame or a Hugging Face Dataset"
@@ -35,7 +37,35 @@ def table_path(data: Any, what: str) -> str | None:
         data = data.to_pandas()
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"{what}: give {TABLES}; got {type(data).__name__}")
-    return str(write_frame(data))
+    check_frame(data, what)
+    path = str(write_frame(data))
+    FILE_NAMES[path] = f"the DataFrame given as {what}"
+    return path
+
+
+def check_frame(frame: pd.DataFrame, what: str) -> None:
+    """What Parquet cannot hold, said in the frame's own terms: duplicate column names, and a
+    column that mixes text with numbers (Parquet columns have one type)."""
+    names = [str(c) for c in frame.columns]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DataError(f"the DataFrame given as {what} has duplicate column names ({', '.join(duplicates)}); "
+                        "rename them so that each column has its own name")
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        kinds = {_kind(v) for v in frame[column].dropna().head(100_000)}
+        if "text" in kinds and "number" in kinds:
+            raise DataError(f"the DataFrame given as {what}: column '{column}' mixes text and numbers; make it "
+                            f"one type, e.g. frame['{column}'] = frame['{column}'].astype(str)")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return "number"
+    return type(value).__name__
 
 
 def write_frame(frame: pd.DataFrame) -> Path:
@@ -49,5 +79,9 @@ def write_frame(frame: pd.DataFrame) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(path) as tmp:
-            frame.to_parquet(tmp, index=False)
+            try:
+                frame.to_parquet(tmp, index=False)
+            except (ValueError, TypeError) as exc:  # pyarrow's ArrowInvalid / ArrowTypeError
+                raise DataError(f"the DataFrame cannot be stored as a table: {exc}; give each column one type "
+                                "(text, numbers, or booleans)") from None
     return path

@@ -40,7 +40,10 @@ def row_count(path: str, cfg: DataConfig) -> int | None:
         return None
     import pyarrow.dataset as ds
 
-    return int(ds.dataset(path, format="parquet").count_rows())
+    try:
+        return int(ds.dataset(path, format="parquet").count_rows())
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"could not read the file as Parquet: {exc}", file=path) from None
 
 
 def stream_table(path: str, cfg: DataConfig, rows: int) -> Iterator[pd.DataFrame]:
