@@ -92,3 +92,26 @@ def test_fintune_runs_lists_sorts_and_filters(two_runs, tmp_path: Path) -> None:
 def test_flat_params() -> None:
     assert flat({"train": {"lr": 1e-4, "early_stopping": {"patience": 2}}, "data": {"feature_columns": ["a", "b"]}}) == {
         "train.lr": 1e-4, "train.early_stopping.patience": 2, "data.feature_columns": '["a", "b"]'}
+
+
+@pytest.mark.parametrize("uri", ["file:///proc/fintune-cannot-write-here", "http://127.0.0.1:9"])
+def test_a_failing_store_warns_and_keeps_the_model(two_runs, uri: str, tmp_path: Path) -> None:
+    """An unwritable store or a dead server: `train --track` says the model is saved and exits 0
+    within bounded time; `fintune track` says why in one line (exit 2)."""
+    import time
+
+    import yaml
+
+    config = yaml.safe_load((two_runs[1] / "config.yaml").read_text())
+    config.update(output_dir=str(tmp_path / "run"), track={"mlflow": True, "tracking_uri": uri})
+    config["train"]["epochs"] = 1
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    started = time.monotonic()
+    out = CliRunner().invoke(app, ["train", str(tmp_path / "c.yaml"), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "the model is saved in" in text and "tracking failed" in text and "fintune track" in text
+    assert (tmp_path / "run" / "model" / "fintune.json").exists()
+    out = CliRunner().invoke(app, ["track", str(tmp_path / "run"), "--uri", uri])
+    assert out.exit_code == 2 and "Traceback" not in out.output and "did not take the run" in out.output
+    assert time.monotonic() - started < 120

@@ -137,7 +137,11 @@ def train(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...]
             return RunResult(run.final, result.metrics)
         finished_run = run.finish(cfg, result.model, result.metrics, result.training, result.report)
     if cfg.track.mlflow or cfg.track.tensorboard:
-        log_run(finished_run.run_dir, cfg.track)
+        try:
+            log_run(finished_run.run_dir, cfg.track)
+        except FintuneError as exc:  # the model is saved: tracking failing must not read as training failing
+            console.print(f"[bold yellow]warning:[/] the model is saved in {finished_run.run_dir}, but tracking "
+                          f"failed: {exc}. Log it later with: fintune track {finished_run.run_dir}", soft_wrap=True)
     return finished_run
 
 

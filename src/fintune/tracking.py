@@ -11,7 +11,9 @@ beside the runs (``sqlite:///runs/mlflow.db``): no server, one file, readable by
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,12 +83,38 @@ def log_run(run: str | Path, cfg: TrackConfig) -> dict[str, Any]:
         raise FintuneError(f"{run} is not a finished fintune run (no {METRICS}); tracking logs finished runs")
     done: dict[str, Any] = {}
     if cfg.mlflow:
-        done["mlflow"] = _to_mlflow(run, cfg)
+        uri = cfg.tracking_uri or default_uri(run)
+        try:
+            with _bounded_retries():
+                done["mlflow"] = _to_mlflow(run, cfg)
+        except FintuneError:
+            raise
+        except Exception as exc:  # MLflow's own and the network's: one line naming the store
+            last = next((line for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
+            raise FintuneError(f"MLflow store {uri} did not take the run ({type(exc).__name__}: {last.strip()[:300]})"
+                               ) from None
     if cfg.tensorboard:
         done["tensorboard"] = _to_tensorboard(run)
     if done:
         (run / TRACKING_FILE).write_text(json.dumps(done, indent=2), encoding="utf-8")
     return done
+
+
+# A dead tracking server would otherwise be retried for minutes (MLflow's defaults: 7 retries
+# with backoff, 120 s timeouts); a user's own settings of these variables win.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+@contextlib.contextmanager
+def _bounded_retries() -> Iterator[None]:
+    added = {k: v for k, v in HTTP_LIMITS.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def _to_mlflow(run: Path, cfg: TrackConfig) -> dict[str, str]:
