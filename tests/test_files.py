@@ -79,3 +79,20 @@ def test_predict_and_export_on_a_full_disk(small_disk: Path, small_run: Path, tm
     assert out.exit_code == 2 and "Traceback" not in out.output, out.output
     assert "no space left on the device" in out.output and str(small_disk / "hf") in " ".join(out.output.split())
     assert leftovers(small_disk) == [] and not (small_disk / "out.csv").exists()
+
+
+def test_outputs_follow_the_umask(tmp_path: Path) -> None:
+    """A library that writes 0600 (safetensors does) does not make a model the team cannot read."""
+    import os
+
+    from fintune.files import atomic_folder
+
+    old = os.umask(0o022)
+    try:
+        with atomic_folder(tmp_path / "model", marker="x") as tmp:
+            (tmp / "weights.bin").write_bytes(b"w")
+            os.chmod(tmp / "weights.bin", 0o600)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model" / "weights.bin").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755

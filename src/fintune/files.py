@@ -67,6 +67,19 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def follow_umask(path: Path) -> None:
+    """Give ``path`` (and everything under a folder) the modes a new file or folder gets under
+    the umask, so a model shared with a team can be read by it, whatever mode a library wrote
+    it with (safetensors: 0600)."""
+    umask = os.umask(0)  # reading the umask means setting it: put it back at once
+    os.umask(umask)
+    entries = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        entry.chmod((0o777 if entry.is_dir() else 0o666) & ~umask)
+
+
 def temporary_path(path: Path) -> Path:
     """A name beside ``path`` that only this process uses, and that :func:`cleanup_partials`
     recognizes once the process is gone (never a user's file)."""
@@ -101,6 +114,7 @@ def atomic_file(path: str | Path, what: str = "output") -> Iterator[Path]:
     try:
         with space_checked(path, what, tmp):
             yield tmp
+            follow_umask(tmp)
             os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -135,6 +149,7 @@ def atomic_folder(path: str | Path, what: str = "output folder", marker: str = "
     try:
         with space_checked(path, what, tmp):
             yield tmp
+            follow_umask(tmp)
             swap_in(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -157,6 +172,7 @@ def atomic_outputs(folder: str | Path, last: str, what: str = "output folder",
     try:
         with space_checked(folder, what, tmp):
             yield tmp
+        follow_umask(tmp)
         folder.mkdir(exist_ok=True)
         names = sorted(e.name for e in tmp.iterdir())
         for name in [n for n in names if n != last] + [n for n in names if n == last]:

@@ -75,6 +75,9 @@ def test_bad_json_and_chunked_bodies(server: Server) -> None:
     bad = httpx.post(f"{server.url}/v1/predict", content=b'{"texts": [', headers={**KEY, "content-type":
                                                                                "application/json"})
     assert bad.status_code == 422 and "JSON" in bad.json()["error"]
+    digits = httpx.post(f"{server.url}/v1/predict", content=b'{"texts": [' + b"1" * 5000 + b"]}",
+                        headers={**KEY, "content-type": "application/json"})
+    assert digits.status_code == 422 and "JSON body cannot be read" in digits.json()["error"]
 
     def chunks():  # no Content-Length: the limit is counted while reading
         yield b'{"texts": ["'

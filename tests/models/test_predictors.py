@@ -175,3 +175,33 @@ def test_loading_a_folder_that_is_not_a_run_says_so(tmp_path) -> None:
     (tmp_path / "fintune.json").write_text("{")
     with pytest.raises(FintuneError, match="cannot be read"):
         FintuneModel.load(tmp_path)
+
+
+@pytest.mark.parametrize("field, value", [("temperature", -1), ("temperature", 0), ("temperature", float("nan")),
+                                          ("temperature", 1e308), ("threshold", 1.5), ("max_length", 0)])
+def test_fintune_json_values_are_checked_on_load(tmp_path, tiny_bert, field, value) -> None:
+    """A hand-edited or damaged value is refused with one line naming it, never served."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from fintune import api
+    from fintune.cli import app
+    from fintune.errors import FintuneError
+    from fintune.predictors import FintuneModel
+    from tests.conftest import sentiment_frame, write_config
+
+    run = tmp_path / "run"
+    sentiment_frame(60).to_csv(tmp_path / "t.csv", index=False)
+    api.train(write_config(tmp_path / "c.yaml", tiny_bert, tmp_path / "t.csv", run, train={"epochs": 1}),
+              show_progress=False)
+    meta_path = run / "model" / "fintune.json"
+    meta = json.loads(meta_path.read_text())
+    meta[field] = value
+    meta_path.write_text(json.dumps(meta))  # NaN is written as NaN, which json reads back
+    with pytest.raises(FintuneError, match=rf"fintune.json is not valid fintune metadata \({field}"):
+        FintuneModel.load(run)
+    pd_in = tmp_path / "in.csv"
+    sentiment_frame(5).to_csv(pd_in, index=False)
+    out = CliRunner().invoke(app, ["predict", str(run), "--input", str(pd_in), "--output", str(tmp_path / "o.csv")])
+    assert out.exit_code == 2 and field in out.output and "Traceback" not in out.output

@@ -434,6 +434,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     """Every refusal and fault in the documented shape ``{"error": ..., ...}``."""
     @app.exception_handler(StarletteHTTPException)  # FastAPI's own and starlette's (a body that does not parse)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's "There was an error parsing the body" for what json cannot read beyond
+            # syntax (a 5,000-digit number exceeds Python's int digit limit): say what it was.
+            return JSONResponse({"error": f"invalid request: the JSON body cannot be read ({exc.__cause__})"},
+                                status_code=422)
         body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 

@@ -92,6 +92,10 @@ class TargetScale(_Strict):
         return values * self.std + self.mean
 
 
+# A fitted temperature lies in [0.05, 20]; a value past this is not a calibration.
+TEMPERATURE_MAX = 100.0
+
+
 class RunMeta(_Strict):
     """The saved model's metadata. ``predictor`` names the registered predictor class."""
 
@@ -100,21 +104,25 @@ class RunMeta(_Strict):
     task: Task
     kind: str = "text"
     label_names: list[str] | None = None
-    max_length: int
+    max_length: int = Field(ge=1, le=1_000_000)
     data: DataConfig
     backbone: str | None = None
     base_model: str | None = None
     strategy: str | None = None
     # The decision, fitted on validation data after training.
-    threshold: float | None = None
-    temperature: float | None = Field(None, description="softmax temperature of calibration")
-    folded_temperature: float | None = Field(None, description="the calibration temperature divided into the "
+    # Bounded and finite: a hand-edited or damaged value (-1, 0, NaN, 1e308) would flip or void
+    # every prediction while the server answers 200.
+    threshold: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+    temperature: float | None = Field(None, gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False,
+                                      description="softmax temperature of calibration")
+    folded_temperature: float | None = Field(None, gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False,
+                                             description="the calibration temperature divided into the "
                                              "classifier's weights by export (so plain transformers gives the "
                                              "same probabilities); the model applies no temperature of its own")
     group_thresholds: dict[str, Any] | None = None
     # Per kind.
     prompt: PromptMeta | None = None
-    max_new_tokens: int | None = None
+    max_new_tokens: int | None = Field(None, ge=1, le=1_000_000)
     tagger: TaggerMeta | None = None
     fusion_shape: dict[str, Any] | None = None
     target_scale: TargetScale | None = None  # regression by the network: predictions are mapped back
@@ -147,6 +155,9 @@ class RunMeta(_Strict):
         """A dict as written (any layout) to the typed model."""
         if isinstance(raw, RunMeta):
             return raw
+        if not isinstance(raw, dict):
+            raise FintuneError(f"{source} is not valid fintune metadata (a JSON object is expected); it was edited "
+                               "or damaged")
         raw = raw if raw.get("format") == FORMAT else upgrade(raw)
         if isinstance(raw.get("data"), dict) and "privacy" not in raw["data"]:
             # Written before masking existed: the model trained on unmasked text, so it keeps
@@ -156,8 +167,8 @@ class RunMeta(_Strict):
             return cls.model_validate(raw)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise FintuneError(f"{source} is not valid fintune metadata ({problems}); was it written by "
-                               "a newer fintune?") from None
+            raise FintuneError(f"{source} is not valid fintune metadata ({problems}); it was edited or damaged, "
+                               "or written by a newer fintune") from None
 
     def write(self, folder: Path) -> None:
         (folder / META).write_text(self.model_dump_json(indent=2), encoding="utf-8")
