@@ -1,5 +1,6 @@
-"""Fault drills: kill -9, concurrent runs, overwrite + crash, a server stopped under load, and an
-explanation flood. Prints one table: drill | runs | data lost | wrong results | tracebacks.
+"""Fault drills: kill -9 (training, predict, export, distill, tune), concurrent runs, overwrite +
+crash, a server stopped under load, an explanation flood, links in a run folder, a YAML alias
+bomb, damaged runs in a listing, and a full disk. Prints one table: drill | runs | data lost | wrong results | tracebacks.
 
 Everything runs on this machine with a tiny random BERT written by the script (no download),
 through the `fintune` command line in child processes, the way a user (or a scheduler that
@@ -288,6 +289,204 @@ def drill_explain_flood(work: Path, bert: Path, clients: int = 30) -> dict:
                predict_max_s=round(max(predict_s), 3), explained=statuses.count(200), refused_503=statuses.count(503))
 
 
+def _kill_when(child: subprocess.Popen, path: Path, timeout: float = 300) -> None:
+    """kill -9 ``child`` as soon as ``path`` exists (or it ends, or ``timeout`` passes)."""
+    deadline = time.time() + timeout
+    while not path.exists() and child.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+
+
+def drill_export_kill(work: Path, bert: Path, trials: int) -> dict:
+    """kill -9 during `export` (hf, onnx): the earlier export stays whole; a user's own
+    NAME.partial folder is untouched; the leftover never blocks `train --overwrite` or the next
+    export."""
+    started = time.time()
+    run = work / "reference"
+    lost = wrong = tracebacks = 0
+    users = work / "deploy.partial"
+    users.mkdir(exist_ok=True)
+    (users / "notes.txt").write_text("mine")
+    for trial in range(trials):
+        fmt = ("hf", "onnx")[trial % 2]
+        out = work / f"deploy_{fmt}"
+        if not out.exists():
+            first = fintune("export", str(run), "--format", fmt, "--output", str(out))
+            tracebacks += traceback_in(first.stdout + first.stderr)
+        before = sorted(p.name for p in out.iterdir())
+        child = spawn("export", str(run), "--format", fmt, "--output", str(out))
+        time.sleep(random.Random(trial).uniform(0.5, 3.0))
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+        wrong += int(sorted(p.name for p in out.iterdir()) != before)
+        again = fintune("export", str(run), "--format", fmt, "--output", str(out))
+        tracebacks += traceback_in(again.stdout + again.stderr)
+        wrong += int(again.returncode != 0)
+        lost += int(not (users / "notes.txt").exists())
+    inside = work / "inside"
+    if not inside.exists():
+        fintune("train", str(config(work, bert, inside, "inside", epochs=1)), "--no-progress")
+    child = spawn("export", str(inside), "--format", "onnx")
+    time.sleep(2.0)
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+    again = fintune("train", str(config(work, bert, inside, "inside", epochs=1)), "--overwrite", "--no-progress")
+    tracebacks += traceback_in(again.stdout + again.stderr)
+    wrong += int(again.returncode != 0)
+    return row(trials + 1, lost, wrong, tracebacks, started)
+
+
+def drill_distill_kill(work: Path, bert: Path, trials: int) -> dict:
+    """kill -9 of `distill` at its first checkpoint, then `distill --resume`: it finishes, with
+    its teacher recorded; `train --resume` on its config is refused in one line."""
+    started = time.time()
+    wrong = tracebacks = 0
+    for trial in range(trials):
+        out = work / f"student_{trial}"
+        args = ["distill", "--teacher", str(work / "reference"), "--student", str(bert), "--output-dir", str(out),
+                "--no-progress", "train.epochs=4", "train.checkpoint_every=3", "train.num_threads=1"]
+        _kill_when(spawn(*args), out / "checkpoint.pt")
+        alone = fintune("train", str(out / "config.yaml"), "--resume", "--no-progress")
+        tracebacks += traceback_in(alone.stdout + alone.stderr)
+        wrong += int(alone.returncode != 2)
+        resumed = fintune(*args, "--resume")
+        tracebacks += traceback_in(resumed.stdout + resumed.stderr)
+        meta = out / "model" / "fintune.json"
+        wrong += int(resumed.returncode != 0 or not meta.exists() or "distilled" not in json.loads(meta.read_text()))
+    return row(trials, 0, wrong, tracebacks, started)
+
+
+def drill_tune_kill(work: Path, bert: Path, trials: int) -> dict:
+    """kill -9 of `tune` in its first trial; the rerun (after the heartbeat grace period) marks
+    that trial failed and completes the search."""
+    import optuna
+
+    from fintune.tune import GRACE_S, STUDY
+
+    started = time.time()
+    wrong = tracebacks = 0
+    for trial in range(trials):
+        out = work / f"tuned_{trial}"
+        cfg = config(work, bert, out, f"tuned_{trial}", epochs=3)
+        raw = yaml.safe_load(cfg.read_text())
+        raw["tune"] = {"trials": 2, "space": {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-3, "log": True}}}
+        cfg.write_text(yaml.safe_dump(raw))
+        _kill_when(spawn("tune", str(cfg), "--no-progress"), out / "trials" / "000" / "steps.jsonl")
+        time.sleep(GRACE_S + 2)
+        again = fintune("tune", str(cfg), "--no-progress")
+        tracebacks += traceback_in(again.stdout + again.stderr)
+        study = optuna.load_study(study_name="fintune", storage=f"sqlite:///{out / STUDY}")
+        states = [t.state for t in study.trials]
+        wrong += int(again.returncode != 0 or optuna.trial.TrialState.RUNNING in states
+                     or states.count(optuna.trial.TrialState.COMPLETE) < 2)
+    return row(trials, 0, wrong, tracebacks, started)
+
+
+def drill_links(work: Path, bert: Path, trials: int) -> dict:
+    """Links planted where a run writes (.fintune-run, steps.jsonl, metrics.jsonl): --resume and
+    --overwrite refuse in one line, and the files they point to keep their contents."""
+    import shutil
+
+    started = time.time()
+    lost = wrong = tracebacks = 0
+    names = [".fintune-run", "steps.jsonl", "metrics.jsonl"]
+    for trial in range(trials):
+        run = work / f"linked_{trial}"
+        shutil.copytree(work / "reference", run, dirs_exist_ok=True)
+        name = names[trial % len(names)]
+        outside = work / f"precious_{trial}.txt"
+        outside.write_text("keep me")
+        (run / name).unlink(missing_ok=True)
+        (run / name).symlink_to(outside)
+        cfg = config(work, bert, run, f"linked_{trial}")
+        for flag in ("--resume", "--overwrite"):
+            done = fintune("train", str(cfg), flag, "--no-progress")
+            tracebacks += traceback_in(done.stdout + done.stderr)
+            wrong += int(done.returncode != 2)
+        lost += int(outside.read_text() != "keep me")
+    return row(trials * 2, lost, wrong, tracebacks, started)
+
+
+def drill_alias_bomb(work: Path, bert: Path, trials: int) -> dict:
+    """A 1 KB config whose YAML aliases expand to 3.5 billion strings, under a 2 GB memory cap:
+    refused in one line (exit 2), well inside the cap."""
+    started = time.time()
+    wrong = tracebacks = 0
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 11)]
+    bomb = work / "bomb.yaml"
+    bomb.write_text("data:\n  label_map: &m\n" + "".join(f"    {line}\n" for line in lines))
+    for _ in range(trials):
+        done = subprocess.run(["bash", "-c", f"ulimit -v 2000000; {sys.executable} -m fintune data check {bomb}"],
+                              capture_output=True, text=True, timeout=300)
+        tracebacks += traceback_in(done.stdout + done.stderr)
+        wrong += int(done.returncode != 2 or "aliases" not in done.stdout + done.stderr)
+    return row(trials, 0, wrong, tracebacks, started)
+
+
+def drill_corrupt_listing(work: Path, bert: Path, trials: int) -> dict:
+    """Damaged runs (truncated metrics.json, a list for metrics, a YAML error, an alias bomb in a
+    received config.yaml) beside a good one: `fintune runs` lists the good one, skips each
+    damaged one with a warning line, exits 0."""
+    import shutil
+
+    started = time.time()
+    wrong = tracebacks = 0
+    damage = {"metrics.json": ['{"validation": {"accur', "[1, 2, 3]"],
+              "config.yaml": ["task: [classification\n", "x: &a [1, *a]\n"]}
+    cases = [(f, text) for f, texts in damage.items() for text in texts]
+    for trial in range(trials):
+        root = work / f"listing_{trial}"
+        shutil.copytree(work / "reference", root / "good", dirs_exist_ok=True)
+        shutil.copytree(work / "reference", root / "damaged", dirs_exist_ok=True)
+        file, text = cases[trial % len(cases)]
+        (root / "damaged" / file).write_text(text)
+        done = fintune("runs", str(root))
+        tracebacks += traceback_in(done.stdout + done.stderr)
+        wrong += int(done.returncode != 0 or "good" not in done.stdout or "skipping" not in done.stdout + done.stderr)
+    return row(trials, 0, wrong, tracebacks, started)
+
+
+def drill_disk_full(work: Path, bert: Path, trials: int) -> dict:
+    """Training, predict and export onto a 8 MiB tmpfs that fills up: exit 2 with one line naming
+    the path, no temporary file left, the earlier files intact. Needs root (mount); else the
+    row says it was skipped."""
+    import shutil
+
+    started = time.time()
+    disk = work / "disk"
+    disk.mkdir(exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        return row(0, 0, 0, 0, started, skipped="cannot mount a tmpfs here (needs root)")
+    lost = wrong = tracebacks = 0
+    try:
+        for trial in range(trials):
+            filler = disk / "filler"
+            keep = disk / "earlier.txt"
+            keep.write_text("earlier output")
+            free = shutil.disk_usage(disk).free
+            filler.write_bytes(b"\0" * max(free - (64 << 10), 0))
+            jobs = [("export", str(work / "reference"), "--output", str(disk / "hf")),
+                    ("predict", str(work / "reference"), "--input", str(work / "train.csv"), "--output",
+                     str(disk / "scored.csv")),
+                    ("train", str(config(work, bert, disk / "run", f"disk_{trial}", epochs=1)), "--no-progress")]
+            for job in jobs:
+                done = fintune(*job)
+                text = done.stdout + done.stderr
+                tracebacks += traceback_in(text)
+                wrong += int(done.returncode != 2 or "no space left" not in text)
+            left = [p.name for p in disk.rglob("*") if ".partial-" in p.name or ".tmp-" in p.name]
+            wrong += len(left)
+            lost += int(keep.read_text() != "earlier output")
+            filler.unlink()
+            shutil.rmtree(disk / "run", ignore_errors=True)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+    return row(trials * 3, lost, wrong, tracebacks, started)
+
+
 DRILLS = {
     "train_kill": lambda w, b, n: drill_train_kill(w, b, n),
     "predict_kill": lambda w, b, n: drill_predict_kill(w, b, max(1, n // 2)),
@@ -295,6 +494,13 @@ DRILLS = {
     "overwrite_crash": lambda w, b, n: drill_overwrite_crash(w, b, 2),
     "server_sigterm": lambda w, b, n: drill_server_sigterm(w, b, 4000),
     "explain_flood": lambda w, b, n: drill_explain_flood(w, b),
+    "export_kill": lambda w, b, n: drill_export_kill(w, b, 4),
+    "distill_kill": lambda w, b, n: drill_distill_kill(w, b, 2),
+    "tune_kill": lambda w, b, n: drill_tune_kill(w, b, 1),
+    "links": lambda w, b, n: drill_links(w, b, 3),
+    "alias_bomb": lambda w, b, n: drill_alias_bomb(w, b, 2),
+    "corrupt_listing": lambda w, b, n: drill_corrupt_listing(w, b, 4),
+    "disk_full": lambda w, b, n: drill_disk_full(w, b, 2),
 }
 
 
