@@ -442,9 +442,11 @@ def drill_corrupt_listing(work: Path, bert: Path, trials: int) -> dict:
         shutil.copytree(work / "reference", root / "damaged", dirs_exist_ok=True)
         file, text = cases[trial % len(cases)]
         (root / "damaged" / file).write_text(text)
-        done = fintune("runs", str(root))
+        done = fintune("runs", str(root), "--output", str(root / "runs.csv"))
         tracebacks += traceback_in(done.stdout + done.stderr)
-        wrong += int(done.returncode != 0 or "good" not in done.stdout or "skipping" not in done.stdout + done.stderr)
+        listed = (root / "runs.csv").read_text() if (root / "runs.csv").exists() else ""
+        wrong += int(done.returncode != 0 or "good" not in listed or "damaged" in listed
+                     or "skipping" not in done.stdout + done.stderr)
     return row(trials, 0, wrong, tracebacks, started)
 
 
@@ -461,6 +463,7 @@ def drill_disk_full(work: Path, bert: Path, trials: int) -> dict:
     if mounted.returncode != 0:
         return row(0, 0, 0, 0, started, skipped="cannot mount a tmpfs here (needs root)")
     lost = wrong = tracebacks = 0
+    failures: list[dict] = []
     try:
         for trial in range(trials):
             filler = disk / "filler"
@@ -476,7 +479,10 @@ def drill_disk_full(work: Path, bert: Path, trials: int) -> dict:
                 done = fintune(*job)
                 text = done.stdout + done.stderr
                 tracebacks += traceback_in(text)
-                wrong += int(done.returncode != 2 or "no space left" not in text)
+                bad = done.returncode != 2 or "no space left" not in text.lower()
+                wrong += int(bad)
+                if bad:
+                    failures.append({"job": job[0], "code": done.returncode, "tail": text[-400:]})
             left = [p.name for p in disk.rglob("*") if ".partial-" in p.name or ".tmp-" in p.name]
             wrong += len(left)
             lost += int(keep.read_text() != "earlier output")
@@ -484,7 +490,7 @@ def drill_disk_full(work: Path, bert: Path, trials: int) -> dict:
             shutil.rmtree(disk / "run", ignore_errors=True)
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
-    return row(trials * 3, lost, wrong, tracebacks, started)
+    return row(trials * 3, lost, wrong, tracebacks, started, failures=failures)
 
 
 DRILLS = {

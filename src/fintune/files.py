@@ -264,6 +264,8 @@ def _alive(pid: int) -> bool:
 
 def describe_os_error(exc: OSError) -> str:
     """An OS error as one line that names the path."""
+    if exc.errno == errno.ENOSPC:
+        return str(no_space(Path(exc.filename or "?"), "writing"))
     where = f" {exc.filename}" if exc.filename else ""
     reason = exc.strerror or type(exc).__name__
     return f"cannot use{where}: {reason}"
