@@ -17,6 +17,7 @@ SRC = Path(__file__).parent.parent / "src"
 LAYERS: list[tuple[str, ...]] = [
     ("fintune.errors", "fintune.console", "fintune.files"),
     ("fintune.strategies",),  # declarations only at import time (torch loads when one runs)
+    ("fintune.tasks",),  # declarations: what each task's labels and answers are
     ("fintune.config",),
     ("fintune.data",),
     ("fintune.scoring",),

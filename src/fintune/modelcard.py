@@ -11,6 +11,7 @@ from fintune.config import RunConfig
 from fintune.models.catalogue import CATALOGUE
 from fintune.models.predictor import Predictor
 from fintune.scoring.intervals import format_interval
+from fintune.tasks import task_of
 
 HEADLINE = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
             "directional_accuracy")
@@ -130,8 +131,9 @@ def card_data(cfg: RunConfig, metrics: dict[str, Any], model: Predictor) -> Mode
         cfg.model.backbone if model.uses_backbone() and _is_hub_id(cfg.model.backbone) else None)
     dataset = _dataset_name(cfg.data.train, cfg.data.format)
     # Rows of feature columns are a table, whatever reads them.
-    task_type = PIPELINE_TAGS[cfg.task] if cfg.data.text_column or cfg.data.tokens_column or cfg.data.messages_column \
-        else TABULAR_TAGS.get(cfg.task, PIPELINE_TAGS[cfg.task])
+    spec = task_of(cfg.task)
+    task_type = spec.pipeline_tag if cfg.data.text_column or cfg.data.tokens_column or cfg.data.messages_column \
+        else spec.tabular_pipeline_tag or spec.pipeline_tag
     results = [
         EvalResult(task_type=task_type, dataset_type=dataset, dataset_name=dataset, dataset_split=split,
                    metric_type=name, metric_value=float(metrics[split][name]))
@@ -173,24 +175,14 @@ def _version() -> str:
         return "(source tree)"
 
 
-PIPELINE_TAGS = {"classification": "text-classification", "regression": "text-classification",
-                 "generation": "text-generation", "token_classification": "token-classification"}
-TABULAR_TAGS = {"classification": "tabular-classification", "regression": "tabular-regression"}
-
-
 def _outputs_line(task: str) -> str:
-    if task == "token_classification":
-        return "Entities come with the mean probability of their tags, a rough confidence"
-    if task == "generation":
-        return "Answers are generated text and can be wrong with no sign of doubt"
-    return "Predictions come with class probabilities"
+    return task_of(task).card_outputs
 
 
 def _calibration(metrics: dict[str, Any], task: str) -> str:
-    if task == "generation":
-        return "Generated answers carry no probabilities; nothing is calibrated."
-    if task == "token_classification":
-        return "Tag probabilities are the model's softmax, not calibrated; entity scores are exact-span matches."
+    fixed = task_of(task).card_calibration
+    if fixed is not None:
+        return fixed
     cal = metrics.get("calibration")
     if not cal:
         return "Probabilities are the model's softmax, not calibrated on held-out data."

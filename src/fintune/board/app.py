@@ -27,10 +27,10 @@ from fintune.config import RunConfig, dump_config, validate_config
 from fintune.data import Examples
 from fintune.data.load import read_table
 from fintune.errors import FintuneError
-from fintune.evaluation import primary_metric
 from fintune.models.kinds.generation import GenerationPredictor
 from fintune.predictors import FintuneModel, TaggerPredictor
 from fintune.rundir import read_run_files
+from fintune.tasks import task_of
 from fintune.strategies import STRATEGIES
 
 BOARD = ".board"  # under the runs folder: uploads and the configs the board wrote
@@ -131,7 +131,7 @@ def runs_table(runs: Path, jobs: Jobs) -> pd.DataFrame:
             continue
         task = str(cfg.get("task") or "classification")
         try:
-            name = "exact_match" if task == "generation" else primary_metric(task)[0]
+            name = task_of(task).headline_metric
         except ValueError:
             rows.append({"run": run.name, "status": f"damaged: unknown task {task!r} in its config.yaml"})
             continue

@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Task = Literal["classification", "regression", "generation", "token_classification"]
+from fintune.tasks import task_names
+
+# The registered tasks (fintune.tasks), in their order; a new task is registered there only.
+Task = Literal[task_names()]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):

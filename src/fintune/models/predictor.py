@@ -34,6 +34,7 @@ from fintune.models.metadata import META, RunMeta
 from fintune.models.onnx import ONNX_FILE, OnnxModel
 from fintune.scoring.calibration import apply_temperature
 from fintune.scoring.groups import FairThresholds, GroupThresholds, group_decision
+from fintune.tasks import task_of
 
 ADAPTER = "adapter_config.json"
 OnBatch = Callable[[int], None] | None
@@ -258,7 +259,7 @@ class Predictor:
     @property
     def explanation_method(self) -> str | None:
         """How :func:`fintune.evaluation.explain.explain` explains this model (classification only)."""
-        return self.explanation if self.task == "classification" else None
+        return self.explanation if task_of(self.task).scores_classes else None
 
     # ------------------------------------------------------------ inputs
 
@@ -297,9 +298,9 @@ class Predictor:
                             f"rows with that column (FintuneModel.examples_of) or Examples(..., pairs=...)",
                             file=examples.source, column=column)
         out, vectors = self._raw_scores(self.inputs(examples), batch_size, on_batch, with_vectors)
-        if self.temperature is not None and self.task == "classification":
+        if self.temperature is not None and task_of(self.task).scores_classes:
             out = apply_temperature(out, self.temperature)
-        if self.task == "regression" and self.meta.target_scale is not None:
+        if task_of(self.task).answer == "value" and self.meta.target_scale is not None:
             out = self.meta.target_scale.inverse(out)
         return out, vectors
 
@@ -319,7 +320,7 @@ class Predictor:
         """
         examples = self.as_examples(data)
         out = self.outputs(examples, batch_size)
-        if self.task == "regression":
+        if task_of(self.task).answer == "value":
             return aligned(data, [float(v) for v in out], "prediction")
         groups = None
         if self.group_thresholds is not None and isinstance(data, pd.DataFrame):
@@ -329,7 +330,7 @@ class Predictor:
     def predict_proba(self, data: Any, batch_size: int = 64) -> Any:
         """Class probabilities (after the fitted temperature), one column per label: a
         DataFrame on the input's index for a DataFrame, else a list of rows."""
-        if self.task != "classification" or not self.has_scores:
+        if not task_of(self.task).scores_classes or not self.has_scores:
             raise FintuneError(f"predict_proba is for classification models; this is a {self.task} model: "
                                "use predict")
         out = self.outputs(self.as_examples(data), batch_size)
@@ -363,7 +364,7 @@ class Predictor:
 
         With per-group thresholds, ``frame`` must hold the group column.
         """
-        if self.task == "regression":
+        if task_of(self.task).answer == "value":
             return {"prediction": out}
         assert self.label_names is not None
         groups = None

@@ -37,6 +37,7 @@ from fintune.scoring.calibration import apply_temperature, choose_temperature, e
 from fintune.scoring.threshold import choose_threshold
 from fintune.strategies import build_strategy
 from fintune.data.report import TokenCounter
+from fintune.tasks import task_of
 from fintune.training import loop
 from fintune.training.preference import build_objective
 from fintune.training.distributed import is_main_process
@@ -169,7 +170,7 @@ def evaluate_scores(model: FintuneModel, splits: dict[str, Examples], label_name
     # the threshold reuses validation's outputs.
     outputs = {name: model.outputs(ex, cfg.train.eval_batch_size) for name, ex in splits.items()}
     calibration = None
-    if cfg.task == "classification" and cfg.decision.temperature_scaling:
+    if task_of(cfg.task).scores_classes and cfg.decision.temperature_scaling:
         outputs, calibration = _calibrate(outputs, splits, model)
     model.threshold = _decision_threshold(outputs["validation"], splits["validation"].labels, cfg)
     metrics: dict[str, Any] = {"label_names": label_names}

@@ -19,8 +19,9 @@ from sklearn.metrics import (
 )
 
 from fintune.scoring.calibration import expected_calibration_error
+from fintune.tasks import TASKS, task_of
 
-TASKS = ("classification", "regression")
+SCORED = ("class", "value")  # the answers scored here; tags and texts have metrics of their own
 
 # Name parts that mark a metric where lower is better; anything else is "higher is better".
 _LOWER_IS_BETTER = frozenset({
@@ -151,19 +152,16 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
     return out
 
 
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-
-
 def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
                     label_names: list[str] | None, threshold: float | None = None) -> dict[str, Any]:
     """Metrics for ``task``: class probabilities ``(n, k)`` or regression predictions.
 
     For classification without ``label_names`` the classes are named by index ("0", "1"...).
     """
-    _check_task(task)
-    if task == "regression":
+    answer = task_of(task).answer
+    if answer not in SCORED:
+        raise ValueError(f"compute_metrics scores classes and values; task {task!r} has its own metrics")
+    if answer == "value":
         return regression_metrics(y_true, outputs)
     outputs = np.asarray(outputs)
     if label_names is None:
@@ -176,13 +174,9 @@ def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
     return metrics
 
 
-PRIMARY = {"classification": ("weighted_f1", "max"), "regression": ("mse", "min"),
-           # Generation selects by the validation loss on the answers: generating every
-           # validation answer at each evaluation would cost more than the training steps.
-           "generation": ("loss", "min"),
-           # Entity-level micro F1 (exact span and type), as in the CoNLL shared tasks.
-           "token_classification": ("f1", "max"),
-           # Continued pretraining: the masked-token or next-token loss on held-out text.
+PRIMARY = {**{name: task.primary_metric for name, task in TASKS.items()},
+           # Continued pretraining (not a task of a run config): the masked-token or
+           # next-token loss on held-out text.
            "pretraining": ("loss", "min")}
 
 

@@ -1,0 +1,52 @@
+"""The task declaration and its registry."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+Answer = Literal["class", "value", "text", "tags"]
+
+
+class Task:
+    """One task: a subclass per task, registered by its ``name``; nothing is instantiated."""
+
+    name: ClassVar[str]
+    # What the model gives for one input: class probabilities, a number, generated text, a tag per word.
+    answer: ClassVar[Answer]
+    # The metric that picks checkpoints and early stopping by default, and its direction.
+    primary_metric: ClassVar[tuple[str, Literal["max", "min"]]]
+    # What a person compares runs by (the board's and `fintune runs`' column).
+    headline_metric: ClassVar[str]
+    # Class probabilities: what calibration, decision thresholds, fairness and drift read.
+    scores_classes: ClassVar[bool] = False
+    # Splits keep the label mix of the whole (classes to stratify by).
+    stratified: ClassVar[bool] = False
+    # The Hugging Face Hub's pipeline tag of its models, and of a model that reads table rows.
+    pipeline_tag: ClassVar[str]
+    tabular_pipeline_tag: ClassVar[str | None] = None
+    # The model card's lines: what its outputs are worth, and (None: the measured calibration)
+    # why its probabilities are not calibrated.
+    card_outputs: ClassVar[str]
+    card_calibration: ClassVar[str | None] = None
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register(cls: type[Task]) -> type[Task]:
+    """Class decorator: make ``cls`` available by its name."""
+    TASKS[cls.name] = cls
+    return cls
+
+
+def task_names() -> tuple[str, ...]:
+    """Every registered task's name, in registration order."""
+    return tuple(TASKS)
+
+
+def task_of(name: str) -> type[Task]:
+    """The task registered as ``name``; an error that lists the known ones."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
