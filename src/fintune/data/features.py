@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from fintune.tasks import task_of
 from fintune.data.clean import format_value, is_missing
 from fintune.errors import DataError
 
@@ -211,13 +212,13 @@ def _association(values: pd.Series, numeric: bool, labels: np.ndarray, task: str
         ok = ~np.isnan(x)
         if ok.sum() < 10 or np.ptp(x[ok]) == 0:
             return None
-        if task == "regression":
+        if task_of(task).answer == "value":
             return abs(float(pd.Series(x[ok]).corr(pd.Series(labels[ok]), method="spearman")))
         if len(np.unique(labels[ok])) == 2:
             auc = roc_auc_score(labels[ok], x[ok])
             return max(auc, 1 - auc)
         return None
-    if task == "regression":
+    if task_of(task).answer == "value":
         return None
     cats = values.map(_category)
     # Many categories with few rows each are IDs: pure by chance, not a leak.

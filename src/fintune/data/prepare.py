@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fintune.config import DataConfig, Task
+from fintune.tasks import task_of
 from fintune.data.clean import (
     drop_duplicates_and_conflicts, merge_conflicts, remove_overlap,
 )
@@ -69,7 +70,7 @@ def prepare_data(
         frames[split] = frame
 
     label_names = None
-    if task == "classification":
+    if task_of(task).answer == "class":
         label_names = resolve_label_names(cfg, frames["train"]["label"].tolist(), cfg.train)
         known_from = known_labels_hint(cfg)
         for split, frame in frames.items():
@@ -156,9 +157,10 @@ def load_examples(
     if require_labels or cfg.label_column in table.columns:
         check_columns(table, [(cfg.label_column, "label")], path)
         values = table[cfg.label_column]
-        if task == "regression":
+        answer = task_of(task).answer
+        if answer == "value":
             labels = target_values(values, path, cfg.label_column)
-        elif task == "generation":
+        elif answer == "text":
             labels = answer_texts(values, cfg, path)
         else:
             if label_names is None:
@@ -176,7 +178,7 @@ def load_examples(
 def _without_label_issues(train: Examples, cfg: DataConfig, task: Task, label_names: list[str] | None,
                           seed: int) -> tuple[Examples, dict[str, Any]]:
     """The training split less the rows cleanlab flags (data.clean.drop_label_issues)."""
-    if task != "classification" or label_names is None:
+    if task_of(task).answer != "class" or label_names is None:
         raise DataError("data.clean.drop_label_issues is for classification labels; turn it off for "
                         f"task {task}", file=cfg.train)
     from fintune.data.label_issues import find_label_issues
@@ -252,9 +254,10 @@ def _labelled_frame(table: pd.DataFrame, cfg: DataConfig, task: Task, source: st
 
 def _labels_of(values: pd.Series, task: Task, cfg: DataConfig, source: str) -> Any:
     """The label column as the task reads it: targets, answers, or label names."""
-    if task == "regression":
+    answer = task_of(task).answer
+    if answer == "value":
         return target_values(values, source, cfg.label_column)
-    if task == "generation":
+    if answer == "text":
         return answer_texts(values, cfg, source)
     return map_labels(label_texts(values), cfg, source, cfg.label_column)
 
@@ -299,7 +302,7 @@ def _sample(train: pd.DataFrame, rows: int | None, seed: int, task: Task) -> pd.
     from sklearn.model_selection import train_test_split
 
     labels = train["label"].to_numpy()
-    stratify = labels if task == "classification" and np.bincount(labels).min() >= 2 else None
+    stratify = labels if task_of(task).stratified and np.bincount(labels).min() >= 2 else None
     kept, _ = train_test_split(np.arange(len(train)), train_size=rows, random_state=seed, stratify=stratify)
     kept = np.sort(kept)  # keep time order for a time split
     return train.iloc[kept]

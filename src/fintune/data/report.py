@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fintune.tasks import task_of
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -50,7 +52,7 @@ def build_report(
         report["class_balance"] = {
             name: class_balance(ex.labels, label_names) for name, ex in present.items()
         }
-    elif task == "generation":
+    elif task_of(task).answer == "text":
         report["answers"] = {name: answer_stats(ex.labels) for name, ex in present.items()}
     else:
         report["target"] = {name: target_stats(ex.labels) for name, ex in present.items()}

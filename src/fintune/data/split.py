@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from fintune.tasks import task_of
 from fintune.config import SplitConfig, Task
 from fintune.data.clean import is_missing
 from fintune.errors import ConfigError, DataError
@@ -65,7 +66,7 @@ def carve(
     if cfg.method == "time":
         return _time_split(frame, n_val, n_test, source, cfg.gap)
     if cfg.method == "stratified":
-        if task != "classification":
+        if not task_of(task).stratified:
             note = f"stratified split needs classes; {task} labels were split at random"
         else:
             try:

@@ -17,6 +17,8 @@ class Task:
     primary_metric: ClassVar[tuple[str, Literal["max", "min"]]]
     # What a person compares runs by (the board's and `fintune runs`' column).
     headline_metric: ClassVar[str]
+    # The metrics its validation computes, when they are fixed (None: the metric function's keys).
+    validation_metrics: ClassVar[tuple[str, ...] | None] = None
     # Class probabilities: what calibration, decision thresholds, fairness and drift read.
     scores_classes: ClassVar[bool] = False
     # Splits keep the label mix of the whole (classes to stratify by).

@@ -11,6 +11,7 @@ class Generation(Task):
     # evaluation would cost more than the training steps.
     primary_metric = ("loss", "min")
     headline_metric = "exact_match"
+    validation_metrics = ("loss",)  # fintune.models.generation.answer_loss
     pipeline_tag = "text-generation"
     card_outputs = "Answers are generated text and can be wrong with no sign of doubt"
     card_calibration = "Generated answers carry no probabilities; nothing is calibrated."

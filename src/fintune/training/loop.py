@@ -30,6 +30,7 @@ from fintune.scoring.metrics import compute_metrics, metric_mode, primary_metric
 from fintune.models.inference import Inputs, autocast, model_outputs, resolve_precision
 from fintune.strategies import Strategy, count_parameters
 from fintune.strategies.base import head_parameters
+from fintune.tasks import task_of
 from fintune.training import checkpoint
 from fintune.data.batching import collate, epoch_batches, lengths_of
 from fintune.training.distributed import Distributed, world_size
@@ -109,6 +110,7 @@ class Supervised:
     def __init__(self, labels: np.ndarray, task: str, weights: torch.Tensor | None = None,
                  focal_gamma: float | None = None, row_weights: np.ndarray | None = None) -> None:
         self.labels, self.task, self.weights = torch.tensor(labels), task, weights
+        self.values = task_of(task).answer == "value"  # mean squared error, not cross-entropy
         self.focal_gamma = focal_gamma
         # data.weight_column: each row's share of the batch loss (a weak label's confidence).
         self.row_weights = None if row_weights is None else torch.tensor(row_weights, dtype=torch.float32)
@@ -117,7 +119,7 @@ class Supervised:
         logits, labels = logits.float(), self.labels[index].to(logits.device)
         if self.row_weights is not None:
             return self._weighted(logits, labels, self.row_weights[index].to(logits.device))
-        if self.task == "regression":
+        if self.values:
             return torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
         weights = None if self.weights is None else self.weights.to(logits.device)
         if self.focal_gamma is None:
@@ -131,7 +133,7 @@ class Supervised:
 
     def _weighted(self, logits: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """The row-weighted mean loss (class weights, when set, multiply in)."""
-        if self.task == "regression":
+        if self.values:
             loss = (logits.squeeze(-1) - labels.float()) ** 2
         else:
             loss = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
@@ -143,7 +145,7 @@ class Supervised:
 def _eval_metrics(outputs: np.ndarray, labels: np.ndarray, task: str,
                   label_names: list[str] | None) -> dict[str, Any]:
     metrics = compute_metrics(task, labels, outputs, label_names)
-    if task == "classification":
+    if task_of(task).scores_classes:
         picked = outputs[np.arange(len(labels)), labels]
         metrics["loss"] = float(-np.mean(np.log(np.clip(picked, 1e-12, None))))
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
@@ -160,12 +162,11 @@ def check_metric(cfg: TrainConfig, validation: Examples, task: str, label_names:
     """Raise a ConfigError when the tracked metric is not one this task computes."""
     name = tracked_metric(cfg, task)[0]
     n, k = len(validation.labels), len(label_names or [])
-    if task == "generation":
-        known: dict[str, Any] = {"loss": None}  # see fintune.models.generation.answer_loss
-    elif task == "token_classification":  # see fintune.tagging.metrics.entity_scores
-        known = dict.fromkeys(("f1", "precision", "recall", "macro_f1", "word_accuracy"))
+    spec = task_of(task)
+    if spec.validation_metrics is not None:
+        known: dict[str, Any] = dict.fromkeys(spec.validation_metrics)
     else:
-        dummy = np.zeros(n) if task == "regression" else np.full((n, k), 1.0 / max(k, 1))
+        dummy = np.zeros(n) if spec.answer == "value" else np.full((n, k), 1.0 / max(k, 1))
         known = _eval_metrics(dummy, validation.labels, task, label_names)
     if name not in known:
         raise ConfigError(f"train.early_stopping.metric '{name}' is not a validation metric of this "
@@ -270,13 +271,13 @@ def train(
             return collate(enc_train, part, pad_id), part
     if objective is None:
         weights = (_class_weights(train_data.labels, len(label_names or []))
-                   if cfg.class_weights and task == "classification" else None)
+                   if cfg.class_weights and task_of(task).scores_classes else None)
         objective = Supervised(train_data.labels, task, weights,
                                focal_gamma=cfg.focal_gamma if cfg.loss == "focal" else None,
                                row_weights=train_data.weights)
 
     # Oversampling draws the epoch's rows from the labels; regression and soft targets do not.
-    sample_labels = train_data.labels if cfg.oversample and task == "classification" else None
+    sample_labels = train_data.labels if cfg.oversample and task_of(task).scores_classes else None
     per_epoch = (dp.steps_per_epoch if dp else
                  -(-len(epoch_batches(lengths, cfg.batch_size, seed, 0, cfg.group_by_length, sample_labels))
                    // cfg.grad_accum_steps))
