@@ -20,6 +20,7 @@ import pandas as pd
 from fintune.errors import FintuneError, needs
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import model_folder
+from fintune.tasks import task_of
 
 
 def predict_udf(run: str | Path, *, batch_size: int = 256, threads: int | None = None) -> Any:
@@ -31,10 +32,10 @@ def predict_udf(run: str | Path, *, batch_size: int = 256, threads: int | None =
     from fintune.data.columns import input_columns
 
     meta = RunMeta.read(model_folder(run))
-    if meta.task not in ("classification", "regression"):
+    if task_of(meta.task).answer not in ("class", "value"):
         raise FintuneError(f"the Spark UDF returns labels and probabilities or values; this is a {meta.task} model: "
                            "use `fintune predict` or the Ray engine")
-    if meta.task == "regression":
+    if task_of(meta.task).answer == "value":
         fields = [StructField("prediction", DoubleType())]
     else:
         fields = [StructField("predicted_label", StringType())] + [

@@ -24,6 +24,7 @@ from fintune.evaluation.robustness import robustness_suite
 from fintune.models.metadata import RunMeta
 from fintune.predictors import FintuneModel, model_folder
 from fintune.rundir import METRICS, load_split, read_metrics, split_names
+from fintune.tasks import task_of
 
 
 def held_out_split(run: str | Path) -> str:
@@ -42,7 +43,7 @@ def examples_and_table(run: str | Path, data: str | Path | None,
 
 
 def _binary(model: FintuneModel) -> None:
-    if model.task != "classification" or len(model.label_names or []) != 2:
+    if not task_of(model.task).scores_classes or len(model.label_names or []) != 2:
         raise FintuneError("fairness metrics need a binary classification model (approve/reject, flag/pass)")
 
 
@@ -113,7 +114,7 @@ def robustness(run: str | Path, *, data: str | Path | None = None, seed: int = 0
                model: FintuneModel | None = None) -> dict[str, Any]:
     """The perturbation suite on the run's test split (or ``data``)."""
     model = model or FintuneModel.load(run)
-    if model.task != "classification":
+    if not task_of(model.task).scores_classes:
         raise FintuneError("the robustness suite scores classification models")
     examples, _ = examples_and_table(run, data, model)
     return robustness_suite(model, examples, seed=seed)

@@ -12,6 +12,7 @@ from rich.console import Console
 from fintune.errors import FintuneError
 from fintune.graph.ner import EntityLike
 from fintune.graph.progress import OnBatch, progress_bar
+from fintune.tasks import task_of
 
 SENTIMENT_TASKS = ("classification", "regression")
 
@@ -58,7 +59,7 @@ def sentiment_values(task: str, label_names: Sequence[str] | None, outputs: np.n
     """One number per row: the value (regression), or the polarity-weighted class
     probabilities, P(positive) - P(negative), in [-1, 1] (classification)."""
     out = np.asarray(outputs, dtype=np.float64)
-    if task == "regression":
+    if task_of(task).answer == "value":
         return out.reshape(-1)
     return out @ polarities(label_names)
 
@@ -68,7 +69,7 @@ def check_sentiment_model(model: SentimentModel) -> None:
     if model.task not in SENTIMENT_TASKS:
         raise FintuneError(f"the sentiment run is a {model.task} run; it must be classification "
                            "(with positive/negative-like labels) or regression")
-    if model.task == "classification":
+    if task_of(model.task).scores_classes:
         polarities(model.label_names)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fintune.config import GBMConfig
+from fintune.tasks import task_of
 
 GBM_FILE = "gbm.txt"
 
@@ -39,7 +40,7 @@ class GBMModel:
         that many boosters on different row and column samples (seeds ``seed``, ``seed + 1``...)."""
         import lightgbm as lgb
 
-        if task == "regression":
+        if task_of(task).answer == "value":
             objective = {"objective": "regression", "metric": "l2"}
         elif num_labels == 2:
             objective = {"objective": "binary", "metric": "binary_logloss"}
@@ -66,7 +67,7 @@ class GBMModel:
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (n, k), or predictions (n,) for regression; the mean over the bags."""
         out = np.mean([np.asarray(b.predict(x, num_iteration=b.best_iteration or None)) for b in self.boosters], axis=0)
-        if self.task == "regression":
+        if task_of(self.task).answer == "value":
             return out.astype(np.float32)
         if out.ndim == 1:  # binary: P(second class)
             out = np.stack([1 - out, out], axis=1)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from fintune.config import LinearConfig
+from fintune.tasks import task_of
 
 LINEAR_FILE = "linear.json"
 
@@ -38,7 +39,7 @@ class LinearModel:
 
         start = time.perf_counter()
         x = np.asarray(x, dtype=np.float64)
-        if task == "regression":
+        if task_of(task).answer == "value":
             # Ridge's alpha is 1 / (2C) in the same units as logistic regression's C.
             search = GridSearchCV(Ridge(), {"alpha": [1 / (2 * c) for c in cfg.C]}, scoring="neg_mean_squared_error",
                                   cv=KFold(cfg.folds, shuffle=True, random_state=seed))
@@ -63,7 +64,7 @@ class LinearModel:
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (n, k), or predictions (n,) for regression."""
         z = np.asarray(x, dtype=np.float64) @ self.coef.T + self.intercept
-        if self.task == "regression":
+        if task_of(self.task).answer == "value":
             return z.reshape(-1).astype(np.float32)
         if z.shape[1] == 1:  # binary: the logit of the second class
             p = 1 / (1 + np.exp(-z[:, 0]))

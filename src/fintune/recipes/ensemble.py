@@ -28,6 +28,7 @@ from fintune.rundir import RunFolder
 from fintune.scoring.metrics import compute_metrics
 from fintune.training.distributed import is_main_process
 from fintune.training.loop import tracked_metric
+from fintune.tasks import task_of
 
 FEATURES_ONLY = ("mlp", "gbm", "linear")
 
@@ -54,7 +55,7 @@ def greedy_selection(outputs: list[np.ndarray], y: np.ndarray, task: str, rounds
     name, mode = metric
 
     def loss(pred: np.ndarray) -> float:
-        if task == "regression" and name in ("loss", "mse"):
+        if task_of(task).answer == "value" and name in ("loss", "mse"):
             return float(np.mean((pred.reshape(-1) - y) ** 2))
         if name == "loss":
             return float(-np.mean(np.log(np.clip(pred[np.arange(len(y)), y], 1e-12, None))))
@@ -109,7 +110,7 @@ class EnsembleRecipe(Recipe):
         y_val = np.asarray(data.validation.labels)
         val_outputs = [m.outputs(data.validation, cfg.train.eval_batch_size) for m in members.values()]
         metric = tracked_metric(cfg.train, cfg.task) if cfg.model.ensemble.selection == "metric" else ("loss", "min")
-        weights = greedy_selection(val_outputs, y_val if cfg.task == "regression" else y_val.astype(np.int64),
+        weights = greedy_selection(val_outputs, y_val if task_of(cfg.task).answer == "value" else y_val.astype(np.int64),
                                    cfg.task, cfg.model.ensemble.rounds, metric, data.label_names)
         console.print(f"ensemble weights (greedy selection on validation {metric[0]}): "
                       + ", ".join(f"{k} {w:.2f}" for k, w in zip(members, weights)))
@@ -133,7 +134,7 @@ def _validation_loss(task: str, y: np.ndarray, outputs: list[np.ndarray], weight
     """Log loss (squared error for regression) of the weighted mean of the members' validation
     outputs, from the outputs selection already computed (the ensemble's temperature aside)."""
     mixed = sum(w * out for w, out in zip(weights, outputs))
-    if task == "regression":
+    if task_of(task).answer == "value":
         return float(np.mean((np.asarray(mixed).reshape(-1) - y) ** 2))
     return float(-np.mean(np.log(np.clip(mixed[np.arange(len(y)), y.astype(np.int64)], 1e-12, None))))
 

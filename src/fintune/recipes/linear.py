@@ -15,6 +15,7 @@ from fintune.recipes.base import TrainOptions, register_recipe
 from fintune.recipes.sentence import SentenceRecipe
 from fintune.rundir import RunFolder
 from fintune.training import loop
+from fintune.tasks import task_of
 
 
 @register_recipe
@@ -31,11 +32,11 @@ class LinearRecipe(SentenceRecipe):
         run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
         model = LinearModel.fit(cfg.model.linear, cfg.task, len(data.label_names or [None]),
                                 inputs(train_examples)["features"], train_examples.labels, cfg.seed)
-        console.print(f"{'ridge' if cfg.task == 'regression' else 'logistic'} regression on the features, "
+        console.print(f"{'ridge' if task_of(cfg.task).answer == 'value' else 'logistic'} regression on the features, "
                       f"C = {model.c:g} ({cfg.model.linear.folds}-fold cross-validation on training)")
         params = int(model.coef.size + model.intercept.size)
         training = {
-            "metric": "cross-validated " + ("mse" if cfg.task == "regression" else "log loss"),
+            "metric": "cross-validated " + ("mse" if task_of(cfg.task).answer == "value" else "log loss"),
             "train_rows": len(train_examples), "best_metric": None, "best_step": 0, "global_step": 0,
             "stopped_early": False, "train_seconds": round(model.train_seconds, 3), "eval_seconds": 0.0,
             "train_samples_per_s": round(len(train_examples) / max(model.train_seconds, 1e-9), 3),

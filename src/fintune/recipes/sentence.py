@@ -73,7 +73,7 @@ class SentenceRecipe(Recipe):
         prompt = kind.new_prompt(cfg.model, tokenizer, data.label_names, cfg.data.instruction_column is not None)
         windows = kind.new_windows(cfg.model)
         inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt, windows)
-        scale = TargetScale.fit(data.train.labels) if cfg.task == "regression" else None
+        scale = TargetScale.fit(data.train.labels) if task_of(cfg.task).answer == "value" else None
         fitted = scaled(data, scale)  # what training sees; evaluation below reads the real targets
         train_examples, objective = (options.objective_for(fitted.train) if options.objective_for
                                      else (fitted.train, None))
@@ -86,7 +86,7 @@ class SentenceRecipe(Recipe):
         predictor = FintuneModel(model, tokenizer, meta, resolve_precision(cfg.train.eval_precision, device),
                                  features=features)
         splits = held_out(data.validation, data.test)
-        if cfg.task == "generation":
+        if task_of(cfg.task).answer == "text":
             answers = Inputs(tokenizer, cfg.model.max_length, None, prompt.with_answers())
             metrics = _evaluate_generation(predictor, splits, answers, cfg.train.eval_batch_size, run)
         else:
@@ -107,7 +107,7 @@ class SentenceRecipe(Recipe):
         evaluator = None
         batcher = None
         train_inputs = inputs
-        if cfg.task == "generation":
+        if task_of(cfg.task).answer == "text":
             # Generation trains and validates on prompt + answer; it predicts from the prompt alone.
             train_inputs = Inputs(inputs.tokenizer, cfg.model.max_length, None, inputs.prompt.with_answers())
             objective = generation.AnswerLoss(train_inputs(train_examples))

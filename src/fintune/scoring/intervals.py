@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from fintune.tasks import task_of
+
 RESAMPLES = 1000
 LEVEL = 0.95
 MAX_CELLS = 20_000_000  # resamples x rows per chunk, so memory stays bounded on large splits
@@ -80,7 +82,7 @@ def bootstrap_intervals(task: str, y_true: Any, outputs: Any, threshold: float |
     an empty ``metrics`` when there are fewer than 2 rows or the task has no such metrics."""
     result: dict[str, Any] = {"method": "percentile bootstrap over rows", "level": level, "resamples": resamples,
                               "metrics": {}}
-    if task not in ("classification", "regression"):
+    if task_of(task).answer not in ("class", "value"):
         return result
     y = np.asarray(y_true)
     n = y.shape[0]
@@ -90,7 +92,7 @@ def bootstrap_intervals(task: str, y_true: Any, outputs: Any, threshold: float |
     draws: dict[str, list[np.ndarray]] = {}
     for size in _chunks(n, resamples):
         idx = rng.integers(0, n, size=(size, n))
-        if task == "classification":
+        if task_of(task).scores_classes:
             part = _classification(y.astype(np.int64), np.asarray(outputs, dtype=np.float64), threshold, idx)
         else:
             part = _regression(y.astype(np.float64), np.asarray(outputs, dtype=np.float64).reshape(-1), idx)

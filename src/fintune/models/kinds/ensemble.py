@@ -14,6 +14,7 @@ from fintune.errors import FintuneError
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import OnBatch, Predictor, register_predictor
 from fintune.scoring.calibration import apply_temperature
+from fintune.tasks import task_of
 
 MEMBERS = "members"
 
@@ -90,6 +91,6 @@ class EnsemblePredictor(Predictor):
         assert total is not None, "an ensemble has a member with a positive weight"
         if on_batch:
             on_batch(len(examples))
-        if self.temperature is not None and self.task == "classification":
+        if self.temperature is not None and task_of(self.task).scores_classes:
             total = apply_temperature(total, self.temperature)
         return total, vectors

@@ -12,6 +12,7 @@ from fintune.models.fusion import new_encoder
 from fintune.models.long_text import LongTextModel
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import Predictor, register_predictor
+from fintune.tasks import task_of
 
 
 @register_predictor("long_text")
@@ -28,7 +29,7 @@ class LongTextPredictor(Predictor):
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
               load_kwargs: dict[str, Any]) -> torch.nn.Module:
         encoder = new_encoder(cfg)
-        num_labels = 1 if task == "regression" else len(label_names or [])
+        num_labels = 1 if task_of(task).answer == "value" else len(label_names or [])
         dropout = cfg.dropout if cfg.dropout is not None else 0.1
         return LongTextModel(encoder, cfg.long_text.pooling, num_labels, dropout)
 

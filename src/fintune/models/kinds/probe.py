@@ -12,6 +12,7 @@ from fintune.models.fusion import new_encoder
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import Predictor, register_predictor
 from fintune.models.probe import ProbeHead, ProbeModel
+from fintune.tasks import task_of
 
 
 @register_predictor("probe")
@@ -28,7 +29,7 @@ class ProbePredictor(Predictor):
               load_kwargs: dict[str, Any]) -> torch.nn.Module:
         encoder = new_encoder(cfg)
         encoder.requires_grad_(False)
-        num_labels = 1 if task == "regression" else len(label_names or [])
+        num_labels = 1 if task_of(task).answer == "value" else len(label_names or [])
         return ProbeModel(encoder, ProbeHead(encoder.config.hidden_size, num_labels))
 
     @classmethod

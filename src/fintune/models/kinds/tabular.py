@@ -12,6 +12,7 @@ from fintune.config import ModelConfig
 from fintune.models.fusion import FusionModel, load_fusion, new_encoder
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import Predictor, register_predictor
+from fintune.tasks import task_of
 
 
 @register_predictor("fusion")
@@ -28,7 +29,7 @@ class FusionPredictor(Predictor):
     @classmethod
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
               load_kwargs: dict[str, Any]) -> torch.nn.Module:
-        num_labels = 1 if task == "regression" else len(label_names or [])
+        num_labels = 1 if task_of(task).answer == "value" else len(label_names or [])
         encoder = None
         if cls.with_encoder:
             encoder = new_encoder(cfg)

@@ -13,6 +13,7 @@ from fintune.config import ModelConfig
 from fintune.models.backbones import load_model
 from fintune.models.metadata import RunMeta
 from fintune.models.predictor import ADAPTER, Predictor, adapter_base, register_predictor
+from fintune.tasks import task_of
 
 
 @register_predictor("text")
@@ -25,7 +26,7 @@ class TextPredictor(Predictor):
     def explanation_method(self) -> str | None:
         """Integrated Gradients over the words of a text; occlusion per column when the text is
         a table row serialized by fintune (a reviewer asks which column, not which word piece)."""
-        if self.task != "classification":
+        if not task_of(self.task).scores_classes:
             return None
         rows = self.data_config.text_column is None and self.data_config.feature_columns
         return "occlusion" if rows else "integrated_gradients"
@@ -49,7 +50,7 @@ class TextPredictor(Predictor):
     def folded(self) -> Predictor:
         """Logits divided by T are the classifier's output layer with its weight and bias divided
         by T: the same softmax, computed inside the Hugging Face model (after LoRA is merged)."""
-        if self.temperature is None or self.task != "classification" or self.is_adapter:
+        if self.temperature is None or not task_of(self.task).scores_classes or self.is_adapter:
             return self
         import copy
 
