@@ -16,8 +16,8 @@ SRC = Path(__file__).parent.parent / "src"
 # Lowest first. A module belongs to the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
     ("fintune.errors", "fintune.console", "fintune.files"),
+    ("fintune.tasks", "fintune.kinds"),  # declarations: each task's labels and answers, each kind's tasks
     ("fintune.strategies",),  # declarations only at import time (torch loads when one runs)
-    ("fintune.tasks",),  # declarations: what each task's labels and answers are
     ("fintune.config",),
     ("fintune.data",),
     ("fintune.scoring",),

@@ -30,6 +30,7 @@ from fintune.errors import FintuneError
 from fintune.models.kinds.generation import GenerationPredictor
 from fintune.predictors import FintuneModel, TaggerPredictor
 from fintune.rundir import read_run_files
+from fintune.kinds import kind_names
 from fintune.tasks import task_of
 from fintune.strategies import STRATEGIES
 
@@ -405,7 +406,7 @@ def build_board(runs: Path) -> Any:
             load = gr.Button("Load columns", elem_id="load-columns")
             with gr.Row():
                 task = gr.Radio(["classification", "regression", "generation"], value="classification", label="task")
-                kind = gr.Dropdown(["text", "fusion", "mlp", "gbm", "causal"], value="text", label="model kind")
+                kind = gr.Dropdown(list(kind_names()), value="text", label="model kind")
             with gr.Row():
                 text_column = gr.Dropdown([], label="text column", allow_custom_value=True)
                 feature_columns = gr.Dropdown([], multiselect=True, label="feature columns")

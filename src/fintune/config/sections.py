@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fintune.kinds import kind_names, member_kinds
 from fintune.tasks import task_names
 
 # The registered tasks (fintune.tasks), in their order; a new task is registered there only.
@@ -213,7 +214,7 @@ class LinearConfig(Strict):
     class_weight: Literal["balanced"] | None = None
 
 
-MemberKind = Literal["text", "fusion", "mlp", "gbm", "linear"]
+MemberKind = Literal[member_kinds()]  # type: ignore[valid-type]  # declared in fintune.kinds
 
 
 class EnsembleConfig(Strict):
@@ -259,7 +260,7 @@ class ModelConfig(Strict):
     trust_remote_code: bool = False
     dropout: float | None = Field(None, ge=0, lt=1)
     num_layers: int | None = Field(None, ge=1, description="keep only the first N transformer layers")
-    kind: Literal["text", "long_text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"] = Field(
+    kind: Literal[kind_names()] = Field(  # type: ignore[valid-type]  # declared in fintune.kinds
         "text", description="text: the encoder reads the text; long_text: it reads every window of a long "
         "document and pools them (model.long_text); probe: a linear layer on the frozen encoder's "
         "sentence vector (computed once; cheap, and what DP-SGD trains best); fusion: the encoder's sentence vector "

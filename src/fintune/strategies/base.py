@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from fintune.kinds import kind_names
 from fintune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from torch.optim.lr_scheduler import LRScheduler
 
 # What the config knows of models and tasks, spelled once for the strategies' declarations.
-ALL_KINDS = frozenset({"text", "long_text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"})
+ALL_KINDS = frozenset(kind_names())
 ALL_TASKS = frozenset({"classification", "regression", "generation", "token_classification"})
 
 
