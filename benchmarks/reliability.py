@@ -471,8 +471,11 @@ def drill_disk_full(work: Path, bert: Path, trials: int) -> dict:
             keep.write_text("earlier output")
             free = shutil.disk_usage(disk).free
             filler.write_bytes(b"\0" * max(free - (64 << 10), 0))
+            many = work / "many.csv"  # 5,000 rows: about 400 KB of predictions, more than is left
+            if not many.exists():
+                sentiment_frame(5000, seed=3).to_csv(many, index=False)
             jobs = [("export", str(work / "reference"), "--output", str(disk / "hf")),
-                    ("predict", str(work / "reference"), "--input", str(work / "train.csv"), "--output",
+                    ("predict", str(work / "reference"), "--input", str(many), "--output",
                      str(disk / "scored.csv")),
                     ("train", str(config(work, bert, disk / "run", f"disk_{trial}", epochs=1)), "--no-progress")]
             for job in jobs:
