@@ -52,41 +52,39 @@ def test_ray_data_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.
     _same(local, pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True))
 
 
-def test_ray_errors_are_one_line_and_leave_nothing(text_run: Path, tmp_path: Path) -> None:
-    """A truncated Parquet: the local engine's one-line error (no Ray exception types), and no
-    partial folder left beside the output."""
+def _ray_refuses(text_run: Path, source: Path, error: type, match: str) -> None:
+    """``predict_file`` on ``source`` raises ``error`` (fintune's one line, no Ray exception
+    type) and leaves no output and no partial folder beside it."""
     ray = pytest.importorskip("ray")
-    from fintune.errors import DataError
     from fintune.ray import predict_file
+
+    out = source.with_name("out.parquet")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        with pytest.raises(error, match=match):
+            predict_file(text_run, source, out, workers=1, cpus_per_worker=0.5)
+    finally:
+        ray.shutdown()
+    assert not [p.name for p in source.parent.iterdir() if ".partial" in p.name] and not out.exists()
+
+
+def test_ray_errors_are_one_line_and_leave_nothing(text_run: Path, tmp_path: Path) -> None:
+    """A truncated Parquet: the local engine's one-line error."""
+    from fintune.errors import DataError
 
     pd.DataFrame({"text": ["acme beats"] * 200}).to_parquet(tmp_path / "whole.parquet")
     data = (tmp_path / "whole.parquet").read_bytes()
     (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        with pytest.raises(DataError, match="cut.parquet"):
-            predict_file(text_run, tmp_path / "cut.parquet", tmp_path / "a.parquet", workers=1, cpus_per_worker=0.5)
-    finally:
-        ray.shutdown()
-    assert not [p.name for p in tmp_path.iterdir() if ".partial" in p.name] and not (tmp_path / "a.parquet").exists()
+    _ray_refuses(text_run, tmp_path / "cut.parquet", DataError, "cut.parquet")
 
 
-@pytest.mark.slow
 def test_an_actors_error_comes_back_as_fintunes_one_line(text_run: Path, tmp_path: Path) -> None:
     """An integer text column fails inside a Ray actor; Ray re-raises it as UserCodeException
-    with a text traceback, and the driver shows fintune's own line (two minutes here: slow)."""
-    ray = pytest.importorskip("ray")
+    with a text traceback, and the driver shows fintune's own line."""
     from fintune.errors import FintuneError
-    from fintune.ray import predict_file
 
     pd.DataFrame({"text": list(range(50))}).to_parquet(tmp_path / "ints.parquet")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        with pytest.raises(FintuneError, match="text"):
-            predict_file(text_run, tmp_path / "ints.parquet", tmp_path / "b.parquet", workers=1, cpus_per_worker=0.5)
-    finally:
-        ray.shutdown()
-    assert not [p.name for p in tmp_path.iterdir() if ".partial" in p.name] and not (tmp_path / "b.parquet").exists()
+    _ray_refuses(text_run, tmp_path / "ints.parquet", FintuneError, "text")
 
 
 def test_ray_refuses_an_output_folder_that_holds_files(text_run: Path, tmp_path: Path) -> None:
