@@ -8,7 +8,9 @@ names the file.
 from __future__ import annotations
 
 from fintune.config.sections import DataConfig, DecisionConfig, ModelConfig, TrainConfig
+from fintune.kinds import kind_of
 from fintune.strategies import STRATEGIES, strategies_for
+from fintune.tasks import task_of
 
 TAGGING_ONLY = ("data.tokens_column, data.tag_scheme, model.crf, model.case_features, model.lstm_hidden "
                 "and model.feature_crf are for task token_classification")
@@ -18,10 +20,11 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
               decision: DecisionConfig) -> None:
     """Every cross-section rule, in the order a user would fix them."""
     check_inputs(task, data, model)
-    if data.split.method == "document" and task != "token_classification":
+    tags = task_of(task).answer == "tags"
+    if data.split.method == "document" and not tags:
         raise ValueError("data.split.method 'document' holds out whole documents of tagged sentences "
                          "(task token_classification); use stratified, random or time")
-    if task == "token_classification":
+    if tags:
         check_tagging(data, model, train, decision)
     elif (data.tokens_column is not None or data.tag_scheme is not None or model.crf
             or model.case_features or model.lstm_hidden or model.feature_crf):
@@ -35,58 +38,59 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
         raise ValueError("data.weight_column weights each row's cross-entropy; train.loss focal does not take row "
                          "weights: use one of them")
     windows = data.windows
-    if windows is not None and windows.target == "direction" and task != "classification":
+    if windows is not None and windows.target == "direction" and task_of(task).answer != "class":
         raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
 
 
 def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     """The columns a model kind reads, and the tasks it can do."""
     kind = model.kind
-    if kind in ("probe", "long_text") and (data.text_column is None or data.feature_columns is not None
-                                           or data.pair_column is not None):
+    spec, answer = kind_of(kind), task_of(task).answer
+    if spec.reads == "one_text" and (data.text_column is None or data.feature_columns is not None
+                                     or data.pair_column is not None):
         raise ValueError(f"model.kind '{kind}' reads one text column: set data.text_column, without feature "
                          "or pair columns")
-    if kind in ("probe", "long_text") and task not in ("classification", "regression"):
+    if spec.reads == "one_text" and task not in spec.tasks:
         raise ValueError(f"model.kind '{kind}' is for classification and regression")
     if kind == "long_text" and model.long_text.stride > model.max_length - 2:
         raise ValueError(f"model.long_text.stride {model.long_text.stride} would skip tokens between windows of "
                          f"model.max_length {model.max_length}; set it at most {model.max_length - 2} "
                          "(the window less its two special tokens)")
-    if kind == "text" and data.text_column is not None and data.feature_columns is not None:
+    if spec.reads == "text" and data.text_column is not None and data.feature_columns is not None:
         raise ValueError("model.kind 'text' reads one input: set data.text_column or "
                          "data.feature_columns, not both (model.kind: fusion uses both)")
-    if task == "generation" and kind != "causal":
+    if answer == "text" and task not in spec.tasks:
         raise ValueError("task generation needs model.kind causal: a causal LM generates the answers")
-    if kind == "causal" and task == "regression":
-        raise ValueError("model.kind 'causal' classifies text by instruction or generates answers: task "
-                         "classification or generation, not regression")
-    if model.head == "classifier" and (kind != "causal" or task != "classification"):
+    if spec.reads == "prompt" and task not in spec.tasks:
+        raise ValueError(f"model.kind '{kind}' classifies text by instruction or generates answers: task "
+                         f"classification or generation, not {task}")
+    if model.head == "classifier" and (spec.reads != "prompt" or answer != "class"):
         raise ValueError("model.head 'classifier' puts a classification head on a causal LM: set model.kind "
                          "causal and task classification (encoders always have one)")
-    if data.instruction_column is not None and task != "generation":
+    if data.instruction_column is not None and answer != "text":
         raise ValueError("data.instruction_column is for task generation")
-    if data.pair_column is not None and (kind != "text" or task not in ("classification", "regression")):
+    if data.pair_column is not None and (spec.reads != "text" or answer not in ("class", "value")):
         raise ValueError("data.pair_column (text pairs) works with model.kind 'text' and task "
                          "classification or regression")
-    if data.messages_column is not None and (task != "generation" or data.text_column is not None
+    if data.messages_column is not None and (answer != "text" or data.text_column is not None
                                              or data.instruction_column is not None):
         raise ValueError("data.messages_column holds whole conversations (task generation): set data.text_column "
                          "and data.instruction_column to null with it")
-    if kind == "causal":
+    if spec.reads == "prompt":
         if (data.text_column is None and data.messages_column is None) or data.feature_columns is not None:
             raise ValueError("model.kind 'causal' reads text: set data.text_column, or data.messages_column for "
                              "conversations (and no feature columns)")
-    elif kind not in ("text", "probe", "long_text") and data.feature_columns is None:
+    elif spec.reads not in ("text", "one_text") and data.feature_columns is None:
         raise ValueError(f"model.kind '{kind}' needs data.feature_columns")
-    if kind in ("mlp", "gbm", "linear") and data.text_column is not None:
+    if spec.reads == "features" and data.text_column is not None:
         raise ValueError(f"model.kind '{kind}' uses the features alone; remove data.text_column "
                          "or use model.kind: fusion")
-    if kind == "ensemble":
-        if task not in ("classification", "regression"):
+    if spec.reads == "members":
+        if task not in spec.tasks:
             raise ValueError("model.kind 'ensemble' is for classification and regression")
         for member in model.ensemble.members:
             # Features-only members read the features of a table that also has text.
-            if member in ("mlp", "gbm", "linear"):
+            if kind_of(member).reads == "features":
                 continue
             try:
                 check_inputs(task, data, model.model_copy(update={"kind": member}))
@@ -112,9 +116,10 @@ def check_dp(train: TrainConfig, name: str, kind: str, task: str) -> None:
     """DP-SGD: a text model, a strategy that declares it, Poisson batches of one step each."""
     if train.privacy.dp is None:
         return
-    if kind == "probe" and name == "full":
+    dp = kind_of(kind).dp
+    if dp == "head" and name == "full":
         pass  # a linear probe: DP-SGD trains its head on the cached vectors
-    elif not STRATEGIES[name].dp or kind != "text":
+    elif not STRATEGIES[name].dp or dp != "strategy":
         raise ValueError(f"train.privacy.dp (DP-SGD) works with model.kind probe (the best-suited: a linear "
                          f"layer on frozen sentence vectors), or text models with strategy "
                          f"{', '.join(strategies_for('text', task, dp=True))}; not model.kind '{kind}' "
@@ -131,7 +136,7 @@ def check_tagging(data: DataConfig, model: ModelConfig, train: TrainConfig, deci
     if data.tokens_column is None:
         raise ValueError("task token_classification reads words and tags: set data.tokens_column and "
                          "data.label_column (CoNLL files read as columns 'tokens' and 'tags')")
-    if model.kind != "text" or data.feature_columns is not None:
+    if "token_classification" not in kind_of(model.kind).tasks or data.feature_columns is not None:
         raise ValueError("task token_classification needs model.kind 'text' and no data.feature_columns")
     if data.privacy.mask:
         raise ValueError("data.privacy.mask rewrites text and would shift the tagged words; mask "

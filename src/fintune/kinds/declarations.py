@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 SENTENCE = frozenset({"classification", "regression"})
+# What a kind reads: a text column (or a table's rows serialized to text; pairs too), exactly one
+# text column, text and feature columns, feature columns alone, a prompt (text or
+# conversations), or whatever its members read.
+Reads = Literal["text", "one_text", "text_and_features", "features", "prompt", "members"]
 
 
 @dataclass(frozen=True)
@@ -13,22 +18,26 @@ class Kind:
 
     name: str
     tasks: frozenset[str]  # the tasks a recipe trains it for
+    reads: Reads
     summary: str  # one line for menus and docs
     member: bool = False  # an ensemble may hold it (model.ensemble.members)
+    # DP-SGD: through a strategy that declares it ("strategy"), on the head alone with strategy
+    # full ("head": a probe's linear layer on cached vectors), or not at all (None).
+    dp: Literal["strategy", "head"] | None = None
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("text", SENTENCE | {"token_classification"}, "a pretrained text encoder fine-tuned (or a table's rows "
-         "serialized to text)", member=True),
-    Kind("long_text", SENTENCE, "an encoder over overlapping windows of long documents, pooled"),
-    Kind("probe", SENTENCE, "a linear probe on a frozen encoder's sentence vectors"),
-    Kind("fusion", SENTENCE, "text and feature columns through one head", member=True),
-    Kind("mlp", SENTENCE, "a multilayer perceptron on the feature columns", member=True),
-    Kind("gbm", SENTENCE, "LightGBM on the feature columns", member=True),
-    Kind("linear", SENTENCE, "logistic or ridge regression on the feature columns", member=True),
-    Kind("ensemble", SENTENCE, "a weighted ensemble of member kinds, weights chosen on validation"),
-    Kind("causal", frozenset({"classification", "generation"}), "a causal LM: label words, a classification "
-         "head, or generated answers"),
+    Kind("text", SENTENCE | {"token_classification"}, "text", "a pretrained text encoder fine-tuned (or a "
+         "table's rows serialized to text)", member=True, dp="strategy"),
+    Kind("long_text", SENTENCE, "one_text", "an encoder over overlapping windows of long documents, pooled"),
+    Kind("probe", SENTENCE, "one_text", "a linear probe on a frozen encoder's sentence vectors", dp="head"),
+    Kind("fusion", SENTENCE, "text_and_features", "text and feature columns through one head", member=True),
+    Kind("mlp", SENTENCE, "features", "a multilayer perceptron on the feature columns", member=True),
+    Kind("gbm", SENTENCE, "features", "LightGBM on the feature columns", member=True),
+    Kind("linear", SENTENCE, "features", "logistic or ridge regression on the feature columns", member=True),
+    Kind("ensemble", SENTENCE, "members", "a weighted ensemble of member kinds, weights chosen on validation"),
+    Kind("causal", frozenset({"classification", "generation"}), "prompt", "a causal LM: label words, a "
+         "classification head, or generated answers"),
 )}
 
 

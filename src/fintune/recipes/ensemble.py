@@ -28,9 +28,9 @@ from fintune.rundir import RunFolder
 from fintune.scoring.metrics import compute_metrics
 from fintune.training.distributed import is_main_process
 from fintune.training.loop import tracked_metric
+from fintune.kinds import kind_of
 from fintune.tasks import task_of
 
-FEATURES_ONLY = ("mlp", "gbm", "linear")
 
 
 def member_config(cfg: RunConfig, kind: str, run: RunFolder) -> RunConfig:
@@ -38,7 +38,7 @@ def member_config(cfg: RunConfig, kind: str, run: RunFolder) -> RunConfig:
     raw = cfg.model_dump(mode="json")
     raw["model"]["kind"] = kind
     raw["output_dir"] = str(run.path / MEMBERS / kind)
-    if kind in FEATURES_ONLY:
+    if kind_of(kind).reads == "features":
         raw["data"]["text_column"] = None
     if raw.get("tune") is not None:
         raw["tune"] = None
