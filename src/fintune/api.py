@@ -46,6 +46,7 @@ from fintune.tagging.data import prepare_tagged, print_tagging_report
 from fintune.training import loop
 from fintune.tracking import log_run
 from fintune.trust import fairness, print_fairness
+from fintune.tasks import task_of
 
 SHIFT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "mse", "mae")
 
@@ -71,7 +72,7 @@ def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str,
     """
     cfg = load_run_config(config, overrides)
     out = Path(output) if output else Path(cfg.output_dir) / DATA_CHECK
-    if cfg.task == "token_classification":
+    if task_of(cfg.task).answer == "tags":
         report = prepare_tagged(cfg.data, cfg.seed).report
         print_tagging_report(report, console)
     else:
@@ -87,7 +88,7 @@ def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str,
 
 def _write_label_issues(data: PreparedData, cfg: RunConfig, folds: int, path: Path) -> dict[str, Any]:
     """Find, print and write the training rows whose labels look wrong."""
-    if cfg.task != "classification" or data.label_names is None:
+    if not task_of(cfg.task).scores_classes or data.label_names is None:
         raise FintuneError(f"--label-issues checks classification labels; this is a {cfg.task} task")
     issues = find_label_issues(data.train, data.label_names, folds, cfg.seed, text=cfg.data.text_column is not None)
     write_text(path, issues.table.drop(columns="position").to_csv(index=False), "label issues")

@@ -23,6 +23,7 @@ from fintune.data.corpus import Corpus
 from fintune.errors import FintuneError
 from fintune.models.metadata import DistillMeta
 from fintune.predictors import FintuneModel
+from fintune.tasks import task_of
 
 
 class DistillObjective:
@@ -95,7 +96,7 @@ def distill(teacher: str | Path, student: str, *, output_dir: str | None = None,
     # A run's config.yaml is a record (absolute paths since fintune resolves them), not a file
     # to resolve again: paths of older runs stay relative to the folder they were trained from.
     teacher_cfg = validate_config(read_yaml(teacher_dir / "config.yaml"), source=str(teacher_dir / "config.yaml"))
-    if teacher_cfg.task != "classification":
+    if not task_of(teacher_cfg.task).scores_classes:
         raise FintuneError("distillation needs a classification teacher")
     if teacher_cfg.data.pair_column is not None:
         raise FintuneError("distillation takes a teacher that reads one text; this one reads text pairs "

@@ -26,6 +26,7 @@ from fintune.evaluation.report import CALIBRATION_PNG, CONFUSION_PNG, PR_PNG, RO
 from fintune.predictors import FintuneModel
 from fintune.evaluation.checks import warnings_for
 from fintune.rundir import LEADERBOARD, load_split, read_metrics
+from fintune.tasks import task_of
 
 REPORT = "report.html"
 EXAMPLES = 3
@@ -269,7 +270,7 @@ def _fairness_section(run: Path, model: FintuneModel, groups: list[str]) -> str:
 
 
 def _robustness_section(run: Path, model: FintuneModel, found: list[str]) -> str:
-    if model.task != "classification":
+    if not task_of(model.task).scores_classes:
         return "<p class=muted>the perturbation suite scores classification models</p>"
     result = trust.robustness(run, model=model)
     found += [f"robustness: {line}" for line in result.get("warnings", [])]

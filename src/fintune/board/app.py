@@ -236,7 +236,7 @@ def try_it(model: FintuneModel, text: str | None, row: pd.DataFrame | None) -> t
     if isinstance(model, GenerationPredictor):
         return model.generate(examples)[0], []
     out = model.outputs(examples)
-    if model.task == "regression":
+    if task_of(model.task).answer == "value":
         return {f"prediction {float(out[0]):.4f}": 1.0}, []
     probs = {name: float(p) for name, p in zip(model.label_names or [], out[0])}
     if model.explanation_method is None:

@@ -34,6 +34,7 @@ from fintune.models.inference import forward_scores
 from fintune.models.onnx import ONNX_FILE, OUTPUTS
 from fintune.data.batching import collate
 from fintune.trust import examples_and_table
+from fintune.tasks import task_of
 
 REPORT = "export.json"
 
@@ -159,7 +160,7 @@ def check_export(reference: FintuneModel, exported: FintuneModel, examples: Exam
     # MSE is not a share: its "points" are the change relative to the torch value.
     drop_points = 100 * (drop if mode == "max" else drop / max(abs(values[0]), 1e-12))
     agreement = (float(np.mean(reference.labels_ids(ref) == reference.labels_ids(out)))
-                 if reference.task == "classification" else float("nan"))
+                 if task_of(reference.task).scores_classes else float("nan"))
     return ExportCheck(rows=len(examples), metric=name, torch_value=float(values[0]),
                        exported_value=float(values[1]), drop_points=float(drop_points), agreement=agreement,
                        max_abs_diff=float(np.max(np.abs(ref - out))) if len(ref) else 0.0,

@@ -30,6 +30,7 @@ from fintune.files import write_text
 from fintune.deploy.predlog import read_log, sketch
 from fintune.predictors import FintuneModel
 from fintune.rundir import load_split
+from fintune.tasks import task_of
 
 EPS = 1e-4
 STATUS_ORDER = ("ok", "warn", "alert")
@@ -140,7 +141,7 @@ def drift_checks(model: FintuneModel, reference: Examples, log: pd.DataFrame, cf
     ref_len = np.array([len(t) for t in reference.texts])
     checks: list[Check] = []
     series: dict[str, Any] = {"reference_length": ref_len, "logged_length": log["n_chars"].to_numpy(float)}
-    if model.task == "classification":
+    if task_of(model.task).scores_classes:
         ref_labels = np.array(model.labels_of(out))
         ref_conf = out.max(axis=1)
         checks.append(_psi_check("prediction_psi", psi_categorical(ref_labels, log["label"].to_numpy(str)), cfg))

@@ -47,6 +47,7 @@ from fintune.errors import FintuneError
 from fintune.evaluation.explain import ON_EMBEDDINGS
 from fintune.predictors import FintuneModel
 from fintune.models.onnx import OnnxModel
+from fintune.tasks import task_of
 
 API_KEY_HEADER = "X-API-Key"
 EXPLAIN_RETRY_S = 2  # what Retry-After says when the explanation queue is full
@@ -267,7 +268,7 @@ class Service:
         return PredictResponse(request_id=request_id, model=self.name, predictions=predictions)
 
     def _predictions(self, out: np.ndarray, columns: dict[str, Any]) -> list[Prediction]:
-        if self.model.task == "regression":
+        if task_of(self.model.task).answer == "value":
             return [Prediction(value=float(v)) for v in out]
         names = self.model.label_names or []
         return [Prediction(label=label, confidence=float(row[names.index(label)]),

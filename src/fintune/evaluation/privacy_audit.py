@@ -15,12 +15,13 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from fintune.data import Examples
+from fintune.tasks import task_of
 
 
 def per_row_loss(model: Any, examples: Examples, batch_size: int = 64) -> np.ndarray:
     """Cross-entropy of the true class (classification) or squared error (regression)."""
     out = model.outputs(examples, batch_size)
-    if model.task == "regression":
+    if task_of(model.task).answer == "value":
         return (out - examples.labels) ** 2
     picked = out[np.arange(len(examples)), examples.labels]
     return -np.log(np.clip(picked, 1e-12, None))

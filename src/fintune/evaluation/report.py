@@ -23,6 +23,7 @@ from sklearn.metrics import roc_curve
 from fintune.scoring.calibration import ECE_BINS, confidence_bins, expected_calibration_error
 from fintune.scoring.intervals import bootstrap_intervals
 from fintune.scoring.metrics import compute_metrics
+from fintune.tasks import task_of
 
 CONFUSION_PNG = "confusion_matrix.png"
 ROC_PNG = "roc_curve.png"
@@ -248,7 +249,7 @@ def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.n
                                           encoding="utf-8")
 
     plots: list[str] = []
-    if task == "classification":
+    if task_of(task).scores_classes:
         cm = metrics["confusion_matrix"]
         plot_confusion_matrix(out_dir / CONFUSION_PNG, cm["labels"], np.asarray(cm["matrix"]),
                               title)

@@ -17,6 +17,7 @@ from fintune.models.catalogue import CATALOGUE, verified_folder
 from fintune.models.causal import DEFAULT_CHAT_PROMPT, DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.chat import ChatFormat, chat_template_of
 from fintune.models.generation import GenerationFormat, default_prompt
+from fintune.tasks import task_of
 
 
 def resolve_backbone(name: str) -> str:
@@ -127,7 +128,7 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None, pad_
     """The backbone with a fresh head for the task; safetensors weights only."""
     path = resolve_backbone(cfg.backbone)
     kwargs: dict = {} if pad_token_id is None else {"pad_token_id": pad_token_id}
-    if task == "regression":
+    if task_of(task).answer == "value":
         kwargs.update(num_labels=1, problem_type="regression")
     else:
         names = label_names or []

@@ -17,6 +17,7 @@ from fintune.data import Examples
 from fintune.data.features import FeatureEncoder
 from fintune.errors import DataError
 from fintune.data.batching import collate, eval_batches, lengths_of
+from fintune.tasks import task_of
 
 
 # The encoded inputs' per-row flag: read only in part (cut at model.max_length, or past the
@@ -137,7 +138,7 @@ def forward_scores(model: torch.nn.Module, batch: dict[str, torch.Tensor],
 def finish(logits: torch.Tensor | np.ndarray, task: str) -> np.ndarray:
     """Probabilities (classification) or values (regression) from raw logits."""
     logits = torch.as_tensor(logits).float()
-    out = logits.squeeze(-1) if task == "regression" else torch.softmax(logits, dim=-1)
+    out = logits.squeeze(-1) if task_of(task).answer == "value" else torch.softmax(logits, dim=-1)
     return out.cpu().numpy()
 
 
