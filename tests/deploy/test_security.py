@@ -146,3 +146,26 @@ def test_an_explanation_flood_leaves_health_and_predict_responsive(text_run: Pat
     assert predict_s < 5.0
     assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses
     assert retry_after and all(v.isdigit() for v in retry_after)
+
+
+def test_slow_headers_are_cut_off_and_health_stays_fast(text_run: Path, tmp_path: Path) -> None:
+    """A client that never finishes its headers is disconnected after serve.header_timeout_s;
+    meanwhile and after, /healthz answers at once."""
+    import socket
+    import time
+
+    server = start_server(text_run, tmp_path, header_timeout_s=1.0)
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        slow = socket.create_connection((host, int(port)))
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        slow.settimeout(10)
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        assert slow.recv(1024) == b""  # closed by the server, without an answer
+        assert 0.8 < time.monotonic() - started < 5
+        slow.close()
+        # A client that sends whole headers in time is served as before.
+        assert httpx.get(f"{server.url}/healthz", timeout=5).json() == {"status": "ok"}
+    finally:
+        server.stop()

@@ -460,6 +460,8 @@ class ServeConfig(Strict):
     explain_queue: int = Field(4, ge=1, description="explanations running or waiting at once; more get 503 "
                                "with Retry-After (they run one at a time on a thread of their own)")
     graceful_timeout_s: float = Field(30.0, gt=0, description="on shutdown, how long in-flight requests may finish")
+    header_timeout_s: float = Field(10.0, gt=0, le=300, description="a client must send a request's headers within "
+                                    "this many seconds, or it is disconnected (slow-header clients)")
     max_new_tokens: int = Field(512, ge=1, description="generation runs: most tokens one answer may ask for "
                                 "(/v1/chat/completions max_tokens)")
     chat_queue: int = Field(8, ge=0, description="generation runs: answers that may wait while one is generated; "

@@ -537,8 +537,10 @@ def serve(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> None:
                       f"anything that reaches {cfg.host}")
     console.print(f"serving {run} on http://{cfg.host}:{cfg.port} (docs at /docs)"
                   + (" with an API key" if has_key else ""))
+    from fintune.deploy.deadline import header_deadline
+
     uvicorn.run(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.graceful_timeout_s,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, http=header_deadline(cfg.header_timeout_s))
 
 
 def _is_loopback(host: str) -> bool:

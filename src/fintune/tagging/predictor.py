@@ -142,10 +142,12 @@ class TaggerPredictor(Predictor):
         return column
 
     def truncated(self, data: Any) -> np.ndarray | None:
-        return None  # a tagger's word windows are not measured yet
+        # A sentence longer than max_length is tagged in consecutive chunks of whole words
+        # (TagInputs), so no word goes untagged: nothing is cut.
+        return np.zeros(len(data), dtype=bool)
 
     def truncated_rows(self, rows: Any, start: int, stop: int) -> np.ndarray | None:
-        return None
+        return np.zeros(stop - start, dtype=bool)
 
     def predict_columns(self, rows: Any, start: int, stop: int, chunk: pd.DataFrame, batch_size: int,
                         on_batch: OnBatch = None) -> dict[str, Any]:
