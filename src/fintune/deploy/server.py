@@ -537,10 +537,15 @@ def serve(run: str | Path, cfg: ServeConfig, *, onnx: bool = False) -> None:
                       f"anything that reaches {cfg.host}")
     console.print(f"serving {run} on http://{cfg.host}:{cfg.port} (docs at /docs)"
                   + (" with an API key" if has_key else ""))
-    from fintune.deploy.deadline import header_deadline
+    try:  # httptools comes with uvicorn[standard] (the serve extra); without it, no header deadline
+        from fintune.deploy.deadline import header_deadline
 
+        http: Any = header_deadline(cfg.header_timeout_s)
+    except ImportError:
+        console.print("[yellow]note:[/] httptools is not installed: serve.header_timeout_s does not apply")
+        http = "auto"
     uvicorn.run(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.graceful_timeout_s,
-                log_level="warning", access_log=False, http=header_deadline(cfg.header_timeout_s))
+                log_level="warning", access_log=False, http=http)
 
 
 def _is_loopback(host: str) -> bool:
