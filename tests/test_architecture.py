@@ -139,7 +139,6 @@ MAX_FUNCTION_LINES, MAX_FILE_LINES = 80, 450
 LONG_FUNCTIONS = {
     "fintune/board/app.py:build_board",  # 15 nested handlers: to be built per tab
     "fintune/training/loop.py:train",  # to become a small trainer object (state, checkpointer, history)
-    "fintune/data/prepare.py:prepare_data",
 }
 LONG_FILES = {
     "fintune/board/app.py", "fintune/cli.py",  # cli: to become a package, a module per command group

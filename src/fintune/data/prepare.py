@@ -54,28 +54,8 @@ def prepare_data(
             label or date; the message names the file, row and column.
     """
     paths = {"train": cfg.train, "validation": cfg.validation, "test": cfg.test}
-    frames: dict[str, pd.DataFrame] = {}
-    raw_rows: dict[str, int] = {}
-    duplicates = 0
-    conflict_parts = []
-    for split, path in paths.items():
-        if path is None:
-            continue
-        table = load_table(path, cfg)
-        raw_rows[split] = len(table)
-        frame = _labelled_frame(table, cfg, task, source=path, weighted=split == "train")
-        frame, removed, conflicts = drop_duplicates_and_conflicts(frame, cfg.clean)
-        duplicates += removed
-        conflict_parts.append(conflicts)
-        frames[split] = frame
-
-    label_names = None
-    if task_of(task).answer == "class":
-        label_names = resolve_label_names(cfg, frames["train"]["label"].tolist(), cfg.train)
-        known_from = known_labels_hint(cfg)
-        for split, frame in frames.items():
-            frame["label"] = label_ids(frame["label"].tolist(), frame["row"].tolist(),
-                                        label_names, paths[split], cfg.label_column, known_from)
+    frames, raw_rows, duplicates, conflict_parts = _read_files(paths, cfg, task)
+    label_names = _class_ids(frames, paths, cfg) if task_of(task).answer == "class" else None
 
     carved = carve(
         frames["train"], cfg.split, seed, task,
@@ -125,6 +105,38 @@ def prepare_data(
     if issues is not None:
         report["label_issues"] = issues
     return PreparedData(splits["train"], splits["validation"], splits["test"], label_names, report)
+
+
+def _read_files(paths: dict[str, str | None], cfg: DataConfig, task: Task
+                ) -> tuple[dict[str, pd.DataFrame], dict[str, int], int, list[Any]]:
+    """Each given file as a labelled frame, duplicates and conflicting labels dropped; its raw
+    row count, the duplicates removed in all, and each file's conflicts."""
+    frames: dict[str, pd.DataFrame] = {}
+    raw_rows: dict[str, int] = {}
+    duplicates = 0
+    conflict_parts = []
+    for split, path in paths.items():
+        if path is None:
+            continue
+        table = load_table(path, cfg)
+        raw_rows[split] = len(table)
+        frame = _labelled_frame(table, cfg, task, source=path, weighted=split == "train")
+        frame, removed, conflicts = drop_duplicates_and_conflicts(frame, cfg.clean)
+        duplicates += removed
+        conflict_parts.append(conflicts)
+        frames[split] = frame
+    return frames, raw_rows, duplicates, conflict_parts
+
+
+def _class_ids(frames: dict[str, pd.DataFrame], paths: dict[str, str | None], cfg: DataConfig) -> list[str]:
+    """The class names (from the training labels and the config), every frame's labels turned
+    into their ids in place."""
+    label_names = resolve_label_names(cfg, frames["train"]["label"].tolist(), cfg.train)
+    known_from = known_labels_hint(cfg)
+    for split, frame in frames.items():
+        frame["label"] = label_ids(frame["label"].tolist(), frame["row"].tolist(),
+                                   label_names, paths[split], cfg.label_column, known_from)
+    return label_names
 
 
 def load_examples(

@@ -92,7 +92,7 @@ class TemperatureChoice:
     fitted: float
     applied: bool
     reason: str
-    ece_before: float
+    validation_ece: float
     ece_after_out_of_fold: float | None
     nll_before: float
     nll_after_out_of_fold: float | None
@@ -111,7 +111,7 @@ def choose_temperature(y_true: np.ndarray, probs: np.ndarray, seed: int = 0) -> 
     ece, nll = expected_calibration_error(y, probs), negative_log_likelihood(y, probs)
     fitted = fit_temperature(y, probs)
     at_bound = not T_MIN < fitted < T_MAX
-    base = {"fitted": fitted, "ece_before": ece, "nll_before": nll, "at_bound": at_bound}
+    base = {"fitted": fitted, "validation_ece": ece, "nll_before": nll, "at_bound": at_bound}
     if len(y) < MIN_ROWS:
         return TemperatureChoice(1.0, applied=False, ece_after_out_of_fold=None, nll_after_out_of_fold=None,
                                  reason=f"not applied: {len(y)} validation rows are too few to judge a "
