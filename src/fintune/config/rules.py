@@ -52,7 +52,7 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
                          "or pair columns")
     if spec.reads == "one_text" and task not in spec.tasks:
         raise ValueError(f"model.kind '{kind}' is for classification and regression")
-    if kind == "long_text" and model.long_text.stride > model.max_length - 2:
+    if spec.windows and model.long_text.stride > model.max_length - 2:
         raise ValueError(f"model.long_text.stride {model.long_text.stride} would skip tokens between windows of "
                          f"model.max_length {model.max_length}; set it at most {model.max_length - 2} "
                          "(the window less its two special tokens)")

@@ -24,12 +24,15 @@ class Kind:
     # DP-SGD: through a strategy that declares it ("strategy"), on the head alone with strategy
     # full ("head": a probe's linear layer on cached vectors), or not at all (None).
     dp: Literal["strategy", "head"] | None = None
+    windows: bool = False  # reads a document as overlapping windows of model.max_length tokens
+    pads_with_eos: bool = False  # a decoder tokenizer without a pad token pads with end-of-sequence
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("text", SENTENCE | {"token_classification"}, "text", "a pretrained text encoder fine-tuned (or a "
          "table's rows serialized to text)", member=True, dp="strategy"),
-    Kind("long_text", SENTENCE, "one_text", "an encoder over overlapping windows of long documents, pooled"),
+    Kind("long_text", SENTENCE, "one_text", "an encoder over overlapping windows of long documents, pooled",
+         windows=True),
     Kind("probe", SENTENCE, "one_text", "a linear probe on a frozen encoder's sentence vectors", dp="head"),
     Kind("fusion", SENTENCE, "text_and_features", "text and feature columns through one head", member=True),
     Kind("mlp", SENTENCE, "features", "a multilayer perceptron on the feature columns", member=True),
@@ -37,7 +40,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("linear", SENTENCE, "features", "logistic or ridge regression on the feature columns", member=True),
     Kind("ensemble", SENTENCE, "members", "a weighted ensemble of member kinds, weights chosen on validation"),
     Kind("causal", frozenset({"classification", "generation"}), "prompt", "a causal LM: label words, a "
-         "classification head, or generated answers"),
+         "classification head, or generated answers", pads_with_eos=True),
 )}
 
 

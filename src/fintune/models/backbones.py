@@ -13,6 +13,7 @@ from transformers import (
 
 from fintune.config import ModelConfig, Task
 from fintune.errors import ConfigError, FintuneError
+from fintune.kinds import kind_of
 from fintune.models.catalogue import CATALOGUE, verified_folder
 from fintune.models.causal import DEFAULT_CHAT_PROMPT, DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.chat import ChatFormat, chat_template_of
@@ -46,7 +47,7 @@ def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise load_error(cfg.backbone, exc) from None
-    if cfg.kind == "causal" and tokenizer.pad_token is None:
+    if kind_of(cfg.kind).pads_with_eos and tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
