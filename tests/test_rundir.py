@@ -284,7 +284,7 @@ def test_nothing_is_written_through_a_link_in_the_run_folder(tmp_path: Path, nam
 
 
 def test_history_appends_refuse_a_link(tmp_path: Path) -> None:
-    from fintune.training.loop import _append
+    from fintune.training.history import append_record as _append
 
     outside = tmp_path / "precious.txt"
     outside.write_text("keep me")

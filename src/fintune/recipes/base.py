@@ -12,7 +12,7 @@ do; :func:`recipe_for` asks them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from fintune.config import RunConfig
@@ -82,15 +82,20 @@ def recipe_for(cfg: RunConfig) -> Recipe:
     raise ConfigError(f"no recipe trains model.kind '{cfg.model.kind}' for task {cfg.task}")
 
 
-def training_summary(result: loop.TrainResult) -> dict[str, Any]:
-    """What metrics.json records of the loop (its history stays in history.jsonl), printed
-    as the trainable-parameter line on the first process."""
+def announce(result: loop.TrainResult) -> loop.TrainResult:
+    """The loop's result, after the trainable-parameter line (first process only)."""
     if is_main_process():
         if result.processes > 1:
             console.print(f"{result.processes} processes; weights identical on every rank: {result.ranks_in_sync}")
         console.print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} "
                       f"({100 * result.trainable_params / result.total_params:.2f}%)")
-    return {k: v for k, v in asdict(result).items() if k != "history"}
+    return result
+
+
+def training_summary(result: loop.TrainResult) -> dict[str, Any]:
+    """What metrics.json records of the loop (its history stays in history.jsonl), printed
+    as the trainable-parameter line on the first process."""
+    return announce(result).summary()
 
 
 def held_out(validation: Examples, test: Examples | None) -> dict[str, Examples]:
@@ -99,4 +104,4 @@ def held_out(validation: Examples, test: Examples | None) -> dict[str, Examples]
 
 
 __all__ = ["RECIPES", "Recipe", "RecipeResult", "TrainOptions", "held_out", "recipe_for",
-           "register_recipe", "training_summary"]
+           "register_recipe", "training_summary", "announce"]

@@ -27,7 +27,7 @@ from fintune.recipes.sentence import evaluate_scores
 from fintune.rundir import RunFolder
 from fintune.scoring.metrics import compute_metrics
 from fintune.training.distributed import is_main_process
-from fintune.training.loop import tracked_metric
+from fintune.training.loop import TrainResult, tracked_metric
 from fintune.kinds import kind_of
 from fintune.tasks import task_of
 
@@ -121,12 +121,9 @@ class EnsembleRecipe(Recipe):
         metrics["members"] = member_metrics
         metrics["ensemble_weights"] = dict(zip(members, weights))
         run.write_splits(cfg, data)
-        training = {"metric": "validation loss of the weighted mean", "train_rows": len(data.train),
-                    "best_metric": _validation_loss(cfg.task, y_val, val_outputs, weights),
-                    "best_step": 0, "global_step": 0, "stopped_early": False, "train_seconds": round(seconds, 3),
-                    "eval_seconds": 0.0, "train_samples_per_s": round(len(data.train) / max(seconds, 1e-9), 3),
-                    "trainable_params": params, "total_params": params, "precision": "fp32",
-                    "resumed_from_step": None, "members": list(members)}
+        training = TrainResult.fitted(
+            "validation loss of the weighted mean", len(data.train), seconds, params, "fp32",
+            best_metric=_validation_loss(cfg.task, y_val, val_outputs, weights), members=list(members)).summary()
         return RecipeResult(predictor, metrics, training, data.report)
 
 

@@ -27,7 +27,7 @@ class GBMRecipe(SentenceRecipe):
 
     def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
             train_examples: Examples, objective: loop.Objective | None,
-            kind: type[FintuneModel]) -> tuple[Any, dict[str, Any]]:
+            kind: type[FintuneModel]) -> tuple[Any, loop.TrainResult]:
         run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
         console.print("training LightGBM on the features")
         validation = data.validation
@@ -36,11 +36,8 @@ class GBMRecipe(SentenceRecipe):
                            cfg.train.num_threads)
         trees = sum(b.best_iteration or b.current_iteration() for b in gbm.boosters)
         rounds = sum(b.current_iteration() for b in gbm.boosters)
-        training = {
-            "metric": "validation loss", "train_rows": len(train_examples), "best_metric": None, "best_step": trees,
-            "global_step": rounds, "stopped_early": trees < cfg.model.gbm.n_estimators * cfg.model.gbm.bags,
-            "train_seconds": round(gbm.train_seconds, 3), "eval_seconds": 0.0,
-            "train_samples_per_s": round(len(train_examples) * rounds / max(gbm.train_seconds, 1e-9), 3),
-            "trainable_params": trees, "total_params": trees, "precision": "fp64", "resumed_from_step": None,
-        }
-        return gbm, training
+        result = loop.TrainResult.fitted(
+            "validation loss", len(train_examples), gbm.train_seconds, trees, "fp64", best_step=trees,
+            global_step=rounds, stopped_early=trees < cfg.model.gbm.n_estimators * cfg.model.gbm.bags,
+            samples=len(train_examples) * rounds)
+        return gbm, result

@@ -28,19 +28,13 @@ class LinearRecipe(SentenceRecipe):
 
     def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
             train_examples: Examples, objective: loop.Objective | None,
-            kind: type[FintuneModel]) -> tuple[Any, dict[str, Any]]:
+            kind: type[FintuneModel]) -> tuple[Any, loop.TrainResult]:
         run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
         model = LinearModel.fit(cfg.model.linear, cfg.task, len(data.label_names or [None]),
                                 inputs(train_examples)["features"], train_examples.labels, cfg.seed)
         console.print(f"{'ridge' if task_of(cfg.task).answer == 'value' else 'logistic'} regression on the features, "
                       f"C = {model.c:g} ({cfg.model.linear.folds}-fold cross-validation on training)")
         params = int(model.coef.size + model.intercept.size)
-        training = {
-            "metric": "cross-validated " + ("mse" if task_of(cfg.task).answer == "value" else "log loss"),
-            "train_rows": len(train_examples), "best_metric": None, "best_step": 0, "global_step": 0,
-            "stopped_early": False, "train_seconds": round(model.train_seconds, 3), "eval_seconds": 0.0,
-            "train_samples_per_s": round(len(train_examples) / max(model.train_seconds, 1e-9), 3),
-            "trainable_params": params, "total_params": params, "precision": "fp64", "resumed_from_step": None,
-            "C": model.c,
-        }
-        return model, training
+        metric = "cross-validated " + ("mse" if task_of(cfg.task).answer == "value" else "log loss")
+        result = loop.TrainResult.fitted(metric, len(train_examples), model.train_seconds, params, "fp64", C=model.c)
+        return model, result

@@ -15,7 +15,7 @@ from fintune.models.backbones import resolve_backbone
 from fintune.models.inference import Inputs
 from fintune.models.probe import encode_vectors
 from fintune.predictors import FintuneModel
-from fintune.recipes.base import TrainOptions, register_recipe, training_summary
+from fintune.recipes.base import TrainOptions, announce, register_recipe
 from fintune.recipes.sentence import SentenceRecipe
 from fintune.rundir import RunFolder
 from fintune.strategies import build_strategy
@@ -45,7 +45,7 @@ class ProbeRecipe(SentenceRecipe):
 
     def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
             train_examples: Examples, objective: loop.Objective | None,
-            kind: type[FintuneModel]) -> tuple[Any, dict[str, Any]]:
+            kind: type[FintuneModel]) -> tuple[Any, loop.TrainResult]:
         model = kind.build(cfg.model, cfg.task, data.label_names, 0, None, {})
         strategy = build_strategy(cfg.strategy)
         strategy.adapt_encoder(model.encoder, resolve_backbone(cfg.model.backbone), train_examples.texts,
@@ -60,4 +60,4 @@ class ProbeRecipe(SentenceRecipe):
             task=cfg.task, label_names=data.label_names, cfg=cfg.train, seed=cfg.seed, work_dir=run.path,
             resume=options.resume, show_progress=options.show_progress, objective=objective,
             on_evaluate=options.on_evaluate)
-        return (model if is_main_process() else None), training_summary(result)
+        return (model if is_main_process() else None), announce(result)

@@ -31,7 +31,7 @@ from fintune.models.causal import AnswerLoss
 from fintune.models.inference import Inputs, resolve_precision
 from fintune.models.metadata import RunMeta, TargetScale, predictor_name
 from fintune.predictors import FintuneModel, predictor_class
-from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, held_out, register_recipe, training_summary
+from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, announce, held_out, register_recipe
 from fintune.rundir import RunFolder
 from fintune.scoring.calibration import apply_temperature, choose_temperature, expected_calibration_error
 from fintune.scoring.threshold import choose_threshold
@@ -77,7 +77,8 @@ class SentenceRecipe(Recipe):
         fitted = scaled(data, scale)  # what training sees; evaluation below reads the real targets
         train_examples, objective = (options.objective_for(fitted.train) if options.objective_for
                                      else (fitted.train, None))
-        model, training = self.fit(cfg, run, options, fitted, inputs, train_examples, objective, kind)
+        model, result = self.fit(cfg, run, options, fitted, inputs, train_examples, objective, kind)
+        training = result.summary()
         if model is None:
             return RecipeResult(None, {"training": training}, training, data.report)
         meta = RunMeta.for_run(cfg, kind.name, data.label_names, target_scale=scale,
@@ -96,8 +97,8 @@ class SentenceRecipe(Recipe):
 
     def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
             train_examples: Examples, objective: loop.Objective | None,
-            kind: type[FintuneModel]) -> tuple[Any, dict[str, Any]]:
-        """Build the model, start the run folder, train; (None, training) on processes after the first."""
+            kind: type[FintuneModel]) -> tuple[Any, loop.TrainResult]:
+        """Build the model, start the run folder, train; (None, result) on processes after the first."""
         strategy = build_strategy(cfg.strategy)
         model = kind.build(cfg.model, cfg.task, data.label_names, inputs.features.width if inputs.features else 0,
                            inputs.prompt, strategy.load_kwargs())
@@ -125,8 +126,7 @@ class SentenceRecipe(Recipe):
             show_progress=options.show_progress, objective=objective, on_evaluate=options.on_evaluate,
             evaluator=evaluator, batcher=batcher,
         )
-        training = training_summary(result)
-        return (strategy.finalize(model) if is_main_process() else None), training
+        return (strategy.finalize(model) if is_main_process() else None), announce(result)
 
 
 def scaled(data: PreparedData, scale: TargetScale | None) -> PreparedData:
