@@ -25,14 +25,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("fintune.tagging",),
     ("fintune.predictors",),
     ("fintune.training",),
-    ("fintune.evaluation", "fintune.modelcard", "fintune.labeling"),
+    ("fintune.evaluation", "fintune.labeling"),
     ("fintune.rundir",),
     ("fintune.recipes", "fintune.pretrain"),
     ("fintune.trust", "fintune.deploy", "fintune.graph", "fintune.tracking"),
-    ("fintune.spark",),  # a batch engine over deploy.batch
+    ("fintune.engines.spark",),  # the Spark UDF, a batch engine over deploy.batch
     ("fintune.report",),
-    ("fintune.api", "fintune.chatting"),
-    ("fintune.distill", "fintune.tune", "fintune.walkforward", "fintune.quickstart", "fintune.ray"),
+    ("fintune.api",),
+    ("fintune.workflows", "fintune.engines"),  # several runs built from the API; where work runs
     ("fintune.board",),
     ("fintune.cli",),
     ("fintune.__main__", "fintune"),
@@ -127,8 +127,9 @@ def test_lower_layers_never_import_training_tagging_or_api(lower: str) -> None:
 
 def test_only_the_interfaces_import_the_api() -> None:
     users = {m for m, targets in GRAPH.items() if "fintune.api" in targets}
-    interfaces = {"fintune", "fintune.board.app", "fintune.board.jobs", "fintune.cli", "fintune.distill",
-                  "fintune.quickstart", "fintune.ray", "fintune.tune", "fintune.walkforward"}
+    # The interfaces (CLI, board) and what is built from the API (workflows, engines).
+    above = ("fintune.cli", "fintune.board", "fintune.workflows", "fintune.engines")
+    interfaces = {m for m in MODULES if m == "fintune" or m.startswith(tuple(p + "." for p in above)) or m in above}
     assert users and users <= interfaces, users - interfaces
 
 
@@ -136,15 +137,10 @@ def test_only_the_interfaces_import_the_api() -> None:
 # Each entry is there today and is to be split; the test fails for any new one, and for an
 # entry that no longer needs its place (so the list only shrinks).
 MAX_FUNCTION_LINES, MAX_FILE_LINES = 80, 450
-LONG_FUNCTIONS = {
-    "fintune/board/app.py:build_board",  # 15 nested handlers: to be built per tab
-    "fintune/training/loop.py:train",  # to become a small trainer object (state, checkpointer, history)
-}
+LONG_FUNCTIONS: set[str] = set()
 LONG_FILES = {
-    "fintune/board/app.py", "fintune/cli.py",  # cli: to become a package, a module per command group
     "fintune/config/sections.py",  # the kind-specific fields of ModelConfig move to the kind declarations
-    "fintune/data/privacy.py", "fintune/deploy/server.py", "fintune/models/predictor.py", "fintune/rundir.py",
-    "fintune/training/loop.py",
+    "fintune/data/privacy.py", "fintune/models/predictor.py", "fintune/rundir.py",
 }
 
 

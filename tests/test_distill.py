@@ -11,7 +11,7 @@ import torch
 
 from fintune import api
 from fintune.config import DistillConfig
-from fintune.distill import DistillObjective, distill
+from fintune.workflows.distill import DistillObjective, distill
 from tests.conftest import sentiment_frame, write_config
 
 

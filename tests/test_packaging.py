@@ -65,7 +65,7 @@ def test_a_command_without_its_extra_says_which_to_install(monkeypatch, tmp_path
 
     # As if the package were not installed: importing it raises ModuleNotFoundError.
     monkeypatch.setitem(sys.modules, blocked, None)
-    for name in [m for m in sys.modules if m.startswith(("fintune.tune", "fintune.deploy.server", "fintune.board"))]:
+    for name in [m for m in sys.modules if m.startswith(("fintune.workflows.tune", "fintune.deploy.server", "fintune.board"))]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.chdir(tmp_path)
     out = CliRunner().invoke(app, command)

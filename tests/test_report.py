@@ -75,7 +75,7 @@ def test_the_card_describes_a_tree_model_as_one(constant_run: Path) -> None:
 def test_the_quickstart_report_has_its_challengers_fairness_and_an_ensemble_card(tmp_path: Path) -> None:
     from huggingface_hub import ModelCard
 
-    from fintune.quickstart import run_quickstart
+    from fintune.workflows.quickstart import run_quickstart
 
     out = run_quickstart(str(tmp_path / "qs"), epochs=5, show_progress=False)
     run = Path(out["run_dir"])

@@ -9,7 +9,7 @@ import pytest
 
 from fintune.config import load_config
 from fintune.errors import ConfigError
-from fintune.tune import STUDY, tune
+from fintune.workflows.tune import STUDY, tune
 
 SPACE = {"trials": 2, "space": {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-3, "log": True},
                                 "train.batch_size": {"type": "categorical", "choices": [8, 16]}}}
@@ -44,7 +44,7 @@ def test_a_trial_left_running_by_a_killed_tune_is_marked_failed(make_config, tmp
     """A trial whose process died stops beating; the next tune marks it failed and trains anew."""
     import time
 
-    import fintune.tune as tuning
+    import fintune.workflows.tune as tuning
 
     monkeypatch.setattr(tuning, "HEARTBEAT_S", 1)
     monkeypatch.setattr(tuning, "GRACE_S", 1)

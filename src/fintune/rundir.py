@@ -37,7 +37,7 @@ from fintune.data.columns import load_table
 from fintune.errors import ConfigError, FintuneError, RunBusy
 from fintune.evaluation.checks import majority_baseline, warnings_for
 from fintune.files import atomic_folder, cleanup_partials, swap_in, writable_parent, write_text
-from fintune.modelcard import render_model_card
+from fintune.evaluation.modelcard import render_model_card
 from fintune.predictors import FintuneModel
 from fintune.scoring.intervals import format_interval
 from fintune.training.distributed import is_main_process

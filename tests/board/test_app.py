@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fintune.board.app import build_config, report_markdown, run_folder, runs_table
+from fintune.board.forms import build_config, report_markdown
+from fintune.board.listing import run_folder, runs_table
 from fintune.board.jobs import Jobs
 from fintune.errors import ConfigError, FintuneError
 from tests.board.test_board import free_port
@@ -57,7 +58,7 @@ def test_password_guards_the_board(tmp_path: Path) -> None:
 
 def test_try_it_explains_a_text_and_a_row(tmp_path: Path, make_config, tiny_bert: Path) -> None:
     from fintune import api
-    from fintune.board.app import try_it
+    from fintune.board.trying import try_it
     from fintune.predictors import FintuneModel
     from tests.conftest import credit_frame, write_config
 
@@ -82,7 +83,7 @@ def test_try_it_explains_a_text_and_a_row(tmp_path: Path, make_config, tiny_bert
 
 
 def test_messages_are_never_markup() -> None:
-    from fintune.board.app import error, ok
+    from fintune.board.forms import error, ok
 
     assert error("column '<img src=x onerror=alert(1)>' not found") == (
         "<div class='error'>error: column &#x27;&lt;img src=x onerror=alert(1)&gt;&#x27; not found</div>")
@@ -91,7 +92,7 @@ def test_messages_are_never_markup() -> None:
 
 def test_try_it_marks_the_entities_of_a_tagger(tmp_path: Path, make_config) -> None:
     from fintune import api
-    from fintune.board.app import try_it
+    from fintune.board.trying import try_it
     from fintune.predictors import FintuneModel
     from tests.tagging.conftest import tagged_sentences, write_jsonl
 

@@ -102,7 +102,7 @@ def test_one_damaged_run_does_not_hide_the_others(tmp_path: Path, config: str, m
     assert out.exit_code == 0, out.output
     assert "skipping" in out.output and "damaged" in out.output and "good" in out.output
 
-    from fintune.board.app import runs_table
+    from fintune.board.listing import runs_table
     from fintune.board.jobs import Jobs
 
     table = runs_table(root, Jobs(root))

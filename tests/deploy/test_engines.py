@@ -35,7 +35,7 @@ def _same(local: pd.DataFrame, other: pd.DataFrame) -> None:
 
 def test_ray_data_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd.DataFrame]) -> None:
     ray = pytest.importorskip("ray")
-    from fintune.ray import predict_file
+    from fintune.engines.ray import predict_file
 
     tmp, local = scored
     # A local Ray of 2 CPUs: two actors of half a CPU each, and room for the read and write tasks.
@@ -56,7 +56,7 @@ def _ray_refuses(text_run: Path, source: Path, error: type, match: str) -> None:
     """``predict_file`` on ``source`` raises ``error`` (fintune's one line, no Ray exception
     type) and leaves no output and no partial folder beside it."""
     ray = pytest.importorskip("ray")
-    from fintune.ray import predict_file
+    from fintune.engines.ray import predict_file
 
     out = source.with_name("out.parquet")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -90,7 +90,7 @@ def test_an_actors_error_comes_back_as_fintunes_one_line(text_run: Path, tmp_pat
 def test_ray_refuses_an_output_folder_that_holds_files(text_run: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     from fintune.errors import FintuneError
-    from fintune.ray import predict_file
+    from fintune.engines.ray import predict_file
 
     (tmp_path / "out.parquet").mkdir()
     (tmp_path / "out.parquet" / "part-0.parquet").write_bytes(b"earlier run")
@@ -107,7 +107,7 @@ def test_spark_udf_equals_fintune_predict(text_run: Path, scored: tuple[Path, pd
         pytest.skip("Spark's local mode needs a Java runtime (17+)")
     from pyspark.sql import SparkSession
 
-    from fintune.spark import predict_udf
+    from fintune.engines.spark import predict_udf
 
     tmp, local = scored
     # The Python workers must be this interpreter (the one fintune is installed in).
@@ -131,7 +131,7 @@ def test_ray_parts_are_written_as_fintune_predict_writes_the_format(suffix: str,
 
     import pyarrow as pa
 
-    from fintune.ray import WRITERS
+    from fintune.engines.ray import WRITERS
 
     # A tagger's entity lists: pyarrow's own CSV writer cannot write them; fintune predict writes JSON text.
     table = pa.table({"id": [3, 1], "entities": [[{"label": "ORG", "start": 0, "end": 4}], []]})

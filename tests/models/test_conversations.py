@@ -64,7 +64,7 @@ def test_a_conversation_run_learns_every_answer_and_answers_tables(tmp_path, tin
     two_turns = next(i for i, m in enumerate(data.train.messages) if len(m) == 3)
     tokenizer = load_tokenizer(cfg.model)
     fmt = generation_format(cfg.model, tokenizer, False).with_answers()
-    encoded = Inputs(tokenizer, 64, None, fmt)(data.train)
+    encoded = Inputs.of_prompt(tokenizer, 64, fmt)(data.train)
     learned = [t for t, m in zip(encoded["input_ids"][two_turns], encoded["loss_mask"][two_turns]) if m]
     first, last = data.train.messages[two_turns][1]["content"], str(data.train.labels[two_turns])
     assert tokenizer.decode(learned).split() == [*first.split(), "<|end|>", *last.split(), "<|end|>"]

@@ -31,5 +31,5 @@ def test_prompted_causal_models_flag_their_cut_texts(tiny_llama: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     fmt = generation_format(ModelConfig(backbone=str(tiny_llama), kind="causal"), tokenizer, False)
-    flags = Inputs(tokenizer, 48, None, fmt).cut(Examples(["acme beats", LONG], None, None, "t"))
+    flags = Inputs.of_prompt(tokenizer, 48, fmt).cut(Examples(["acme beats", LONG], None, None, "t"))
     assert isinstance(flags, np.ndarray) and list(flags) == [False, True]

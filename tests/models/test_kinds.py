@@ -117,7 +117,7 @@ def test_text_in_a_number_column_at_prediction_names_the_row(tmp_path, tiny_bert
 
 
 def test_walk_forward_on_windows_scores_every_fold_out_of_time(tmp_path, tiny_bert):
-    from fintune.walkforward import walk_forward
+    from fintune.workflows.walkforward import walk_forward
 
     path = tmp_path / "prices.csv"
     price_frame(400).to_csv(path, index=False)

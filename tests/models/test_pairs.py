@@ -93,7 +93,7 @@ def test_pair_config_errors(raw: dict, message: str) -> None:
 
 
 def test_text_alone_is_refused_by_a_pair_model(make_config, tmp_path: Path) -> None:
-    from fintune.distill import distill
+    from fintune.workflows.distill import distill
     from fintune.errors import DataError, FintuneError
     from fintune.evaluation.explain import explain
     from fintune.evaluation.robustness import robustness_suite

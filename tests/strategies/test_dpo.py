@@ -49,7 +49,7 @@ def test_the_loss_is_trls(tiny_llama, tmp_path, sft_weight) -> None:
     examples = Examples([r["prompt"] for r in rows], np.array([r["chosen"] for r in rows], dtype=object), None, "t",
                         rejected=np.array([r["rejected"] for r in rows], dtype=object))
     fmt = generation_format(ModelConfig(backbone=str(tiny_llama), kind="causal"), tokenizer, False).with_answers()
-    objective, batches = build_objective(Dpo.objective, strategy.config, model, Inputs(tokenizer, 48, None, fmt),
+    objective, batches = build_objective(Dpo.objective, strategy.config, model, Inputs.of_prompt(tokenizer, 48, fmt),
                                          examples)
     model.train()
     for module in model.modules():  # no dropout: both sides must see the same function

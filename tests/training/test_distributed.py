@@ -128,7 +128,7 @@ def test_ray_train_two_workers_resume_and_match_one_process(make_config) -> None
 
     import ray
 
-    from fintune.ray import train as ray_train
+    from fintune.engines.ray import train as ray_train
 
     train = {**TRAIN, "max_steps": 8, "checkpoint_every": 3}
     single = api.train(make_config("one.yaml", model={"dropout": 0.0}, train=train), show_progress=False).run_dir

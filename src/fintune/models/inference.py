@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -47,39 +47,98 @@ def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int
     return out
 
 
+class Processor(Protocol):
+    """One modality's reader: examples in, the arrays a model reads out (by name)."""
+
+    def __call__(self, examples: Examples) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """Text (and text pairs) as token ids, cut at ``max_length`` (the rows cut are flagged)."""
+
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+
+    def __call__(self, examples: Examples) -> dict[str, Any]:
+        return encode(self.tokenizer, examples.texts, self.max_length, examples.pairs)
+
+
+@dataclass(frozen=True)
+class PromptTokens:
+    """Instruction and chat records through a causal LM's prompt format."""
+
+    prompt: Any  # a PromptFormat (classification) or GenerationFormat
+    max_length: int
+
+    def __call__(self, examples: Examples) -> dict[str, Any]:
+        return self.prompt.encode(examples, self.max_length)
+
+
+@dataclass(frozen=True)
+class DocumentWindows:
+    """Long documents as overlapping windows of ``max_length`` tokens (see fintune.models.long_text)."""
+
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+    windows: LongTextConfig
+
+    def __call__(self, examples: Examples) -> dict[str, Any]:
+        from fintune.models.long_text import WINDOWS, window_ids
+
+        windowed = window_ids(self.tokenizer, examples.texts, self.max_length, self.windows)
+        if windowed.cut:
+            console.print(f"note: {windowed.cut:,} of {len(examples):,} documents of {examples.source} are longer "
+                          f"than model.long_text.max_windows ({self.windows.max_windows}) windows; each is read "
+                          "up to there")
+        return {WINDOWS: windowed.windows, CUT: windowed.cut_rows}
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """Feature columns through the fitted encoder (standardized numbers, one-hot categories, bins)."""
+
+    encoder: FeatureEncoder
+
+    def __call__(self, examples: Examples) -> dict[str, Any]:
+        if examples.features is None:
+            raise DataError("this model reads feature columns, and the input has none", file=examples.source)
+        return {"features": self.encoder.transform(examples.features, examples.source)}
+
+
+@dataclass(frozen=True)
+class RawTexts:
+    """The texts themselves, for a model that reads words without a subword tokenizer."""
+
+    def __call__(self, examples: Examples) -> dict[str, Any]:
+        return {"texts": list(examples.texts)}
+
+
 @dataclass
 class Inputs:
-    """What a model reads from examples: token ids (text, fusion), feature rows (fusion, mlp, gbm)."""
+    """What a model reads from examples: the arrays of its processors, merged.
+
+    The predictor class picks the processors (``Predictor.processors``): token ids for text,
+    prompt tokens for causal LMs, windows for long documents, feature rows for tables. The
+    fields say what the processors were built from (the tokenizer's pad id, a causal LM's prompt).
+    """
 
     tokenizer: PreTrainedTokenizerBase | None
     max_length: int
     features: FeatureEncoder | None = None
     # Causal LMs: a PromptFormat (classification) or GenerationFormat wraps each text in its prompt.
     prompt: Any = None
-    # Long documents: each text becomes overlapping windows (see fintune.models.long_text).
-    windows: LongTextConfig | None = None
+    processors: tuple[Processor, ...] = ()
+
+    @classmethod
+    def of_prompt(cls, tokenizer: PreTrainedTokenizerBase | None, max_length: int, prompt: Any) -> Inputs:
+        """A causal LM's prompt tokens alone (generation trains and scores on prompt + answer)."""
+        return cls(tokenizer, max_length, None, prompt, (PromptTokens(prompt, max_length),))
 
     def __call__(self, examples: Examples) -> dict[str, Any]:
         encoded: dict[str, Any] = {}
-        if self.windows is not None:
-            from fintune.models.long_text import WINDOWS, window_ids
-
-            assert self.tokenizer is not None
-            windowed = window_ids(self.tokenizer, examples.texts, self.max_length, self.windows)
-            if windowed.cut:
-                console.print(f"note: {windowed.cut:,} of {len(examples):,} documents of {examples.source} are longer "
-                              f"than model.long_text.max_windows ({self.windows.max_windows}) windows; each is read "
-                              "up to there")
-            encoded[WINDOWS] = windowed.windows
-            encoded[CUT] = windowed.cut_rows
-        elif self.prompt is not None:
-            encoded.update(self.prompt.encode(examples, self.max_length))
-        elif self.tokenizer is not None:
-            encoded.update(encode(self.tokenizer, examples.texts, self.max_length, examples.pairs))
-        if self.features is not None:
-            if examples.features is None:
-                raise DataError("this model reads feature columns, and the input has none", file=examples.source)
-            encoded["features"] = self.features.transform(examples.features, examples.source)
+        for processor in self.processors:
+            encoded.update(processor(examples))
         return encoded
 
     def cut(self, examples: Examples) -> np.ndarray:

@@ -29,7 +29,9 @@ from fintune.data.columns import feature_frame, frame_to_texts, instructions_of,
 from fintune.data.features import FEATURES_FILE, FeatureEncoder
 from fintune.errors import DataError, FintuneError
 from fintune.models.backbones import resolve_backbone
-from fintune.models.inference import Inputs, model_scores, resolve_precision
+from fintune.models.inference import (
+    FeatureRows, Inputs, Processor, PromptTokens, TokenIds, model_scores, resolve_precision,
+)
 from fintune.models.metadata import META, RunMeta
 from fintune.models.onnx import ONNX_FILE, OnnxModel
 from fintune.scoring.calibration import apply_temperature
@@ -91,7 +93,7 @@ class Predictor:
         self.label_names: list[str] | None = self.meta.label_names
         self.max_length: int = self.meta.max_length
         self.data_config: DataConfig = self.meta.data
-        self.inputs = Inputs(tokenizer, self.max_length, features, self._prompt(), self.meta.long_text)
+        self.inputs = type(self).new_inputs(tokenizer, self.max_length, features, self._prompt(), self.meta.long_text)
         # Set by fintune.fit: where the model was trained and what the run measured.
         self.run_dir: Path | None = None
         self.metrics: dict[str, Any] | None = None
@@ -114,6 +116,23 @@ class Predictor:
     def prompt_meta(cls, cfg: ModelConfig, prompt: Any) -> dict[str, Any]:
         """What fintune.json records of a new model's prompt (see :meth:`new_prompt`)."""
         return {}
+
+    @classmethod
+    def processors(cls, tokenizer: Any, max_length: int, features: FeatureEncoder | None, prompt: Any,
+                   windows: Any) -> tuple[Processor, ...]:
+        """What this kind reads, one processor per modality: a prompt's tokens (causal LMs) or the
+        text's, and the feature rows where a feature encoder was fitted. A kind that reads
+        something else (windows, words, an image) overrides this."""
+        text = (PromptTokens(prompt, max_length),) if prompt is not None else \
+            (TokenIds(tokenizer, max_length),) if tokenizer is not None else ()
+        return text + ((FeatureRows(features),) if features is not None else ())
+
+    @classmethod
+    def new_inputs(cls, tokenizer: Any, max_length: int, features: FeatureEncoder | None = None, prompt: Any = None,
+                   windows: Any = None) -> Inputs:
+        """The :class:`Inputs` of this kind over its :meth:`processors`."""
+        return Inputs(tokenizer, max_length, features, prompt,
+                      cls.processors(tokenizer, max_length, features, prompt, windows))
 
     @classmethod
     def new_windows(cls, cfg: ModelConfig) -> Any:

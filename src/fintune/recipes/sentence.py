@@ -72,7 +72,7 @@ class SentenceRecipe(Recipe):
         features = fit_features(cfg, data, kind.binned_features) if kind.reads_features else None
         prompt = kind.new_prompt(cfg.model, tokenizer, data.label_names, cfg.data.instruction_column is not None)
         windows = kind.new_windows(cfg.model)
-        inputs = Inputs(tokenizer, cfg.model.max_length, features, prompt, windows)
+        inputs = kind.new_inputs(tokenizer, cfg.model.max_length, features, prompt, windows)
         scale = TargetScale.fit(data.train.labels) if task_of(cfg.task).answer == "value" else None
         fitted = scaled(data, scale)  # what training sees; evaluation below reads the real targets
         train_examples, objective = (options.objective_for(fitted.train) if options.objective_for
@@ -88,7 +88,7 @@ class SentenceRecipe(Recipe):
                                  features=features)
         splits = held_out(data.validation, data.test)
         if task_of(cfg.task).answer == "text":
-            answers = Inputs(tokenizer, cfg.model.max_length, None, prompt.with_answers())
+            answers = Inputs.of_prompt(tokenizer, cfg.model.max_length, prompt.with_answers())
             metrics = _evaluate_generation(predictor, splits, answers, cfg.train.eval_batch_size, run)
         else:
             metrics = evaluate_scores(predictor, splits, data.label_names, cfg, run)
@@ -110,7 +110,7 @@ class SentenceRecipe(Recipe):
         train_inputs = inputs
         if task_of(cfg.task).answer == "text":
             # Generation trains and validates on prompt + answer; it predicts from the prompt alone.
-            train_inputs = Inputs(inputs.tokenizer, cfg.model.max_length, None, inputs.prompt.with_answers())
+            train_inputs = Inputs.of_prompt(inputs.tokenizer, cfg.model.max_length, inputs.prompt.with_answers())
             objective = generation.AnswerLoss(train_inputs(train_examples))
             evaluator = _answer_loss_evaluator(train_inputs.pad_id, cfg.train.eval_batch_size)
         if strategy.objective is not None:  # preference tuning: pairs of answers, its own batches

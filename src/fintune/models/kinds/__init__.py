@@ -4,6 +4,9 @@ Importing this package registers the kinds defined under ``models``; the tagger 
 itself in :mod:`fintune.tagging.predictor`. :mod:`fintune.predictors` imports both.
 """
 
-from fintune.models.kinds import (  # noqa: F401  (registers)
-    causal, causal_head, ensemble, gbm, generation, linear, long_text, probe, tabular, text,
-)
+import importlib
+import pkgutil
+
+# Every module of this package registers its predictor class on import: a new kind is a new file.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

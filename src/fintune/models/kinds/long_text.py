@@ -11,6 +11,7 @@ from fintune.config import LongTextConfig, ModelConfig
 from fintune.models.fusion import new_encoder
 from fintune.models.long_text import LongTextModel
 from fintune.models.metadata import RunMeta
+from fintune.models.inference import DocumentWindows, Processor
 from fintune.models.predictor import Predictor, register_predictor
 from fintune.tasks import task_of
 
@@ -32,6 +33,11 @@ class LongTextPredictor(Predictor):
         num_labels = 1 if task_of(task).answer == "value" else len(label_names or [])
         dropout = cfg.dropout if cfg.dropout is not None else 0.1
         return LongTextModel(encoder, cfg.long_text.pooling, num_labels, dropout)
+
+    @classmethod
+    def processors(cls, tokenizer: Any, max_length: int, features: Any, prompt: Any,
+                   windows: Any) -> tuple[Processor, ...]:
+        return (DocumentWindows(tokenizer, max_length, windows),)
 
     @classmethod
     def new_windows(cls, cfg: ModelConfig) -> LongTextConfig:

@@ -1,7 +1,7 @@
 """Batch prediction on Spark: a pandas UDF built by ``pyspark.ml.functions.predict_batch_udf``
 (Spark >= 3.4), which loads the model once per executor Python worker and feeds it batches.
 
-    udf = fintune.spark.predict_udf("runs/tfns_full")
+    udf = fintune.engines.spark.predict_udf("runs/tfns_full")
     scored = df.withColumn("fintune", udf(*udf.columns))   # a struct: predicted_label, prob_<label>...
     scored.select("text", "fintune.*")
 
