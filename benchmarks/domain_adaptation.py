@@ -153,7 +153,7 @@ def child(row: str, epochs: int) -> dict:
     if row == "minilm_plain":
         return finetune(row, "minilm", {"name": "full"})
     if row == "student_minilm":
-        from fintune.distill import distill
+        from fintune.workflows.distill import distill
 
         import yaml
 

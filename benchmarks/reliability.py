@@ -362,7 +362,7 @@ def drill_tune_kill(work: Path, bert: Path, trials: int) -> dict:
     that trial failed and completes the search."""
     import optuna
 
-    from fintune.tune import GRACE_S, STUDY
+    from fintune.workflows.tune import GRACE_S, STUDY
 
     started = time.time()
     wrong = tracebacks = 0

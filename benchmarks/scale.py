@@ -16,10 +16,10 @@ Rows (each runs in a process of its own; rows already in the results file and no
   in, CSV out); the reference output.
 - ``onnx_int8``: ``fintune predict`` on the ``fintune export --format onnx --quantize int8``
   folder; agreement of labels with ``torch``.
-- ``ray_data``: ``fintune.ray.predict_file`` (Ray Data ``map_batches``, 2 actors of 1 CPU and
+- ``ray_data``: ``fintune.engines.ray.predict_file`` (Ray Data ``map_batches``, 2 actors of 1 CPU and
   1 torch thread each, blocks of 4,096 rows, Parquet in and out); labels equal to ``torch``'s,
   worst probability gap.
-- ``spark``: ``fintune.spark.predict_udf`` in ``local[2]`` (Parquet in, ``repartition(4)``,
+- ``spark``: ``fintune.engines.spark.predict_udf`` in ``local[2]`` (Parquet in, ``repartition(4)``,
   Parquet out, 1 torch thread per Python worker); labels equal to ``torch``'s, worst
   probability gap.
 - ``curve_10k``, ``curve_100k``, ``curve_1m``: single-process ``fintune predict`` at that many
@@ -244,7 +244,7 @@ def single_process(backend: str, n: int, name: str) -> dict:
 def ray_row(n: int) -> dict:
     import ray
 
-    from fintune.ray import predict_file
+    from fintune.engines.ray import predict_file
 
     source, out = input_file(n), RUNS / "out" / f"ray_{n}.parquet"
     shutil.rmtree(out, ignore_errors=True)  # this script's own earlier output (fintune refuses a folder that holds parts)
@@ -261,7 +261,7 @@ def ray_row(n: int) -> dict:
 def spark_row(n: int) -> dict:
     from pyspark.sql import SparkSession
 
-    from fintune.spark import predict_udf
+    from fintune.engines.spark import predict_udf
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     source, out = input_file(n), RUNS / "out" / f"spark_{n}.parquet"

@@ -75,7 +75,7 @@ def child(row: str, epochs: int) -> dict:
 
     from fintune import api
     from fintune.config import validate_config
-    from fintune.distill import distill
+    from fintune.workflows.distill import distill
 
     if row == "distilled":
         teacher = RUNS / "full"

@@ -84,7 +84,7 @@ WINDOWS = {"lags": 5, "rolling": [5, 20]}
 
 
 def german_data() -> dict:
-    from fintune.quickstart import GERMAN_CREDIT_FEATURES, german_credit_path
+    from fintune.workflows.quickstart import GERMAN_CREDIT_FEATURES, german_credit_path
 
     return {"train": str(german_credit_path()), "feature_columns": GERMAN_CREDIT_FEATURES,
             "label_column": "creditability", "label_names": ["good", "bad"], "split": STRATIFIED}

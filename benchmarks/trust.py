@@ -81,7 +81,7 @@ def tweets_config() -> dict:
 def child(row: str) -> dict:
     from fintune import api, trust
     from fintune.config import validate_config
-    from fintune.quickstart import text_quickstart_config
+    from fintune.workflows.quickstart import text_quickstart_config
     from fintune.report import write_report
 
     if row == "tweets":
