@@ -82,6 +82,8 @@ def test_board_end_to_end(board_url: str, tmp_path: Path, tiny_bert: Path) -> No
         # Try it: the newest finished run is chosen; a clearly positive headline.
         page.get_by_role("tab", name="Try it").click()
         page.locator("#try-refresh").click()
+        # The refreshed choice arrives from the server; a click before it would predict with no run.
+        expect(page.locator("#try-run input")).to_have_value("e2e", timeout=30_000)
         fill(page, "try-text", "acme beats record profit")
         page.locator("#predict").click()
         expect(page.locator("#try-status")).to_contain_text("predicted", timeout=60_000)

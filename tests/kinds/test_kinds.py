@@ -7,8 +7,9 @@ import typing
 
 import pytest
 
-from fintune.config.sections import MemberKind, ModelConfig
-from fintune.kinds import KINDS, kind_of, member_kinds
+from fintune.config.kind_sections import MemberKind
+from fintune.config.sections import ModelConfig
+from fintune.kinds import KINDS, kind_of, member_kinds, readers_of
 from fintune.recipes.base import RECIPES
 from fintune.strategies import STRATEGIES
 from fintune.tasks import TASKS
@@ -49,3 +50,29 @@ def test_the_config_and_the_ensemble_read_the_declarations() -> None:
     assert typing.get_args(MemberKind) == member_kinds()
     with pytest.raises(ValueError, match="expected one of text, long_text"):
         kind_of("texts")
+
+
+# A changed value for each kind-specific setting (what a user would write for that kind).
+CHANGED = {"crf": True, "case_features": True, "lstm_hidden": 8, "feature_crf": True, "long_text": {"stride": 64},
+           "head_hidden": 64, "text_dim": 8, "numeric_bins": 4, "gbm": {"bags": 2}, "linear": {"folds": 3},
+           "ensemble": {"rounds": 5}, "prompt": "{text}", "label_words": {"a": "b"}, "max_new_tokens": 8,
+           "head": "classifier", "chat_template": "none", "system_prompt": "be brief"}
+
+
+def test_every_kind_setting_has_a_changed_value() -> None:
+    assert {s for kind in KINDS.values() for s in kind.settings} == set(CHANGED)
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_a_setting_of_another_kind_is_an_error_that_names_it(name: str) -> None:
+    for setting, value in CHANGED.items():
+        readers = readers_of(setting)
+        if name in readers:
+            assert getattr(ModelConfig(kind=name, **{setting: value}), setting) is not None
+            continue
+        with pytest.raises(ValueError, match=f"model.{setting} is a setting of model.kind {' or '.join(readers)}, "
+                                             f"and this model.kind is {name}"):
+            ModelConfig(kind=name, **{setting: value})
+    # Defaults (a dumped config.yaml spells every field) are no error for any kind.
+    assert ModelConfig(kind=name, **{s: ModelConfig.model_fields[s].get_default(call_default_factory=True)
+                                     for s in CHANGED}).kind == name

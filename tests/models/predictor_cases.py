@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fintune.kinds import readers_of
 from tests.conftest import credit_frame, sentiment_frame, write_config
 
 FEATURES = ["income", "debt_ratio", "purpose", "age"]
@@ -46,7 +47,8 @@ def _table(tmp: Path, bert: Path, kind: str, **model: object) -> Path:
     return write_config(tmp / f"{kind}.yaml", bert, data, tmp / kind,
                         data={"train": str(data), "text_column": None, "feature_columns": FEATURES,
                               "label_column": "label", "label_names": ["good", "bad"]},
-                        model={"backbone": str(bert), "max_length": 32, "kind": kind, "head_hidden": 16, **model},
+                        model={"backbone": str(bert), "max_length": 32, "kind": kind,
+                               **({"head_hidden": 16} if kind in readers_of("head_hidden") else {}), **model},
                         train={**TRAIN, "early_stopping": {"metric": "roc_auc"}})
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from fintune import api
 from fintune.errors import DataError
+from fintune.kinds import readers_of
 from fintune.predictors import FintuneModel
 from tests.conftest import credit_frame, price_frame, write_config
 
@@ -43,8 +44,9 @@ def _config(tmp_path: Path, tiny_bert: Path, train_file: Path, kind: str, **sect
     base = ENSEMBLE[0] if kind == "ensemble" else KINDS[kind][0]
     sections = {**base, **sections}
     sections["train"] = {**base.get("train", {}), **sections.get("train", {})}
-    model = {"backbone": str(tiny_bert), "max_length": 48, "kind": kind, "head_hidden": 32,
-             **sections.pop("model", {})}
+    # A head's width only where the kind has a head (a setting of another kind is an error).
+    model = {"backbone": str(tiny_bert), "max_length": 48, "kind": kind,
+             **({"head_hidden": 32} if kind in readers_of("head_hidden") else {}), **sections.pop("model", {})}
     data = {"train": str(train_file), "text_column": None, "feature_columns": FEATURES, "label_column": "label",
             "label_names": ["good", "bad"], **sections.pop("data", {})}
     train_cfg = {"epochs": 3, "batch_size": 32, "lr": 1e-3, "checkpoint_every": 0, "precision": "fp32",
