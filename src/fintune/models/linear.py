@@ -38,7 +38,7 @@ class LinearModel:
         from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
         start = time.perf_counter()
-        x = np.asarray(x, dtype=np.float64)
+        x = _matrix(x)
         if task_of(task).answer == "value":
             # Ridge's alpha is 1 / (2C) in the same units as logistic regression's C.
             search = GridSearchCV(Ridge(), {"alpha": [1 / (2 * c) for c in cfg.C]}, scoring="neg_mean_squared_error",
@@ -63,7 +63,7 @@ class LinearModel:
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (n, k), or predictions (n,) for regression."""
-        z = np.asarray(x, dtype=np.float64) @ self.coef.T + self.intercept
+        z = np.asarray(_matrix(x) @ self.coef.T) + self.intercept
         if task_of(self.task).answer == "value":
             return z.reshape(-1).astype(np.float32)
         if z.shape[1] == 1:  # binary: the logit of the second class
@@ -84,3 +84,8 @@ class LinearModel:
         record = json.loads((Path(folder) / LINEAR_FILE).read_text(encoding="utf-8"))
         return cls(np.asarray(record["coef"]), np.asarray(record["intercept"]), record["task"],
                    record["num_labels"], record["C"])
+
+
+def _matrix(x: Any) -> Any:
+    """Rows as float64: a dense array, or a SciPy sparse matrix kept sparse (word counts)."""
+    return x.astype(np.float64) if hasattr(x, "tocsr") else np.asarray(x, dtype=np.float64)
