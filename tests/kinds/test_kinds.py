@@ -24,6 +24,7 @@ ROWS = {
     "gbm": {"classification", "regression"},
     "linear": {"classification", "regression"},
     "ensemble": {"classification", "regression"},
+    "bow": {"classification", "regression"},
     "causal": {"classification", "generation"},
 }
 

@@ -102,6 +102,11 @@ def causal_head(tmp: Path, bert: Path, llama: Path) -> Path:
                         strategy={"name": "lora", "r": 4})
 
 
+def bow(tmp: Path, bert: Path, llama: Path) -> Path:
+    return write_config(tmp / "bow.yaml", bert, _sentiment(tmp), tmp / "bow", model={"kind": "bow"},
+                        train=TRAIN)
+
+
 def generation(tmp: Path, bert: Path, llama: Path) -> Path:
     frame = sentiment_frame(60)
     rows = [{"instruction": "what is the sentiment of this news ?", "input": t, "output": y}
@@ -130,7 +135,7 @@ CASES: dict[str, list[Callable[[Path, Path, Path], Path]]] = {
     "text": [text, text_lora], "fusion": [fusion], "mlp": [mlp], "gbm": [gbm], "linear": [linear],
     "probe": [probe, probe_setfit], "long_text": [long_text],
     "ensemble": [ensemble], "causal": [causal], "causal_head": [causal_head],
-    "generation": [generation], "tagger": [tagger],
+    "generation": [generation], "tagger": [tagger], "bow": [bow],
 }
 
 

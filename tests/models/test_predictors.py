@@ -135,6 +135,7 @@ CAPABILITIES = {
     "causal_head": (True, True, "integrated_gradients", True, False),
     "generation": (False, False, None, False, True),
     "tagger": (False, False, None, False, False),
+    "bow": (True, False, None, True, False),
 }
 
 

@@ -47,6 +47,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          member=True, settings=frozenset({"linear"})),
     Kind("ensemble", SENTENCE, "members", "a weighted ensemble of member kinds, weights chosen on validation",
          settings=frozenset({"ensemble", "gbm", "linear", "head_hidden", "numeric_bins"})),
+    Kind("bow", SENTENCE, "one_text", "words and word pairs (TF-IDF) with logistic or ridge regression: the "
+         "baseline without a backbone", settings=frozenset({"linear"})),
     Kind("causal", frozenset({"classification", "generation"}), "prompt", "a causal LM: label words, a "
          "classification head, or generated answers", pads_with_eos=True,
          settings=frozenset({"prompt", "label_words", "max_new_tokens", "head", "chat_template", "system_prompt"})),
