@@ -6,7 +6,8 @@ for it (text, fusion, mlp, gbm, causal, generation, tagger). Import from here, n
 """
 
 from fintune.models import kinds  # noqa: F401  (registers the kinds of fintune.models)
-from fintune.models.predictor import PREDICTORS, Predictor, model_folder, predictor_class
+from fintune.models.predictor import PREDICTORS, Predictor, predictor_class
+from fintune.models.reading import model_folder
 from fintune.tagging import predictor as _tagger  # noqa: F401  (registers the tagger)
 from fintune.tagging.predictor import TaggerPredictor
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from fintune.errors import FintuneError, needs
 from fintune.models.metadata import RunMeta
-from fintune.models.predictor import model_folder
+from fintune.models.reading import model_folder
 from fintune.tasks import task_of
 
 

@@ -14,7 +14,8 @@ from fintune.data import Examples, clean_text
 from fintune.data.columns import check_columns
 from fintune.errors import FintuneError
 from fintune.models.metadata import RunMeta, TaggerMeta
-from fintune.models.predictor import OnBatch, Predictor, adapter_base, aligned, register_predictor
+from fintune.models.predictor import OnBatch, Predictor, register_predictor
+from fintune.models.reading import adapter_base, aligned
 from fintune.tagging.data import tagged_examples
 from fintune.tagging.model import TagInputs, TokenTagger, load_tagger, predict_tags, tag_marginals
 from fintune.tagging.schemes import Entity, spans, words

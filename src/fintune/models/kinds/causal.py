@@ -17,7 +17,8 @@ from fintune.models.backbones import load_causal, prompt_format
 from fintune.models.causal import CausalClassifier, PromptFormat
 from fintune.models.chat import ChatFormat
 from fintune.models.metadata import PromptMeta, RunMeta
-from fintune.models.predictor import ADAPTER, Predictor, adapter_base, register_predictor
+from fintune.models.predictor import Predictor, register_predictor
+from fintune.models.reading import ADAPTER, adapter_base
 
 CAUSAL_ONNX = ("ONNX export of causal LMs is not supported yet (the label scoring runs in "
                "Python around the LM); serve the run with torch, or export --format hf")

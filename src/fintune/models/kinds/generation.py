@@ -25,7 +25,8 @@ from fintune.models.backbones import generation_format
 from fintune.models.backbones import load_lm as new_lm
 from fintune.models.kinds.causal import CAUSAL_ONNX, chat_meta, load_lm, saved_chat
 from fintune.models.metadata import PromptMeta, RunMeta
-from fintune.models.predictor import OnBatch, Predictor, aligned, register_predictor
+from fintune.models.predictor import OnBatch, Predictor, register_predictor
+from fintune.models.reading import aligned
 
 NO_SCORES = ("a generation run answers in text and has no class probabilities or values to "
              "score; use `fintune predict` (FintuneModel.generate) and `fintune evaluate`")

@@ -12,7 +12,8 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 from fintune.config import ModelConfig
 from fintune.models.backbones import load_model
 from fintune.models.metadata import RunMeta
-from fintune.models.predictor import ADAPTER, Predictor, adapter_base, register_predictor
+from fintune.models.predictor import Predictor, register_predictor
+from fintune.models.reading import ADAPTER, adapter_base
 from fintune.tasks import task_of
 
 
