@@ -46,6 +46,9 @@ ROWS = {
     "mpnet_lora": ("mpnet", {"name": "lora", "r": 16, "alpha": 32}, 5e-4),
     "smollm2_instruct_lora": ("smollm2", {"name": "lora", "r": 16, "alpha": 32}, 5e-4),
     "smollm2_label_words": ("smollm2", {"name": "lora", "r": 16, "alpha": 32}, 5e-4),
+    # fintune's own bag-of-words kind (words and word pairs, C by cross-validated log loss): no
+    # backbone; the tfidf_logistic row is the same idea fitted outside fintune with character n-grams too.
+    "fintune_bow": (None, {"name": "full"}, 0.0),
 }
 
 
@@ -81,13 +84,14 @@ def run_row(row: str, epochs: int, train_rows: int | None = None) -> dict:
     from fintune.models.catalogue import fetch
 
     backbone, strategy, lr = ROWS[row]
-    fetch(backbone)
+    if backbone is not None:
+        fetch(backbone)
     # Each row's run is kept (runs/ is not committed): benchmarks/domain_adaptation.py distills
     # from the best MPNet run.
     RUNS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        train = {"epochs": epochs, "batch_size": 32, "lr": lr, "weight_decay": 0.01, "warmup_fraction": 0.1,
+        train = {"epochs": epochs, "batch_size": 32, "lr": lr or 1e-4, "weight_decay": 0.01, "warmup_fraction": 0.1,
                  "checkpoint_every": 0, "early_stopping": None}
         train_file = _subset(train_rows, out) if train_rows else DATA / "sent_train.csv"
         if row == "smollm2_instruct_lora":
@@ -100,6 +104,8 @@ def run_row(row: str, epochs: int, train_rows: int | None = None) -> dict:
         elif row == "smollm2_label_words":
             raw = {"data": _data(), "model": {"backbone": backbone, "kind": "causal", "max_length": 96,
                                                  "label_words": WORDS}}
+        elif backbone is None:
+            raw = {"data": _data(), "model": {"kind": "bow"}}
         else:
             raw = {"data": _data(), "model": {"backbone": backbone, "max_length": 64}}
         if row == "minilm_full_old_masking":

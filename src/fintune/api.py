@@ -1,4 +1,7 @@
-"""The Python API. The CLI in :mod:`fintune.cli` calls exactly these functions.
+"""The Python API: train, evaluate, predict, check data, export and label. The CLI's commands
+for these call exactly these functions; its other commands call the workflows
+(:mod:`fintune.workflows`), the engines (:mod:`fintune.engines`) or the module that owns the
+work (serving, reporting, monitoring), each through one function.
 
 A thin facade: the recipes (:mod:`fintune.recipes`) train, the run folder
 (:mod:`fintune.rundir`) holds a run's files, the predictors (:mod:`fintune.predictors`)

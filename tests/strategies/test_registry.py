@@ -9,7 +9,7 @@ from fintune.strategies import STRATEGIES, strategies_for, strategy_config
 # What each registered strategy declares it trains: model kinds, tasks, DP-SGD. The config's
 # cross-checks read these declarations; a new strategy needs a row here.
 CAPABILITIES = {
-    "full": ({"text", "long_text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "causal"},
+    "full": ({"text", "long_text", "probe", "fusion", "mlp", "gbm", "linear", "ensemble", "bow", "causal"},
              {"classification", "regression", "generation", "token_classification"}, True),
     "freeze": ({"text", "long_text", "fusion"}, {"classification", "regression", "token_classification"}, True),
     "gradual": ({"text", "long_text", "fusion"}, {"classification", "regression", "token_classification"}, False),

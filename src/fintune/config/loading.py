@@ -10,7 +10,7 @@ import difflib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -39,11 +39,7 @@ def load_pretrain_config(path: str | Path, overrides: list[str] | tuple[str, ...
 def load_label_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LabelConfig:
     """Read a weak-labeling YAML config (``fintune label``), resolve its paths, apply overrides, and validate it."""
     raw = _overridden(resolve_paths(read_yaml(path), Path(path).parent, LABEL_PATHS), overrides)
-    try:
-        return LabelConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [_explain(err, raw, LabelConfig) for err in exc.errors()]
-        raise ConfigError(f"{path}: invalid label config:\n  " + "\n  ".join(lines)) from None
+    return _validated(LabelConfig, raw, str(path), "label config")
 
 
 # The keys that hold paths ("[]": each item of a list, as a string or as a mapping's key).
@@ -97,11 +93,7 @@ def _overridden(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> 
 
 def validate_pretrain(raw: dict[str, Any], source: str = "pretrain config") -> PretrainConfig:
     """Validate a pretraining config dict, with the same messages as :func:`validate_config`."""
-    try:
-        return PretrainConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = [_explain(err, raw, PretrainConfig) for err in exc.errors()]
-        raise ConfigError(f"{source}: invalid pretrain config:\n  " + "\n  ".join(lines)) from None
+    return _validated(PretrainConfig, raw, source, "pretrain config")
 
 
 def read_yaml(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -136,22 +128,26 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
     """Validate a config dict, turning pydantic's errors into messages that say what to fix."""
-    try:
-        return RunConfig.model_validate(raw)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    except ValidationError as exc:
-        lines = [_explain(err, raw) for err in exc.errors()]
-        raise ConfigError(f"{source}: invalid config:\n  " + "\n  ".join(lines)) from None
+    return _validated(RunConfig, raw, source, "config")
 
 
 def validate_deploy(raw: dict[str, Any], source: str = "deploy config") -> DeployConfig:
     """Validate the ``deploy`` part alone, with the same messages as :func:`validate_config`."""
+    return _validated(DeployConfig, raw, source, "deploy config")
+
+
+Section = TypeVar("Section", bound=BaseModel)
+
+
+def _validated(model: type[Section], raw: dict[str, Any], source: str, what: str) -> Section:
+    """``raw`` as ``model``; pydantic's errors as one message per problem, saying what to fix."""
     try:
-        return DeployConfig.model_validate(raw)
+        return model.model_validate(raw)
+    except ConfigError as exc:  # a rule that raised fintune's own error
+        raise ConfigError(f"{source}: {exc}") from None
     except ValidationError as exc:
-        lines = [_explain(err, raw, DeployConfig) for err in exc.errors()]
-        raise ConfigError(f"{source}: invalid deploy config:\n  " + "\n  ".join(lines)) from None
+        lines = [_explain(err, raw, model) for err in exc.errors()]
+        raise ConfigError(f"{source}: invalid {what}:\n  " + "\n  ".join(lines)) from None
 
 
 def _explain(err: Any, raw: dict[str, Any], root: type[BaseModel] | None = None) -> str:
