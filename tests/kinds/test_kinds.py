@@ -7,9 +7,10 @@ import typing
 
 import pytest
 
+from fintune.config import KIND_MODELS, model_config, readers_of
 from fintune.config.kind_sections import MemberKind
-from fintune.config.sections import ModelConfig
-from fintune.kinds import KINDS, kind_of, member_kinds, readers_of
+from fintune.config.model_kinds import SHARED
+from fintune.kinds import KINDS, kind_of, member_kinds
 from fintune.recipes.base import RECIPES
 from fintune.strategies import STRATEGIES
 from fintune.tasks import TASKS
@@ -47,7 +48,11 @@ def test_a_kind_trains_exactly_its_declared_tasks(name: str) -> None:
 
 
 def test_the_config_and_the_ensemble_read_the_declarations() -> None:
-    assert typing.get_args(ModelConfig.model_fields["kind"].annotation) == tuple(KINDS)
+    # One typed config per kind, its kind field naming it (the union's tag).
+    assert list(KIND_MODELS) == list(KINDS)
+    for name, cls in KIND_MODELS.items():
+        assert typing.get_args(cls.model_fields["kind"].annotation) == (name,)
+        assert model_config(kind=name).kind == name and type(model_config(kind=name)) is cls
     assert typing.get_args(MemberKind) == member_kinds()
     with pytest.raises(ValueError, match="expected one of text, long_text"):
         kind_of("texts")
@@ -61,7 +66,7 @@ CHANGED = {"crf": True, "case_features": True, "lstm_hidden": 8, "feature_crf": 
 
 
 def test_every_kind_setting_has_a_changed_value() -> None:
-    assert {s for kind in KINDS.values() for s in kind.settings} == set(CHANGED)
+    assert {s for cls in KIND_MODELS.values() for s in cls.model_fields} - SHARED == set(CHANGED)
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -69,11 +74,13 @@ def test_a_setting_of_another_kind_is_an_error_that_names_it(name: str) -> None:
     for setting, value in CHANGED.items():
         readers = readers_of(setting)
         if name in readers:
-            assert getattr(ModelConfig(kind=name, **{setting: value}), setting) is not None
+            assert getattr(model_config(kind=name, **{setting: value}), setting) is not None
             continue
         with pytest.raises(ValueError, match=f"model.{setting} is a setting of model.kind {' or '.join(readers)}, "
                                              f"and this model.kind is {name}"):
-            ModelConfig(kind=name, **{setting: value})
+            model_config(kind=name, **{setting: value})
     # Defaults (a dumped config.yaml spells every field) are no error for any kind.
-    assert ModelConfig(kind=name, **{s: ModelConfig.model_fields[s].get_default(call_default_factory=True)
-                                     for s in CHANGED}).kind == name
+    defaults = {s: KIND_MODELS[readers_of(s)[0]].model_fields[s].get_default(call_default_factory=True)
+                for s in CHANGED}
+    assert model_config(kind=name, **{s: v.model_dump() if hasattr(v, "model_dump") else v
+                                      for s, v in defaults.items()}).kind == name

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fintune.kinds import readers_of
+from fintune.config import readers_of
 from tests.conftest import credit_frame, sentiment_frame, write_config
 
 FEATURES = ["income", "debt_ratio", "purpose", "age"]

@@ -58,10 +58,10 @@ def test_the_head_reads_the_last_real_token_whatever_the_padding(tmp_path, tiny_
     """A text scored alone and in a batch beside a longer one (right-padded) gets the same logits."""
     from transformers import AutoTokenizer
 
-    from fintune.config import ModelConfig
+    from fintune.config import model_config
     from fintune.models.backbones import load_causal_head
 
-    model = load_causal_head(ModelConfig(backbone=str(tiny_llama), kind="causal", head="classifier"),
+    model = load_causal_head(model_config(backbone=str(tiny_llama), kind="causal", head="classifier"),
                              ["a", "b"], {}).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     assert model.config.pad_token_id == tokenizer.pad_token_id

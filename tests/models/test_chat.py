@@ -10,7 +10,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from fintune import api
-from fintune.config import ModelConfig
+from fintune.config import model_config
 from fintune.data import Examples
 from fintune.models.backbones import generation_format, prompt_format
 from fintune.models.chat import PLAIN_TEMPLATE, ChatFormat, chat_template_of, encode_conversation
@@ -34,7 +34,7 @@ def test_the_setting_picks_the_template(tiny_chat_llama, tiny_llama, tmp_path) -
 
 def test_label_word_prompts_are_the_templates_rendering(tiny_chat_llama) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_llama)
-    prompt = prompt_format(ModelConfig(backbone=str(tiny_chat_llama), kind="causal", system_prompt="classify"),
+    prompt = prompt_format(model_config(backbone=str(tiny_chat_llama), kind="causal", system_prompt="classify"),
                            tokenizer, ["negative", "neutral", "positive"])
     assert prompt.chat is not None
     ids = prompt.encode(Examples(["acme beats the quarter"], None, None, "t"), 64)["input_ids"][0]
@@ -51,7 +51,7 @@ def test_label_word_prompts_are_the_templates_rendering(tiny_chat_llama) -> None
 
 def test_instruction_records_learn_exactly_the_assistants_tokens(tiny_chat_llama) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_llama)
-    fmt = generation_format(ModelConfig(backbone=str(tiny_chat_llama), kind="causal"), tokenizer, True).with_answers()
+    fmt = generation_format(model_config(backbone=str(tiny_chat_llama), kind="causal"), tokenizer, True).with_answers()
     examples = Examples(["acme beats the quarter", "globex misses"], np.array(["positive", "very bad"], dtype=object),
                         None, "t", instructions=["what is the sentiment ?", "classify the news"])
     encoded = fmt.encode(examples, 64)

@@ -25,11 +25,11 @@ def test_encode_flags_exactly_the_rows_it_cuts(tiny_bert: Path) -> None:
 
 
 def test_prompted_causal_models_flag_their_cut_texts(tiny_llama: Path) -> None:
-    from fintune.config import ModelConfig
+    from fintune.config import model_config
     from fintune.models.backbones import generation_format
     from fintune.models.inference import Inputs
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
-    fmt = generation_format(ModelConfig(backbone=str(tiny_llama), kind="causal"), tokenizer, False)
+    fmt = generation_format(model_config(backbone=str(tiny_llama), kind="causal"), tokenizer, False)
     flags = Inputs.of_prompt(tokenizer, 48, fmt).cut(Examples(["acme beats", LONG], None, None, "t"))
     assert isinstance(flags, np.ndarray) and list(flags) == [False, True]

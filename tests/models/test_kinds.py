@@ -11,7 +11,7 @@ import pytest
 
 from fintune import api
 from fintune.errors import DataError
-from fintune.kinds import readers_of
+from fintune.config import readers_of
 from fintune.predictors import FintuneModel
 from tests.conftest import credit_frame, price_frame, write_config
 

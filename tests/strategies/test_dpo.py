@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fintune import api
-from fintune.config import ModelConfig
+from fintune.config import model_config
 from fintune.data import Examples
 from fintune.errors import ConfigError
 from fintune.models.backbones import generation_format
@@ -48,7 +48,7 @@ def test_the_loss_is_trls(tiny_llama, tmp_path, sft_weight) -> None:
     rows = pairs(6)
     examples = Examples([r["prompt"] for r in rows], np.array([r["chosen"] for r in rows], dtype=object), None, "t",
                         rejected=np.array([r["rejected"] for r in rows], dtype=object))
-    fmt = generation_format(ModelConfig(backbone=str(tiny_llama), kind="causal"), tokenizer, False).with_answers()
+    fmt = generation_format(model_config(backbone=str(tiny_llama), kind="causal"), tokenizer, False).with_answers()
     objective, batches = build_objective(Dpo.objective, strategy.config, model, Inputs.of_prompt(tokenizer, 48, fmt),
                                          examples)
     model.train()

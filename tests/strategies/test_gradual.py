@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from fintune.config import ModelConfig
+from fintune.config import model_config
 from fintune.models.backbones import load_model
 from fintune.strategies import build_strategy, strategy_config
 
 
 @pytest.fixture()
 def gradual(tiny_bert: Path):
-    model = load_model(ModelConfig(backbone=str(tiny_bert)), "classification", ["a", "b"])
+    model = load_model(model_config(backbone=str(tiny_bert)), "classification", ["a", "b"])
     strategy = build_strategy(strategy_config({"name": "gradual", "lr_decay": 0.5, "unfreeze_fraction": 0.5}))
     return strategy.prepare(model), strategy
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fintune.config import ModelConfig
+from fintune.config import model_config
 from fintune.models.backbones import load_model, load_tokenizer
 from fintune.predictors import FintuneModel
 from fintune.strategies import STRATEGIES, build_strategy, count_parameters, strategy_config
@@ -49,7 +49,7 @@ def test_every_registered_strategy_has_a_case() -> None:
 
 def _prepared(tiny_bert: Path, raw: dict):
     torch.manual_seed(0)
-    model_cfg = ModelConfig(backbone=str(tiny_bert), max_length=32)
+    model_cfg = model_config(backbone=str(tiny_bert), max_length=32)
     model = load_model(model_cfg, "classification", LABELS)
     strategy = build_strategy(strategy_config(raw))
     return strategy.prepare(model), strategy, load_tokenizer(model_cfg)

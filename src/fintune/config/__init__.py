@@ -1,6 +1,7 @@
 """The run config: a tree of typed, validated models loaded from YAML.
 
-- :mod:`fintune.config.sections`: the sections (data, model, train, decision, deploy, ...);
+- :mod:`fintune.config.sections`: the sections (data, train, decision, deploy, ...);
+- :mod:`fintune.config.model_kinds`: ``model``, one typed config per kind (a discriminated union);
 - :mod:`fintune.config.schema`: :class:`RunConfig`, the whole run;
 - :mod:`fintune.config.rules`: rules across sections, asking the strategy registry;
 - :mod:`fintune.config.pretrain`: :class:`PretrainConfig`, continued pretraining (its own file);
@@ -13,11 +14,13 @@ from fintune.config.loading import (
     apply_override, dump_config, load_config, load_pretrain_config, validate_config, validate_deploy, validate_pretrain,
 )
 from fintune.config.pretrain import CorpusConfig, CorpusSource, MaskingConfig, PretrainConfig
+from fintune.config.kind_sections import EnsembleConfig, GBMConfig, LinearConfig, LongTextConfig
+from fintune.config.model_kinds import KIND_MODELS, ModelBase, ModelConfig, as_kind, model_config, readers_of
 from fintune.config.schema import RunConfig
 from fintune.config.yamlfile import parse_yaml, read_yaml_file
 from fintune.config.sections import (
     DEFAULT_PII_TYPES, PII_TYPES, CleanConfig, DataConfig, DecisionConfig, DeployConfig, DistillConfig, DPConfig,
-    EarlyStoppingConfig, EnsembleConfig, ExportConfig, GBMConfig, LinearConfig, LongTextConfig, ModelConfig, MonitorConfig, ParamSpace, PiiType,
+    EarlyStoppingConfig, ExportConfig, MonitorConfig, ParamSpace, PiiType,
     PredictionLogConfig, PrivacyConfig, ServeConfig, SplitConfig, Strict, Task, TrainConfig,
     TrackConfig, TrainPrivacyConfig, TuneConfig, WindowConfig,
 )
@@ -29,4 +32,5 @@ __all__ = [
     "TrackConfig", "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
     "load_config", "validate_config", "validate_deploy", "CorpusConfig", "CorpusSource", "MaskingConfig",
     "PretrainConfig", "load_pretrain_config", "validate_pretrain", "parse_yaml", "read_yaml_file",
+    "KIND_MODELS", "ModelBase", "as_kind", "model_config", "readers_of",
 ]

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from fintune.config.labeling import LabelConfig
+from fintune.config.model_kinds import KIND_MODELS
 from fintune.config.pretrain import PretrainConfig
 from fintune.config.schema import RunConfig
 from fintune.config.sections import DeployConfig
@@ -151,7 +152,10 @@ def _validated(model: type[Section], raw: dict[str, Any], source: str, what: str
 
 
 def _explain(err: Any, raw: dict[str, Any], root: type[BaseModel] | None = None) -> str:
-    loc = tuple(str(p) for p in err["loc"])
+    # pydantic names the kind's config in the location of its errors (model.causal.prompt): the
+    # user wrote model.prompt.
+    loc = tuple(str(p) for i, p in enumerate(err["loc"]) if not (i == 1 and err["loc"][0] == "model"
+                                                                 and str(p) in KIND_MODELS))
     dotted = ".".join(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         valid = _fields_at(loc[:-1], raw, root or RunConfig)
@@ -173,6 +177,10 @@ def _fields_at(loc: tuple[str, ...], raw: dict[str, Any], root: type[BaseModel])
         if part == "strategy" and cls is RunConfig:
             name = node.get("name") if isinstance(node, dict) else None
             cls = STRATEGIES[name].Config if name in STRATEGIES else StrategyConfig
+            continue
+        if part == "model" and cls is RunConfig:  # the config of the kind it names
+            kind = node.get("kind", "text") if isinstance(node, dict) else "text"
+            cls = KIND_MODELS.get(kind)
             continue
         field = cls.model_fields.get(part) if isinstance(cls, type) and issubclass(cls, BaseModel) else None
         cls = _model_in(field.annotation) if field else None

@@ -7,7 +7,8 @@ names the file.
 
 from __future__ import annotations
 
-from fintune.config.sections import DataConfig, DecisionConfig, ModelConfig, TrainConfig
+from fintune.config.model_kinds import ModelConfig, TaggingSettings, as_kind
+from fintune.config.sections import DataConfig, DecisionConfig, TrainConfig
 from fintune.kinds import kind_of
 from fintune.strategies import STRATEGIES, strategies_for
 from fintune.tasks import task_of
@@ -26,8 +27,9 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
                          "(task token_classification); use stratified, random or time")
     if tags:
         check_tagging(data, model, train, decision)
-    elif (data.tokens_column is not None or data.tag_scheme is not None or model.crf
-            or model.case_features or model.lstm_hidden or model.feature_crf):
+    elif data.tokens_column is not None or data.tag_scheme is not None or (
+            isinstance(model, TaggingSettings)
+            and (model.crf or model.case_features or model.lstm_hidden or model.feature_crf)):
         raise ValueError(TAGGING_ONLY)
     check_strategy(strategy, model.kind, task)
     if (strategy == "dpo") != (data.rejected_column is not None):
@@ -64,7 +66,7 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     if spec.reads == "prompt" and task not in spec.tasks:
         raise ValueError(f"model.kind '{kind}' classifies text by instruction or generates answers: task "
                          f"classification or generation, not {task}")
-    if model.head == "classifier" and (spec.reads != "prompt" or answer != "class"):
+    if getattr(model, "head", None) == "classifier" and answer != "class":  # only a causal LM has model.head
         raise ValueError("model.head 'classifier' puts a classification head on a causal LM: set model.kind "
                          "causal and task classification (encoders always have one)")
     if data.instruction_column is not None and answer != "text":
@@ -93,7 +95,7 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
             if kind_of(member).reads == "features":
                 continue
             try:
-                check_inputs(task, data, model.model_copy(update={"kind": member}))
+                check_inputs(task, data, as_kind(model, member))
             except ValueError as exc:
                 raise ValueError(f"model.ensemble.members: {member}: {exc}") from None
 

@@ -9,8 +9,9 @@ from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from fintune.config.rules import check_run
 from fintune.config.sections import (
-    DataConfig, DecisionConfig, DeployConfig, ModelConfig, Strict, Task, TrackConfig, TrainConfig, TuneConfig,
+    DataConfig, DecisionConfig, DeployConfig, Strict, Task, TrackConfig, TrainConfig, TuneConfig,
 )
+from fintune.config.model_kinds import ModelConfig, TextModel
 from fintune.strategies import StrategyConfig, strategy_config
 
 
@@ -21,7 +22,7 @@ class RunConfig(Strict):
     task: Task = "classification"
     seed: int = 42
     data: DataConfig
-    model: ModelConfig = ModelConfig()
+    model: ModelConfig = TextModel()
     strategy: SerializeAsAny[StrategyConfig] = Field(default_factory=lambda: strategy_config("full"))
     train: TrainConfig = TrainConfig()
     decision: DecisionConfig = DecisionConfig()

@@ -11,9 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from fintune.config.kind_sections import EnsembleConfig, GBMConfig, LinearConfig, LongTextConfig
 from fintune.config.strict import Strict
-from fintune.kinds import kind_names, readers_of
 from fintune.tasks import task_names
 
 # The registered tasks (fintune.tasks), in their order; a new task is registered there only.
@@ -185,68 +183,6 @@ class DataConfig(Strict):
         if unknown:
             raise ValueError(f"data.categorical_columns/categories name {', '.join(unknown)}, "
                              "which are not in data.feature_columns")
-        return self
-
-
-class ModelConfig(Strict):
-    """The backbone: a registry name (``minilm``), a Hugging Face id, or a local path."""
-
-    backbone: str = "minilm"
-    max_length: int = Field(128, ge=8)
-    trust_remote_code: bool = False
-    dropout: float | None = Field(None, ge=0, lt=1)
-    num_layers: int | None = Field(None, ge=1, description="keep only the first N transformer layers")
-    kind: Literal[kind_names()] = Field(  # type: ignore[valid-type]  # declared in fintune.kinds
-        "text", description="text: the encoder reads the text; long_text: it reads every window of a long "
-        "document and pools them (model.long_text); probe: a linear layer on the frozen encoder's "
-        "sentence vector (computed once; cheap, and what DP-SGD trains best); fusion: the encoder's sentence vector "
-        "joined with the row's features; mlp / gbm / linear: the features alone (baselines); ensemble: "
-        "several of those, weighted on validation; causal: a causal LM answers an instruction prompt, "
-        "the label words scored as answers")
-    prompt: str | None = Field(None, description="causal: the prompt, with {text} and optionally {choices} "
-                               "(the label words) or, for generation, {instruction}; default: DEFAULT_PROMPT "
-                               "of fintune.models.causal or fintune.models.generation")
-    label_words: dict[str, str] | None = Field(None, description="causal: label name -> answer word "
-                                               "(default: the name in lower case)")
-    max_new_tokens: int = Field(32, ge=1, description="generation: most tokens generated per answer")
-    head: Literal["label_words", "classifier"] = Field(
-        "label_words", description="causal, task classification: label_words scores each label's word as the "
-        "answer to the prompt; classifier puts a linear head on the last real token's hidden state "
-        "(AutoModelForSequenceClassification), trained like an encoder's")
-    chat_template: str = Field(
-        "auto", description="causal: auto wraps prompts in the tokenizer's chat template when it has one "
-        "(instruct models), none keeps the raw prompt (base models), or the path of a Jinja file to use instead")
-    system_prompt: str | None = Field(None, description="causal, with a chat template: the system message of "
-                                      "every conversation (default: the template's own, if any)")
-    crf: bool = Field(False, description="token_classification: a CRF layer over the tag scores, trained "
-                      "jointly; decoding then keeps to valid tag sequences")
-    case_features: bool = Field(False, description="token_classification: add an embedding of each word's "
-                                "shape (Title, UPPER, digits...) to its tokens; for uncased encoders such as MiniLM")
-    lstm_hidden: int | None = Field(None, ge=1, description="token_classification: a BiLSTM of this many units "
-                                    "per direction between the encoder and the tag scores (BERT-BiLSTM-CRF)")
-    feature_crf: bool = Field(False, description="token_classification: also train a feature CRF (CRFsuite: the "
-                              "word, its case, shape and affixes, and its neighbours') and predict from the mean of "
-                              "its tag distribution and the encoder's, weighted as validation F1 prefers")
-    head_hidden: int = Field(256, ge=1, description="fusion and mlp: width of the hidden layer of the head")
-    text_dim: int | None = Field(32, ge=1, description="fusion: the sentence vector is projected to this "
-                                 "many dimensions before it joins the features; null keeps all")
-    numeric_bins: int = Field(8, ge=0, description="fusion, mlp, gbm: quantile bins of the piecewise-linear "
-                              "encoding of each numeric feature; 0 for standardized values alone")
-    gbm: GBMConfig = GBMConfig()
-    linear: LinearConfig = LinearConfig()
-    ensemble: EnsembleConfig = EnsembleConfig()
-    long_text: LongTextConfig = LongTextConfig()
-
-    @model_validator(mode="after")
-    def _settings_of_its_kind(self) -> ModelConfig:
-        # A setting of another kind, changed from its default, would be ignored: say so.
-        for name in sorted(self.model_fields_set):
-            readers = readers_of(name)
-            field = type(self).model_fields[name]
-            if readers and self.kind not in readers and \
-                    getattr(self, name) != field.get_default(call_default_factory=True):
-                raise ValueError(f"model.{name} is a setting of model.kind {' or '.join(readers)}, and this "
-                                 f"model.kind is {self.kind}: remove model.{name}, or change model.kind")
         return self
 
 

@@ -76,7 +76,7 @@ def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str,
               "regression": f"a number (`{cfg.data.label_column}`)",
               "generation": f"a generated answer, trained on `{cfg.data.label_column}`",
               "token_classification": f"a {str(metrics.get('scheme', '')).upper()} tag per word (entity types "
-                                      f"{', '.join(types)}){' decoded by a CRF' if cfg.model.crf else ''}"}[task]
+                                      f"{', '.join(types)}){' decoded by a CRF' if getattr(cfg.model, 'crf', False) else ''}"}[task]
     if cfg.data.instruction_column:
         inputs += f" under the instruction in `{cfg.data.instruction_column}`"
     rows = report.get("rows", {})

@@ -7,6 +7,6 @@ class) stays in ``fintune.models.kinds``.
 Torch-free, below the strategies and the config.
 """
 
-from fintune.kinds.declarations import KINDS, Kind, kind_names, kind_of, member_kinds, readers_of
+from fintune.kinds.declarations import KINDS, Kind, kind_names, kind_of, member_kinds
 
-__all__ = ["KINDS", "Kind", "kind_names", "kind_of", "member_kinds", "readers_of"]
+__all__ = ["KINDS", "Kind", "kind_names", "kind_of", "member_kinds"]

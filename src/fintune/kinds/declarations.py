@@ -26,32 +26,24 @@ class Kind:
     dp: Literal["strategy", "head"] | None = None
     windows: bool = False  # reads a document as overlapping windows of model.max_length tokens
     pads_with_eos: bool = False  # a decoder tokenizer without a pad token pads with end-of-sequence
-    # The model.* settings only this kind reads (besides the backbone, lengths and layers every
-    # kind shares): set for another kind, they are an error that names this one.
-    settings: frozenset[str] = frozenset()
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("text", SENTENCE | {"token_classification"}, "text", "a pretrained text encoder fine-tuned (or a "
-         "table's rows serialized to text)", member=True, dp="strategy", settings=frozenset({"crf", "case_features", "lstm_hidden", "feature_crf"})),
+         "table's rows serialized to text)", member=True, dp="strategy"),
     Kind("long_text", SENTENCE, "one_text", "an encoder over overlapping windows of long documents, pooled",
-         windows=True, settings=frozenset({"long_text"})),
+         windows=True),
     Kind("probe", SENTENCE, "one_text", "a linear probe on a frozen encoder's sentence vectors", dp="head"),
-    Kind("fusion", SENTENCE, "text_and_features", "text and feature columns through one head", member=True,
-         settings=frozenset({"head_hidden", "text_dim", "numeric_bins"})),
-    Kind("mlp", SENTENCE, "features", "a multilayer perceptron on the feature columns", member=True,
-         settings=frozenset({"head_hidden", "numeric_bins"})),
-    Kind("gbm", SENTENCE, "features", "LightGBM on the feature columns", member=True,
-         settings=frozenset({"gbm"})),
+    Kind("fusion", SENTENCE, "text_and_features", "text and feature columns through one head", member=True),
+    Kind("mlp", SENTENCE, "features", "a multilayer perceptron on the feature columns", member=True),
+    Kind("gbm", SENTENCE, "features", "LightGBM on the feature columns", member=True),
     Kind("linear", SENTENCE, "features", "logistic or ridge regression on the feature columns",
-         member=True, settings=frozenset({"linear"})),
-    Kind("ensemble", SENTENCE, "members", "a weighted ensemble of member kinds, weights chosen on validation",
-         settings=frozenset({"ensemble", "gbm", "linear", "head_hidden", "numeric_bins"})),
+         member=True),
+    Kind("ensemble", SENTENCE, "members", "a weighted ensemble of member kinds, weights chosen on validation"),
     Kind("bow", SENTENCE, "one_text", "words and word pairs (TF-IDF) with logistic or ridge regression: the "
-         "baseline without a backbone", settings=frozenset({"linear"})),
+         "baseline without a backbone"),
     Kind("causal", frozenset({"classification", "generation"}), "prompt", "a causal LM: label words, a "
-         "classification head, or generated answers", pads_with_eos=True,
-         settings=frozenset({"prompt", "label_words", "max_new_tokens", "head", "chat_template", "system_prompt"})),
+         "classification head, or generated answers", pads_with_eos=True),
 )}
 
 
@@ -63,11 +55,6 @@ def kind_names() -> tuple[str, ...]:
 def member_kinds() -> tuple[str, ...]:
     """The kinds an ensemble may hold."""
     return tuple(name for name, kind in KINDS.items() if kind.member)
-
-
-def readers_of(setting: str) -> tuple[str, ...]:
-    """The kinds that read ``model.<setting>``; empty for a setting every kind shares."""
-    return tuple(name for name, kind in KINDS.items() if setting in kind.settings)
 
 
 def kind_of(name: str) -> Kind:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fintune.config import RunConfig, validate_config
+from fintune.config import RunConfig, as_kind, validate_config
 from fintune.console import console
 from fintune.data import prepare_data
 from fintune.models.kinds.ensemble import MEMBERS, EnsemblePredictor
@@ -28,7 +28,7 @@ from fintune.rundir import RunFolder
 from fintune.scoring.metrics import compute_metrics
 from fintune.training.distributed import is_main_process
 from fintune.training.loop import TrainResult, tracked_metric
-from fintune.kinds import kind_of, readers_of
+from fintune.kinds import kind_of
 from fintune.tasks import task_of
 
 
@@ -36,10 +36,9 @@ from fintune.tasks import task_of
 def member_config(cfg: RunConfig, kind: str, run: RunFolder) -> RunConfig:
     """The ensemble's config for one member: its kind, its folder; features-only members drop the text."""
     raw = cfg.model_dump(mode="json")
-    raw["model"]["kind"] = kind
     # The ensemble's settings for its members (a head's width, LightGBM's...) go to the members
     # that read them; the others keep their defaults.
-    raw["model"] = {k: v for k, v in raw["model"].items() if not readers_of(k) or kind in readers_of(k)}
+    raw["model"] = as_kind(cfg.model, kind).model_dump(mode="json")
     raw["output_dir"] = str(run.path / MEMBERS / kind)
     if kind_of(kind).reads == "features":
         raw["data"]["text_column"] = None

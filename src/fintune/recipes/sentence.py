@@ -60,7 +60,7 @@ class SentenceRecipe(Recipe):
     tasks = frozenset({"classification", "regression", "generation"})
 
     def __call__(self, cfg: RunConfig, run: RunFolder, options: TrainOptions) -> RecipeResult:
-        kind = predictor_class(predictor_name(cfg.task, cfg.model.kind, cfg.model.head))
+        kind = predictor_class(predictor_name(cfg.task, cfg.model.kind, getattr(cfg.model, "head", None)))
         tokenizer = load_tokenizer(cfg.model) if kind.reads_text else None
         # A long-text model reads past max_length (in windows): no text is "cut" at it.
         cut_at = cfg.model.max_length if kind.new_windows(cfg.model) is None else None

@@ -229,6 +229,10 @@ class RunFolder:
             old = read_yaml_file(stored) or {}
         except ConfigError:
             return
+        try:  # in today's shape: a config written before model had a section per kind spelt every kind's keys
+            old = type(cfg).model_validate(old).model_dump(mode="json")
+        except ValueError:
+            pass  # compared as written; what no longer validates shows as a change
         changed = config_changes(old, cfg.model_dump(mode="json"))
         if not changed:
             return

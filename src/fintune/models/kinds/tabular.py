@@ -30,10 +30,9 @@ class FusionPredictor(Predictor):
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
               load_kwargs: dict[str, Any]) -> torch.nn.Module:
         num_labels = 1 if task_of(task).answer == "value" else len(label_names or [])
-        encoder = None
-        if cls.with_encoder:
-            encoder = new_encoder(cfg)
-        return FusionModel(encoder, n_features, num_labels, hidden=cfg.head_hidden, text_dim=cfg.text_dim)
+        if not cls.with_encoder:  # the mlp: no sentence vector to project
+            return FusionModel(None, n_features, num_labels, hidden=cfg.head_hidden)
+        return FusionModel(new_encoder(cfg), n_features, num_labels, hidden=cfg.head_hidden, text_dim=cfg.text_dim)
 
     @classmethod
     def _load_model(cls, folder: Path, meta: RunMeta, tokenizer: Any) -> torch.nn.Module:
