@@ -53,7 +53,7 @@ def test_instruction_records_learn_exactly_the_assistants_tokens(tiny_chat_llama
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_llama)
     fmt = generation_format(model_config(backbone=str(tiny_chat_llama), kind="causal"), tokenizer, True).with_answers()
     examples = Examples(["acme beats the quarter", "globex misses"], np.array(["positive", "very bad"], dtype=object),
-                        None, "t", instructions=["what is the sentiment ?", "classify the news"])
+                        None, "t", parts={"instructions": ["what is the sentiment ?", "classify the news"]})
     encoded = fmt.encode(examples, 64)
     for i in range(2):
         user = f"{examples.instructions[i]}\n\n{examples.texts[i]}"

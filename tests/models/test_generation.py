@@ -68,7 +68,7 @@ def test_instruction_tuning_learns_generates_and_reloads(tmp_path, tiny_llama, n
     model = FintuneModel.load(run)
     assert model.is_adapter == (name == "lora")
     saved = [json.loads(line) for line in (run / "eval" / "test" / "predictions.jsonl").read_text().splitlines()]
-    examples = Examples([r["input"] for r in saved], None, None, "test", instructions=[r["instruction"] for r in saved])
+    examples = Examples([r["input"] for r in saved], None, None, "test", parts={"instructions": [r["instruction"] for r in saved]})
     assert model.generate(examples) == [r["answer"] for r in saved]
     assert test["exact_match"] == pytest.approx(sum(r["exact"] for r in saved) / len(saved))
     assert (run / "eval" / "test" / "report.md").read_text().startswith("# Generation")
@@ -117,7 +117,7 @@ def test_what_needs_probabilities_refuses_a_generation_run_and_the_rest_takes_it
     page = write_report(run).read_text(encoding="utf-8")
     assert "worst answers" in page and "refusals" in page and "answer lengths" in page
     merged = api.export(run, format="hf")
-    news = Examples(["acme beats", "globex misses"], None, None, "test", instructions=[SENTIMENT, STOCK])
+    news = Examples(["acme beats", "globex misses"], None, None, "test", parts={"instructions": [SENTIMENT, STOCK]})
     assert FintuneModel.load(merged).generate(news) == FintuneModel.load(run).generate(news)
 
 
@@ -134,7 +134,7 @@ def test_answer_tokens_alone_carry_the_loss(tiny_llama, tokenizer) -> None:
     lm = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
     fmt = GenerationFormat(tokenizer, "Instruction: {instruction}\nInput: {text}\nAnswer:").with_answers()
     examples = Examples(["acme beats the quarter", "globex misses"], pd.Series(["positive", "very bad"]).to_numpy(),
-                        None, "test", instructions=[SENTIMENT, STOCK])
+                        None, "test", parts={"instructions": [SENTIMENT, STOCK]})
     encoded = fmt.encode(examples, 48)
     assert all(ids[-1] == tokenizer.eos_token_id for ids in encoded["input_ids"])
     width = max(map(len, encoded["input_ids"]))
@@ -153,7 +153,7 @@ def test_answer_tokens_alone_carry_the_loss(tiny_llama, tokenizer) -> None:
 
 def test_long_input_keeps_instruction_prompt_cue_and_answer(tokenizer) -> None:
     fmt = GenerationFormat(tokenizer, "Instruction: {instruction}\nInput: {text}\nAnswer:")
-    examples = Examples(["acme " * 200], pd.Series(["positive"]).to_numpy(), None, "test", instructions=[SENTIMENT])
+    examples = Examples(["acme " * 200], pd.Series(["positive"]).to_numpy(), None, "test", parts={"instructions": [SENTIMENT]})
     prompt = fmt.encode(examples, 40)["input_ids"][0]
     assert len(prompt) == 40 and tokenizer.decode(prompt[-2:]).replace(" ", "") == "answer:"
     assert tokenizer.decode(prompt).startswith("instruction : what is the sentiment")

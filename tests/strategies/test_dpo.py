@@ -47,7 +47,7 @@ def test_the_loss_is_trls(tiny_llama, tmp_path, sft_weight) -> None:
                 param.normal_(0, 0.05)
     rows = pairs(6)
     examples = Examples([r["prompt"] for r in rows], np.array([r["chosen"] for r in rows], dtype=object), None, "t",
-                        rejected=np.array([r["rejected"] for r in rows], dtype=object))
+                        parts={"rejected": np.array([r["rejected"] for r in rows], dtype=object)})
     fmt = generation_format(model_config(backbone=str(tiny_llama), kind="causal"), tokenizer, False).with_answers()
     objective, batches = build_objective(Dpo.objective, strategy.config, model, Inputs.of_prompt(tokenizer, 48, fmt),
                                          examples)

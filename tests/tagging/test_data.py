@@ -113,7 +113,7 @@ def test_first_subword_carries_the_tag_and_long_sentences_are_chunked(tiny_bert:
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     tags = {"O": 0, "B-ORG": 1, "I-ORG": 2}
     words = ["acme", "xq", "bank", "beats"]  # "xq" is not in the vocabulary: [UNK]
-    examples = Examples([" ".join(words)], None, None, "t", tokens=[words])
+    examples = Examples([" ".join(words)], None, None, "t", parts={"tokens": [words]})
     examples.labels = __import__("numpy").array([["B-ORG", "O", "I-ORG", "O"]], dtype=object)
     enc = TagInputs(tokenizer, 32, tags)(examples)
     ids = enc["input_ids"][0]
@@ -121,7 +121,7 @@ def test_first_subword_carries_the_tag_and_long_sentences_are_chunked(tiny_bert:
     assert [tokenizer.convert_ids_to_tokens(ids[p]) for p in enc["word_starts"][0]] == ["acme", "[UNK]", "bank",
                                                                                          "beats"]
     assert enc["tag_ids"][0] == [1, 0, 2, 0]
-    long = Examples(["x"], None, None, "t", tokens=[["acme"] * 20])
+    long = Examples(["x"], None, None, "t", parts={"tokens": [["acme"] * 20]})
     chunks = TagInputs(tokenizer, 8, tags)(long)  # 6 words fit between [CLS] and [SEP]
     assert [len(s) for s in chunks["word_starts"]] == [6, 6, 6, 2]
     assert chunks["origin"] == [(0, 0), (0, 6), (0, 12), (0, 18)]

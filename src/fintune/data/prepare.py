@@ -163,7 +163,7 @@ def load_examples(
         contexts = [c[:-1] for c in conversations] if answered else conversations
         labels = np.array([c[-1]["content"] for c in conversations], dtype=object) if answered else None
         return Examples([c[-1]["content"] for c in contexts], labels, None, path, None, table.index.to_numpy(),
-                        messages=contexts)
+                        parts={"messages": contexts})
     texts = frame_to_texts(table, cfg, path)
     labels = None
     if require_labels or cfg.label_column in table.columns:
@@ -184,7 +184,7 @@ def load_examples(
     if cfg.date_column is not None and cfg.date_column in table.columns:
         dates = parse_dates(table[cfg.date_column], path, cfg.date_column)
     return Examples(texts, labels, dates, path, feature_frame(table, cfg, path), table.index.to_numpy(),
-                    instructions_of(table, cfg, path), pairs_of(table, cfg, path))
+                    parts={"instructions": instructions_of(table, cfg, path), "pairs": pairs_of(table, cfg, path)})
 
 
 def _without_label_issues(train: Examples, cfg: DataConfig, task: Task, label_names: list[str] | None,
@@ -290,8 +290,8 @@ def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) 
     if cfg.messages_column is not None:  # texts hold each context as JSON (see _labelled_frame)
         messages = [json.loads(t) for t in texts]
         texts = [m[-1]["content"] for m in messages]
-    return Examples(texts, labels, dates, source, features, frame["row"].to_numpy(), instructions,
-                    pairs, weights=weights, rejected=rejected, messages=messages)
+    return Examples(texts, labels, dates, source, features, frame["row"].to_numpy(), weights,
+                    {"instructions": instructions, "pairs": pairs, "rejected": rejected, "messages": messages})
 
 
 def row_weights(values: pd.Series, source: str, column: str) -> np.ndarray:

@@ -78,7 +78,7 @@ class Service:
         # A text-pair model reads each row's second text (the target) too.
         pairs = [p for e in parts for p in e.pairs] if parts[0].pairs is not None else None
         merged = Examples(texts, None, None, "request",
-                          pd.concat(features, ignore_index=True) if features else None, pairs=pairs)
+                          pd.concat(features, ignore_index=True) if features else None, parts={"pairs": pairs})
         out, vectors = self.model.scores(merged, self.cfg.max_batch_size, with_vectors=self.log is not None)
         results, start = [], 0
         for part in parts:

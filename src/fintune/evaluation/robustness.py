@@ -127,7 +127,7 @@ def robustness_suite(model: Any, examples: Examples, seed: int = 0, batch_size: 
         index = np.array([i for i, _ in changed])
         copy = Examples([t for _, t in changed], examples.labels[index], None, examples.source,
                         None if examples.features is None else examples.features.iloc[index],
-                        pairs=None if examples.pairs is None else [examples.pairs[i] for i in index])
+                        parts={"pairs": None if examples.pairs is None else [examples.pairs[i] for i in index]})
         rows[pert.name] = _row(model, copy, base_pred[index], examples.labels[index], pert.should_change,
                                batch_size)
     if examples.features is not None and model.features is not None and model.features.numeric:
@@ -136,7 +136,7 @@ def robustness_suite(model: Any, examples: Examples, seed: int = 0, batch_size: 
         for col in model.features.numeric:
             values = to_numbers(noisy[col])
             noisy[col] = values * rng_np.uniform(0.95, 1.05, len(values))
-        copy = Examples(examples.texts, examples.labels, None, examples.source, noisy, pairs=examples.pairs)
+        copy = Examples(examples.texts, examples.labels, None, examples.source, noisy, parts={"pairs": examples.pairs})
         rows["numeric_noise_5pct"] = _row(model, copy, base_pred, examples.labels, False, batch_size)
     return {"accuracy": float(np.mean(base_pred == examples.labels)), "perturbations": rows,
             "classes_predicted": int(len(np.unique(base_pred))), "warnings": robustness_warnings(base_pred, rows)}

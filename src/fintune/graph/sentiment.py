@@ -105,7 +105,7 @@ def _score(model: SentimentModel, texts: list[str], targets: list[str] | None, b
     if targets is not None:
         from fintune.data import Examples  # imports torch: only when a model runs
 
-        inputs = Examples(texts, None, None, "corpus", pairs=targets)
+        inputs = Examples(texts, None, None, "corpus", parts={"pairs": targets})
     with progress_bar("scoring sentiment", len(texts), console, show_progress) as on_batch:
         outputs = model.outputs(inputs, batch_size, on_batch=on_batch)
     return sentiment_values(model.task, model.label_names, outputs)

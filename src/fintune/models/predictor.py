@@ -291,8 +291,8 @@ class Predictor:
         cfg = self.data_config
         return Examples(frame_to_texts(frame, cfg, source, first_row), None, None, source,
                         feature_frame(frame, cfg, source),
-                        instructions=instructions_of(frame, cfg, source, first_row),
-                        pairs=pairs_of(frame, cfg, source, first_row))
+                        parts={"instructions": instructions_of(frame, cfg, source, first_row),
+                               "pairs": pairs_of(frame, cfg, source, first_row)})
 
     # ------------------------------------------------------------ scores
 
@@ -313,7 +313,7 @@ class Predictor:
         if column is not None and examples.pairs is None:
             # Scoring the text alone would answer another question without saying so.
             raise DataError(f"this model reads each text with its pair column '{column}' (data.pair_column); give "
-                            f"rows with that column (FintuneModel.examples_of) or Examples(..., pairs=...)",
+                            f"rows with that column (FintuneModel.examples_of) or Examples(..., parts={{'pairs': [...]}})",
                             file=examples.source, column=column)
         out, vectors = self._raw_scores(self.inputs(examples), batch_size, on_batch, with_vectors)
         if self.temperature is not None and task_of(self.task).scores_classes:

@@ -111,7 +111,7 @@ def fit_ensemble(tagger: TokenTagger, inputs: TagInputs, data: TaggedData,
                            "data.validation or leave data.split.validation_size above 0")
     crf = FeatureCRF.fit(data.train.tokens or [], list(data.train.labels), data.tags)
     words = data.validation.tokens or []
-    unlabelled = Examples(data.validation.texts, None, None, data.validation.source, tokens=words)
+    unlabelled = Examples(data.validation.texts, None, None, data.validation.source, parts={"tokens": words})
     neural = tag_marginals(tagger, inputs(unlabelled), [len(w) for w in words], batch_size, inputs.pad_id)
     crf_probs = crf.marginals(words)
     constraints = new_crf(data.tags, data.scheme)

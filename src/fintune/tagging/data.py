@@ -96,7 +96,7 @@ def tagged_examples(table: pd.DataFrame, cfg: DataConfig, path: str,
         tag_lists.append([t for _, t in kept])
     documents = table["document"].to_numpy() if "document" in table.columns else None
     examples = Examples([" ".join(s) for s in sentences], _as_tag_array(tag_lists) if has_tags else None, None,
-                        path, rows=np.asarray(_rows(table)), tokens=sentences, documents=documents)
+                        path, rows=np.asarray(_rows(table)), parts={"tokens": sentences, "documents": documents})
     return examples, dropped
 
 

@@ -76,10 +76,10 @@ class TaggerPredictor(Predictor):
                  on_batch: OnBatch = None) -> tuple[list[list[int]], list[list[float]]]:
         if not isinstance(sentences, Examples):
             sentences = [list(s) for s in sentences]
-            sentences = Examples([" ".join(s) for s in sentences], None, None, "input", tokens=sentences)
+            sentences = Examples([" ".join(s) for s in sentences], None, None, "input", parts={"tokens": sentences})
         assert sentences.tokens is not None
         # Tags are not read: the gold tags of an evaluation split must not reach the model's input.
-        unlabelled = Examples(sentences.texts, None, None, sentences.source, tokens=sentences.tokens)
+        unlabelled = Examples(sentences.texts, None, None, sentences.source, parts={"tokens": sentences.tokens})
         encoded, n_words = self.tag_inputs(unlabelled), [len(t) for t in sentences.tokens]
         ensemble = self.model.ensemble
         if ensemble is None:

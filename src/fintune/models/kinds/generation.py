@@ -73,7 +73,7 @@ class GenerationPredictor(Predictor):
         if column is None:
             return super().examples_of(frame, source, first_row)
         messages = conversations_of(frame, self.data_config, source, first_row, answered=False) or []
-        return Examples([m[-1]["content"] for m in messages], None, None, source, messages=messages)
+        return Examples([m[-1]["content"] for m in messages], None, None, source, parts={"messages": messages})
 
     def generate(self, examples: Examples | list[str], batch_size: int = 16, on_batch: OnBatch = None) -> list[str]:
         """The answer to each record's prompt (greedy, up to ``max_new_tokens``).
