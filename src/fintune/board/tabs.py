@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,12 +187,17 @@ def _start(ctx: Context, resume: bool, *values: Any) -> str:
 
 
 def _stop(ctx: Context, name: str) -> str:
+    return _stop_job(ctx, name, ctx.jobs.stop, f"stopping {name}: it checkpoints after this step",
+                     f"no training of '{name}' is running")
+
+
+def _stop_job(ctx: Context, name: str, stop: Callable[[Path], bool], stopping: str, missing: str) -> str:
+    """Stop the run's training or server (``stop``): a line saying so, or that none was running."""
     try:
         run = run_folder(ctx.runs, name)
     except FintuneError as exc:
         return error(exc)
-    return ok(f"stopping {name}: it checkpoints after this step") if name and ctx.jobs.stop(run) else \
-        error(f"no training of '{name}' is running")
+    return ok(stopping) if name and stop(run) else error(missing)
 
 
 def _watch(ctx: Context, name: str) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
@@ -314,9 +320,4 @@ def _serve(ctx: Context, name: str, port: float) -> str:
 
 
 def _stop_serving(ctx: Context, name: str) -> str:
-    try:
-        run = run_folder(ctx.runs, name)
-    except FintuneError as exc:
-        return error(exc)
-    return ok(f"server of {name} stopping") if ctx.jobs.stop_server(run) else \
-        error(f"no server of '{name}' is running")
+    return _stop_job(ctx, name, ctx.jobs.stop_server, f"server of {name} stopping", f"no server of '{name}' is running")
