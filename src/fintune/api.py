@@ -79,7 +79,8 @@ def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str,
         report = prepare_tagged(cfg.data, cfg.seed).report
         print_tagging_report(report, console)
     else:
-        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(load_tokenizer(cfg.model), cfg.model.max_length))
+        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(load_tokenizer(cfg.model), cfg.model.max_length,
+                                                                  cfg.model.backbone))
         report = data.report
         print_report(report, console)
         if label_issues:

@@ -61,7 +61,8 @@ def test_the_config_and_the_ensemble_read_the_declarations() -> None:
 # A changed value for each kind-specific setting (what a user would write for that kind).
 CHANGED = {"crf": True, "case_features": True, "lstm_hidden": 8, "feature_crf": True, "long_text": {"stride": 64},
            "head_hidden": 64, "text_dim": 8, "numeric_bins": 4, "gbm": {"bags": 2}, "linear": {"folds": 3},
-           "ensemble": {"rounds": 5}, "prompt": "{text}", "label_words": {"a": "b"}, "max_new_tokens": 8,
+           "ensemble": {"rounds": 5}, "bow": {"analyzer": "char"}, "prompt": "{text}", "label_words": {"a": "b"},
+           "max_new_tokens": 8,
            "head": "classifier", "chat_template": "none", "system_prompt": "be brief"}
 
 

@@ -14,7 +14,7 @@ from fintune.config.loading import (
     apply_override, dump_config, load_config, load_pretrain_config, validate_config, validate_deploy, validate_pretrain,
 )
 from fintune.config.pretrain import CorpusConfig, CorpusSource, MaskingConfig, PretrainConfig
-from fintune.config.kind_sections import EnsembleConfig, GBMConfig, LinearConfig, LongTextConfig
+from fintune.config.kind_sections import BowConfig, EnsembleConfig, GBMConfig, LinearConfig, LongTextConfig
 from fintune.config.model_kinds import KIND_MODELS, ModelBase, ModelConfig, as_kind, model_config, readers_of
 from fintune.config.schema import RunConfig
 from fintune.config.yamlfile import parse_yaml, read_yaml_file
@@ -32,5 +32,5 @@ __all__ = [
     "TrackConfig", "TrainConfig", "TrainPrivacyConfig", "TuneConfig", "WindowConfig", "apply_override", "dump_config",
     "load_config", "validate_config", "validate_deploy", "CorpusConfig", "CorpusSource", "MaskingConfig",
     "PretrainConfig", "load_pretrain_config", "validate_pretrain", "parse_yaml", "read_yaml_file",
-    "KIND_MODELS", "ModelBase", "as_kind", "model_config", "readers_of",
+    "BowConfig", "KIND_MODELS", "ModelBase", "as_kind", "model_config", "readers_of",
 ]

@@ -71,3 +71,14 @@ class LongTextConfig(Strict):
     pooling: Literal["attention", "mean", "max"] = Field(
         "attention", description="how window vectors become the document's: a learned attention weight per "
         "window, their mean, or their element-wise max")
+
+
+class BowConfig(Strict):
+    """``model.kind: bow``: what the TF-IDF counts."""
+
+    analyzer: Literal["word", "char"] = Field(
+        "word", description="word: words and word n-grams (text with spaces between words); char: character "
+        "n-grams (Chinese, Japanese, Thai: no spaces between words)")
+    ngram_max: int = Field(2, ge=1, le=6, description="the longest n-gram counted: word pairs by default; 3 is "
+                           "a common choice for characters")
+    max_features: int = Field(50_000, ge=100, description="the most frequent n-grams kept")

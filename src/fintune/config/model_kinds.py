@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Discriminator, Field, Tag, TypeAdapter, model_validator
 
-from fintune.config.kind_sections import EnsembleConfig, GBMConfig, LinearConfig, LongTextConfig
+from fintune.config.kind_sections import BowConfig, EnsembleConfig, GBMConfig, LinearConfig, LongTextConfig
 from fintune.config.strict import Strict
 from fintune.kinds import kind_names
 
@@ -123,6 +123,7 @@ class BowModelConfig(ModelBase):
     """``model.kind: bow``: TF-IDF words and word pairs with logistic or ridge regression."""
 
     kind: Literal["bow"]
+    bow: BowConfig = BowConfig()
     linear: LinearConfig = LinearConfig()
 
 

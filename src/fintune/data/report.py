@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fintune.data.coverage import coverage_warning
 from fintune.tasks import task_of
 
 SPLITS = ("train", "validation", "test")
@@ -59,6 +60,9 @@ def build_report(
     report["text_length"] = {
         name: text_length(ex.texts, count_tokens) for name, ex in present.items()
     }
+    if isinstance(count_tokens, TokenCounter) and count_tokens.coverage is not None:
+        report["coverage"] = {name: count_tokens.coverage(ex.texts) for name, ex in present.items()}
+        report["coverage"]["backbone"] = count_tokens.backbone
     dated = {name: ex.dates for name, ex in present.items() if ex.dates is not None}
     if dated:
         report["dates"] = {name: date_range(d) for name, d in dated.items()}
@@ -98,6 +102,10 @@ class TokenCounter:
 
     count: Callable[[list[str]], list[int]]
     max_length: int | None = None
+    # How much of the text the tokenizer reads as unknown (fintune.data.coverage.measure), and
+    # the backbone it belongs to, for the warning that names it.
+    coverage: Callable[[list[str]], dict[str, Any]] | None = None
+    backbone: str | None = None
 
     def __call__(self, texts: list[str]) -> list[int]:
         return self.count(texts)
@@ -124,6 +132,12 @@ def text_length(texts: list[str], count_tokens: Callable[[list[str]], list[int]]
         out["max_length"] = count_tokens.max_length
         out["over_max_length"] = int((lengths > count_tokens.max_length).sum())
     return out
+
+
+def uncovered(report: dict[str, Any], column: str | None = None) -> str | None:
+    """The tokenizer-coverage warning of a data report (its training split), or None."""
+    coverage = report.get("coverage") or {}
+    return coverage_warning(coverage.get("train"), coverage.get("backbone"), column)
 
 
 def date_range(dates: pd.Series) -> dict[str, str | None]:
@@ -156,6 +170,9 @@ def print_report(report: dict, console: Console | None = None) -> None:
     elif report.get("answers"):
         console.print(_answers_table(report["answers"], splits))
     console.print(_cleaning_table(report))
+    warning = uncovered(report)
+    if warning:
+        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True, highlight=False)
     examples = (report.get("conflicts") or {}).get("examples") or []
     if examples:
         console.print("[bold]Conflicting texts[/bold] (same text, different labels), e.g.:")

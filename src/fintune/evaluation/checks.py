@@ -44,6 +44,7 @@ def warnings_for(metrics: dict[str, Any], splits: list[str]) -> list[str]:
         if rows is not None and rows < SMALL_SPLIT:
             out.append(f"{name} has {rows} rows: its metrics can move by several points on other data; read the "
                        "intervals")
+    out += metrics.get("data_warnings") or []  # e.g. text the backbone's vocabulary does not cover
     calibration = metrics.get("calibration") or {}
     if calibration.get("at_bound"):
         out.append(f"temperature scaling {calibration.get('reason', 'reached its bound')}")

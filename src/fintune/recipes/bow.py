@@ -29,9 +29,11 @@ class BowRecipe(SentenceRecipe):
             train_examples: Examples, objective: loop.Objective | None,
             kind: type[FintuneModel]) -> tuple[Any, loop.TrainResult]:
         run.start(cfg, data.report, resume=options.resume, overwrite=options.overwrite)
-        model = BowModel.fit(cfg.model.linear, cfg.task, len(data.label_names or [None]), list(train_examples.texts),
-                             train_examples.labels, cfg.seed)
-        console.print(f"TF-IDF over {len(model.vocabulary):,} words and word pairs; linear model with C = "
+        model = BowModel.fit(cfg.model.linear, cfg.model.bow, cfg.task, len(data.label_names or [None]),
+                             list(train_examples.texts), train_examples.labels, cfg.seed)
+        unit = "words" if cfg.model.bow.analyzer == "word" else "characters"
+        console.print(f"TF-IDF over {len(model.vocabulary):,} {unit} and their n-grams (up to "
+                      f"{cfg.model.bow.ngram_max}); linear model with C = "
                       f"{model.linear.c:g} ({cfg.model.linear.folds}-fold cross-validation on training)")
         params = int(model.linear.coef.size + model.linear.intercept.size)
         return model, loop.TrainResult.fitted("cross-validated loss", len(train_examples), model.train_seconds, params,

@@ -36,19 +36,21 @@ from fintune.rundir import RunFolder
 from fintune.scoring.calibration import apply_temperature, choose_temperature, expected_calibration_error
 from fintune.scoring.threshold import choose_threshold
 from fintune.strategies import build_strategy
-from fintune.data.report import TokenCounter
+from fintune.data import coverage
+from fintune.data.report import TokenCounter, uncovered
 from fintune.tasks import task_of
 from fintune.training import loop
 from fintune.training.preference import build_objective
 from fintune.training.distributed import is_main_process
 
-def token_counter(tokenizer: Any, max_length: int | None = None) -> TokenCounter:
+def token_counter(tokenizer: Any, max_length: int | None = None, backbone: str | None = None) -> TokenCounter:
     """Token counts of texts, for the data report's length statistics (and, with
-    ``max_length``, how many texts training will cut)."""
+    ``max_length``, how many texts training will cut), and how much of them the tokenizer
+    reads as unknown (the report's ``coverage``)."""
     def count(texts: list[str]) -> list[int]:
         # verbose=False: counting a long document is not feeding it to the model, so no length warning.
         return [len(ids) for ids in tokenizer(texts, truncation=False, verbose=False)["input_ids"]]
-    return TokenCounter(count, max_length)
+    return TokenCounter(count, max_length, lambda texts: coverage.measure(tokenizer, texts), backbone)
 
 
 @register_recipe
@@ -64,7 +66,11 @@ class SentenceRecipe(Recipe):
         tokenizer = load_tokenizer(cfg.model) if kind.reads_text else None
         # A long-text model reads past max_length (in windows): no text is "cut" at it.
         cut_at = cfg.model.max_length if kind.new_windows(cfg.model) is None else None
-        data = prepare_data(cfg.data, cfg.task, cfg.seed, token_counter(tokenizer, cut_at) if tokenizer else None)
+        data = prepare_data(cfg.data, cfg.task, cfg.seed,
+                            token_counter(tokenizer, cut_at, cfg.model.backbone) if tokenizer else None)
+        uncovered_text = uncovered(data.report, cfg.data.text_column)
+        if uncovered_text:
+            console.print(f"[bold yellow]warning:[/] {uncovered_text}", soft_wrap=True, highlight=False)
         loop.check_metric(cfg.train, data.validation, cfg.task, data.label_names)
         if cfg.decision.threshold != "argmax" and len(data.label_names or []) != 2:
             raise ConfigError(f"decision.threshold '{cfg.decision.threshold}' needs a binary classification "
@@ -93,6 +99,8 @@ class SentenceRecipe(Recipe):
         else:
             metrics = evaluate_scores(predictor, splits, data.label_names, cfg, run)
         run.write_splits(cfg, data)
+        if uncovered_text:  # the summary and the report list it with the other warnings
+            metrics["data_warnings"] = [uncovered_text]
         return RecipeResult(predictor, metrics, training, data.report)
 
     def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
