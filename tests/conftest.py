@@ -39,6 +39,21 @@ def sentiment_frame(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def topics_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """Multi-label rows: each keyword family present in a text is one of its labels (a row may
+    hold none, one or several); ``labels`` is a list, ``tags`` the same joined with ';'."""
+    rng = random.Random(seed)
+    rows, seen = [], set()
+    while len(rows) < n:
+        families = [name for name in LABELS if rng.random() < 0.45]
+        words = [rng.choice(COMPANIES)] + [rng.choice(LABELS[f]) for f in families] + rng.sample(FILLER, 2)
+        text = " ".join(words)
+        if text not in seen:
+            seen.add(text)
+            rows.append({"text": text, "labels": sorted(families), "tags": ";".join(sorted(families))})
+    return pd.DataFrame(rows)
+
+
 PURPOSES = ["car", "tv", "business", "education"]
 
 

@@ -51,7 +51,7 @@ from fintune.tracking import log_run
 from fintune.trust import fairness, print_fairness
 from fintune.tasks import task_of
 
-SHIFT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "mse", "mae")
+SHIFT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "micro_f1", "samples_f1", "roc_auc", "pr_auc", "mse", "mae")
 
 
 def load_run_config(config: RunConfig | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:

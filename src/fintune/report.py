@@ -122,7 +122,7 @@ def _data_section(run: Path) -> str:
 
 def _metrics_section(run: Path, metrics: dict[str, Any]) -> str:
     test = metrics.get("test") or metrics.get("validation") or {}
-    names = ["accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
+    names = ["micro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "accuracy", "macro_f1", "weighted_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece",
              "mse", "mae", "r2", "directional_accuracy", "n"]
     bounds = (test.get("intervals") or {}).get("metrics", {})
     rows = [[n, test[n], f"{bounds[n][0]:.4f} to {bounds[n][1]:.4f}" if n in bounds else ""]

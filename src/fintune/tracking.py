@@ -27,7 +27,7 @@ from fintune.rundir import CONFIG, EVAL, METRICS, MODEL, is_run, read_run_files
 from fintune.training.loop import HISTORY
 
 TRACKING_FILE = "tracking.json"  # the MLflow run id and store a run was logged to
-SCALARS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "brier", "ece", "f1", "precision",
+SCALARS = ("micro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "brier", "ece", "f1", "precision",
            "recall", "mse", "mae", "r2", "directional_accuracy", "loss", "perplexity")
 
 

@@ -13,7 +13,7 @@ from fintune import api
 from fintune.predictors import FintuneModel
 from fintune.scoring.metrics import metric_mode
 from fintune.tasks import TASKS, task_of
-from tests.conftest import sentiment_frame, write_config
+from tests.conftest import sentiment_frame, topics_frame, write_config
 
 HUB_TAGS = {"text-classification", "token-classification", "text-generation", "tabular-classification",
             "tabular-regression"}
@@ -48,11 +48,18 @@ def _token_classification(tmp: Path, bert: Path, llama: Path) -> tuple[Path, lis
     return config, ["Acme Corp beat estimates"]
 
 
+def _multi_label(tmp: Path, bert: Path, llama: Path) -> tuple[Path, list]:
+    topics_frame(150).to_json(tmp / "t.jsonl", orient="records", lines=True)
+    return write_config(tmp / "c.yaml", bert, tmp / "t.jsonl", tmp / "run", task="multi_label",
+                        data={"label_column": "labels"}, train={"epochs": 1}), ["acme beats"]
+
+
 ROWS: dict[str, tuple[Callable[..., tuple[Path, list]], str]] = {
     "classification": (_classification, "class"),
     "regression": (_regression, "value"),
     "generation": (_generation, "text"),
     "token_classification": (_token_classification, "tags"),
+    "multi_label": (_multi_label, "labels"),
 }
 
 

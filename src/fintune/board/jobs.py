@@ -23,7 +23,7 @@ import pandas as pd
 from fintune.rundir import live_folder
 from fintune.training import loop
 
-PLOTTED = ("loss", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "mse", "mae", "r2")  # validation curves
+PLOTTED = ("loss", "micro_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "mse", "mae", "r2")  # validation curves
 
 
 def _alive(pid: int) -> bool:

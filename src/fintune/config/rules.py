@@ -7,9 +7,11 @@ names the file.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fintune.config.model_kinds import ModelConfig, TaggingSettings, as_kind
 from fintune.config.sections import DataConfig, DecisionConfig, TrainConfig
-from fintune.kinds import kind_of
+from fintune.kinds import KINDS, kind_of
 from fintune.strategies import STRATEGIES, strategies_for
 from fintune.tasks import task_of
 
@@ -39,6 +41,10 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
     if data.weight_column is not None and train.loss == "focal":
         raise ValueError("data.weight_column weights each row's cross-entropy; train.loss focal does not take row "
                          "weights: use one of them")
+    if task_of(task).answer == "labels":
+        check_multi_label(data, train, decision)
+    elif data.label_separator is not None:
+        raise ValueError("data.label_separator splits a cell into several labels: it is for task multi_label")
     windows = data.windows
     if windows is not None and windows.target == "direction" and task_of(task).answer != "class":
         raise ValueError("data.windows.target 'direction' is a classification task; set task: classification")
@@ -53,7 +59,7 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
         raise ValueError(f"model.kind '{kind}' reads one text column: set data.text_column, without feature "
                          "or pair columns")
     if spec.reads == "one_text" and task not in spec.tasks:
-        raise ValueError(f"model.kind '{kind}' is for classification and regression")
+        raise ValueError(f"model.kind '{kind}' is for {_listed(spec.tasks)}, not {task}")
     if spec.windows and model.long_text.stride > model.max_length - 2:
         raise ValueError(f"model.long_text.stride {model.long_text.stride} would skip tokens between windows of "
                          f"model.max_length {model.max_length}; set it at most {model.max_length - 2} "
@@ -66,7 +72,11 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     if spec.reads == "prompt" and task not in spec.tasks:
         raise ValueError(f"model.kind '{kind}' classifies text by instruction or generates answers: task "
                          f"classification or generation, not {task}")
-    if getattr(model, "head", None) == "classifier" and answer != "class":  # only a causal LM has model.head
+    if answer == "labels" and task not in spec.tasks:
+        raise ValueError(f"task {task} needs model.kind {_listed([k for k, d in KINDS.items() if task in d.tasks])}")
+    if answer == "labels" and spec.reads == "prompt" and getattr(model, "head", None) != "classifier":
+        raise ValueError(f"task {task} on a causal LM needs model.head: classifier (one sigmoid output per label)")
+    if getattr(model, "head", None) == "classifier" and answer not in ("class", "labels"):  # only a causal LM has model.head
         raise ValueError("model.head 'classifier' puts a classification head on a causal LM: set model.kind "
                          "causal and task classification (encoders always have one)")
     if data.instruction_column is not None and answer != "text":
@@ -149,3 +159,17 @@ def check_tagging(data: DataConfig, model: ModelConfig, train: TrainConfig, deci
     if data.split.method == "time" or data.windows is not None:
         raise ValueError("token_classification splits sentences at random (data.split.method: random); "
                          "data.windows does not apply")
+
+
+def check_multi_label(data: DataConfig, train: TrainConfig, decision: DecisionConfig) -> None:
+    """multi_label: one sigmoid per label; the single-label decisions and losses do not apply."""
+    if decision.threshold != "argmax" or train.oversample or train.class_weights or train.loss == "focal":
+        raise ValueError("task multi_label decides each label by its own threshold (decision.label_thresholds); "
+                         "decision.threshold, train.oversample, train.class_weights and train.loss focal are for "
+                         "single-label classification")
+
+
+def _listed(names: Iterable[str]) -> str:
+    """Names joined with commas and a final 'or' (a set's in sorted order)."""
+    items = sorted(names) if isinstance(names, (set, frozenset)) else list(names)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]

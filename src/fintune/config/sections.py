@@ -132,6 +132,9 @@ class DataConfig(Strict):
     feature_columns: list[str] | None = None
     label_column: str = "label"
     label_names: list[str] | None = None
+    label_separator: str | None = Field(None, min_length=1, description="task multi_label: the character that "
+                                        "separates a row's labels in one text cell, e.g. ' ' or ';' (JSON lists and "
+                                        "Parquet lists need none)")
     label_map: dict[str, str] | None = None
     date_column: str | None = None
     categorical_columns: list[str] | None = Field(
@@ -255,6 +258,9 @@ class DecisionConfig(Strict):
     target_recall: float = Field(0.8, gt=0, le=1)
     cost_false_negative: float = Field(1.0, ge=0, description="e.g. a missed default")
     cost_false_positive: float = Field(1.0, ge=0, description="e.g. a rejected good customer")
+    label_thresholds: Literal["per_label", "global", "fixed"] = Field(
+        "per_label", description="task multi_label: each label's F1-best threshold on validation (a label with "
+        "under 5 validation rows takes the global one), one F1-best threshold for all labels, or 0.5")
 
 
 class ParamSpace(Strict):

@@ -29,6 +29,7 @@ from fintune.data.examples import Examples, PreparedData
 from fintune.data.labels import (
     answer_texts, known_labels_hint, label_ids, label_texts, map_labels, resolve_label_names, target_values,
 )
+from fintune.data.label_sets import label_matrix, label_sets, names_of_sets
 from fintune.data.privacy import masking_report
 from fintune.data.report import build_report
 from fintune.data.split import carve, parse_dates
@@ -55,7 +56,7 @@ def prepare_data(
     """
     paths = {"train": cfg.train, "validation": cfg.validation, "test": cfg.test}
     frames, raw_rows, duplicates, conflict_parts = _read_files(paths, cfg, task)
-    label_names = _class_ids(frames, paths, cfg) if task_of(task).answer == "class" else None
+    label_names = _LABEL_IDS[task_of(task).answer](frames, paths, cfg) if task_of(task).answer in _LABEL_IDS else None
 
     carved = carve(
         frames["train"], cfg.split, seed, task,
@@ -81,7 +82,7 @@ def prepare_data(
     _check_not_empty("validation", validation, sources["validation"], raw_rows)
     if test is not None:
         _check_not_empty("test", test, sources["test"], raw_rows)
-    if label_names is not None:
+    if task_of(task).answer == "class" and label_names is not None:
         _check_two_classes(train, label_names, sources["train"], carved.method, cfg.label_column)
 
     splits = {
@@ -139,6 +140,22 @@ def _class_ids(frames: dict[str, pd.DataFrame], paths: dict[str, str | None], cf
     return label_names
 
 
+def _label_set_ids(frames: dict[str, pd.DataFrame], paths: dict[str, str | None], cfg: DataConfig) -> list[str]:
+    """Multi-label: the label names (the training labels' union, or the config's), every frame's
+    label sets turned into rows of 0/1 in place."""
+    label_names = names_of_sets(frames["train"]["label"].tolist(), cfg)
+    known_from = known_labels_hint(cfg)
+    for split, frame in frames.items():
+        matrix = label_matrix(frame["label"].tolist(), frame["row"].tolist(), label_names, paths[split] or "",
+                              cfg.label_column, known_from)
+        frame["label"] = [tuple(row) for row in matrix.tolist()]
+    return label_names
+
+
+_LABEL_IDS: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, str | None], DataConfig], list[str]]] = {
+    "class": _class_ids, "labels": _label_set_ids}
+
+
 def load_examples(
     path: str,
     cfg: DataConfig,
@@ -174,6 +191,12 @@ def load_examples(
             labels = target_values(values, path, cfg.label_column)
         elif answer == "text":
             labels = answer_texts(values, cfg, path)
+        elif answer == "labels":
+            if label_names is None:
+                raise ValueError("load_examples needs label_names for multi_label")
+            sets = label_sets(values, cfg, path, cfg.label_column)
+            labels = label_matrix(sets, list(range(1, len(sets) + 1)), label_names, path, cfg.label_column,
+                                  "the labels the model was trained on")
         else:
             if label_names is None:
                 raise ValueError("load_examples needs label_names for classification")
@@ -271,11 +294,16 @@ def _labels_of(values: pd.Series, task: Task, cfg: DataConfig, source: str) -> A
         return target_values(values, source, cfg.label_column)
     if answer == "text":
         return answer_texts(values, cfg, source)
+    if answer == "labels":
+        return label_sets(values, cfg, source, cfg.label_column)
     return map_labels(label_texts(values), cfg, source, cfg.label_column)
 
 
 def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) -> Examples:
-    labels = frame["label"].to_numpy(dtype=_LABEL_DTYPES[task])
+    if task_of(task).answer == "labels":  # tuples of 0/1, one per label name
+        labels = np.asarray(frame["label"].tolist(), dtype=np.float32).reshape(len(frame), -1)
+    else:
+        labels = frame["label"].to_numpy(dtype=_LABEL_DTYPES[task])
     dates = frame["date"].reset_index(drop=True) if cfg.date_column is not None else None
     features = None
     if cfg.feature_columns is not None:

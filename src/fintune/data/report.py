@@ -75,7 +75,11 @@ def build_report(
 
 def class_balance(labels: np.ndarray, label_names: Sequence[str]) -> dict[str, int]:
     """Rows per label, every known label listed (0 shows a class missing from a split)."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(label_names))
+    labels = np.asarray(labels)
+    if labels.ndim == 2:  # multi-label rows of 0/1: rows holding each label
+        counts = labels.sum(axis=0).astype(np.int64)
+    else:
+        counts = np.bincount(labels.astype(np.int64), minlength=len(label_names))
     return {name: int(counts[i]) for i, name in enumerate(label_names)}
 
 

@@ -54,6 +54,8 @@ class Prediction(BaseModel):
     confidence: float | None = None
     probabilities: dict[str, float] | None = None
     value: float | None = None  # regression
+    labels: list[str] | None = Field(None, description="multi_label: every label at or above its threshold "
+                                     "(probabilities has each label's)")
     truncated: bool | None = Field(None, description="the input is longer than the model reads (model.max_length "
                                    "tokens) and was scored on its beginning only")
 

@@ -24,6 +24,7 @@ from fintune.deploy.schemas import (
     Attribution, ExplainRequest, ExplainResponse, Prediction, PredictRequest, PredictResponse, WindowShare,
 )
 from fintune.predictors import FintuneModel
+from fintune.models.label_sets import predicted_sets
 from fintune.tasks import task_of
 
 EXPLAIN_RETRY_S = 2  # what Retry-After says when the explanation queue is full
@@ -109,6 +110,10 @@ class Service:
         if task_of(self.model.task).answer == "value":
             return [Prediction(value=float(v)) for v in out]
         names = self.model.label_names or []
+        if task_of(self.model.task).answer == "labels":
+            held = predicted_sets(out, names, self.model.meta.label_thresholds)
+            return [Prediction(labels=labels, probabilities={n: float(p) for n, p in zip(names, row, strict=True)})
+                    for labels, row in zip(held, out, strict=True)]
         return [Prediction(label=label, confidence=float(row[names.index(label)]),
                            probabilities={n: float(p) for n, p in zip(names, row, strict=True)})
                 for label, row in zip(columns["predicted_label"], out, strict=True)]

@@ -27,8 +27,10 @@ def evaluate_scores_file(model: FintuneModel, data: str, out_dir: Path, batch_si
     """Classification and regression: the metrics of the model's scores, with its decision."""
     examples = load_examples(data, model.data_config, model.task, model.label_names)
     outputs = model.outputs(examples, batch_size)
+    # Multi-label decides by a threshold per label; a binary classifier by one, or none (argmax).
+    decision = model.meta.label_thresholds if model.meta.label_thresholds is not None else model.threshold
     return write_evaluation(out_dir, model.task, examples.labels, outputs, model.label_names, Path(data).name,
-                            model.threshold)
+                            decision)
 
 
 def evaluate_answers_file(model: GenerationPredictor, data: str, out_dir: Path, batch_size: int) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from fintune.models.predictor import Predictor
 from fintune.scoring.intervals import format_interval
 from fintune.tasks import task_of
 
-HEADLINE = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
+HEADLINE = ("f1", "precision", "recall", "exact_match", "token_f1", "micro_f1", "samples_f1", "subset_accuracy",
+            "hamming_loss", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2",
             "directional_accuracy")
 
 
@@ -74,6 +75,8 @@ def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str,
     types = sorted({t.split("-", 1)[1] for t in metrics.get("label_names") or [] if "-" in t})
     labels = {"classification": ", ".join(f"`{n}`" for n in metrics.get("label_names") or []),
               "regression": f"a number (`{cfg.data.label_column}`)",
+              "multi_label": "any number of the labels " + ", ".join(f"`{n}`" for n in metrics.get("label_names")
+                                                                     or []) + " (one threshold per label)",
               "generation": f"a generated answer, trained on `{cfg.data.label_column}`",
               "token_classification": f"a {str(metrics.get('scheme', '')).upper()} tag per word (entity types "
                                       f"{', '.join(types)}){' decoded by a CRF' if getattr(cfg.model, 'crf', False) else ''}"}[task]
@@ -146,7 +149,7 @@ def card_data(cfg: RunConfig, metrics: dict[str, Any], model: Predictor) -> Mode
         datasets=[dataset], eval_results=results or None)
 
 
-CARD_METRICS = ("accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "f1", "mse", "r2")
+CARD_METRICS = ("micro_f1", "accuracy", "weighted_f1", "macro_f1", "roc_auc", "pr_auc", "f1", "mse", "r2")
 
 
 def _is_hub_id(name: str) -> bool:

@@ -30,13 +30,16 @@ ROC_PNG = "roc_curve.png"
 SCATTER_PNG = "predicted_vs_true.png"
 CALIBRATION_PNG = "calibration.png"
 PR_PNG = "pr_curve.png"
-PLOTS = (CONFUSION_PNG, ROC_PNG, PR_PNG, CALIBRATION_PNG, SCATTER_PNG)
+PR_LABELS_PNG = "pr_curves.png"
+PLOTS = (CONFUSION_PNG, ROC_PNG, PR_PNG, CALIBRATION_PNG, SCATTER_PNG, PR_LABELS_PNG)
 
 _HEADLINE = {
     "classification": ("accuracy", "macro_precision", "macro_recall", "macro_f1",
                        "weighted_precision", "weighted_recall", "weighted_f1",
                        "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "n"),
     "regression": ("mse", "rmse", "mae", "r2", "n"),
+    "multi_label": ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "samples_f1", "subset_accuracy",
+                    "hamming_loss", "n"),
 }
 
 
@@ -136,6 +139,23 @@ def plot_pr_curve(path: Path, y_true: np.ndarray, scores: np.ndarray, pr_auc: fl
     _finish_unit_square(fig, ax, path, "Recall", "Precision", f"{title}: precision-recall", "upper right")
 
 
+def plot_label_pr_curves(path: Path, y_true: np.ndarray, probs: np.ndarray, label_names: list[str],
+                         title: str) -> None:
+    """Multi-label: one precision-recall curve per label that occurs, its PR AUC in the legend."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    truth = np.asarray(y_true) >= 0.5
+    for j, name in enumerate(label_names):
+        if not truth[:, j].any():
+            continue
+        precision, recall, _ = precision_recall_curve(truth[:, j], probs[:, j])
+        ax.plot(recall, precision, lw=1.3, label=f"{name} ({average_precision_score(truth[:, j], probs[:, j]):.2f})")
+    _finish_unit_square(fig, ax, path, "Recall", "Precision", f"{title}: precision-recall per label (PR AUC)",
+                        "lower left")
+
+
 def plot_calibration(path: Path, y_true: np.ndarray, probs: np.ndarray, brier: float, title: str) -> None:
     """Reliability diagram in the bins of the ECE fintune reports (top-label confidence,
     ``ECE_BINS`` equal-width bins): accuracy against mean confidence per bin, each point
@@ -213,6 +233,11 @@ def render_markdown(task: str, metrics: dict[str, Any], title: str, plots: list[
     headline = [[name, _fmt(metrics[name]), _interval(intervals.get(name))] for name in _HEADLINE[task]
                 if name in metrics]
     lines += ["", "## Metrics", ""] + _table(["metric", "value", "95% interval (bootstrap)"], headline)
+    if "per_label" in metrics:
+        rows = [[name, _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"]), _fmt(s["pr_auc"]), s["support"],
+                 _fmt(s["threshold"])] for name, s in metrics["per_label"].items()]
+        lines += ["", "## Per label", ""]
+        lines += _table(["label", "precision", "recall", "f1", "pr_auc", "support", "threshold"], rows)
     if "per_class" in metrics:
         rows = [[name, _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"]), s["support"]]
                 for name, s in metrics["per_class"].items()]
@@ -234,7 +259,7 @@ def render_markdown(task: str, metrics: dict[str, Any], title: str, plots: list[
 
 def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.ndarray,
                      label_names: list[str] | None, title: str,
-                     threshold: float | None = None) -> dict[str, Any]:
+                     threshold: float | list[float] | None = None) -> dict[str, Any]:
     """Compute the metrics and write metrics.json, the plots and report.md to ``out_dir``.
 
     Returns the metrics dict (the same content as metrics.json).
@@ -249,7 +274,11 @@ def write_evaluation(out_dir: Path, task: str, y_true: np.ndarray, outputs: np.n
                                           encoding="utf-8")
 
     plots: list[str] = []
-    if task_of(task).scores_classes:
+    if task_of(task).answer == "labels":
+        plot_label_pr_curves(out_dir / PR_LABELS_PNG, np.asarray(y_true), np.asarray(outputs, dtype=np.float64),
+                             list(metrics["per_label"]), title)
+        plots.append(PR_LABELS_PNG)
+    elif task_of(task).scores_classes:
         cm = metrics["confusion_matrix"]
         plot_confusion_matrix(out_dir / CONFUSION_PNG, cm["labels"], np.asarray(cm["matrix"]),
                               title)

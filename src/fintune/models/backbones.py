@@ -117,11 +117,12 @@ def backbone_config(cfg: ModelConfig, **kwargs: object) -> PretrainedConfig:
     return config
 
 
-def load_causal_head(cfg: ModelConfig, label_names: list[str], load_kwargs: dict[str, Any]) -> PreTrainedModel:
+def load_causal_head(cfg: ModelConfig, label_names: list[str], load_kwargs: dict[str, Any],
+                     task: Task = "classification") -> PreTrainedModel:
     """A causal LM with a fresh linear head on its last real token. The model finds that token
     by the pad id, so the config gets the tokenizer's (end-of-sequence where it has none)."""
     tokenizer = load_tokenizer(cfg)
-    return load_model(cfg, "classification", label_names, pad_token_id=tokenizer.pad_token_id, **load_kwargs)
+    return load_model(cfg, task, label_names, pad_token_id=tokenizer.pad_token_id, **load_kwargs)
 
 
 def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None, pad_token_id: int | None = None,
@@ -137,7 +138,8 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None, pad_
             num_labels=len(names),
             id2label=dict(enumerate(names)),
             label2id={name: i for i, name in enumerate(names)},
-            problem_type="single_label_classification",
+            problem_type="multi_label_classification" if task_of(task).answer == "labels"
+            else "single_label_classification",
         )
     try:
         config = backbone_config(cfg, **kwargs)

@@ -197,7 +197,11 @@ def forward_scores(model: torch.nn.Module, batch: dict[str, torch.Tensor],
 def finish(logits: torch.Tensor | np.ndarray, task: str) -> np.ndarray:
     """Probabilities (classification) or values (regression) from raw logits."""
     logits = torch.as_tensor(logits).float()
-    out = logits.squeeze(-1) if task_of(task).answer == "value" else torch.softmax(logits, dim=-1)
+    answer = task_of(task).answer
+    if answer == "value":
+        out = logits.squeeze(-1)
+    else:  # independent labels each get a sigmoid; classes share a softmax
+        out = torch.sigmoid(logits) if answer == "labels" else torch.softmax(logits, dim=-1)
     return out.cpu().numpy()
 
 

@@ -39,7 +39,9 @@ class LinearModel:
 
         start = time.perf_counter()
         x = _matrix(x)
-        if task_of(task).answer == "value":
+        if task_of(task).answer == "labels":
+            model = cls._fit_labels(cfg, task, x, np.asarray(y), seed)
+        elif task_of(task).answer == "value":
             # Ridge's alpha is 1 / (2C) in the same units as logistic regression's C.
             search = GridSearchCV(Ridge(), {"alpha": [1 / (2 * c) for c in cfg.C]}, scoring="neg_mean_squared_error",
                                   cv=KFold(cfg.folds, shuffle=True, random_state=seed))
@@ -61,11 +63,43 @@ class LinearModel:
         model.train_seconds = time.perf_counter() - start
         return model
 
+    @classmethod
+    def _fit_labels(cls, cfg: LinearConfig, task: str, x: Any, y: np.ndarray, seed: int) -> LinearModel:
+        """Multi-label: one logistic regression per label, each with its own C by cross-validated
+        log loss; a label that always (or never) holds in training gets its rate as a constant."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+        coefs, intercepts, cs = [], [], []
+        for j in range(y.shape[1]):
+            target = (y[:, j] >= 0.5).astype(np.int64)
+            rare = int(min(target.sum(), len(target) - target.sum()))
+            if rare == 0:
+                rate = float(np.clip(target.mean(), 1e-4, 1 - 1e-4))
+                coefs.append(np.zeros(x.shape[1]))
+                intercepts.append(np.log(rate / (1 - rate)))
+                continue
+            estimator = LogisticRegression(max_iter=5000, class_weight=cfg.class_weight)
+            folds = min(cfg.folds, rare)
+            if folds >= 2:
+                search = GridSearchCV(estimator, {"C": cfg.C}, scoring="neg_log_loss",
+                                      cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+                best = search.fit(x, target).best_estimator_
+            else:
+                best = estimator.set_params(C=sorted(cfg.C)[len(cfg.C) // 2]).fit(x, target)
+            coefs.append(best.coef_[0])
+            intercepts.append(float(best.intercept_[0]))
+            cs.append(float(best.C))
+        return cls(np.stack(coefs), np.asarray(intercepts), task, y.shape[1], float(np.median(cs)) if cs else 1.0)
+
     def outputs(self, x: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, k), or predictions (n,) for regression."""
+        """Class probabilities (n, k), one probability per label (multi-label), or predictions
+        (n,) for regression."""
         z = np.asarray(_matrix(x) @ self.coef.T) + self.intercept
         if task_of(self.task).answer == "value":
             return z.reshape(-1).astype(np.float32)
+        if task_of(self.task).answer == "labels":
+            return (1 / (1 + np.exp(-z))).astype(np.float32)
         if z.shape[1] == 1:  # binary: the logit of the second class
             p = 1 / (1 + np.exp(-z[:, 0]))
             return np.stack([1 - p, p], axis=1).astype(np.float32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -120,6 +120,8 @@ class RunMeta(_Strict):
                                              "classifier's weights by export (so plain transformers gives the "
                                              "same probabilities); the model applies no temperature of its own")
     group_thresholds: dict[str, Any] | None = None
+    # Multi-label: each label's threshold on its probability, in label_names' order.
+    label_thresholds: list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] | None = None
     # Per kind.
     prompt: PromptMeta | None = None
     max_new_tokens: int | None = Field(None, ge=1, le=1_000_000)

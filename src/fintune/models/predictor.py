@@ -36,6 +36,7 @@ from fintune.models.reading import aligned, model_folder, to_examples
 from fintune.models.onnx import ONNX_FILE, OnnxModel
 from fintune.scoring.calibration import apply_temperature
 from fintune.scoring.groups import FairThresholds, GroupThresholds, group_decision
+from fintune.models.label_sets import label_columns, predicted_sets
 from fintune.tasks import task_of
 
 OnBatch = Callable[[int], None] | None
@@ -340,6 +341,9 @@ class Predictor:
         out = self.outputs(examples, batch_size)
         if task_of(self.task).answer == "value":
             return aligned(data, [float(v) for v in out], "prediction")
+        if task_of(self.task).answer == "labels":  # a list of label names per input
+            return aligned(data, predicted_sets(out, self.label_names or [], self.meta.label_thresholds),
+                           "predicted_labels")
         groups = None
         if self.group_thresholds is not None and isinstance(data, pd.DataFrame):
             groups = data[self.group_thresholds.column] if self.group_thresholds.column in data else None
@@ -348,7 +352,7 @@ class Predictor:
     def predict_proba(self, data: Any, batch_size: int = 64) -> Any:
         """Class probabilities (after the fitted temperature), one column per label: a
         DataFrame on the input's index for a DataFrame, else a list of rows."""
-        if not task_of(self.task).scores_classes or not self.has_scores:
+        if not (task_of(self.task).scores_classes or task_of(self.task).answer == "labels") or not self.has_scores:
             raise FintuneError(f"predict_proba is for classification models; this is a {self.task} model: "
                                "use predict")
         out = self.outputs(self.as_examples(data), batch_size)
@@ -385,6 +389,8 @@ class Predictor:
         if task_of(self.task).answer == "value":
             return {"prediction": out}
         assert self.label_names is not None
+        if task_of(self.task).answer == "labels":
+            return label_columns(out, self.label_names, self.meta.label_thresholds, self.data_config.label_separator)
         groups = None
         group_thresholds = self.group_thresholds
         if group_thresholds is not None and frame is not None:

@@ -38,6 +38,7 @@ from fintune.scoring.threshold import choose_threshold
 from fintune.strategies import build_strategy
 from fintune.data import coverage
 from fintune.data.report import TokenCounter, uncovered
+from fintune.scoring.multilabel import chosen_thresholds
 from fintune.tasks import task_of
 from fintune.training import loop
 from fintune.training.preference import build_objective
@@ -59,7 +60,7 @@ class SentenceRecipe(Recipe):
 
     name = "sentence"
     kinds = frozenset({"text", "long_text", "fusion", "mlp", "causal"})
-    tasks = frozenset({"classification", "regression", "generation"})
+    tasks = frozenset({"classification", "regression", "generation", "multi_label"})
 
     def __call__(self, cfg: RunConfig, run: RunFolder, options: TrainOptions) -> RecipeResult:
         kind = predictor_class(predictor_name(cfg.task, cfg.model.kind, getattr(cfg.model, "head", None)))
@@ -181,10 +182,14 @@ def evaluate_scores(model: FintuneModel, splits: dict[str, Examples], label_name
     if task_of(cfg.task).scores_classes and cfg.decision.temperature_scaling:
         outputs, calibration = _calibrate(outputs, splits, model)
     model.threshold = _decision_threshold(outputs["validation"], splits["validation"].labels, cfg)
+    decision: Any = model.threshold
+    if task_of(cfg.task).answer == "labels":  # thresholds per label, tuned on validation
+        decision = model.meta.label_thresholds = chosen_thresholds(cfg.decision.label_thresholds,
+                                                                   splits["validation"].labels, outputs["validation"])
     metrics: dict[str, Any] = {"label_names": label_names}
     for name, examples in splits.items():
         metrics[name] = write_evaluation(run.eval_dir(name), cfg.task, examples.labels, outputs[name],
-                                         label_names, f"{name} ({Path(examples.source).name})", model.threshold)
+                                         label_names, f"{name} ({Path(examples.source).name})", decision)
     if calibration is not None:
         metrics["calibration"] = calibration
     return metrics

@@ -23,5 +23,6 @@ OWNED_PATTERNS = ("config.before-resume-*.yaml", "fold_*", ".*.tmp-*", ".*.parti
 # Keys that never change what a run computes: they may differ on --resume.
 RESUME_FREE = ("output_dir", "train.eval_batch_size", "train.num_threads", "train.checkpoint_every", "deploy",
                "tune", "track")
-SUMMARY_METRICS = ("f1", "precision", "recall", "exact_match", "token_f1", "accuracy", "weighted_f1", "macro_f1",
+SUMMARY_METRICS = ("f1", "precision", "recall", "exact_match", "token_f1", "micro_f1", "samples_f1", "subset_accuracy",
+                   "hamming_loss", "accuracy", "weighted_f1", "macro_f1",
                    "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "mse", "mae", "r2", "directional_accuracy", "loss", "perplexity")

@@ -82,7 +82,7 @@ def bootstrap_intervals(task: str, y_true: Any, outputs: Any, threshold: float |
     an empty ``metrics`` when there are fewer than 2 rows or the task has no such metrics."""
     result: dict[str, Any] = {"method": "percentile bootstrap over rows", "level": level, "resamples": resamples,
                               "metrics": {}}
-    if task_of(task).answer not in ("class", "value"):
+    if task_of(task).answer not in ("class", "value", "labels"):
         return result
     y = np.asarray(y_true)
     n = y.shape[0]
@@ -92,7 +92,9 @@ def bootstrap_intervals(task: str, y_true: Any, outputs: Any, threshold: float |
     draws: dict[str, list[np.ndarray]] = {}
     for size in _chunks(n, resamples):
         idx = rng.integers(0, n, size=(size, n))
-        if task_of(task).scores_classes:
+        if task_of(task).answer == "labels":
+            part = _multi_label(y, np.asarray(outputs, dtype=np.float64), threshold, idx)
+        elif task_of(task).scores_classes:
             part = _classification(y.astype(np.int64), np.asarray(outputs, dtype=np.float64), threshold, idx)
         else:
             part = _regression(y.astype(np.float64), np.asarray(outputs, dtype=np.float64).reshape(-1), idx)
@@ -106,6 +108,18 @@ def bootstrap_intervals(task: str, y_true: Any, outputs: Any, threshold: float |
             low, high = np.percentile(values, [tail, 100 - tail])
             result["metrics"][name] = [float(low), float(high)]
     return result
+
+
+def _multi_label(y: np.ndarray, probs: np.ndarray, thresholds: Any, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Micro F1 and subset accuracy of each resample (rows ``idx``), from per-row counts."""
+    truth = y >= 0.5
+    pred = probs >= np.asarray(0.5 if thresholds is None else thresholds, dtype=np.float64)
+    tp, fp, fn = ((truth & pred).sum(1), (~truth & pred).sum(1), (truth & ~pred).sum(1))
+    exact = (truth == pred).all(axis=1).astype(np.float64)
+    tps, errors = tp[idx].sum(1), fp[idx].sum(1) + fn[idx].sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        micro = np.where(2 * tps + errors > 0, 2 * tps / (2 * tps + errors), 0.0)
+    return {"micro_f1": micro, "subset_accuracy": exact[idx].mean(1)}
 
 
 def format_interval(value: float | None, interval: list[float] | None) -> str:

@@ -19,9 +19,10 @@ from sklearn.metrics import (
 )
 
 from fintune.scoring.calibration import expected_calibration_error
+from fintune.scoring.multilabel import multi_label_metrics
 from fintune.tasks import TASKS, task_of
 
-SCORED = ("class", "value")  # the answers scored here; tags and texts have metrics of their own
+SCORED = ("class", "value", "labels")  # the answers scored here; tags and texts have metrics of their own
 
 # Name parts that mark a metric where lower is better; anything else is "higher is better".
 _LOWER_IS_BETTER = frozenset({
@@ -153,7 +154,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
 
 
 def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
-                    label_names: list[str] | None, threshold: float | None = None) -> dict[str, Any]:
+                    label_names: list[str] | None, threshold: Any = None) -> dict[str, Any]:
     """Metrics for ``task``: class probabilities ``(n, k)`` or regression predictions.
 
     For classification without ``label_names`` the classes are named by index ("0", "1"...).
@@ -164,6 +165,9 @@ def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
     if answer == "value":
         return regression_metrics(y_true, outputs)
     outputs = np.asarray(outputs)
+    if answer == "labels":  # one probability per label; ``threshold``: one per label, or one for all
+        names = label_names or [str(i) for i in range(outputs.shape[1])]
+        return multi_label_metrics(y_true, outputs, names, threshold)
     if label_names is None:
         if outputs.ndim != 2:
             raise ValueError(f"classification outputs must have shape (n, k), got {outputs.shape}")

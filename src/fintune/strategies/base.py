@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from fintune.kinds import kind_names
+from fintune.tasks import task_names
 from fintune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 # What the config knows of models and tasks, spelled once for the strategies' declarations.
 ALL_KINDS = frozenset(kind_names())
-ALL_TASKS = frozenset({"classification", "regression", "generation", "token_classification"})
+ALL_TASKS = frozenset(task_names())
 
 
 class StrategyConfig(BaseModel):

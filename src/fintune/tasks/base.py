@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-Answer = Literal["class", "value", "text", "tags"]
+Answer = Literal["class", "value", "text", "tags", "labels"]
 
 
 class Task:
     """One task: a subclass per task, registered by its ``name``; nothing is instantiated."""
 
     name: ClassVar[str]
-    # What the model gives for one input: class probabilities, a number, generated text, a tag per word.
+    # What the model gives for one input: class probabilities, a number, generated text, a tag per word,
+    # or one probability per label (any number of labels may hold).
     answer: ClassVar[Answer]
     # The metric that picks checkpoints and early stopping by default, and its direction.
     primary_metric: ClassVar[tuple[str, Literal["max", "min"]]]

@@ -14,6 +14,7 @@ from fintune.config import TrainConfig
 from fintune.data import Examples
 from fintune.errors import ConfigError
 from fintune.scoring.metrics import compute_metrics, metric_mode, primary_metric
+from fintune.scoring.multilabel import bce_loss
 from fintune.tasks import task_of
 
 
@@ -43,6 +44,7 @@ class Supervised:
                  focal_gamma: float | None = None, row_weights: np.ndarray | None = None) -> None:
         self.labels, self.task, self.weights = torch.tensor(labels), task, weights
         self.values = task_of(task).answer == "value"  # mean squared error, not cross-entropy
+        self.multi_hot = task_of(task).answer == "labels"  # a sigmoid per label: binary cross-entropy
         self.focal_gamma = focal_gamma
         # data.weight_column: each row's share of the batch loss (a weak label's confidence).
         self.row_weights = None if row_weights is None else torch.tensor(row_weights, dtype=torch.float32)
@@ -53,6 +55,8 @@ class Supervised:
             return self._weighted(logits, labels, self.row_weights[index].to(logits.device))
         if self.values:
             return torch.nn.functional.mse_loss(logits.squeeze(-1), labels.float())
+        if self.multi_hot:
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float())
         weights = None if self.weights is None else self.weights.to(logits.device)
         if self.focal_gamma is None:
             return torch.nn.functional.cross_entropy(logits, labels, weight=weights)
@@ -67,6 +71,9 @@ class Supervised:
         """The row-weighted mean loss (class weights, when set, multiply in)."""
         if self.values:
             loss = (logits.squeeze(-1) - labels.float()) ** 2
+        elif self.multi_hot:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float(),
+                                                                        reduction="none").mean(dim=-1)
         else:
             loss = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
             if self.weights is not None:
@@ -77,7 +84,9 @@ class Supervised:
 def eval_metrics(outputs: np.ndarray, labels: np.ndarray, task: str,
                   label_names: list[str] | None) -> dict[str, Any]:
     metrics = compute_metrics(task, labels, outputs, label_names)
-    if task_of(task).scores_classes:
+    if task_of(task).answer == "labels":
+        metrics["loss"] = bce_loss(labels, outputs)
+    elif task_of(task).scores_classes:
         picked = outputs[np.arange(len(labels)), labels]
         metrics["loss"] = float(-np.mean(np.log(np.clip(picked, 1e-12, None))))
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
@@ -99,6 +108,8 @@ def check_metric(cfg: TrainConfig, validation: Examples, task: str, label_names:
         known: dict[str, Any] = dict.fromkeys(spec.validation_metrics)
     else:
         dummy = np.zeros(n) if spec.answer == "value" else np.full((n, k), 1.0 / max(k, 1))
+        if spec.answer == "labels":
+            dummy = np.full((n, k), 0.5)
         known = eval_metrics(dummy, validation.labels, task, label_names)
     if name not in known:
         raise ConfigError(f"train.early_stopping.metric '{name}' is not a validation metric of this "

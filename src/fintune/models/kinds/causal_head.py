@@ -29,4 +29,4 @@ class CausalHeadPredictor(TextPredictor):
     @classmethod
     def build(cls, cfg: ModelConfig, task: str, label_names: list[str] | None, n_features: int, prompt: Any,
               load_kwargs: dict[str, Any]) -> torch.nn.Module:
-        return load_causal_head(cfg, label_names or [], load_kwargs)
+        return load_causal_head(cfg, label_names or [], load_kwargs, task)
