@@ -98,6 +98,8 @@ def test_evaluate_with_groups_writes_a_fairness_table(credit_run: Path) -> None:
     ("company_swap", "Apple beats", None),
     ("number_change", "up 5% in Q3", None),
     ("negation", "guidance is strong", "guidance is not strong"),
+    ("negation_zh", "公司业绩会超出预期", "公司业绩不会超出预期"),
+    ("negation_zh", "公司有盈利", "公司没有盈利"),
 ])
 def test_perturbations(name, text, expected):
     pert = next(p for p in PERTURBATIONS if p.name == name)
@@ -110,8 +112,8 @@ def test_perturbations(name, text, expected):
         assert out.startswith("buy $") and "$AAPL" not in out
     if name == "number_change":
         assert out.endswith("in Q3") and "5%" not in out
-    if name == "negation":
-        assert pert.apply("no aux verb here", random.Random(0)) is None
+    if name.startswith("negation"):
+        assert pert.apply("no aux verb here" if name == "negation" else "股价上涨", random.Random(0)) is None
 
 
 def test_robustness_suite_reports_every_perturbation(text_run: Path) -> None:

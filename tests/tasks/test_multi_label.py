@@ -133,3 +133,32 @@ def test_the_config_refuses_what_multi_label_cannot_do(section: dict, message: s
         raw[key] = {**raw[key], **value} if isinstance(value, dict) and key in raw else value
     with pytest.raises(ConfigError, match=message):
         validate_config(yaml.safe_load(yaml.safe_dump(raw)))
+
+
+def test_spark_scores_labels_as_fintune_predict_does(bow_run: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    import sys
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark's local mode needs a Java runtime (17+)")
+    from pyspark.sql import SparkSession
+
+    from fintune.engines.spark import predict_udf
+
+    frame = pd.DataFrame({"id": range(6), "text": topics_frame(6, seed=9)["text"]})
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    local = pd.read_csv(api.predict(bow_run, tmp_path / "in.csv", tmp_path / "out.csv", show_progress=False),
+                        keep_default_na=False)
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    spark = (SparkSession.builder.master("local[1]").appName("fintune-multi-label")
+             .config("spark.pyspark.python", sys.executable).config("spark.ui.enabled", "false").getOrCreate())
+    try:
+        udf = predict_udf(bow_run, batch_size=8)
+        out = (spark.createDataFrame(frame).withColumn("fintune", udf(*udf.columns)).select("id", "fintune.*")
+               .toPandas().sort_values("id"))
+    finally:
+        spark.stop()
+    assert out["predicted_labels"].tolist() == local["predicted_labels"].tolist()
+    np.testing.assert_allclose(out["prob_neutral"], local["prob_neutral"], atol=1e-6)

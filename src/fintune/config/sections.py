@@ -72,8 +72,11 @@ class WindowConfig(Strict):
 # Personal-data types, in the order that wins when two detections overlap.
 # On overlap the earlier type wins: a context word ("account number", "sort code") says more
 # than a checksum that one random number in ten passes, and both more than the phone pattern.
-PII_TYPES = ("EMAIL", "IBAN", "SSN", "SORT_CODE", "ACCOUNT", "CARD", "SWIFT", "IP", "DOB", "PHONE", "PERSON")
-PiiType = Literal["EMAIL", "IBAN", "SSN", "SORT_CODE", "ACCOUNT", "CARD", "SWIFT", "IP", "DOB", "PHONE", "PERSON"]
+# In order of precedence where two detections overlap (an identity number holds a phone-like run).
+PII_TYPES = ("EMAIL", "IBAN", "SSN", "CN_ID", "CN_USCC", "SORT_CODE", "ACCOUNT", "CN_MOBILE", "CARD", "SWIFT", "IP",
+             "DOB", "PHONE", "PERSON")
+PiiType = Literal["EMAIL", "IBAN", "SSN", "CN_ID", "CN_USCC", "SORT_CODE", "ACCOUNT", "CN_MOBILE", "CARD", "SWIFT", "IP",
+                  "DOB", "PHONE", "PERSON"]
 # On by default: the types whose precision on real financial text is at least 0.95. PERSON and
 # PHONE miss it (tests/data/fixtures/masking_labels.json: 308 PERSON detections on TFNS tweets
 # and SEC filings, 35% correct: company, place and firm names, "Borrower", headline words, URL

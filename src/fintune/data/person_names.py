@@ -81,7 +81,10 @@ COMPANIES = {"raymond james", "edward jones", "charles river", "john deere", "jo
              "ally financial", "tim hortons", "ben jerry", "jack henry", "morgan stanley", "charles schwab",
              "wells fargo", "goldman sachs", "merrill lynch", "dean witter", "fannie mae", "freddie mac",
              "dow jones", "johnson johnson", "procter gamble", "warner bros", "david jones"}
-WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*\.?")
+# A letter of an alphabet: CJK ideographs, kana, hangul and full-width forms are letters to \w, but a
+# name from the gazetteer ends where Chinese text resumes ("Albert Bourla表示" is "Albert Bourla").
+_LETTER = r"[^\W\d_\u2E80-\u9FFF\uAC00-\uD7AF\uF900-\uFAFF\uFF00-\uFFEF]"
+WORD_RE = re.compile(_LETTER + r"(?:" + _LETTER + r"|['’-](?=" + _LETTER + r"))*\.?")
 
 
 NAME_LISTS = Path(__file__).parent / "names"

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 
 from fintune.config import PII_TYPES, DataConfig, PrivacyConfig
 from fintune.data import person_names  # noqa: F401  (registers the PERSON detector)
+from fintune.data import pii_chinese  # noqa: F401  (registers CN_ID, CN_MOBILE, CN_USCC)
 from fintune.data.pii_spans import DETECTORS, Span, detector
 from fintune.errors import ConfigError
 
@@ -35,7 +36,8 @@ from fintune.errors import ConfigError
 # ---------------------------------------------------------------- structured values
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-CARD_RE = re.compile(r"(?<![\w-])\d(?:[ -]?\d){11,18}(?![\w-])")
+# Bounded by ASCII letters and digits, not \w: in Chinese text a number sits against characters.
+CARD_RE = re.compile(r"(?<![A-Za-z0-9_-])\d(?:[ -]?\d){11,18}(?![A-Za-z0-9_-])")
 IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 BIC_RE = re.compile(r"\b[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?\b")
 SSN_RE = re.compile(r"(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
@@ -45,7 +47,7 @@ IPV6_RE = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\
 _CONTEXT = r"(?i:{words})\W{{0,12}}"
 SSN_CONTEXT_RE = re.compile(_CONTEXT.format(words=r"ssn|social security(?: number| no\.?)?") + r"(\d{9})\b")
 MAESTRO_PREFIXES = ("50", "56", "57", "58", "6", "0604")
-CARD_CONTEXT_RE = re.compile(r"(?i:card|visa|mastercard|maestro|amex|pan\b)")
+CARD_CONTEXT_RE = re.compile(r"(?i:card|visa|mastercard|maestro|amex|pan\b)|卡号|银行卡|信用卡|借记卡")
 BIC_CONTEXT_RE = re.compile(r"(?i:swift|bic|bank identifier)")
 ACCOUNT_RE = re.compile(
     r"(?i:\b(?:account|acct|a/c|iban)(?:\s*(?:no\.?|number|num|nr\.?|#))?)\s*[:#]?\s*(?:is\s+)?"

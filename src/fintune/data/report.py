@@ -6,6 +6,8 @@ The report is a plain JSON-serializable dict so a run can save it next to the mo
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from collections.abc import Callable, Mapping, Sequence
@@ -115,6 +117,17 @@ class TokenCounter:
         return self.count(texts)
 
 
+# One character of a script written without spaces (Chinese, Japanese kana, Korean syllables)
+# counts as a word: a Chinese post is one whitespace "word" however long it is.
+_WORDS_RE = re.compile(r"[\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\uAC00-\uD7AF]"
+                       r"|[^\s\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uF900-\uFAFF\uAC00-\uD7AF]+")
+
+
+def word_count(text: str) -> int:
+    """Words separated by whitespace, each CJK character counted as one."""
+    return len(_WORDS_RE.findall(text))
+
+
 def text_length(texts: list[str], count_tokens: Callable[[list[str]], list[int]] | None
                 ) -> dict[str, Any]:
     """Length statistics in tokens (with ``count_tokens``) or whitespace words; with a
@@ -122,7 +135,7 @@ def text_length(texts: list[str], count_tokens: Callable[[list[str]], list[int]]
     if count_tokens is not None:
         unit, lengths = "tokens", np.asarray(count_tokens(texts), dtype=np.float64)
     else:
-        unit, lengths = "words", np.asarray([len(t.split()) for t in texts], dtype=np.float64)
+        unit, lengths = "words", np.asarray([word_count(t) for t in texts], dtype=np.float64)
     if lengths.size == 0:
         return {"unit": unit, "mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0}
     out: dict[str, Any] = {

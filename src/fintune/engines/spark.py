@@ -32,13 +32,14 @@ def predict_udf(run: str | Path, *, batch_size: int = 256, threads: int | None =
     from fintune.data.columns import input_columns
 
     meta = RunMeta.read(model_folder(run))
-    if task_of(meta.task).answer not in ("class", "value"):
+    if task_of(meta.task).answer not in ("class", "value", "labels"):
         raise FintuneError(f"the Spark UDF returns labels and probabilities or values; this is a {meta.task} model: "
                            "use `fintune predict` or the Ray engine")
     if task_of(meta.task).answer == "value":
         fields = [StructField("prediction", DoubleType())]
-    else:
-        fields = [StructField("predicted_label", StringType())] + [
+    else:  # multi-label: the labels that hold, joined as the training file joined them
+        decided = "predicted_labels" if task_of(meta.task).answer == "labels" else "predicted_label"
+        fields = [StructField(decided, StringType())] + [
             StructField(f"prob_{name}", DoubleType()) for name in meta.label_names or []]
     cfg = meta.data
     columns = [c for c in (cfg.text_column, cfg.pair_column) if c is not None] + input_columns(cfg)
@@ -52,7 +53,7 @@ def predict_udf(run: str | Path, *, batch_size: int = 256, threads: int | None =
         def predict(*arrays: np.ndarray) -> dict[str, np.ndarray]:
             frame = pd.DataFrame(dict(zip(columns, arrays)))
             out = scorer.columns(frame, "spark batch")
-            return {f.name: np.asarray(out[f.name], dtype=object if f.name == "predicted_label" else np.float64)
+            return {f.name: np.asarray(out[f.name], dtype=object if f.name.startswith("predicted_label") else np.float64)
                     for f in fields}
         return predict
 

@@ -94,6 +94,18 @@ def _negate(text: str, rng: random.Random) -> str | None:
     return text[:m.end()] + " not" + text[m.end():]
 
 
+# Chinese: 不 before a modal or copula (是 -> 不是, 会 -> 不会), 有 -> 没有; 涨/跌 swapped would
+# change the meaning too, but as a different fact rather than its negation.
+_AUX_ZH = re.compile(r"(是|会|能|将|要|可以|应该|有)")
+
+
+def _negate_zh(text: str, rng: random.Random) -> str | None:
+    m = _AUX_ZH.search(text)
+    if not m:
+        return None
+    return text[:m.start()] + ("没" if m.group(1) == "有" else "不") + text[m.start():]
+
+
 PERTURBATIONS = [
     Perturbation("typos", False, _typos),
     Perturbation("lowercase", False, lambda t, r: t.lower() if t.lower() != t else None),
@@ -103,6 +115,7 @@ PERTURBATIONS = [
     Perturbation("company_swap", False, _swap(_COMPANY, COMPANIES)),
     Perturbation("number_change", False, _numbers),
     Perturbation("negation", True, _negate),
+    Perturbation("negation_zh", True, _negate_zh),
 ]
 
 
