@@ -21,9 +21,10 @@ Rows:
     python benchmarks/chinese_finance.py --rows qwen_head_lora --qwen-rows 1000
     python benchmarks/chinese_finance.py --rows finnl_tfidf_char_logistic,finnl_fintune_bow_char
     python benchmarks/chinese_finance.py --rows finnl_qwen_head_lora --qwen-rows 3000 --epochs 1
+    python benchmarks/chinese_finance.py --rows finre_tfidf_char_logistic,finre_fintune_bow_char
 
-FinNL (multi-label news categories) rows are prefixed finnl_ and documented in cfleb_news.py:
-micro, macro and samples F1 and subset accuracy on 15% of the items held out.
+FinNL (multi-label news categories) rows are prefixed finnl_, FinRE (relations) rows finre_;
+both are documented in cfleb_tasks.py.
 
 Writes benchmarks/results/chinese_finance.json, keyed by row (FinFE accuracy, weighted and
 macro F1, train seconds, rows trained on, the training text's unknown-token share).
@@ -38,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import cfleb_news
+import cfleb_tasks
 from common import emit, peak_rss_mb, print_table, run_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,8 @@ LABELS = ["negative", "neutral", "positive"]
 KEYS = ["accuracy", "weighted_f1", "macro_f1", "train_rows", "validation_rows", "train_seconds",
         "unknown_token_share"]
 ROWS = ["tfidf_char_logistic", "fintune_bow_char", "minilm_full", "qwen_head_lora", "finnl_tfidf_char_logistic",
-        "finnl_fintune_bow_char", "finnl_qwen_head_lora"]
+        "finnl_fintune_bow_char", "finnl_qwen_head_lora", "finre_tfidf_char_logistic", "finre_fintune_bow_char",
+        "finre_qwen_head_lora"]
 
 
 def finfe_splits(out: Path) -> tuple[Path, Path]:
@@ -151,9 +153,13 @@ def main() -> None:
     if args.child:
         with tempfile.TemporaryDirectory() as tmp:
             if args.child == "finnl_tfidf_char_logistic":
-                row = cfleb_news.run_tfidf(DATA, Path(tmp))
+                row = cfleb_tasks.run_tfidf(DATA, Path(tmp))
+            elif args.child == "finre_tfidf_char_logistic":
+                row = cfleb_tasks.run_finre_tfidf(DATA, Path(tmp))
+            elif args.child.startswith("finre_"):
+                row = cfleb_tasks.run_finre_fintune(args.child, DATA, Path(tmp), RUNS, args.epochs, args.qwen_rows)
             elif args.child.startswith("finnl_"):
-                row = cfleb_news.run_fintune(args.child, DATA, Path(tmp), RUNS, args.epochs, args.qwen_rows)
+                row = cfleb_tasks.run_fintune(args.child, DATA, Path(tmp), RUNS, args.epochs, args.qwen_rows)
             else:
                 row = (run_tfidf(Path(tmp)) if args.child == "tfidf_char_logistic"
                        else run_fintune(args.child, Path(tmp), args.epochs, args.qwen_rows))
@@ -161,8 +167,8 @@ def main() -> None:
         return
     results = run_rows(__file__, args.rows.split(","), args.epochs, RESULT,
                        extra_args=["--qwen-rows", str(args.qwen_rows)])
-    print_table({k: v for k, v in results.items() if not k.startswith("finnl_")}, KEYS, "row")
-    print_table({k: v for k, v in results.items() if k.startswith("finnl_")}, cfleb_news.KEYS, "row")
+    print_table({k: v for k, v in results.items() if not k.startswith(("finnl_", "finre_"))}, KEYS, "row")
+    print_table({k: v for k, v in results.items() if k.startswith(("finnl_", "finre_"))}, cfleb_tasks.KEYS, "row")
 
 
 if __name__ == "__main__":

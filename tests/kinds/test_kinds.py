@@ -17,7 +17,7 @@ from fintune.tasks import TASKS
 
 # Each kind: the tasks it is declared for (a second spelling on purpose: a change is deliberate).
 ROWS = {
-    "text": {"classification", "regression", "token_classification", "multi_label"},
+    "text": {"classification", "regression", "token_classification", "multi_label", "relation"},
     "long_text": {"classification", "regression"},
     "probe": {"classification", "regression"},
     "fusion": {"classification", "regression"},
@@ -25,8 +25,8 @@ ROWS = {
     "gbm": {"classification", "regression"},
     "linear": {"classification", "regression"},
     "ensemble": {"classification", "regression"},
-    "bow": {"classification", "regression", "multi_label"},
-    "causal": {"classification", "generation", "multi_label"},
+    "bow": {"classification", "regression", "multi_label", "relation"},
+    "causal": {"classification", "generation", "multi_label", "relation"},
 }
 
 

@@ -54,12 +54,27 @@ def _multi_label(tmp: Path, bert: Path, llama: Path) -> tuple[Path, list]:
                         data={"label_column": "labels"}, train={"epochs": 1}), ["acme beats"]
 
 
+def _relation(tmp: Path, bert: Path, llama: Path) -> tuple[Path, list]:
+    import pandas as pd
+
+    rows = []
+    for i, (head, tail) in enumerate([("acme", "globex"), ("hooli", "stark"), ("wayne", "tyrell")] * 30):
+        relation = ["acquires", "unknown", "sues"][i % 3]
+        verb = {"acquires": "beats", "unknown": "holds", "sues": "lawsuit"}[relation]
+        rows.append({"text": f"{head} {verb} {tail} the bank {i}", "head": head, "tail": tail, "label": relation})
+    pd.DataFrame(rows).to_csv(tmp / "t.csv", index=False)
+    return write_config(tmp / "c.yaml", bert, tmp / "t.csv", tmp / "run", task="relation",
+                        data={"entity_columns": ["head", "tail"]}, train={"epochs": 1}), \
+        pd.DataFrame({"text": ["acme beats globex"], "head": ["acme"], "tail": ["globex"]})
+
+
 ROWS: dict[str, tuple[Callable[..., tuple[Path, list]], str]] = {
     "classification": (_classification, "class"),
     "regression": (_regression, "value"),
     "generation": (_generation, "text"),
     "token_classification": (_token_classification, "tags"),
     "multi_label": (_multi_label, "labels"),
+    "relation": (_relation, "class"),
 }
 
 

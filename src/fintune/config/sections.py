@@ -125,6 +125,9 @@ class DataConfig(Strict):
                                         "prompt's rejected answer (data.label_column holds the chosen one)")
     pair_column: str | None = Field(None, description="a second text read with the first as a pair, e.g. "
                                     "the target whose sentiment is asked (FiQA-2018 task 1)")
+    entity_columns: list[str] | None = Field(None, min_length=2, max_length=2, description="task relation: the "
+                                             "columns naming the head and the tail entity; the text reads them "
+                                             "marked, <e1>head</e1> ... <e2>tail</e2>")
     weight_column: str | None = Field(None, description="a column of row weights (>= 0) for the training loss, "
                                       "e.g. the confidence column `fintune label` writes; evaluation is unweighted")
     tokens_column: str | None = Field(None, description="token_classification: a column with each "

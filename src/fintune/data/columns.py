@@ -17,6 +17,7 @@ from fintune.config import DataConfig
 from fintune.data.clean import clean_text, is_missing, serialize_row
 from fintune.data.load import read_table
 from fintune.data.privacy import mask, masking_on
+from fintune.data.relations import mark_entities
 from fintune.data.windows import build_windows, window_columns
 from fintune.errors import DataError
 
@@ -125,8 +126,14 @@ def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: in
     """
     if cfg.text_column is not None:
         check_columns(df, [(cfg.text_column, "text")], source)
-        return [clean_cell(value, cfg, source, first_row + pos)
-                for pos, value in enumerate(df[cfg.text_column].tolist())]
+        texts = [clean_cell(value, cfg, source, first_row + pos)
+                 for pos, value in enumerate(df[cfg.text_column].tolist())]
+        if cfg.entity_columns is None:
+            return texts
+        # Relations: the two entities, cleaned like the text, marked where the text names them.
+        head, tail = (_second_texts(df, cfg, column, "entity", source, first_row) or []
+                      for column in cfg.entity_columns)
+        return [mark_entities(t, h, e) for t, h, e in zip(texts, head, tail)]
     if cfg.messages_column is not None:  # the last user turn stands for the record in reports
         conversations = conversations_of(df, cfg, source, first_row, answered=False)
         return [c[-1]["content"] for c in conversations or []]

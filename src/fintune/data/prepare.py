@@ -303,7 +303,7 @@ def _to_examples(frame: pd.DataFrame, task: Task, cfg: DataConfig, source: str) 
     if task_of(task).answer == "labels":  # tuples of 0/1, one per label name
         labels = np.asarray(frame["label"].tolist(), dtype=np.float32).reshape(len(frame), -1)
     else:
-        labels = frame["label"].to_numpy(dtype=_LABEL_DTYPES[task])
+        labels = frame["label"].to_numpy(dtype=_LABEL_DTYPES[task_of(task).answer])
     dates = frame["date"].reset_index(drop=True) if cfg.date_column is not None else None
     features = None
     if cfg.feature_columns is not None:
@@ -332,7 +332,7 @@ def row_weights(values: pd.Series, source: str, column: str) -> np.ndarray:
     return weights
 
 
-_LABEL_DTYPES = {"classification": np.int64, "regression": np.float32, "generation": object}
+_LABEL_DTYPES = {"class": np.int64, "value": np.float32, "text": object}
 
 
 def _sample(train: pd.DataFrame, rows: int | None, seed: int, task: Task) -> pd.DataFrame:

@@ -75,6 +75,8 @@ def render_model_card(cfg: RunConfig, report: dict[str, Any], metrics: dict[str,
     types = sorted({t.split("-", 1)[1] for t in metrics.get("label_names") or [] if "-" in t})
     labels = {"classification": ", ".join(f"`{n}`" for n in metrics.get("label_names") or []),
               "regression": f"a number (`{cfg.data.label_column}`)",
+              "relation": "the relation between the two marked entities: " + ", ".join(
+                  f"`{n}`" for n in metrics.get("label_names") or []),
               "multi_label": "any number of the labels " + ", ".join(f"`{n}`" for n in metrics.get("label_names")
                                                                      or []) + " (one threshold per label)",
               "generation": f"a generated answer, trained on `{cfg.data.label_column}`",

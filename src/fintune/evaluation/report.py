@@ -38,6 +38,7 @@ _HEADLINE = {
                        "weighted_precision", "weighted_recall", "weighted_f1",
                        "roc_auc", "pr_auc", "ks", "gini", "brier", "ece", "n"),
     "regression": ("mse", "rmse", "mae", "r2", "n"),
+    "relation": ("micro_f1", "micro_precision", "micro_recall", "accuracy", "macro_f1", "weighted_f1", "ece", "n"),
     "multi_label": ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "samples_f1", "subset_accuracy",
                     "hamming_loss", "n"),
 }

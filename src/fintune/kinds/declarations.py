@@ -29,7 +29,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("text", SENTENCE | {"token_classification", "multi_label"}, "text", "a pretrained text encoder fine-tuned (or a "
+    Kind("text", SENTENCE | {"token_classification", "multi_label", "relation"}, "text", "a pretrained text encoder fine-tuned (or a "
          "table's rows serialized to text)", member=True, dp="strategy"),
     Kind("long_text", SENTENCE, "one_text", "an encoder over overlapping windows of long documents, pooled",
          windows=True),
@@ -40,9 +40,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("linear", SENTENCE, "features", "logistic or ridge regression on the feature columns",
          member=True),
     Kind("ensemble", SENTENCE, "members", "a weighted ensemble of member kinds, weights chosen on validation"),
-    Kind("bow", SENTENCE | {"multi_label"}, "one_text", "words and word pairs (TF-IDF) with logistic or ridge regression: the "
+    Kind("bow", SENTENCE | {"multi_label", "relation"}, "one_text", "words and word pairs (TF-IDF) with logistic or ridge regression: the "
          "baseline without a backbone"),
-    Kind("causal", frozenset({"classification", "generation", "multi_label"}), "prompt", "a causal LM: label "
+    Kind("causal", frozenset({"classification", "generation", "multi_label", "relation"}), "prompt", "a causal LM: label "
          "words, a classification head, or generated answers", pads_with_eos=True),
 )}
 

@@ -23,7 +23,7 @@ class BowRecipe(SentenceRecipe):
 
     name = "bow"
     kinds = frozenset({"bow"})
-    tasks = frozenset({"classification", "regression", "multi_label"})
+    tasks = frozenset({"classification", "regression", "multi_label", "relation"})
 
     def fit(self, cfg: RunConfig, run: RunFolder, options: TrainOptions, data: PreparedData, inputs: Inputs,
             train_examples: Examples, objective: loop.Objective | None,

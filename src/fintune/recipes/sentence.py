@@ -60,7 +60,7 @@ class SentenceRecipe(Recipe):
 
     name = "sentence"
     kinds = frozenset({"text", "long_text", "fusion", "mlp", "causal"})
-    tasks = frozenset({"classification", "regression", "generation", "multi_label"})
+    tasks = frozenset({"classification", "regression", "generation", "multi_label", "relation"})
 
     def __call__(self, cfg: RunConfig, run: RunFolder, options: TrainOptions) -> RecipeResult:
         kind = predictor_class(predictor_name(cfg.task, cfg.model.kind, getattr(cfg.model, "head", None)))

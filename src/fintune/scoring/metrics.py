@@ -173,6 +173,9 @@ def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
             raise ValueError(f"classification outputs must have shape (n, k), got {outputs.shape}")
         label_names = [str(i) for i in range(outputs.shape[1])]
     metrics = classification_metrics(y_true, outputs, label_names, threshold)
+    none = [i for i, name in enumerate(label_names) if name in task_of(task).none_labels]
+    if task_of(task).none_labels:
+        metrics.update(_micro_without(metrics["confusion_matrix"]["matrix"], none))
     if threshold is not None and len(label_names) == 2:
         metrics["threshold"] = float(threshold)
     return metrics
@@ -202,3 +205,16 @@ def metric_mode(name: str) -> str:
         return "max"
     parts = set(re.split(r"[^a-z0-9]+", lowered))
     return "min" if parts & _LOWER_IS_BETTER else "max"
+
+
+def _micro_without(matrix: list[list[int]], none: list[int]) -> dict[str, Any]:
+    """Micro precision, recall and F1 over every label but ``none`` (the "no relation" label):
+    a right "no relation" earns nothing, a wrong relation costs precision, a missed one recall."""
+    cm = np.asarray(matrix, dtype=np.int64)
+    keep = [i for i in range(cm.shape[0]) if i not in none]
+    tp = int(cm[keep, keep].sum())
+    predicted, actual = int(cm[:, keep].sum()), int(cm[keep, :].sum())
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"micro_precision": precision, "micro_recall": recall, "micro_f1": f1}

@@ -25,7 +25,7 @@ class Freeze(Strategy):
     name = "freeze"
     Config = FreezeConfig
     kinds = frozenset({"text", "long_text", "fusion"})
-    tasks = frozenset({"classification", "regression", "token_classification", "multi_label"})
+    tasks = frozenset({"classification", "regression", "token_classification", "multi_label", "relation"})
     dp = True
 
     def prepare(self, model: nn.Module) -> nn.Module:

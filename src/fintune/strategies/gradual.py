@@ -35,7 +35,7 @@ class Gradual(Strategy):
     name = "gradual"
     Config = GradualConfig
     kinds = frozenset({"text", "long_text", "fusion"})
-    tasks = frozenset({"classification", "regression", "token_classification", "multi_label"})
+    tasks = frozenset({"classification", "regression", "token_classification", "multi_label", "relation"})
 
     def _groups(self, model: nn.Module) -> list[list[tuple[str, nn.Parameter]]]:
         """Top first: head, top layer, ..., bottom layer, then everything else (embeddings)."""

@@ -31,7 +31,7 @@ class QLora(Lora):
     Config = QLoraStrategyConfig
     # bitsandbytes quantizes causal LMs; CUDA is checked when training starts (load_kwargs).
     kinds = frozenset({"causal"})
-    tasks = frozenset({"classification", "generation", "multi_label"})
+    tasks = frozenset({"classification", "generation", "multi_label", "relation"})
     dp = False
 
     def load_kwargs(self) -> dict[str, Any]:

@@ -8,6 +8,6 @@ Torch-free and below the config: validating a config reads these declarations.
 from fintune.tasks.base import TASKS, Task, register, task_names, task_of
 
 # Registered in this order, which is the order configs and errors list them in.
-from fintune.tasks import classification, regression, generation, token_classification, multi_label  # noqa: E402, F401, I001, E501
+from fintune.tasks import classification, regression, generation, token_classification, multi_label, relation  # noqa: E402, F401, I001, E501
 
 __all__ = ["TASKS", "Task", "register", "task_of", "task_names"]

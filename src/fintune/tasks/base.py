@@ -27,6 +27,8 @@ class Task:
     # The Hugging Face Hub's pipeline tag of its models, and of a model that reads table rows.
     pipeline_tag: ClassVar[str]
     tabular_pipeline_tag: ClassVar[str | None] = None
+    # Labels that mean "nothing of interest" (relation: no relation), left out of its micro F1.
+    none_labels: ClassVar[tuple[str, ...]] = ()
     # The model card's lines: what its outputs are worth, and (None: the measured calibration)
     # why its probabilities are not calibrated.
     card_outputs: ClassVar[str]
