@@ -28,7 +28,8 @@ def test_configs_are_shipped() -> None:
     loaded = [load_config(p) for p in CONFIGS]
     assert {"full", "freeze", "gradual", "lora", "qlora", "prompt", "ptuning", "setfit"} <= {c.strategy.name for c in loaded}
     assert {"text", "long_text", "probe", "fusion", "causal"} <= {c.model.kind for c in loaded}
-    assert {"classification", "regression", "generation", "token_classification"} <= {c.task for c in loaded}
+    assert {"classification", "regression", "generation", "token_classification", "multi_label", "relation"} <= {
+        c.task for c in loaded}
 
 
 def test_validating_a_config_imports_neither_torch_nor_transformers() -> None:

@@ -234,3 +234,20 @@ def test_file_with_hash_in_its_name_is_read_as_is(write_csv):
     path = write_csv("q#1.csv", "text,label\na,1\n")
     assert os.path.exists(path)
     assert read_table(path)["text"].tolist() == ["a"]
+
+
+def test_a_json_array_of_arrays_reads_its_columns_by_position(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from fintune.data.load import read_table
+    from fintune.errors import DataError
+
+    path = tmp_path / "finfe.json"
+    path.write_text(json.dumps([["钼已成粥", 1], ["补仓补的心力憔悴", 0]], ensure_ascii=False), encoding="utf-8")
+    table = read_table(str(path))
+    assert table.columns.tolist() == ["0", "1"] and table["0"].tolist() == ["钼已成粥", "补仓补的心力憔悴"]
+    path.write_text(json.dumps([["a", 1], ["b"]]), encoding="utf-8")
+    with pytest.raises(DataError, match="item 2 holds 1 values where the first holds 2"):
+        read_table(str(path))

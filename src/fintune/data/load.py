@@ -213,14 +213,28 @@ def _parse_jsonl(text: str, path: str) -> pd.DataFrame:
         except _DuplicateKey as exc:
             raise DataError(f"an object names the column '{exc.args[0]}' twice; which one is meant is "
                             "ambiguous, so rename or drop one", file=path, column=exc.args[0]) from None
+        if isinstance(records, list) and records and all(isinstance(r, list) for r in records):
+            return _positional(records, path)
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise DataError("a JSON array must hold one object per example", file=path)
+            raise DataError("a JSON array must hold one object per example (or one array per example, "
+                            "read as columns '0', '1', ...)", file=path)
         for number, record in enumerate(records, start=1):
             _check_encodable(record, path, number)
         return pd.DataFrame.from_records(records)
     records = [json_record(line, number, path) for number, line in enumerate(text.splitlines(), start=1)
                if line.strip()]  # blank lines, e.g. a trailing newline, are not rows
     return pd.DataFrame.from_records(records)
+
+
+def _positional(records: list[list[Any]], path: str) -> pd.DataFrame:
+    """A JSON array of arrays (CFLEB's ``[text, label]`` items): columns named by position,
+    ``'0'``, ``'1'``..., so a config says ``text_column: "0"``."""
+    width = len(records[0])
+    for number, record in enumerate(records, start=1):
+        if len(record) != width:
+            raise DataError(f"item {number} holds {len(record)} values where the first holds {width}; every "
+                            "array must hold the same columns in the same order", file=path, row=number)
+    return pd.DataFrame(records, columns=[str(i) for i in range(width)])
 
 
 def json_record(line: str, number: int, path: str) -> dict[str, Any]:
