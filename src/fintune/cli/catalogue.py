@@ -62,9 +62,13 @@ def models_verify(name: Annotated[str, typer.Argument(help="a catalogue name")])
 
 @graph_app.command("build")
 @user_errors
-def graph_build(ner: Annotated[Path, typer.Option(help="NER run (token classification)")],
-                input: Annotated[Path, typer.Option("--input", help="CSV/JSONL/Parquet corpus, one text a row")],
+def graph_build(input: Annotated[Path, typer.Option("--input", help="CSV/JSONL/Parquet corpus, one text a row")],
                 out: Annotated[Path, typer.Option(help="graph folder to write")],
+                ner: Annotated[Path | None, typer.Option(help="NER run (token classification)")] = None,
+                gazetteer: Annotated[Path | None, typer.Option(help="instead of --ner: entity names, one a line "
+                                                               "(or a CSV with name, type)")] = None,
+                relations: Annotated[Path | None, typer.Option(help="relation run (task relation): the relation "
+                                                               "of each pair of entities on the edges")] = None,
                 sentiment: Annotated[Path | None, typer.Option(help="sentiment run (classification with "
                                                                "positive/negative labels, or regression)")] = None,
                 text_column: Annotated[str, typer.Option(help="column of the texts")] = "text",
@@ -79,7 +83,7 @@ def graph_build(ner: Annotated[Path, typer.Option(help="NER run (token classific
 
     kinds = [t.strip() for t in types.split(",") if t.strip()] if types else None
     build(ner, input, out, sentiment, text_column=text_column, date_column=date_column, period=period,
-          batch_size=batch_size, min_count=min_count, types=kinds or None)
+          batch_size=batch_size, min_count=min_count, types=kinds or None, gazetteer=gazetteer, relations=relations)
 
 
 @graph_app.command("show")

@@ -23,6 +23,7 @@ from sklearn.metrics import roc_curve
 from fintune.scoring.calibration import ECE_BINS, confidence_bins, expected_calibration_error
 from fintune.scoring.intervals import bootstrap_intervals
 from fintune.scoring.metrics import compute_metrics
+from fintune.evaluation.fonts import with_cjk_fallback
 from fintune.tasks import task_of
 
 CONFUSION_PNG = "confusion_matrix.png"
@@ -55,6 +56,7 @@ def _pyplot() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with_cjk_fallback(plt)  # class names in Chinese (news categories, relations) draw as text, not boxes
     return plt
 
 

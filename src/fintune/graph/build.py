@@ -33,7 +33,9 @@ from fintune.errors import FintuneError
 from fintune.graph.canonical import canonical_key, surface_form
 from fintune.graph.corpus import read_corpus
 from fintune.graph.files import GraphFiles, print_summary, write_graph
+from fintune.graph.gazetteer import Gazetteer
 from fintune.graph.ner import EntityLike, NerModel, extract
+from fintune.graph.relations import annotate_relations
 from fintune.graph.periods import check_period, period_of, timestamp
 from fintune.graph.runs import describe_run, load_run
 from fintune.graph.sentiment import SENTIMENT_TASKS, SentimentModel, check_sentiment_model, score_sentiment
@@ -189,15 +191,16 @@ def _check_parallel(texts: Sequence[str], entities: Sequence[Sequence[Any]],
 # ---------------------------------------------------------------- the command
 
 
-def build(ner: str | Path | NerModel, input: str | Path, out: str | Path,
+def build(ner: str | Path | NerModel | None, input: str | Path, out: str | Path,
           sentiment: str | Path | SentimentModel | None = None, *, text_column: str = "text",
           date_column: str | None = None, period: str = "month", batch_size: int = 32,
-          min_count: int = 1, types: Sequence[str] | None = None,
+          min_count: int = 1, types: Sequence[str] | None = None, gazetteer: str | Path | None = None,
+          relations: str | Path | Any | None = None,
           console: Console | None = None, show_progress: bool = True) -> BuiltGraph:
     """Read a corpus, extract entities, score their sentiment, and write the graph to ``out``.
 
     Args:
-        ner: an NER run folder (token classification), or a loaded model.
+        ner: an NER run folder (token classification), or a loaded model; None with ``gazetteer``.
         input: CSV, JSONL or Parquet file with one text per row.
         out: the graph folder (created; files in it are replaced).
         sentiment: a sentiment run folder (classification or regression), or a loaded model.
@@ -207,6 +210,10 @@ def build(ner: str | Path | NerModel, input: str | Path, out: str | Path,
         batch_size: texts per model batch.
         min_count: drop entities mentioned fewer times.
         types: keep only these entity types, e.g. ``["ORG", "PER"]``.
+        gazetteer: instead of ``ner``, a file of entity names (one a line, or a CSV with ``name``
+            and ``type``): see :mod:`fintune.graph.gazetteer`.
+        relations: a relation run (``task: relation``): each edge gets the relations it predicts
+            between the two entities (see :mod:`fintune.graph.relations`).
         console: where the summary and the progress bars go (default: stderr).
         show_progress: False for no progress bars while the models run.
 
@@ -222,7 +229,11 @@ def build(ner: str | Path | NerModel, input: str | Path, out: str | Path,
     if batch_size < 1:
         raise FintuneError(f"--batch-size must be at least 1, got {batch_size}")
     corpus = read_corpus(input, text_column, date_column)  # before loading models: a bad file fails fast
-    ner_model = load_run(ner, "--ner", ("token_classification",))
+    if (ner is None) == (gazetteer is None):
+        raise FintuneError("give the entities' source: --ner RUN (an NER run) or --gazetteer FILE (a list of "
+                           "names), one of them")
+    ner_model = Gazetteer.read(gazetteer) if gazetteer is not None else load_run(ner, "--ner", ("token_classification",))
+    rel_model = None if relations is None else load_run(relations, "--relations", ("relation",))
     sent_model = None if sentiment is None else load_run(sentiment, "--sentiment", SENTIMENT_TASKS)
     if sent_model is not None:
         check_sentiment_model(sent_model)  # before NER, which may take long
@@ -240,8 +251,12 @@ def build(ner: str | Path | NerModel, input: str | Path, out: str | Path,
                                  show_progress=show_progress)
     graph = build_graph(texts, entities, scores, corpus.dates if scores is not None else None, period=period,
                         min_count=min_count, types=types)
+    if rel_model is not None:
+        pairs = annotate_relations(graph, texts, entities, rel_model, batch_size, console, show_progress)
+        console.print(f"{pairs} entity pairs classified: {graph.graph['relations']} edges got a relation")
     graph.graph.update({k: v for k, v in {
-        "input": corpus.source, "ner_run": describe_run(ner), "sentiment_run": describe_run(sentiment),
+        "input": corpus.source, "ner_run": describe_run(ner), "gazetteer": None if gazetteer is None else str(gazetteer),
+        "relation_run": describe_run(relations), "sentiment_run": describe_run(sentiment),
         "text_column": text_column, "date_column": date_column,
     }.items() if v is not None})  # GraphML has no null: leave unset options out
     files = write_graph(graph, out)

@@ -28,8 +28,8 @@ def load_run(run: Any, option: str, tasks: tuple[str, ...]) -> Any:
     else:
         model = run
     if model.task not in tasks:
-        wanted = "a token_classification (NER)" if tasks == ("token_classification",) else \
-            "a classification (positive/negative-like labels) or regression"
+        wanted = {("token_classification",): "a token_classification (NER)",
+                  ("relation",): "a relation"}.get(tasks, "a classification (positive/negative-like labels) or regression")
         raise FintuneError(f"{option} {describe_run(run)} is a {model.task} run; it must be {wanted} run")
     return model
 

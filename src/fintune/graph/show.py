@@ -14,6 +14,7 @@ from rich.table import Table
 
 from fintune.errors import FintuneError
 from fintune.graph.files import GRAPHML
+from fintune.evaluation.fonts import INSTALL_HINT, cjk_family, has_cjk
 from fintune.graph.canonical import canonical_key
 
 
@@ -213,16 +214,35 @@ def draw_neighbourhood(graph: nx.Graph, key: str, shown: list[Neighbour], png: P
         else:
             nx.draw_networkx_nodes(sub, pos, ax=ax, node_size=sizes,
                                    node_color=["#f39c12" if n == key else "#85c1e9" for n in sub])
-        nx.draw_networkx_labels(sub, pos, ax=ax, labels={n: sub.nodes[n].get("label", n) for n in sub},
-                                font_size=9)
+        labels = {n: sub.nodes[n].get("label", n) for n in sub}
+        family = label_font(list(labels.values()) + [d.get("relation", "") for *_, d in sub.edges(data=True)])
+        nx.draw_networkx_labels(sub, pos, ax=ax, labels=labels, font_size=9, font_family=family)
+        relations = {(a, b): d["relation"].split("-[")[1].split("]")[0] for a, b, d in sub.edges(data=True)
+                     if "relation" in d}
+        if relations:  # the commonest relation predicted between the two, by a relation run
+            nx.draw_networkx_edge_labels(sub, pos, ax=ax, edge_labels=relations, font_size=7, font_family=family)
         ax.set_title(f"{graph.nodes[key].get('label', key)}: {len(shown)} of {graph.degree(key)} neighbours "
-                     "(edge width: texts in common)")
+                     "(edge width: texts in common)", fontfamily=family)
         ax.axis("off")
         png.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(png, dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
     return png
+
+
+def label_font(labels: list[str]) -> str:
+    """matplotlib's default family, or an installed CJK one where a label needs it (a warning
+    on stderr when there is none)."""
+    if not has_cjk(labels):
+        return "sans-serif"
+    family = cjk_family()
+    if family is None:
+        import warnings
+
+        warnings.warn(INSTALL_HINT, stacklevel=3)
+        return "sans-serif"
+    return family
 
 
 def _float(value: object) -> float | None:
