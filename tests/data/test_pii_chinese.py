@@ -135,3 +135,9 @@ def test_a_chinese_character_counts_as_a_word_in_the_data_report() -> None:
     assert word_count("公司净利润同比增长30%") == 10 and word_count("Apple beats 估计") == 4
     assert text_length(["股价上涨", "公司 亏损"], None) == {"unit": "words", "mean": 4.0, "p50": 4.0, "p95": 4.0,
                                                         "max": 4}
+
+
+def test_the_digits_of_a_decimal_number_are_no_card() -> None:
+    # 8444218515250481 passes Luhn; after "0." it is a fraction, not a card.
+    assert detect("price 0.8444218515250481 today", ALL) == []
+    assert mask("card 4111 1111 1111 1111. thanks", ALL) == "card <CARD>. thanks"
