@@ -50,6 +50,16 @@ def finnl_splits(data: Path, out: Path) -> tuple[Path, Path]:
     return paths
 
 
+def qwen_head(cfg: dict, max_length: int) -> None:
+    """Qwen2.5-0.5B with a classification head and LoRA r=16, in place in ``cfg``."""
+    from fintune.models.catalogue import fetch
+
+    fetch("qwen0.5b")
+    cfg["model"] = {"backbone": "qwen0.5b", "kind": "causal", "head": "classifier", "max_length": max_length}
+    cfg["strategy"] = {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.05}
+    cfg["train"].update(batch_size=16, eval_batch_size=32, lr=2e-4, warmup_fraction=0.1)
+
+
 def scores(y: np.ndarray, pred: np.ndarray) -> dict:
     from sklearn.metrics import f1_score
 
@@ -96,7 +106,6 @@ def run_fintune(row: str, data: Path, out: Path, runs: Path, epochs: int, rows: 
 
     from fintune import api
     from fintune.config import validate_config
-    from fintune.models.catalogue import fetch
 
     train_path, held_path = finnl_splits(data, out)
     if row == "finnl_qwen_head_lora":
@@ -111,10 +120,7 @@ def run_fintune(row: str, data: Path, out: Path, runs: Path, epochs: int, rows: 
     if row == "finnl_fintune_bow_char":
         cfg["model"] = {"kind": "bow", "bow": {"analyzer": "char", "ngram_max": 3}, "linear": {"C": [1, 3, 10, 30]}}
     else:
-        fetch("qwen0.5b")
-        cfg["model"] = {"backbone": "qwen0.5b", "kind": "causal", "head": "classifier", "max_length": 160}
-        cfg["strategy"] = {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.05}
-        cfg["train"].update(batch_size=16, eval_batch_size=32, lr=2e-4, warmup_fraction=0.1)
+        qwen_head(cfg, 160)
     result = api.train(validate_config(cfg), overwrite=True, show_progress=False)
     test, training = result.metrics["test"], result.metrics["training"]
     return {**{k: test[k] for k in ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy")},
@@ -187,7 +193,6 @@ def run_finre_fintune(row: str, data: Path, out: Path, runs: Path, epochs: int, 
 
     from fintune import api
     from fintune.config import validate_config
-    from fintune.models.catalogue import fetch
 
     train_path, held_path = finre_splits(data, out)
     if row == "finre_qwen_head_lora":
@@ -203,10 +208,7 @@ def run_finre_fintune(row: str, data: Path, out: Path, runs: Path, epochs: int, 
     if row == "finre_fintune_bow_char":
         cfg["model"] = {"kind": "bow", "bow": {"analyzer": "char", "ngram_max": 3}, "linear": {"C": [3, 10, 30]}}
     else:
-        fetch("qwen0.5b")
-        cfg["model"] = {"backbone": "qwen0.5b", "kind": "causal", "head": "classifier", "max_length": 128}
-        cfg["strategy"] = {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.05}
-        cfg["train"].update(batch_size=16, eval_batch_size=32, lr=2e-4, warmup_fraction=0.1)
+        qwen_head(cfg, 128)
     result = api.train(validate_config(cfg), overwrite=True, show_progress=False)
     from fintune.predictors import FintuneModel
 
