@@ -41,7 +41,7 @@ _HEADLINE = {
     "regression": ("mse", "rmse", "mae", "r2", "n"),
     "relation": ("micro_f1", "micro_precision", "micro_recall", "accuracy", "macro_f1", "weighted_f1", "ece", "n"),
     "multi_label": ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "samples_f1", "subset_accuracy",
-                    "hamming_loss", "n"),
+                    "hamming_loss", "ece", "n"),
 }
 
 
@@ -237,10 +237,10 @@ def render_markdown(task: str, metrics: dict[str, Any], title: str, plots: list[
                 if name in metrics]
     lines += ["", "## Metrics", ""] + _table(["metric", "value", "95% interval (bootstrap)"], headline)
     if "per_label" in metrics:
-        rows = [[name, _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"]), _fmt(s["pr_auc"]), s["support"],
-                 _fmt(s["threshold"])] for name, s in metrics["per_label"].items()]
+        rows = [[name, _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"]), _fmt(s["pr_auc"]), _fmt(s["ece"]),
+                 s["support"], _fmt(s["threshold"])] for name, s in metrics["per_label"].items()]
         lines += ["", "## Per label", ""]
-        lines += _table(["label", "precision", "recall", "f1", "pr_auc", "support", "threshold"], rows)
+        lines += _table(["label", "precision", "recall", "f1", "pr_auc", "ece", "support", "threshold"], rows)
     if "per_class" in metrics:
         rows = [[name, _fmt(s["precision"]), _fmt(s["recall"]), _fmt(s["f1"]), s["support"]]
                 for name, s in metrics["per_class"].items()]

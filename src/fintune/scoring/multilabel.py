@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, hamming_loss, precision_recall_fscore_support
 
+from fintune.scoring.calibration import expected_calibration_error
+
 # Fewer validation rows holding a label than this: its own threshold would fit noise.
 MIN_POSITIVES = 5
 _GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -32,7 +34,8 @@ def decide(probs: np.ndarray, thresholds: Sequence[float] | float | None) -> np.
 def multi_label_metrics(y_true: np.ndarray, probs: np.ndarray, label_names: list[str],
                         thresholds: Sequence[float] | float | None = None) -> dict[str, Any]:
     """Micro, macro and samples F1 (with micro/macro precision and recall), subset accuracy,
-    Hamming loss, and per label: precision, recall, F1, PR AUC, support and threshold."""
+    Hamming loss, the mean of the labels' calibration errors, and per label: precision, recall,
+    F1, PR AUC, ECE (of its probability, as a binary classifier's), support and threshold."""
     y = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(probs, dtype=np.float64)
     k = len(label_names)
@@ -54,11 +57,13 @@ def multi_label_metrics(y_true: np.ndarray, probs: np.ndarray, label_names: list
     metrics["n"] = int(truth.shape[0])
     cuts = np.broadcast_to(np.asarray(0.5 if thresholds is None else thresholds, dtype=np.float64), (k,))
     precision, recall, f1, support = precision_recall_fscore_support(truth, pred, average=None, zero_division=0)
+    eces = [expected_calibration_error(truth[:, j], np.stack([1 - p[:, j], p[:, j]], axis=1)) for j in range(k)]
+    metrics["ece"] = _num(np.mean(eces))
     metrics["per_label"] = {
         name: {"precision": _num(precision[j]), "recall": _num(recall[j]), "f1": _num(f1[j]),
                "pr_auc": _num(average_precision_score(truth[:, j], p[:, j])) if 0 < truth[:, j].sum() < len(truth)
                else None,
-               "support": int(support[j]), "threshold": float(cuts[j])}
+               "ece": _num(eces[j]), "support": int(support[j]), "threshold": float(cuts[j])}
         for j, name in enumerate(label_names)}
     return metrics
 
