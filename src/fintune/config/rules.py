@@ -41,7 +41,7 @@ def check_run(task: str, data: DataConfig, model: ModelConfig, strategy: str, tr
     if data.weight_column is not None and train.loss == "focal":
         raise ValueError("data.weight_column weights each row's cross-entropy; train.loss focal does not take row "
                          "weights: use one of them")
-    if (data.entity_columns is not None) != bool(task_of(task).none_labels):
+    if (data.entity_columns is not None) != task_of(task).entity_pair:
         raise ValueError("task relation reads a sentence and its two entities: set data.entity_columns "
                          "[head, tail] with it, and only with it")
     if data.entity_columns is not None and (data.text_column is None or kind_of(model.kind).reads == "features"):
@@ -77,7 +77,7 @@ def check_inputs(task: str, data: DataConfig, model: ModelConfig) -> None:
     if spec.reads == "prompt" and task not in spec.tasks:
         raise ValueError(f"model.kind '{kind}' classifies text by instruction or generates answers: task "
                          f"classification or generation, not {task}")
-    if (answer == "labels" or task_of(task).none_labels) and task not in spec.tasks:
+    if (answer == "labels" or task_of(task).entity_pair) and task not in spec.tasks:
         raise ValueError(f"task {task} needs model.kind {_listed([k for k, d in KINDS.items() if task in d.tasks])}")
     if answer == "labels" and spec.reads == "prompt" and getattr(model, "head", None) != "classifier":
         raise ValueError(f"task {task} on a causal LM needs model.head: classifier (one sigmoid output per label)")

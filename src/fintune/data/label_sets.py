@@ -44,15 +44,6 @@ def _cell_labels(cell: Any, separator: str | None, source: str, row: int, column
     return [part.strip() for part in text.split(separator) if part.strip()]
 
 
-def names_of_sets(sets: list[LabelSet], cfg: DataConfig) -> list[str]:
-    """The label order: ``data.label_names``, else ``label_map``'s values, else sorted."""
-    if cfg.label_names is not None:
-        return list(cfg.label_names)
-    if cfg.label_map is not None:
-        return list(dict.fromkeys(cfg.label_map.values()))
-    return sorted({name for labels in sets for name in labels})
-
-
 def label_matrix(sets: list[LabelSet], rows: list[int], label_names: list[str], source: str, column: str,
                  known_from: str) -> np.ndarray:
     """Rows of 0/1 (float32), one column per name in ``label_names``."""
@@ -66,7 +57,3 @@ def label_matrix(sets: list[LabelSet], rows: list[int], label_names: list[str], 
             matrix[pos, index[name]] = 1.0
     return matrix
 
-
-def sets_of_matrix(matrix: np.ndarray, label_names: list[str]) -> list[LabelSet]:
-    """The names of the columns that hold (>= 0.5) in each row of a 0/1 matrix."""
-    return [tuple(label_names[j] for j in np.flatnonzero(row >= 0.5)) for row in np.asarray(matrix)]

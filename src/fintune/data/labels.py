@@ -19,20 +19,25 @@ def resolve_label_names(cfg: DataConfig, train_labels: list[str], source: str) -
 
     Sorted labels use numeric order when every label is a number, so ``2`` comes before ``10``.
     """
-    if cfg.label_names is not None:
-        names = list(cfg.label_names)
-    elif cfg.label_map is not None:
-        names = list(dict.fromkeys(cfg.label_map.values()))
-    else:
-        unique = set(train_labels)
-        numeric = all(_as_number(label) is not None for label in unique)
-        names = sorted(unique, key=(lambda t: (_as_number(t), t)) if numeric else None)
+    names = label_order(cfg, train_labels)
     if len(set(train_labels)) < 2:
         found = ", ".join(f"'{n}'" for n in sorted(set(train_labels))) or "none"
         raise DataError(f"classification needs at least 2 different labels in the training data, "
                         f"found {found} in column '{cfg.label_column}'; use task: regression "
                         "for a numeric target", file=source, column=cfg.label_column)
     return names
+
+
+def label_order(cfg: DataConfig, labels: list[str]) -> list[str]:
+    """``data.label_names``, else ``data.label_map``'s values, else the labels seen, sorted
+    (numerically when every label is a number)."""
+    if cfg.label_names is not None:
+        return list(cfg.label_names)
+    if cfg.label_map is not None:
+        return list(dict.fromkeys(cfg.label_map.values()))
+    unique = set(labels)
+    numeric = all(_as_number(label) is not None for label in unique)
+    return sorted(unique, key=(lambda t: (_as_number(t), t)) if numeric else None)
 
 
 def label_texts(values: pd.Series) -> list[str | None]:

@@ -27,9 +27,10 @@ from fintune.data.columns import (
 )
 from fintune.data.examples import Examples, PreparedData
 from fintune.data.labels import (
-    answer_texts, known_labels_hint, label_ids, label_texts, map_labels, resolve_label_names, target_values,
+    answer_texts, known_labels_hint, label_ids, label_order, label_texts, map_labels, resolve_label_names,
+    target_values,
 )
-from fintune.data.label_sets import label_matrix, label_sets, names_of_sets
+from fintune.data.label_sets import label_matrix, label_sets
 from fintune.data.privacy import masking_report
 from fintune.data.report import build_report
 from fintune.data.split import carve, parse_dates
@@ -143,7 +144,7 @@ def _class_ids(frames: dict[str, pd.DataFrame], paths: dict[str, str | None], cf
 def _label_set_ids(frames: dict[str, pd.DataFrame], paths: dict[str, str | None], cfg: DataConfig) -> list[str]:
     """Multi-label: the label names (the training labels' union, or the config's), every frame's
     label sets turned into rows of 0/1 in place."""
-    label_names = names_of_sets(frames["train"]["label"].tolist(), cfg)
+    label_names = label_order(cfg, [name for labels in frames["train"]["label"] for name in labels])
     known_from = known_labels_hint(cfg)
     for split, frame in frames.items():
         matrix = label_matrix(frame["label"].tolist(), frame["row"].tolist(), label_names, paths[split] or "",

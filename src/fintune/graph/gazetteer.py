@@ -9,7 +9,7 @@ Matching is by longest name first, left to right, without overlaps ("中国银�
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +63,3 @@ class Gazetteer:
             on_batch(len(texts))
         return found
 
-
-def names_of(values: Iterable[str]) -> dict[str, str]:
-    """Distinct non-blank names, typed ``ENT``."""
-    return {v.strip(): "ENT" for v in values if isinstance(v, str) and v.strip()}

@@ -59,7 +59,7 @@ def annotate_relations(graph: nx.Graph, texts: Sequence[str], entities: Sequence
     for (a, b), counts in tallies.items():
         if not graph.has_edge(a, b):
             continue
-        (top, n), = counts.most_common(1)
+        (top, _), = counts.most_common(1)
         head, relation, tail = top.split("\t")
         graph.edges[a, b]["relation"] = (f"{graph.nodes[head].get('label', head)} -[{relation}]-> "
                                          f"{graph.nodes[tail].get('label', tail)}")

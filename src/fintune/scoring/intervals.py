@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from fintune.scoring.multilabel import decide
 from fintune.tasks import task_of
 
 RESAMPLES = 1000
@@ -112,8 +113,7 @@ def bootstrap_intervals(task: str, y_true: Any, outputs: Any, threshold: float |
 
 def _multi_label(y: np.ndarray, probs: np.ndarray, thresholds: Any, idx: np.ndarray) -> dict[str, np.ndarray]:
     """Micro F1 and subset accuracy of each resample (rows ``idx``), from per-row counts."""
-    truth = y >= 0.5
-    pred = probs >= np.asarray(0.5 if thresholds is None else thresholds, dtype=np.float64)
+    truth, pred = y >= 0.5, decide(probs, thresholds).astype(bool)
     tp, fp, fn = ((truth & pred).sum(1), (~truth & pred).sum(1), (truth & ~pred).sum(1))
     exact = (truth == pred).all(axis=1).astype(np.float64)
     tps, errors = tp[idx].sum(1), fp[idx].sum(1) + fn[idx].sum(1)

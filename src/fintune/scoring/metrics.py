@@ -173,8 +173,8 @@ def compute_metrics(task: str, y_true: np.ndarray, outputs: np.ndarray,
             raise ValueError(f"classification outputs must have shape (n, k), got {outputs.shape}")
         label_names = [str(i) for i in range(outputs.shape[1])]
     metrics = classification_metrics(y_true, outputs, label_names, threshold)
-    none = [i for i, name in enumerate(label_names) if name in task_of(task).none_labels]
     if task_of(task).none_labels:
+        none = [i for i, name in enumerate(label_names) if name in task_of(task).none_labels]
         metrics.update(_micro_without(metrics["confusion_matrix"]["matrix"], none))
     if threshold is not None and len(label_names) == 2:
         metrics["threshold"] = float(threshold)

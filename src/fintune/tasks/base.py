@@ -27,6 +27,8 @@ class Task:
     # The Hugging Face Hub's pipeline tag of its models, and of a model that reads table rows.
     pipeline_tag: ClassVar[str]
     tabular_pipeline_tag: ClassVar[str | None] = None
+    # Reads a text with two entities marked in it (data.entity_columns).
+    entity_pair: ClassVar[bool] = False
     # Labels that mean "nothing of interest" (relation: no relation), left out of its micro F1.
     none_labels: ClassVar[tuple[str, ...]] = ()
     # The model card's lines: what its outputs are worth, and (None: the measured calibration)

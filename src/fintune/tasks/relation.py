@@ -14,6 +14,7 @@ class Relation(Task):
     headline_metric = "micro_f1"
     scores_classes = True
     stratified = True
+    entity_pair = True
     # The label that means "no relation", by the names datasets give it: it is left out of micro F1
     # (predicting it for everything would otherwise score the share of unrelated pairs).
     none_labels = ("unknown", "no_relation", "none", "other", "Other", "NA", "无关系")
