@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fintune import trust
 from fintune.console import console, duration
 from fintune.errors import FintuneError
@@ -291,7 +293,7 @@ def _explain_section(run: Path, model: FintuneModel) -> str:
     blocks = []
     for i in picks:
         exp = explain(model, examples, i, table)
-        truth = model.label_names[int(examples.labels[i])]
+        truth = _truth(model.label_names, examples.labels[i])
         if model.explanation_method in ("integrated_gradients", "windows"):
             body = exp.to_html()
         else:
@@ -309,6 +311,13 @@ def _explain_section(run: Path, model: FintuneModel) -> str:
                          "Gradients over the words of the window that moved it most"}.get(
         model.explanation_method, "occlusion: each column set to its training mean or to missing")
     return f"<p class=muted>{method}</p>" + "".join(blocks) + importance
+
+
+def _truth(names: list[str], label: Any) -> str:
+    """One row's true label: a class id, or a multi-label row's 0/1 per label."""
+    if np.ndim(label):
+        return ", ".join(name for name, held in zip(names, label) if held) or "(none)"
+    return names[int(label)]
 
 
 def write_report(run: str | Path, *, groups: list[str] | None = None, output: str | Path | None = None) -> Path:

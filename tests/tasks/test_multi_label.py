@@ -17,6 +17,7 @@ from fintune import api
 from fintune.config import ServeConfig, validate_config
 from fintune.deploy.server import build_app
 from fintune.errors import ConfigError, DataError
+from fintune.evaluation.explain import explain
 from fintune.predictors import FintuneModel
 from tests.conftest import topics_frame, write_config
 
@@ -82,6 +83,12 @@ def test_an_encoder_reads_list_labels_with_one_global_threshold(tmp_path: Path, 
     texts = ["acme beats", "globex misses the bank"]
     np.testing.assert_allclose(onnx.outputs(texts), FintuneModel.load(result.run_dir).outputs(texts), atol=1e-4)
     assert onnx.meta.label_thresholds == thresholds
+    # Explanations attribute the most probable label's own sigmoid (a softmax would give another number).
+    model = FintuneModel.load(result.run_dir)
+    probs = model.outputs(texts[:1])[0]
+    why = explain(model, model.as_examples(texts[:1]))
+    assert why.label == model.label_names[int(probs.argmax())] and why.probability == pytest.approx(probs.max(), abs=1e-5)
+    assert [word for word, _ in why.parts] == ["acme", "beats"]
 
 
 def test_a_causal_lm_with_a_classification_head_trains_on_labels(tmp_path: Path, tiny_llama: Path) -> None:

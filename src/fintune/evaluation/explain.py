@@ -10,6 +10,9 @@ predicted class; word pieces are merged back into words. Feature models (fusion,
 gbm): occlusion, the change in P(predicted class) when one column is set to its training
 value (mean, or "unseen category"), which is exact for what it measures and needs no
 gradients, so it works for trees too.
+
+Multi-label models explain their most probable label, through its own sigmoid: why this
+label, independently of the others.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 
 from fintune.data import Examples
 from fintune.errors import FintuneError, needs
+from fintune.models.inference import activate
 
 IG_STEPS = 32
 # Methods that hook the embedding layer (captum): a server runs them on a copy of its model.
@@ -71,8 +75,9 @@ def explain(model: Any, examples: Examples, index: int = 0, table: pd.DataFrame 
     """
     method = model.explanation_method  # the model's class says how it is explained
     if method is None:
-        raise FintuneError("explanations (Integrated Gradients, occlusion) are implemented for classification "
-                           "with encoder and feature models, not for causal LMs or other tasks")
+        raise FintuneError("explanations (Integrated Gradients, occlusion) are implemented for classification, "
+                           "relation and multi-label tasks with encoder and feature models, not for causal LMs, "
+                           "bags of words or other tasks")
     if method == "windows":
         return _windows(model, examples.texts[index])
     if method == "integrated_gradients":
@@ -110,7 +115,7 @@ def _attribute(model: Any, text: str, enc: Any, target: int | None) -> Explanati
         n = input_ids.shape[0]
         more = {k: v.expand(n, -1) for k, v in extra.items()}
         logits = net(input_ids=input_ids, attention_mask=mask.expand(n, -1), **more).logits
-        return torch.softmax(logits / temperature, -1)
+        return activate(logits / temperature, model.task)  # a softmax over classes, a sigmoid per label
 
     with torch.no_grad():
         probs = forward(ids)[0]
@@ -146,7 +151,7 @@ def _windows(model: Any, text: str) -> Explanation:
     def read(kept: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         batch = {k: v.to(device) for k, v in collate({"windows": [kept]}, np.array([0]), model.inputs.pad_id).items()}
         out = net(**batch)
-        return (torch.softmax(out.logits.float() / temperature, -1)[0].cpu().numpy(),
+        return (activate(out.logits.float() / temperature, model.task)[0].cpu().numpy(),
                 out.window_weights.float().cpu().numpy())
 
     probs, weights = read(windows)

@@ -194,15 +194,19 @@ def forward_scores(model: torch.nn.Module, batch: dict[str, torch.Tensor],
     return out.logits, pool(out.hidden_states[-1], batch.get("attention_mask"))
 
 
-def finish(logits: torch.Tensor | np.ndarray, task: str) -> np.ndarray:
-    """Probabilities (classification) or values (regression) from raw logits."""
-    logits = torch.as_tensor(logits).float()
+def activate(logits: torch.Tensor, task: str) -> torch.Tensor:
+    """Probabilities (classification) or values (regression) from raw logits, kept in torch
+    so that gradients (explanations) flow through them."""
     answer = task_of(task).answer
     if answer == "value":
-        out = logits.squeeze(-1)
-    else:  # independent labels each get a sigmoid; classes share a softmax
-        out = torch.sigmoid(logits) if answer == "labels" else torch.softmax(logits, dim=-1)
-    return out.cpu().numpy()
+        return logits.squeeze(-1)
+    # Independent labels each get a sigmoid; classes share a softmax.
+    return torch.sigmoid(logits) if answer == "labels" else torch.softmax(logits, dim=-1)
+
+
+def finish(logits: torch.Tensor | np.ndarray, task: str) -> np.ndarray:
+    """Probabilities (classification) or values (regression) from raw logits."""
+    return activate(torch.as_tensor(logits).float(), task).cpu().numpy()
 
 
 def in_batches(encoded: dict[str, Any], batch_size: int, pad_id: int,

@@ -277,8 +277,8 @@ class Predictor:
 
     @property
     def explanation_method(self) -> str | None:
-        """How :func:`fintune.evaluation.explain.explain` explains this model (classification only)."""
-        return self.explanation if task_of(self.task).scores_classes else None
+        """How :func:`fintune.evaluation.explain.explain` explains this model (None: its task or kind has none)."""
+        return self.explanation if task_of(self.task).explained else None
 
     # ------------------------------------------------------------ inputs
 

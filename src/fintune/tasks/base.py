@@ -22,6 +22,8 @@ class Task:
     validation_metrics: ClassVar[tuple[str, ...] | None] = None
     # Class probabilities: what calibration, decision thresholds, fairness and drift read.
     scores_classes: ClassVar[bool] = False
+    # Explanations attribute the probability of one class or label (the most probable) to the input.
+    explained: ClassVar[bool] = False
     # Splits keep the label mix of the whole (classes to stratify by).
     stratified: ClassVar[bool] = False
     # The Hugging Face Hub's pipeline tag of its models, and of a model that reads table rows.

@@ -13,6 +13,7 @@ class MultiLabel(Task):
     # Neither softmax class probabilities (calibration, fairness, drift read those) nor
     # stratifiable by one class.
     scores_classes = False
+    explained = True
     stratified = False
     pipeline_tag = "text-classification"
     card_outputs = ("Predictions come with one probability per label (sigmoid, independent of the others); "

@@ -13,6 +13,7 @@ class Relation(Task):
     primary_metric = ("micro_f1", "max")
     headline_metric = "micro_f1"
     scores_classes = True
+    explained = True
     stratified = True
     entity_pair = True
     # The label that means "no relation", by the names datasets give it: it is left out of micro F1

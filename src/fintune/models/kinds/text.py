@@ -27,7 +27,7 @@ class TextPredictor(Predictor):
     def explanation_method(self) -> str | None:
         """Integrated Gradients over the words of a text; occlusion per column when the text is
         a table row serialized by fintune (a reviewer asks which column, not which word piece)."""
-        if not task_of(self.task).scores_classes:
+        if not task_of(self.task).explained:
             return None
         rows = self.data_config.text_column is None and self.data_config.feature_columns
         return "occlusion" if rows else "integrated_gradients"
