@@ -1,5 +1,5 @@
-# Two entry points for a fresh machine: `make demo` (set up, then the offline main job)
-# and `make test` (set up, then the test suite). Everything installs within
+# Two entry points for a fresh machine: `make demo` (set up, then the main job)
+# and `make test` (set up, then the test suite); `make docs` builds the docs site. Everything installs within
 # constraints.txt, the exact versions the tests ran with.
 #
 # torch is pinned apart: an unpinned torch pulls a multi-GB CUDA build. This project's
@@ -10,9 +10,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
-EXTRAS ?= all,test
+EXTRAS ?= all,test,docs
 
-.PHONY: setup demo test test-all bench clean constraints
+.PHONY: setup demo test test-all docs bench clean constraints
 
 $(BIN)/fintune: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The docs site into site/ (open site/index.html); --strict: a broken link or reference fails.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 test-all: setup
 	$(BIN)/python -m pytest -q -m ""
 
@@ -39,7 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/ner_sec.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache
 
 constraints: setup
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch==' > constraints.body

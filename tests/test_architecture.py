@@ -1,6 +1,6 @@
 """The layers of the package, checked from the code's own imports (function-level ones too).
 
-Layers import downward only; the README's "Architecture" section lists them. A new module
+Layers import downward only; docs/developer/architecture.md lists them. A new module
 goes into LAYERS; a module with no layer fails the test, so the table stays complete.
 """
 

@@ -4,7 +4,12 @@ TensorBoard, and `fintune runs` comparing run folders."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +33,8 @@ def two_runs(tmp_path_factory, tiny_bert: Path) -> tuple[Path, Path, str]:
     (folder / "store").mkdir()
     tracked = write_config(folder / "fast.yaml", tiny_bert, folder / "train.csv", folder / "runs" / "fast",
                            train={"epochs": 2},
-                           track={"mlflow": True, "tracking_uri": uri, "experiment": "tfns", "tensorboard": True})
+                           track={"mlflow": True, "tracking_uri": uri, "experiment": "tfns", "tensorboard": True,
+                                  "register": "tfns-sentiment"})
     plain = write_config(folder / "slow.yaml", tiny_bert, folder / "train.csv", folder / "runs" / "slow",
                          train={"epochs": 1, "lr": 1e-4})
     return api.train(tracked, show_progress=False).run_dir, api.train(plain, show_progress=False).run_dir, uri
@@ -56,6 +62,35 @@ def test_a_tracked_run_logs_params_curves_final_metrics_and_artifacts(two_runs) 
     model_files = {Path(a.path).name for a in client.list_artifacts(record.info.run_id, "model")}
     assert {"config.json", "model.safetensors", "fintune.json"} <= model_files
     assert any((run.run_dir / "tensorboard").iterdir())
+
+
+def test_the_logged_model_is_an_mlflow_model_in_the_registry_predicting_as_fintune_does(two_runs) -> None:
+    import mlflow
+
+    from fintune.predictors import FintuneModel
+
+    run_dir, _, uri = two_runs
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert [m.name for m in client.search_registered_models()] == ["tfns-sentiment"]
+    version = client.get_model_version("tfns-sentiment", "1")
+    client.set_registered_model_alias("tfns-sentiment", "champion", version.version)  # how a bank promotes
+    logged = json.loads((run_dir / "tracking.json").read_text())["mlflow"]
+    assert version.run_id == logged["run_id"] and logged["registered_model"] == "tfns-sentiment"
+    points = client.get_metric_history(logged["run_id"], "validation.accuracy")
+    assert all(p.timestamp > 1_600_000_000_000 for p in points)  # real times, not 0
+    frame = pd.DataFrame({"text": ["acme beats the guidance", "globex misses badly", "hooli holds"]})
+    mlflow.set_tracking_uri(uri)
+    try:
+        pyfunc = mlflow.pyfunc.load_model("models:/tfns-sentiment@champion")
+    finally:
+        mlflow.set_tracking_uri("")
+    assert pyfunc.metadata.get_input_schema().input_names() == ["text"]
+    got = pyfunc.predict(frame)
+    model = FintuneModel.load(run_dir)
+    assert got["predicted_label"].tolist() == model.predict(frame).tolist()
+    probs = model.predict_proba(frame)
+    for label in model.label_names:
+        assert got[f"prob_{label}"].to_numpy() == pytest.approx(probs[label].to_numpy(), abs=1e-6)
 
 
 def test_track_logs_a_run_after_the_fact_and_says_which_extra_it_needs(two_runs, monkeypatch) -> None:
@@ -115,3 +150,50 @@ def test_a_failing_store_warns_and_keeps_the_model(two_runs, uri: str, tmp_path:
     out = CliRunner().invoke(app, ["track", str(tmp_path / "run"), "--uri", uri])
     assert out.exit_code == 2 and "Traceback" not in out.output and "did not take the run" in out.output
     assert time.monotonic() - started < 120
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_the_mlflow_ui_shows_the_fintune_run_and_its_registered_model(two_runs, tmp_path: Path) -> None:
+    import mlflow
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import assert_rendered
+
+    run_dir, _, uri = two_runs
+    experiment = mlflow.MlflowClient(tracking_uri=uri).get_experiment_by_name("tfns").experiment_id
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # The UI as the docs tell a user to start it (the tracking extra brings MLflow's server).
+    server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri", uri,
+                               "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/health", 90)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs")
+            page.get_by_text(run_dir.name, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "mlflow.png"), full_page=True)
+            page.goto(f"http://127.0.0.1:{port}/#/models")
+            page.get_by_text("tfns-sentiment").first.wait_for(timeout=60_000)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert_rendered(tmp_path / "mlflow.png")
+
+
+def _wait_for(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds} s")

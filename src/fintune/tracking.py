@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,10 @@ def _to_mlflow(run: Path, cfg: TrackConfig) -> dict[str, str]:
         items = list(params.items())
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params per call
             client.log_batch(run_id, params=[mlflow.entities.Param(k, v) for k, v in items[start:start + 100]])
+        now = int(time.time() * 1000)  # MLflow's UI orders and plots by wall-clock time too
         for step, scalars in history(run):
-            client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, 0, step) for k, v in scalars.items()])
-        client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, 0, 0)
+            client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, now, step) for k, v in scalars.items()])
+        client.log_batch(run_id, metrics=[mlflow.entities.Metric(k, v, now, 0)
                                           for k, v in final_scalars(metrics).items()])
         for name in (CONFIG, METRICS, HISTORY, "data_check.json", "report.html"):
             if (run / name).exists():
@@ -153,14 +155,32 @@ def _to_mlflow(run: Path, cfg: TrackConfig) -> dict[str, str]:
             client.log_artifacts(run_id, str(run / EVAL), EVAL)
         if (run / MODEL / "README.md").exists():
             client.log_artifact(run_id, str(run / MODEL / "README.md"), "card")
-        if cfg.log_model and (run / MODEL).is_dir():
-            client.log_artifacts(run_id, str(run / MODEL), MODEL)
+        model_uri = _log_model(run, run_id, uri, cfg) if cfg.log_model and (run / MODEL).is_dir() else None
         client.set_terminated(run_id, "FINISHED")
     except Exception:
         client.set_terminated(run_id, "FAILED")
         raise
-    console.print(f"logged to MLflow: run {run_id} in experiment '{cfg.experiment}' ({uri})", soft_wrap=True)
-    return {"run_id": run_id, "tracking_uri": uri, "experiment": cfg.experiment}
+    console.print(f"logged to MLflow: run {run_id} in experiment '{cfg.experiment}' ({uri})"
+                  + (f"; model {model_uri}" if model_uri else "")
+                  + (f", registered as '{cfg.register}'" if model_uri and cfg.register else ""), soft_wrap=True)
+    return {"run_id": run_id, "tracking_uri": uri, "experiment": cfg.experiment, "model_uri": model_uri,
+            "registered_model": cfg.register if model_uri else None}
+
+
+def _log_model(run: Path, run_id: str, uri: str, cfg: TrackConfig) -> str:
+    """The model folder as an artifact (as it is) and as an MLflow pyfunc model (with
+    ``track.register``, a new registered version)."""
+    import mlflow
+
+    from fintune.deploy.mlflow_model import log_pyfunc
+
+    mlflow.MlflowClient(tracking_uri=uri).log_artifacts(run_id, str(run / MODEL), MODEL)
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)  # the fluent log_model writes to the current store
+    try:
+        return log_pyfunc(run, run_id, cfg.register)
+    finally:
+        mlflow.set_tracking_uri(before or "")
 
 
 def _to_tensorboard(run: Path) -> str:

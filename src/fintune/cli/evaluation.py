@@ -35,11 +35,15 @@ def runs(root: Annotated[Path, typer.Argument(help="folder holding run folders")
 def track(run: Path, uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default "
                                                               "sqlite:///<parent of RUN>/mlflow.db)")] = None,
           experiment: Annotated[str, typer.Option(help="MLflow experiment")] = "fintune",
-          tensorboard: Annotated[bool, typer.Option(help="also write TensorBoard scalars")] = False) -> None:
-    """Log a finished run to MLflow after the fact (what `train --track` does at the end)."""
+          tensorboard: Annotated[bool, typer.Option(help="also write TensorBoard scalars")] = False,
+          register: Annotated[str | None, typer.Option(help="register the model under this name in MLflow's "
+                                                             "model registry (a new version)")] = None) -> None:
+    """Log a finished run to MLflow after the fact (what `train --track` does at the end): params,
+    curves, metrics, plots, the model as an MLflow pyfunc model, optionally registered."""
     from fintune.config import TrackConfig
     from fintune.tracking import log_run
-    log_run(run, TrackConfig(mlflow=True, tracking_uri=uri, experiment=experiment, tensorboard=tensorboard))
+    log_run(run, TrackConfig(mlflow=True, tracking_uri=uri, experiment=experiment, tensorboard=tensorboard,
+                             register=register))
 
 
 @app.command()

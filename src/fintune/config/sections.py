@@ -7,6 +7,7 @@ training loop, ``deploy`` to export, serving and monitoring.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -287,17 +288,26 @@ class ParamSpace(Strict):
         return self
 
 
-class TrackConfig(Strict):
-    """Experiment tracking (``track:`` or ``fintune train --track``): each finished run is logged
-    to MLflow (params, metrics per evaluation, final metrics, plots, report, card, model) and,
-    when asked, to TensorBoard. Nothing is logged unless one of them is on."""
+# `track.register` is the name users know (the issue's, MLflow's verb). pydantic warns that it
+# shadows ABCMeta.register, a method of the metaclass that instances never see, so
+# `cfg.register` is the field; the warning is silenced for this class only.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
-    mlflow: bool = Field(False, description="log the run to MLflow")
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: the SQLite store "
-                                     "sqlite:///<folder of output_dir>/mlflow.db (no server needed)")
-    experiment: str = Field("fintune", description="MLflow experiment name")
-    log_model: bool = Field(True, description="also log the model folder as an artifact")
-    tensorboard: bool = Field(False, description="write TensorBoard scalars to RUN/tensorboard")
+    class TrackConfig(Strict):
+        """Experiment tracking (``track:`` or ``fintune train --track``): each finished run is logged
+        to MLflow (params, metrics per evaluation, final metrics, plots, report, card, model) and,
+        when asked, to TensorBoard. Nothing is logged unless one of them is on."""
+
+        mlflow: bool = Field(False, description="log the run to MLflow")
+        tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: the SQLite store "
+                                         "sqlite:///<folder of output_dir>/mlflow.db (no server needed)")
+        experiment: str = Field("fintune", description="MLflow experiment name")
+        log_model: bool = Field(True, description="also log the model: its folder as an artifact and an MLflow "
+                                "pyfunc model (signature, input example) that mlflow.pyfunc.load_model reads")
+        register: str | None = Field(None, description="register the logged model under this name in MLflow's "
+                                     "model registry (a new version per run), for promotion by alias or stage")
+        tensorboard: bool = Field(False, description="write TensorBoard scalars to RUN/tensorboard")
 
 
 class TuneConfig(Strict):
