@@ -70,13 +70,22 @@ def test_tables_and_regression_come_back_aligned(tiny_bert: Path, tmp_path: Path
         model.predict_proba(rows)
 
 
-def test_inputs_it_cannot_read_are_type_errors(tiny_bert: Path, tmp_path: Path, monkeypatch) -> None:
+def test_inputs_it_cannot_read_are_type_errors(tiny_bert: Path, tmp_path: Path, monkeypatch, capfd) -> None:
     monkeypatch.setenv("FINTUNE_HOME", str(tmp_path / "home"))
     # The smallest run that loads (1 epoch, 60 rows, no test split): the inputs are what is tested.
     model = fintune.fit(sentiment_frame(60), label_column="label", text_column="text", output_dir=tmp_path / "e",
                         model={"backbone": str(tiny_bert), "max_length": 32},
                         train={**TRAIN, "epochs": 1, "checkpoint_every": 0}, data={"split": {"test_size": 0.0}},
                         show_progress=False)
+    # What a cell shows: what the model is, what it measured, where it lives; loaded again, the same.
+    shown = repr(model)
+    assert shown.startswith("FintuneModel: text model") and "validation" in shown and str(tmp_path / "e") in shown
+    assert "labels" in shown and "<table>" in model._repr_html_()
+    loaded = fintune.FintuneModel.load(tmp_path / "e")
+    assert loaded.run_dir == tmp_path / "e" and "weighted_f1" in repr(loaded)
+    # transformers' load report (classifier.weight MISSING) stays out of the notebook: fintune
+    # reports its own new head.
+    assert "MISSING" not in capfd.readouterr().err
     with pytest.raises(TypeError, match="not one string"):
         model.predict("acme beats")
     with pytest.raises(TypeError, match="must hold texts"):
@@ -91,8 +100,20 @@ def test_inputs_it_cannot_read_are_type_errors(tiny_bert: Path, tmp_path: Path, 
         fintune.fit(sentiment_frame(10), model="minilm")
 
 
-def test_dir_lists_the_public_api() -> None:
+def test_dir_lists_the_public_api_and_nothing_else() -> None:
     names = dir(fintune)
-    for name in ("fit", "train", "evaluate", "predict", "FintuneModel", "load_config", "__version__"):
+    for name in ("fit", "train", "evaluate", "predict", "FintuneModel", "load_config", "__version__", "DataError",
+                 "ConfigError"):
         assert name in names
+    assert "Any" not in names and "annotations" not in names
     assert fintune.__version__
+    assert issubclass(fintune.DataError, ValueError) and issubclass(fintune.ConfigError, ValueError)
+
+
+def test_an_error_about_a_frame_names_its_column_not_the_cache_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FINTUNE_HOME", str(tmp_path / "home"))
+    with pytest.raises(ValueError) as caught:  # a notebook's `except ValueError` catches fintune's data errors
+        fintune.fit(sentiment_frame(40), text_column="tweet", label_column="label", output_dir=tmp_path / "x")
+    assert isinstance(caught.value, fintune.DataError)
+    message = str(caught.value)
+    assert "'tweet'" in message and "DataFrame" in message and "frames" not in message and ".parquet" not in message

@@ -1,9 +1,10 @@
 """fintune: fine-tune pretrained language models for finance.
 
 The public API is small: :func:`fit` (DataFrames in, a model out), :func:`train`,
-:func:`evaluate`, :func:`predict`, :func:`data_check`, :func:`load_config` and
-:class:`FintuneModel` (which owns predict and predict_proba). The CLI calls the same
-functions.
+:func:`evaluate`, :func:`predict`, :func:`data_check`, :func:`load_config`,
+:class:`FintuneModel` (which owns predict and predict_proba), and the errors a user can fix
+(:class:`FintuneError`; :class:`DataError` and :class:`ConfigError` are ``ValueError`` too).
+The CLI calls the same functions.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ try:  # one version, pyproject.toml's, as installed
     __version__ = version("fintune")
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
-__all__ = ["FintuneModel", "RunConfig", "__version__", "data_check", "evaluate", "fit", "load_config", "predict",
-           "train"]
+from fintune.errors import ConfigError, DataError, FintuneError  # light: no torch
+
+__all__ = ["ConfigError", "DataError", "FintuneError", "FintuneModel", "RunConfig", "__version__", "data_check",
+           "evaluate", "fit", "load_config", "predict", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -35,5 +38,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    # The lazy names above are not module globals: list them, so tab completion offers the API.
-    return sorted(set(globals()) | set(__all__))
+    # The API only (tab completion, dir()): not the helpers this module imports for itself.
+    return sorted(__all__)

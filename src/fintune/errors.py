@@ -17,9 +17,9 @@ class FintuneError(Exception):
 FILE_NAMES: dict[str, str] = {}
 
 
-class DataError(FintuneError):
+class DataError(FintuneError, ValueError):
     """Bad data: names the file (or the DataFrame it came from) and, where it applies, the row
-    and column."""
+    and column. A ``ValueError`` too, so ``except ValueError`` in a notebook catches it."""
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
                  column: str | None = None) -> None:
@@ -46,8 +46,8 @@ def _rebuilt_data_error(text: str, file: str | None, row: int | None, column: st
     return error
 
 
-class ConfigError(FintuneError):
-    """An invalid config: unknown keys, wrong types, impossible combinations."""
+class ConfigError(FintuneError, ValueError):
+    """An invalid config: unknown keys, wrong types, impossible combinations (a ``ValueError`` too)."""
 
 
 class TrainingStopped(FintuneError):

@@ -54,15 +54,25 @@ def test_a_causal_lm_with_a_head_learns_and_reloads(tmp_path, tiny_llama, sentim
         assert report["passed"] and report["max_abs_diff"] < 1e-4, report
 
 
-def test_the_head_reads_the_last_real_token_whatever_the_padding(tmp_path, tiny_llama) -> None:
-    """A text scored alone and in a batch beside a longer one (right-padded) gets the same logits."""
+def test_the_head_reads_the_last_real_token_whatever_the_padding(tmp_path, tiny_llama, capfd) -> None:
+    """A text scored alone and in a batch beside a longer one (right-padded) gets the same logits;
+    loading it prints no load report (the new head is expected; a notebook stays clean)."""
     from transformers import AutoTokenizer
 
     from fintune.config import model_config
     from fintune.models.backbones import load_causal_head
 
-    model = load_causal_head(model_config(backbone=str(tiny_llama), kind="causal", head="classifier"),
-                             ["a", "b"], {}).eval()
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()  # as in a fresh notebook (the CLI quiets it for the whole process)
+    try:
+        model = load_causal_head(model_config(backbone=str(tiny_llama), kind="causal", head="classifier"),
+                                 ["a", "b"], {}).eval()
+    finally:
+        hf_logging.set_verbosity(before)
+    err = capfd.readouterr().err
+    assert "MISSING" not in err and "Loading weights" not in err and model.fintune_newly_initialized == ["score.weight"]
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
     assert model.config.pad_token_id == tokenizer.pad_token_id
     short, long = "acme beats", "acme beats the quarter with very good news"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +90,10 @@ def generation_format(cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase,
 def load_lm(cfg: ModelConfig, load_kwargs: dict[str, Any]) -> PreTrainedModel:
     """The causal LM as it is (``load_kwargs``: e.g. 4-bit quantization for QLoRA)."""
     try:
-        return AutoModelForCausalLM.from_pretrained(resolve_backbone(cfg.backbone), config=backbone_config(cfg),
-                                                    use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
-                                                    **load_kwargs)
+        with quiet_load_report():
+            return AutoModelForCausalLM.from_pretrained(resolve_backbone(cfg.backbone), config=backbone_config(cfg),
+                                                        use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
+                                                        **load_kwargs)
     except (OSError, ValueError) as exc:
         raise load_error(cfg.backbone, exc) from None
 
@@ -125,6 +129,24 @@ def load_causal_head(cfg: ModelConfig, label_names: list[str], load_kwargs: dict
     return load_model(cfg, task, label_names, pad_token_id=tokenizer.pad_token_id, **load_kwargs)
 
 
+@contextlib.contextmanager
+def quiet_load_report() -> Iterator[None]:
+    """transformers' load report (``score.weight MISSING``) only at error level while a backbone
+    loads with a new head: the head is meant to be new, and fintune records it itself
+    (``fintune_newly_initialized``). The CLI is quiet anyway; this keeps notebooks quiet too."""
+    from transformers.utils import logging as hf_logging
+
+    before, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # "Loading weights: 100%" for a small model is noise too
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None, pad_token_id: int | None = None,
                **load_kwargs: Any) -> PreTrainedModel:
     """The backbone with a fresh head for the task; safetensors weights only."""
@@ -143,10 +165,11 @@ def load_model(cfg: ModelConfig, task: Task, label_names: list[str] | None, pad_
         )
     try:
         config = backbone_config(cfg, **kwargs)
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            path, config=config, use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
-            output_loading_info=True, **load_kwargs,
-        )
+        with quiet_load_report():
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                path, config=config, use_safetensors=True, trust_remote_code=cfg.trust_remote_code,
+                output_loading_info=True, **load_kwargs,
+            )
     except (OSError, ValueError) as exc:
         raise load_error(cfg.backbone, exc) from None
     # Weights the checkpoint lacked were initialized at random; adapters must save them

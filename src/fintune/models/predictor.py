@@ -37,6 +37,7 @@ from fintune.models.onnx import ONNX_FILE, OnnxModel
 from fintune.scoring.calibration import apply_temperature
 from fintune.scoring.groups import FairThresholds, GroupThresholds, group_decision
 from fintune.models.label_sets import label_columns, predicted_sets
+from fintune.models.summary import Described
 from fintune.tasks import task_of
 
 OnBatch = Callable[[int], None] | None
@@ -54,7 +55,7 @@ def register_predictor(*names: str) -> Callable[[type[Predictor]], type[Predicto
     return wrap
 
 
-class Predictor:
+class Predictor(Described):
     """Owns predict: texts (or rows of a table) in, labels and probabilities out.
 
     ``Predictor(model, tokenizer, meta)`` builds the class that ``meta`` names; a subclass
@@ -94,7 +95,7 @@ class Predictor:
         self.max_length: int = self.meta.max_length
         self.data_config: DataConfig = self.meta.data
         self.inputs = type(self).new_inputs(tokenizer, self.max_length, features, self._prompt(), self.meta.long_text)
-        # Set by fintune.fit: where the model was trained and what the run measured.
+        # Set by fintune.fit and by load() from a run folder: where it was trained, what the run measured.
         self.run_dir: Path | None = None
         self.metrics: dict[str, Any] | None = None
 
@@ -162,7 +163,7 @@ class Predictor:
         if cls is not Predictor and not issubclass(kind, cls):
             raise FintuneError(f"{path} holds a {meta.predictor} model, not a {cls.__name__}")
         features = FeatureEncoder.load(folder) if (folder / FEATURES_FILE).exists() else None
-        return kind._from_folder(folder, meta, features, precision, threads)
+        return kind._from_folder(folder, meta, features, precision, threads).found_in(folder)
 
     @classmethod
     def _from_folder(cls, folder: Path, meta: RunMeta, features: FeatureEncoder | None, precision: str,

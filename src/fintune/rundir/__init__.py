@@ -56,6 +56,27 @@ class RunResult:
     def model_dir(self) -> Path:
         return self.run_dir / MODEL
 
+    def _card(self) -> tuple[str, list[tuple[str, str]]]:
+        from fintune.models.summary import metric_lines
+
+        config = read_yaml_file(self.run_dir / CONFIG) if (self.run_dir / CONFIG).is_file() else {}
+        task = str((config or {}).get("task", "classification"))
+        seconds = (self.metrics.get("training") or {}).get("train_seconds")
+        rows = [("task", task), *metric_lines(self.metrics, task)]
+        if isinstance(seconds, (int, float)):
+            rows.append(("trained in", f"{seconds:,.0f} s"))
+        return f"RunResult: {self.run_dir}", rows + [("model", str(self.model_dir))]
+
+    def __repr__(self) -> str:  # the dataclass's would print every metric of every split
+        from fintune.models.summary import card_text
+
+        return card_text(*self._card())
+
+    def _repr_html_(self) -> str:
+        from fintune.models.summary import card_html
+
+        return card_html(*self._card())
+
 
 def is_run(folder: Path) -> bool:
     """``folder`` holds a fintune run (marked, or a run from before the marker existed)."""
