@@ -64,14 +64,15 @@ def test_evaluate_writes_report(run: api.RunResult, tmp_path: Path) -> None:
     assert (run.run_dir / "eval" / "holdout" / "report.md").exists()
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_predict_adds_labels_and_probabilities(run: api.RunResult, tmp_path: Path, suffix: str) -> None:
     frame = sentiment_frame(50, seed=3).drop(columns="label").assign(id=range(50))
     src = tmp_path / "in.csv"
     frame.to_csv(src, index=False)
     out = api.predict(run.run_dir, src, tmp_path / f"out{suffix}", chunk_rows=16, show_progress=False)
-    result = pd.read_csv(out) if suffix == ".csv" else pd.read_json(out, lines=True)
-    assert list(result.id) == list(range(50))
+    readers = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
+    result = readers[suffix](out)
+    assert list(result.id.astype(int)) == list(range(50))  # 4 chunks, one file, in order (a CSV is read as text)
     probs = result[["prob_negative", "prob_neutral", "prob_positive"]].to_numpy()
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     names = np.array(["negative", "neutral", "positive"])

@@ -117,7 +117,12 @@ def test_fintune_runs_lists_sorts_and_filters(two_runs, tmp_path: Path) -> None:
     assert [r["run"] for r in select_runs(rows, ["train.lr=0.003"], None)] == ["fast"]
     out = CliRunner().invoke(app, ["runs", str(root), "--sort", "-validation.accuracy", "--output",
                                    str(tmp_path / "runs.csv")])
-    assert out.exit_code == 0, out.output and "2 runs" in out.output
+    assert out.exit_code == 0, out.output
+    # Piped (as here): tab-separated on stdout, every name whole, the learning rates as written.
+    header, *lines = out.stdout.strip().splitlines()
+    assert header.split("\t")[:2] == ["run", "state"] and "validation.accuracy" in header.split("\t")
+    cells = dict(zip(header.split("\t"), lines[0].split("\t")))
+    assert cells["train.lr"] in ("0.003", "0.0001") and len(lines) == 2
     table = pd.read_csv(tmp_path / "runs.csv")
     assert list(table["run"]) == [r["run"] for r in best] and "train.lr" in table.columns
     out = CliRunner().invoke(app, ["runs", str(root), "--filter", "oops"])

@@ -212,6 +212,8 @@ def test_cli_explain_fairness_report_and_shift(text_run: Path, credit_run: Path,
     assert "<span" in (tmp_path / "e.html").read_text()
     result = runner.invoke(app, ["explain", str(text_run)])
     assert result.exit_code == 2 and "say what to explain" in result.output
+    result = runner.invoke(app, ["explain", str(text_run), "--row", "0"])  # a text's row: words, not columns
+    assert result.exit_code == 0 and "word" in result.output and "column = value" not in result.output
     result = runner.invoke(app, ["fairness", str(credit_run), "--groups", "sex,age:30,50"])
     assert result.exit_code == 0, result.output
     assert set(json.loads((credit_run / "fairness.json").read_text())["before"]) == {"sex", "age"}

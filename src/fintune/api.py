@@ -277,9 +277,35 @@ def _write_csv(frame: pd.DataFrame, path: Path, first: bool) -> None:
     frame.to_csv(path, mode="w" if first else "a", header=first, index=False)
 
 
-WRITERS = {
-    ".csv": _write_csv,
-    ".jsonl": lambda df, path, first: df.to_json(path, orient="records", lines=True, mode="w" if first else "a"),
+def _write_jsonl(frame: pd.DataFrame, path: Path, first: bool) -> None:
+    frame.to_json(path, orient="records", lines=True, mode="w" if first else "a", force_ascii=False)
+
+
+class _ParquetWriter:
+    """Each chunk one row group of a single Parquet file; later chunks take the first one's schema."""
+
+    def __init__(self) -> None:
+        self.writer: Any = None
+
+    def __call__(self, frame: pd.DataFrame, path: Path, first: bool) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(path, table.schema)
+        else:  # a column that is all missing in one chunk must not change its type
+            table = table.cast(self.writer.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+# Output writers by suffix: each call makes one for one output file.
+WRITERS: dict[str, Callable[[], Callable[[pd.DataFrame, Path, bool], None]]] = {
+    ".csv": lambda: _write_csv, ".jsonl": lambda: _write_jsonl, ".parquet": _ParquetWriter,
 }
 
 
@@ -291,9 +317,9 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
     memory stays flat as the file grows. Rows longer than the model reads are counted and
     warned about; ``truncated_column`` adds a ``truncated`` column marking them."""
     output = Path(output)
-    writer = WRITERS.get(output.suffix.lower())
-    if writer is None:
-        raise FintuneError(f"output {output}: use a .csv or .jsonl file name")
+    if output.suffix.lower() not in WRITERS:
+        raise FintuneError(f"output {output}: use a .csv, .jsonl or .parquet file name")
+    writer = WRITERS[output.suffix.lower()]()
     model = FintuneModel.load(run)
     cfg = model.data_config.model_copy(update={"format": "auto"})
     source = str(input)
@@ -328,6 +354,8 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
                     out["truncated"] = flags
             writer(out, partial, written == 0)
             written += len(chunk)
+        if isinstance(writer, _ParquetWriter):
+            writer.close()  # the footer, before the file takes its name
     if cut:
         console.print(f"[bold yellow]warning:[/] {cut:,} of {written:,} rows are longer than the model reads "
                       f"(model.max_length {model.max_length} tokens) and were scored on their beginning only"

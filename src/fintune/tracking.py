@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -259,12 +260,16 @@ def print_runs(rows: list[dict[str, Any]], columns: list[str] | None = None) -> 
         console.print("no fintune runs found")
         return
     keys = columns or _columns(rows)
+    if not sys.stdout.isatty():  # piped: every column whole, tab-separated, on stdout (data, not chatter)
+        sys.stdout.write("\n".join("\t".join(line) for line in
+                                   [keys, *[[_cell(r.get(k), k) for k in keys] for r in rows]]) + "\n")
+        return
     table = Table(title=f"{len(rows)} runs")
     for key in keys:
         table.add_column(key, justify="left" if key in ("run", "state", "task", "model.kind", "model.backbone",
                                                          "strategy") else "right")
     for row in rows:
-        table.add_row(*(_cell(row.get(k)) for k in keys))
+        table.add_row(*(_cell(row.get(k), k) for k in keys))
     console.print(table)
 
 
@@ -275,9 +280,11 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
     return shown + metrics + ["train_seconds"]
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, key: str = "") -> str:
     if value is None:
         return ""
+    if isinstance(value, float) and not key.startswith(("validation.", "test.")):
+        return f"{value:g}"  # a setting as written: lr 5e-05 and 0.0001 must not look the same
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
     return str(value)

@@ -129,7 +129,12 @@ def test_walk_forward_on_windows_scores_every_fold_out_of_time(tmp_path, tiny_be
               "date_column": "date", "windows": {"lags": 3, "rolling": [5]},
               "split": {"method": "time", "validation_size": 0.2}},
         model={"backbone": str(tiny_bert), "kind": "gbm", "gbm": {"n_estimators": 100, "min_child_samples": 5}})
-    summary = walk_forward(config, folds=3, show_progress=False)
+    from fintune.console import console
+
+    with console.capture() as printed:
+        summary = walk_forward(config, folds=3, show_progress=False)
+    table = printed.get().split("walk-forward: each fold")[-1]  # the summary table, after the folds' own output
+    assert "mean" in table and "std" in table and "r2" in table and f"{summary['mean']['r2']:.4f}" in table
     assert [f["fold"] for f in summary["folds"]] == [1, 2, 3]
     assert summary["folds"][0]["train_rows"] < summary["folds"][2]["train_rows"]
     # log volume is persistent (AR 0.8): yesterday's value explains a good part of today's.

@@ -129,7 +129,7 @@ def explain(run: Path, text: Annotated[str | None, typer.Argument(help="a text t
             windows.add_row(str(int(w["window"]) + 1), str(int(w["start"])), f"{w['weight']:.3f}", f"{w['drop']:+.4f}")
         api.console.print(windows)
     table = Table(title=f"predicted {exp.label} ({exp.probability:.3f})")
-    table.add_column("word" if text is not None else "column = value")
+    table.add_column("column = value" if exp.method == "occlusion" else "word")  # a text's row is explained by words
     table.add_column("attribution", justify="right")
     for part, value in exp.top(top):
         table.add_row(part, f"{value:+.4f}")

@@ -15,7 +15,7 @@ from fintune.errors import needs
 @app.command()
 @user_errors
 def predict(run: Path, input: Annotated[Path, typer.Option("--input", help="CSV/JSONL/Parquet rows")],
-            output: Annotated[Path, typer.Option(help="CSV or JSONL to write (--engine ray: a folder of "
+            output: Annotated[Path, typer.Option(help="CSV, JSONL or Parquet file to write (--engine ray: a folder of "
                                                       ".parquet, .csv or .jsonl parts)")],
             batch_size: int = 64, no_progress: NoProgress = False,
             engine: Annotated[str, typer.Option(help="local (one process, streamed) or ray (Ray Data actors)")]

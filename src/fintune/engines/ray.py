@@ -54,12 +54,13 @@ def _as_predict_writes(suffix: str) -> Callable[[Any, Path], None]:
     ``to_pandas``, which would hand list cells over as numpy arrays."""
     import pandas as pd
 
-    return lambda table, path: api.WRITERS[suffix](pd.DataFrame(table.to_pylist(), columns=table.column_names),
-                                                   path, True)
+    return lambda table, path: api.WRITERS[suffix]()(pd.DataFrame(table.to_pylist(), columns=table.column_names),
+                                                     path, True)
 
 
+# Parquet parts straight from Arrow; the text formats as `fintune predict` writes them.
 WRITERS: dict[str, Callable[[Any, Path], None]] = {".parquet": _parquet,
-                                                   **{s: _as_predict_writes(s) for s in api.WRITERS}}
+                                                   **{s: _as_predict_writes(s) for s in (".csv", ".jsonl")}}
 
 
 def predict_file(run: str | Path, input: str | Path, output: str | Path, *, address: str | None = None,

@@ -45,6 +45,8 @@ class Explanation:
     # Long documents: per window, its first token, its weight in the pooling, and the drop in
     # P(label) without it; ``parts`` are then the words of the window with the largest drop.
     windows: list[dict[str, float]] = field(default_factory=list)
+    # What ``parts`` are: words (Integrated Gradients, windows) or "column = value" (occlusion).
+    method: str = "integrated_gradients"
 
     def top(self, k: int = 8) -> list[tuple[str, float]]:
         """The k parts with the largest absolute attribution."""
@@ -196,7 +198,7 @@ def _occlusion(model: Any, row: pd.DataFrame) -> Explanation:
         neutral[col] = enc.means[enc.numeric.index(col)] if enc is not None and col in enc.numeric else np.nan
         moved = model.outputs(model.examples_of(neutral, "row"))[0][target]
         parts.append((f"{col} = {_show(row[col].iloc[0])}", float(probs[target] - moved)))
-    return Explanation(examples.texts[0], model.label_names[target], float(probs[target]), parts)
+    return Explanation(examples.texts[0], model.label_names[target], float(probs[target]), parts, method="occlusion")
 
 
 def _show(value: Any) -> str:

@@ -45,8 +45,32 @@ def walk_forward(config: RunConfig | str | Path, overrides: list[str] | tuple[st
     base.mkdir(parents=True, exist_ok=True)
     write_text(base / RESULT, json.dumps(summary, indent=2))
     _plot(per_fold, names, base / "walk_forward.png")
-    api.console.print(f"walk-forward over {folds} folds written to [bold]{base / RESULT}[/]")
+    print_summary(summary, [n for n in names if n in SHOWN] or names[:4])
+    api.console.print(f"walk-forward over {folds} folds written to [bold]{base / RESULT}[/] and walk_forward.png")
     return summary
+
+
+# The metrics the summary table shows, where the task has them (all are in walk_forward.json).
+SHOWN = ("accuracy", "weighted_f1", "roc_auc", "ks", "directional_accuracy", "mse", "mae", "r2")
+
+
+def print_summary(summary: dict[str, Any], names: list[str]) -> None:
+    """One row per fold (train rows, test rows, the metrics), then the mean and standard deviation."""
+    from rich.table import Table
+
+    table = Table(title=f"walk-forward: each fold tested on the next block of time ({len(summary['folds'])} folds)")
+    for column in ("fold", "train rows", "test rows", *names):
+        table.add_column(column, justify="right")
+    for row in summary["folds"]:
+        table.add_row(str(row["fold"]), f"{row['train_rows']:,}", f"{int(row.get('n', 0)):,}",
+                      *(_fmt(row.get(n)) for n in names))
+    for stat in ("mean", "std"):
+        table.add_row(stat, "", "", *(_fmt(summary[stat].get(n)) for n in names))
+    api.console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 def _stat(fn: Any, rows: list[dict[str, Any]], key: str) -> float | None:
