@@ -28,6 +28,28 @@ def test_the_form_is_validated_by_the_config_models(tmp_path: Path) -> None:
         build_config(tmp_path, "r", **{**FORM, "kind": "fusion"})
 
 
+def test_the_form_can_start_from_a_yaml_config_and_checks_what_the_cli_checks(tmp_path: Path) -> None:
+    import yaml
+
+    from fintune import api
+    from tests.conftest import sentiment_frame
+
+    frame = sentiment_frame(60)
+    frame.loc[:9, "text"] = frame.loc[:9, "text"] + " see https://example.com/a/very/long/path/to/a/page"
+    frame.to_csv(tmp_path / "news.csv", index=False)
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({
+        "output_dir": "runs/x", "data": {"train": "news.csv", "text_column": "text", "clean": {"replace_urls": True}},
+        "model": {"backbone": "minilm", "max_length": 64}, "decision": {"temperature_scaling": False}}))
+    form = {**FORM, "path": str(tmp_path / "news.csv"), "strategy": "full", "max_length": 64}
+    cfg = build_config(tmp_path, "r", **form, base=str(tmp_path / "base.yaml"))
+    assert cfg.data.clean.replace_urls and not cfg.decision.temperature_scaling  # the file's, kept
+    assert cfg.output_dir == str(tmp_path / "r") and cfg.strategy.name == "full"  # the form's, on top
+    board = api.data_check(cfg, output=tmp_path / "board.json")
+    cli = api.data_check(tmp_path / "base.yaml", output=tmp_path / "cli.json")
+    assert board["text_length"] == cli["text_length"]  # the same counts for the same config
+    assert not build_config(tmp_path, "r", **form).data.clean.replace_urls  # without a base: the defaults
+
+
 def test_runs_table_and_data_report(tmp_path: Path, make_config) -> None:
     from fintune import api
 
@@ -66,6 +88,13 @@ def test_try_it_explains_a_text_and_a_row(tmp_path: Path, make_config, tiny_bert
     probs, parts = try_it(FintuneModel.load(text_run), "acme beats the quarter", None)
     assert set(probs) == {"negative", "neutral", "positive"} and abs(sum(probs.values()) - 1) < 1e-5
     assert [p.strip() for p, _ in parts] and max(abs(v) for _, v in parts) == pytest.approx(1.0)
+    # The page shades them in the report's colours: green toward the label, red against.
+    from fintune.board.trying import attribution_html
+    from fintune.evaluation.explain import Explanation
+
+    page = attribution_html([("beats ", 0.9), ("misses ", -0.6)])
+    report = Explanation("beats misses", "positive", 0.9, [("beats", 0.9), ("misses", -0.6)]).to_html()
+    assert "rgba(34,139,34,0.80)" in page and "rgba(205,38,38," in page and page[3:-4] in report
     with pytest.raises(FintuneError, match="type a text"):
         try_it(FintuneModel.load(text_run), " ", None)
 

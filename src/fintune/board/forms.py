@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from fintune.config import RunConfig, validate_config
+from fintune.config import RunConfig, load_config, validate_config
 from fintune.data.load import read_table
 from fintune.errors import FintuneError
 
@@ -45,8 +45,11 @@ def file_columns(path: str) -> list[str]:
 def build_config(runs: Path, name: str, path: str, task: str, kind: str, text_column: str | None,
                  feature_columns: list[str] | None, label_column: str | None, date_column: str | None,
                  backbone: str, strategy: str, epochs: float, max_steps: float, batch_size: float, lr: float,
-                 max_length: float) -> RunConfig:
-    """The run config from the form, validated by the same models as a YAML file."""
+                 max_length: float, base: str | None = None) -> RunConfig:
+    """The run config from the form, validated by the same models as a YAML file. With ``base``
+    (a YAML file), the form's fields go on top of that config, so everything the form does not
+    show (cleaning such as ``replace_urls``, decisions, tracking) is the file's: the board's data
+    check then counts what ``fintune data check FILE`` counts."""
     if not NAME.match(name or ""):
         raise FintuneError("run name: letters, digits, '_', '-' or '.', starting with a letter or digit")
     raw: dict[str, Any] = {
@@ -58,7 +61,21 @@ def build_config(runs: Path, name: str, path: str, task: str, kind: str, text_co
         "train": {"epochs": int(epochs), "max_steps": int(max_steps) or None, "batch_size": int(batch_size),
                   "lr": float(lr)},
     }
+    if base and base.strip():
+        below = load_config(base.strip()).model_dump(mode="json")  # paths resolved as the CLI resolves them
+        for section, key in (("model", "kind"), ("strategy", "name")):
+            if below[section].get(key) != raw[section][key]:  # another kind or strategy: its own keys only
+                below[section] = {}
+        raw = _merged(below, raw)
     return validate_config(raw, source="board")
+
+
+def _merged(below: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
+    """``above`` over ``below``, section by section (a section's other keys stay)."""
+    out = dict(below)
+    for key, value in above.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def report_markdown(report: dict[str, Any]) -> str:

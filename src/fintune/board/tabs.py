@@ -19,7 +19,7 @@ from fintune import api
 from fintune.board.forms import BOARD, build_config, error, file_columns, ok, report_markdown, stage_upload
 from fintune.board.jobs import Jobs, curves, log_tail, progress_line
 from fintune.board.listing import finished_runs, run_folder, runs_table
-from fintune.board.trying import Models, try_it
+from fintune.board.trying import Models, attribution_html, try_it
 from fintune.config import RunConfig, dump_config
 from fintune.errors import FintuneError
 from fintune.kinds import kind_names
@@ -129,6 +129,9 @@ def train_tab(ctx: Context, data: DataTab) -> None:
             batch_size = gr.Number(32, label="batch size", precision=0, elem_id="batch-size")
             lr = gr.Number(5e-5, label="learning rate", elem_id="lr")
             max_length = gr.Number(128, label="max length", precision=0, elem_id="max-length")
+        # The form on top of a YAML config: what the form does not show (cleaning, decisions) is
+        # the file's, so the board checks and trains what `fintune data check FILE` would.
+        base = gr.Textbox(label="start from config (optional YAML path)", elem_id="base-config")
         with gr.Row():
             start_button = gr.Button("Start", variant="primary", elem_id="start")
             stop_button = gr.Button("Stop", elem_id="stop")
@@ -142,7 +145,7 @@ def train_tab(ctx: Context, data: DataTab) -> None:
             metric_plot = gr.LinePlot(x="step", y="value", color="metric", title="validation")
         yaml_box = gr.Code(language="yaml", label="the equivalent config (fintune train FILE)")
     form = [name, data.path, data.task, data.kind, data.text_column, data.feature_columns, data.label_column,
-            data.date_column, backbone, strategy, epochs, max_steps, batch_size, lr, max_length]
+            data.date_column, backbone, strategy, epochs, max_steps, batch_size, lr, max_length, base]
 
     def check_data(*values: Any) -> tuple[str, str]:
         try:
@@ -255,16 +258,21 @@ def try_tab(ctx: Context) -> None:
         predict_button = gr.Button("Predict", variant="primary", elem_id="predict")
         status = gr.HTML(elem_id="try-status")
         label_out = gr.Label(label="prediction", elem_id="prediction")
-        parts_out = gr.HighlightedText(label="attributions (toward / against the label)")
+        parts_out = gr.HighlightedText(label="entities", visible=True)
+        # Attributions in the report's colours (green toward the label, red against): Gradio's
+        # numeric HighlightedText shades positive red, the reverse of what a reviewer just read.
+        why_out = gr.HTML(label="attributions (green toward the label, red against)", elem_id="try-why")
 
-    def predict(name: str, text: str, row: pd.DataFrame) -> tuple[Any, list, str]:
+    def predict(name: str, text: str, row: pd.DataFrame) -> tuple[Any, list, str, str]:
         try:
             if not name:
                 raise FintuneError("choose a finished run first")
             label, parts = try_it(ctx.models.get(run_folder(ctx.runs, name)), text, row)
         except (FintuneError, ValueError) as exc:
-            return None, [], error(exc)
-        return label, parts, ok("predicted")
+            return None, [], "", error(exc)
+        if parts and all(isinstance(p[1], float) for p in parts):  # attributions, not entity types
+            return label, [], attribution_html(parts), ok("predicted")
+        return label, parts, "", ok("predicted")
 
     def row_editor(name: str) -> Any:
         if not name:
@@ -274,7 +282,7 @@ def try_tab(ctx: Context) -> None:
 
     refresh.click(ctx.run_choices, None, run)
     run.change(row_editor, run, row)
-    predict_button.click(predict, [run, text, row], [label_out, parts_out, status])
+    predict_button.click(predict, [run, text, row], [label_out, parts_out, why_out, status])
 
 
 def deploy_tab(ctx: Context) -> None:

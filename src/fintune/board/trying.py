@@ -80,3 +80,10 @@ def try_it(model: FintuneModel, text: str | None, row: pd.DataFrame | None) -> t
     peak = max((abs(v) for _, v in parts), default=0.0) or 1.0
     # Scaled to [-1, 1]: the page colours toward the label (positive) or against it (negative).
     return probs, [(part + " ", float(value) / peak) for part, value in parts]
+
+
+def attribution_html(parts: list[tuple[str, float]]) -> str:
+    """Word attributions as the report draws them: green toward the label, red against."""
+    from fintune.evaluation.explain import highlighted
+
+    return f"<p>{highlighted([(part.strip(), value) for part, value in parts])}</p>"

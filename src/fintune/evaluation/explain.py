@@ -54,19 +54,25 @@ class Explanation:
 
     def to_html(self) -> str:
         """The parts as highlighted spans: green toward the label, red against it."""
-        peak = max((abs(a) for _, a in self.parts), default=0.0) or 1.0
-        spans = []
-        for part, value in self.parts:
-            alpha = min(abs(value) / peak, 1.0) * 0.8
-            color = f"rgba(34,139,34,{alpha:.2f})" if value >= 0 else f"rgba(205,38,38,{alpha:.2f})"
-            spans.append(f'<span title="{value:+.4f}" style="background:{color};padding:1px 2px;'
-                         f'border-radius:3px">{html.escape(part)}</span>')
         head = f"<b>{html.escape(self.label)}</b> ({self.probability:.2f}): "
         if self.windows:
             top = max(self.windows, key=lambda w: w["drop"])
             head += (f"<i>{len(self.windows)} windows; window {int(top['window']) + 1} (from token "
                      f"{int(top['start'])}) moves it most ({top['drop']:+.3f}):</i> ")
-        return head + " ".join(spans)
+        return head + highlighted(self.parts)
+
+
+def highlighted(parts: list[tuple[str, float]]) -> str:
+    """Parts as HTML spans shaded by attribution: green toward the label, red against it (the
+    report's and the board's colours, one function for both)."""
+    peak = max((abs(a) for _, a in parts), default=0.0) or 1.0
+    spans = []
+    for part, value in parts:
+        alpha = min(abs(value) / peak, 1.0) * 0.8
+        color = f"rgba(34,139,34,{alpha:.2f})" if value >= 0 else f"rgba(205,38,38,{alpha:.2f})"
+        spans.append(f'<span title="{value:+.4f}" style="background:{color};padding:1px 2px;'
+                     f'border-radius:3px">{html.escape(part)}</span>')
+    return " ".join(spans)
 
 
 def explain(model: Any, examples: Examples, index: int = 0, table: pd.DataFrame | None = None) -> Explanation:
