@@ -1,4 +1,5 @@
-# Two entry points for a fresh machine: `make demo` (set up, then the main job)
+# Two entry points for a fresh machine: `make demo` (set up, then fine-tune a language model on
+# financial tweets and rank it beside TF-IDF; `fintune quickstart tables` is the credit demo)
 # and `make test` (set up, then the test suite); `make docs` builds the docs site. Everything installs within
 # constraints.txt, the exact versions the tests ran with.
 #

@@ -63,11 +63,14 @@ def log_pyfunc(run: Path, run_id: str, register: str | None) -> str:
         info = mlflow.pyfunc.log_model(name="mlflow_model", python_model=FintunePyfunc(),
                                        artifacts={ARTIFACT: str(run / MODEL)}, signature=signature,
                                        input_example=example, registered_model_name=register,
-                                       pip_requirements=[f"fintune=={_version()}"])
+                                       pip_requirements=[f"fintune=={_version()}" if _version() != "0" else "fintune"])
     return info.model_uri
 
 
 def _version() -> str:
-    from fintune import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
-    return __version__
+    try:
+        return version("fintune")
+    except PackageNotFoundError:  # a source tree never installed: the requirement names no version
+        return "0"
