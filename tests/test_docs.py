@@ -56,6 +56,21 @@ def test_every_number_of_the_readme_results_is_in_a_linked_result_file() -> None
                 f"{number} in README row {row[:60]!r} is in none of {names}"
 
 
+def test_every_number_in_a_benchmark_page_table_is_in_a_result_file() -> None:
+    """The benchmark pages' own tables (written with their commentary) are checked against the
+    files the scripts wrote, so a retyped number that drifts fails; each page also ends with its
+    file's every row, generated at build time."""
+    known = [x for path in (ROOT / "benchmarks" / "results").glob("*.json")
+             for x in _numbers(json.loads(path.read_text(encoding="utf-8")))]
+    wrong = []
+    for page in sorted((ROOT / "docs" / "benchmarks").glob("*.md")):
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if line.startswith("|"):
+                wrong += [f"{page.name}:{number}: {x}" for x in re.findall(r"(?<![\d.])0\.\d{3}(?!\d)", line)
+                          if not any(abs(k - float(x)) <= 0.0005 + 1e-9 for k in known)]
+    assert wrong == []
+
+
 def test_every_result_file_has_a_benchmark_page_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for path in (ROOT / "benchmarks" / "results").glob("*.json"):
