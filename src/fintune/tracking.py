@@ -168,7 +168,7 @@ def _to_mlflow(run: Path, cfg: TrackConfig) -> dict[str, str]:
             "registered_model": cfg.register if model_uri else None}
 
 
-def _log_model(run: Path, run_id: str, uri: str, cfg: TrackConfig) -> str:
+def _log_model(run: Path, run_id: str, uri: str, cfg: TrackConfig) -> str | None:
     """The model folder as an artifact (as it is) and as an MLflow pyfunc model (with
     ``track.register``, a new registered version)."""
     import mlflow
@@ -180,6 +180,10 @@ def _log_model(run: Path, run_id: str, uri: str, cfg: TrackConfig) -> str:
     mlflow.set_tracking_uri(uri)  # the fluent log_model writes to the current store
     try:
         return log_pyfunc(run, run_id, cfg.register)
+    except Exception as exc:  # the folder is logged: a model whose outputs MLflow cannot type still counts
+        console.print(f"[bold yellow]warning:[/] the model folder is logged, but not as an MLflow model "
+                      f"({type(exc).__name__}: {str(exc)[:200]})", soft_wrap=True)
+        return None
     finally:
         mlflow.set_tracking_uri(before or "")
 
