@@ -354,8 +354,7 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
                     out["truncated"] = flags
             writer(out, partial, written == 0)
             written += len(chunk)
-        if isinstance(writer, _ParquetWriter):
-            writer.close()  # the footer, before the file takes its name
+        getattr(writer, "close", lambda: None)()  # Parquet's footer, before the file takes its name
     if cut:
         console.print(f"[bold yellow]warning:[/] {cut:,} of {written:,} rows are longer than the model reads "
                       f"(model.max_length {model.max_length} tokens) and were scored on their beginning only"

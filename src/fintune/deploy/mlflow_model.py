@@ -63,14 +63,15 @@ def log_pyfunc(run: Path, run_id: str, register: str | None) -> str:
         info = mlflow.pyfunc.log_model(name="mlflow_model", python_model=FintunePyfunc(),
                                        artifacts={ARTIFACT: str(run / MODEL)}, signature=signature,
                                        input_example=example, registered_model_name=register,
-                                       pip_requirements=[f"fintune=={_version()}" if _version() != "0" else "fintune"])
+                                       pip_requirements=[_requirement()])
     return info.model_uri
 
 
-def _version() -> str:
+def _requirement() -> str:
+    """fintune pinned to the installed version (unpinned from a source tree never installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("fintune")
-    except PackageNotFoundError:  # a source tree never installed: the requirement names no version
-        return "0"
+        return f"fintune=={version('fintune')}"
+    except PackageNotFoundError:
+        return "fintune"
