@@ -49,6 +49,11 @@ SHIFT_PRECISION = "auto"  # the 2,300 shift rows in bf16 where native: a 0.5B LM
 SFT = "qwen_instruct_lora"
 ROWS = {
     "qwen_head_lora": ("qwen0.5b", "head", LORA, 1e-4, None),
+    # Its second epoch: a fresh LoRA (B = 0, so it starts exactly where epoch one ended) on the
+    # first row's model with its adapter and head merged, at half the learning rate, decaying
+    # to 0 as the second half of a 2-epoch schedule would. A 2-epoch run from scratch does not
+    # fit a session on this CPU; this one resumes from the finished first epoch instead.
+    "qwen_head_lora_epoch2": ("runs/bench_llm/qwen_head_lora/merged", "head", LORA, 5e-5, None),
     "qwen_instruct_lora": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 600),
     # The same on 2.5x the tweets (the 600 above among them): does more SFT data close the gap
     # to the 0.85 target? Its own folder, so the DPO row keeps the SFT start it was measured on.
@@ -60,6 +65,11 @@ ROWS = {
     # "positive"/"negative", since most chosen answers are "neutral".
     "qwen_instruct_dpo": (f"runs/bench_llm/{SFT}/model", "dpo",
                           {**LORA, "name": "dpo", "beta": 0.1, "sft_weight": 1.0}, 5e-5, 200),
+    # The same DPO on 600 pairs from training tweets its SFT start never saw (tweets 601-1,200
+    # of the shuffle): on the 200 it had trained on, the SFT model made few errors of its own
+    # to reject, so most rejections were random.
+    "qwen_instruct_dpo_unseen": (f"runs/bench_llm/{SFT}/model", "dpo",
+                                 {**LORA, "name": "dpo", "beta": 0.1, "sft_weight": 1.0}, 5e-5, 600),
     "qwen_zero_shot": ("qwen0.5b", "label_words", None, 0.0, None),
     "smollm2_zero_shot": ("smollm2", "label_words", None, 0.0, None),
 }
@@ -71,6 +81,17 @@ EVAL_ROWS = 400
 # own keeps the prompts (and the CPU time) down. The same one in every prompted row.
 SYSTEM = "You are a financial analyst."
 REFERENCE_ROWS = ("mpnet_full", "minilm_full", "tfidf_logistic")
+# Export rows: the instruction-tuned run written as GGUF (``fintune export --format gguf``),
+# read back with transformers and its greedy answers compared with the merged model's on 32
+# validation tweets (the export's own check; it refuses a file that answers differently).
+GGUF_ROWS = {"qwen_instruct_gguf_f16": (SFT, "f16"), "qwen_instruct_gguf_q8_0": (SFT, "q8_0")}
+GGUF_KEYS = ["prompts", "equal_answers", "same_token_ids", "max_abs_logit_diff", "size_mb", "export_seconds"]
+# Rows that start from another row's finished run, merged (``fintune export --format hf``),
+# and the seed each trains with: the split comes from the TFNS files, not the seed, so a new
+# seed only reshuffles the batches, as a real second epoch does.
+CONTINUES = {"qwen_head_lora_epoch2": ("qwen_head_lora", 43)}
+# Rows that skip the first N tweets of the fixed shuffle: those their start trained on.
+SKIP = {"qwen_instruct_dpo_unseen": ROWS[SFT][4]}
 
 
 def _data(train: Path, valid: Path) -> dict:
@@ -119,17 +140,18 @@ def _sft_rejections(pairs: Path, sft_run: Path, out: Path) -> int:
     return own
 
 
-def _subset(rows: int | None, out: Path, src: Path = DATA / "sent_train.csv") -> Path:
-    """The first ``rows`` rows of ``src`` after a fixed shuffle (all of them for None or 0)."""
+def _subset(rows: int | None, out: Path, src: Path = DATA / "sent_train.csv", skip: int = 0) -> Path:
+    """``rows`` rows of ``src`` after a fixed shuffle, from the ``skip``-th on (all of them for
+    None or 0)."""
     import pandas as pd
 
     if not rows:
         return src
     frame = pd.read_csv(src)
-    if rows >= len(frame):
+    if rows >= len(frame) and not skip:
         return src
-    path = out / f"{src.stem}_{rows}.csv"
-    frame.sample(frac=1.0, random_state=0).head(rows).to_csv(path, index=False)
+    path = out / f"{src.stem}_{skip}_{rows}.csv"
+    frame.sample(frac=1.0, random_state=0).iloc[skip:skip + rows].to_csv(path, index=False)
     return path
 
 
@@ -175,10 +197,14 @@ def run_row(row: str, epochs: int, train_rows: int | None, eval_rows: int, shift
         fetch(backbone)
     else:
         backbone = str(ROOT / backbone)
+    start, seed = CONTINUES.get(row, (None, 42))
+    if start is not None and not Path(backbone).exists():
+        # The calibration temperature stays out of the weights: training refits it.
+        api.export(RUNS / start, format="hf", output=backbone, fold_temperature=False)
     RUNS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        train_file = _subset(train_rows or limit, out)
+        train_file = _subset(train_rows or limit, out, skip=SKIP.get(row, 0))
         sampled = mode != "head"
         valid = _subset(eval_rows if sampled else 0, out, DATA / "sent_valid.csv")
         raw = _raw(row, backbone, mode, train_file, valid, out)
@@ -187,7 +213,7 @@ def run_row(row: str, epochs: int, train_rows: int | None, eval_rows: int, shift
         train = {"epochs": epochs if strategy else 0, "batch_size": 8 if mode == "dpo" else 16,
                  "eval_batch_size": 32, "lr": lr or 1e-4, "weight_decay": 0.0, "warmup_fraction": 0.1,
                  "checkpoint_every": 0, "early_stopping": None, "eval_precision": "auto" if sampled else "fp32"}
-        cfg = validate_config({"output_dir": str(RUNS / row), "seed": 42, "strategy": strategy or {"name": "full"},
+        cfg = validate_config({"output_dir": str(RUNS / row), "seed": seed, "strategy": strategy or {"name": "full"},
                                "train": train, **raw})
         finished = _finished(row) if reuse else None
         if finished is not None:
@@ -217,6 +243,24 @@ def run_row(row: str, epochs: int, train_rows: int | None, eval_rows: int, shift
             "train_rows": training["train_rows"] if training["global_step"] else 0, "unmatched": val.get("unmatched")}
 
 
+def gguf_row(row: str) -> dict:
+    """Export a finished generation run as GGUF and report the export's parity check."""
+    from fintune import api
+
+    start, kind = GGUF_ROWS[row]
+    with tempfile.TemporaryDirectory() as tmp:
+        valid = _instructions(DATA / "sent_valid.csv", Path(tmp) / "valid.jsonl")
+        started = time.perf_counter()
+        # force: a file that answers differently is kept and counted, not refused, so the row
+        # records the failure instead of stopping the benchmark.
+        folder = api.export(RUNS / start, format="gguf", quantize=kind, output=Path(tmp) / "gguf", data=valid,
+                            force=True)
+        seconds = time.perf_counter() - started
+        check = json.loads((folder / "gguf_check.json").read_text(encoding="utf-8"))
+    return {**{key: check[key] for key in GGUF_KEYS if key in check}, "export_seconds": round(seconds, 1),
+            "differing": check["differing"]}
+
+
 def _shift(run_dir: Path, out: Path, instructions: bool, rows: int) -> tuple[dict, int]:
     """Weighted F1 on news headlines and posts (SemEval-2017, FiQA-2018), as benchmarks/trust.py
     scores them (a fixed sample of ``rows`` of each; 0: all), in bf16 where the CPU runs it
@@ -238,7 +282,7 @@ def _shift(run_dir: Path, out: Path, instructions: bool, rows: int) -> tuple[dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--rows", default=",".join([*ROWS, *GGUF_ROWS]))
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-rows", type=int, help="train on this many tweets (a fixed shuffle); default: "
                         "each row's own limit")
@@ -248,6 +292,9 @@ def main() -> None:
                         "scored from it (shift sets) instead of trained again")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child in GGUF_ROWS:
+        emit({**gguf_row(args.child), "peak_rss_mb": peak_rss_mb()})
+        return
     if args.child:
         emit({**run_row(args.child, args.epochs, args.train_rows, args.eval_rows, reuse=args.reuse),
               "peak_rss_mb": peak_rss_mb()})
@@ -258,7 +305,10 @@ def main() -> None:
     reference = json.loads(REFERENCE.read_text()) if REFERENCE.exists() else {}
     shown = {**results, **{f"{name} (text_models.json)": reference[name] for name in REFERENCE_ROWS
                            if name in reference}}
-    print_table(shown, KEYS, "row")
+    print_table({name: row for name, row in shown.items() if name not in GGUF_ROWS}, KEYS, "row")
+    exports = {name: row for name, row in results.items() if name in GGUF_ROWS}
+    if exports:
+        print_table(exports, GGUF_KEYS, "export")
 
 
 if __name__ == "__main__":

@@ -213,6 +213,8 @@ def _calibration_section(metrics: dict[str, Any]) -> str:
     cal = metrics.get("calibration")
     if not cal:
         return "<p class=muted>temperature scaling was not fitted for this run</p>"
+    if "per_label" in cal:
+        return _label_calibration_section(cal)
     fitted = cal.get("fitted", cal["temperature"])
     rows = [[split, cal["ece_before"].get(split), cal["ece_after"].get(split)] for split in cal["ece_before"]]
     choice = f"<p>{html.escape(cal['reason'])}.</p>" if cal.get("reason") else ""
@@ -224,6 +226,17 @@ def _calibration_section(metrics: dict[str, Any]) -> str:
     return (f"<p>Temperature T = {fitted:.3f} fitted on validation data (T &gt; 1 softens over-confident "
             f"probabilities); applied: {'yes' if cal.get('applied', True) else 'no (T = 1)'}.</p>" + choice + evidence
             + _table(["split", "ECE without T", "ECE with the fitted T"], rows))
+
+
+def _label_calibration_section(cal: dict[str, Any]) -> str:
+    """Multi-label runs: one temperature per label, each kept or not by its own evidence."""
+    rows = [[label, c["fitted"], "yes" if c["applied"] else "no", c["validation_ece"], c["ece_after_out_of_fold"]]
+            for label, c in cal["per_label"].items()]
+    splits = [[split, cal["ece_before"].get(split), cal["ece_after"].get(split)] for split in cal["ece_before"]]
+    return (f"<p>A temperature per label, fitted on validation data and kept for {cal['labels_scaled']} of "
+            f"{len(rows)} labels (where it lowers that label's out-of-fold ECE and NLL).</p>"
+            + _table(["label", "fitted T", "applied", "validation ECE", "ECE with T, out of fold"], rows)
+            + _table(["split", "mean label ECE before", "after (kept temperatures)"], splits))
 
 
 def _warnings_section(run: Path, metrics: dict[str, Any], found: list[str]) -> str:

@@ -71,3 +71,23 @@ def test_a_run_records_the_choice_and_the_summary_warns_at_a_bound():
 
     metrics = {"validation": {"n": 500}, "calibration": {"at_bound": True, "reason": "not applied: the fit reached"}}
     assert any("temperature scaling not applied" in line for line in warnings_for(metrics, ["validation"]))
+
+
+def test_a_temperature_per_label_is_kept_only_where_that_label_is_miscalibrated() -> None:
+    from fintune.scoring.calibration import apply_label_temperatures, choose_label_temperatures, label_ece
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    true_logits = rng.normal(0, 2, size=(n, 2))
+    truth = (rng.random((n, 2)) < 1 / (1 + np.exp(-true_logits))).astype(int)
+    # Label 0 is over-confident (logits tripled); label 1 is calibrated as it is.
+    probs = 1 / (1 + np.exp(-true_logits * np.array([3.0, 1.0])))
+    first, second = choose_label_temperatures(truth, probs)
+    assert first.applied and 2.5 < first.temperature < 3.5
+    assert not second.applied and second.temperature == 1.0
+    fixed = apply_label_temperatures(probs, [first.temperature, second.temperature])
+    assert label_ece(truth, fixed) < label_ece(truth, probs)
+    np.testing.assert_allclose(fixed[:, 1], probs[:, 1], atol=1e-6)
+    # One label's temperature is the sigmoid of its logit divided by T.
+    expected = 1 / (1 + np.exp(-true_logits[:, 0] * 3.0 / first.temperature))
+    np.testing.assert_allclose(fixed[:, 0], expected, atol=1e-5)

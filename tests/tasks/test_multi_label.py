@@ -19,6 +19,7 @@ from fintune.deploy.server import build_app
 from fintune.errors import ConfigError, DataError
 from fintune.evaluation.explain import explain
 from fintune.predictors import FintuneModel
+from fintune.report import write_report
 from tests.conftest import topics_frame, write_config
 
 METRICS = {"micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "per_label"}
@@ -46,6 +47,25 @@ def test_bow_learns_the_labels_and_tunes_a_threshold_per_label(bow_run: Path) ->
     model = FintuneModel.load(bow_run)
     thresholds = model.meta.label_thresholds
     assert thresholds is not None and len(thresholds) == 3 and all(0 < t < 1 for t in thresholds)
+
+
+def test_each_label_gets_its_own_temperature_and_the_model_applies_the_kept_ones(bow_run: Path) -> None:
+    calibration = json.loads((bow_run / "metrics.json").read_text())["calibration"]
+    assert set(calibration["per_label"]) == {"negative", "neutral", "positive"}
+    assert {"ece_before", "ece_after", "labels_scaled"} <= set(calibration)
+    model = FintuneModel.load(bow_run)
+    kept = [c["temperature"] for c in calibration["per_label"].values()]
+    assert model.meta.label_temperatures == (kept if calibration["labels_scaled"] else None)
+    assert "its own temperature" in (bow_run / "model" / "README.md").read_text()
+    page = write_report(bow_run).read_text()
+    assert "A temperature per label" in page and "mean label ECE before" in page
+    texts = pd.DataFrame({"text": ["acme beats misses the bank", "hooli holds the stock"]})
+    model.meta.label_temperatures = [2.0, 2.0, 2.0]
+    softened = model.predict_proba(texts).to_numpy()
+    model.meta.label_temperatures = None
+    raw = model.predict_proba(texts).to_numpy()
+    # A temperature above 1 pulls every probability towards one half, in the same order.
+    assert (np.abs(softened - 0.5) < np.abs(raw - 0.5) + 1e-7).all()
 
 
 def test_predict_gives_lists_and_one_probability_per_label(bow_run: Path, tmp_path: Path) -> None:

@@ -89,7 +89,10 @@ def test_the_declaration_is_consistent(name: str) -> None:
     assert mode == metric_mode(metric), f"{name}: {metric} is a '{metric_mode(metric)}' metric"
     assert task.pipeline_tag in HUB_TAGS and (task.tabular_pipeline_tag is None or task.tabular_pipeline_tag in HUB_TAGS)
     assert task.card_outputs and task.answer == ROWS[name][1]
-    assert task.scores_classes == (task.answer == "class") and (task.card_calibration is None) == task.scores_classes
+    assert task.scores_classes == (task.answer == "class")
+    # A task that calibrates its probabilities has the measured calibration on its card.
+    assert (task.card_calibration is None) == (task.calibration is not None)
+    assert task.calibration == {"class": "softmax", "labels": "per_label"}.get(task.answer)
 
 
 @pytest.mark.parametrize("name", sorted(ROWS))

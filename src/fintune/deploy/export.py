@@ -240,6 +240,10 @@ def export_hf(run: Path, output: Path, *, merge: bool = True, fold_temperature: 
             model = folded
             console.print(f"calibration temperature {temperature:.3f} folded into the classifier's weights: "
                           "transformers.pipeline gives fintune's probabilities")
+    if model.meta.label_temperatures is not None:
+        console.print("[yellow]note:[/] each label's probability is calibrated with its own temperature inside "
+                      "fintune; a plain transformers pipeline on the folder will not apply them (fintune.json and "
+                      "config.json's fintune_label_temperatures record them)")
     with atomic_folder(output, "export folder") as tmp:
         model.save(tmp)
         record_decision(tmp, model)
@@ -254,6 +258,7 @@ def record_decision(folder: Path, model: FintuneModel) -> None:
         return
     config = json.loads(path.read_text(encoding="utf-8"))
     config.update(fintune_temperature=model.temperature, fintune_temperature_folded=model.meta.folded_temperature,
+                  fintune_label_temperatures=model.meta.label_temperatures,
                   fintune_threshold=model.threshold,
                   fintune_positive_label=(model.label_names or [None, None])[1] if model.threshold is not None else None)
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

@@ -192,6 +192,10 @@ def _calibration(metrics: dict[str, Any], task: str) -> str:
     if not cal:
         return "Probabilities are the model's softmax, not calibrated on held-out data."
     before, after = cal["ece_before"].get("validation"), cal["ece_after"].get("validation")
+    if "per_label" in cal:
+        return (f"Each label's probability has its own temperature, fitted on validation data and kept for "
+                f"{cal['labels_scaled']} of {len(cal['per_label'])} labels; mean per-label validation ECE "
+                f"{before:.3f} -> {after:.3f}. Calibration on other data is not measured.")
     if not cal.get("applied", True):
         return (f"Probabilities are the model's own: a temperature was fitted on validation data (T = "
                 f"{cal.get('fitted', cal['temperature']):.3f}) and {cal.get('reason', 'not applied')}.")

@@ -120,6 +120,8 @@ class RunMeta(_Strict):
                                              "classifier's weights by export (so plain transformers gives the "
                                              "same probabilities); the model applies no temperature of its own")
     group_thresholds: dict[str, Any] | None = None
+    # Multi-label: each label's calibration temperature (1.0 where none was kept), in label_names' order.
+    label_temperatures: list[Annotated[float, Field(gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False)]] | None = None
     # Multi-label: each label's threshold on its probability, in label_names' order.
     label_thresholds: list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] | None = None
     # Per kind.

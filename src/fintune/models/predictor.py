@@ -34,7 +34,7 @@ from fintune.models.inference import (
 from fintune.models.metadata import RunMeta
 from fintune.models.reading import aligned, model_folder, to_examples
 from fintune.models.onnx import ONNX_FILE, OnnxModel
-from fintune.scoring.calibration import apply_temperature
+from fintune.scoring.calibration import calibrated
 from fintune.scoring.groups import FairThresholds, GroupThresholds, group_decision
 from fintune.models.label_sets import label_columns, predicted_sets
 from fintune.models.summary import Described
@@ -318,8 +318,8 @@ class Predictor(Described):
                             f"rows with that column (FintuneModel.examples_of) or Examples(..., parts={{'pairs': [...]}})",
                             file=examples.source, column=column)
         out, vectors = self._raw_scores(self.inputs(examples), batch_size, on_batch, with_vectors)
-        if self.temperature is not None and task_of(self.task).scores_classes:
-            out = apply_temperature(out, self.temperature)
+        out = calibrated(out, self.temperature if task_of(self.task).scores_classes else None,
+                         self.meta.label_temperatures)
         if task_of(self.task).answer == "value" and self.meta.target_scale is not None:
             out = self.meta.target_scale.inverse(out)
         return out, vectors

@@ -33,7 +33,8 @@ from fintune.models.metadata import RunMeta, TargetScale, predictor_name
 from fintune.predictors import FintuneModel, predictor_class
 from fintune.recipes.base import Recipe, RecipeResult, TrainOptions, announce, held_out, register_recipe
 from fintune.rundir import RunFolder
-from fintune.scoring.calibration import apply_temperature, choose_temperature, expected_calibration_error
+from fintune.scoring.calibration import (apply_label_temperatures, apply_temperature, choose_label_temperatures,
+                                         choose_temperature, expected_calibration_error, label_ece)
 from fintune.scoring.threshold import choose_threshold
 from fintune.strategies import build_strategy
 from fintune.data import coverage
@@ -178,9 +179,9 @@ def evaluate_scores(model: FintuneModel, splits: dict[str, Examples], label_name
     # Each evaluation split goes through the model once (fp32, as `fintune predict` by default);
     # the threshold reuses validation's outputs.
     outputs = {name: model.outputs(ex, cfg.train.eval_batch_size) for name, ex in splits.items()}
-    calibration = None
-    if task_of(cfg.task).scores_classes and cfg.decision.temperature_scaling:
-        outputs, calibration = _calibrate(outputs, splits, model)
+    calibration, method = None, task_of(cfg.task).calibration
+    if method is not None and cfg.decision.temperature_scaling:
+        outputs, calibration = CALIBRATIONS[method](outputs, splits, model)
     model.threshold = _decision_threshold(outputs["validation"], splits["validation"].labels, cfg)
     decision: Any = model.threshold
     if task_of(cfg.task).answer == "labels":  # thresholds per label, tuned on validation
@@ -229,6 +230,29 @@ def _calibrate(outputs: dict[str, Any], splits: dict[str, Examples],
         return outputs, report
     model.temperature = choice.temperature
     return fitted, report
+
+
+def _calibrate_labels(outputs: dict[str, Any], splits: dict[str, Examples],
+                      model: FintuneModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Multi-label: a temperature per label, each kept only where it helps that label out of
+    fold; thresholds are then tuned on the calibrated probabilities."""
+    names = model.label_names or []
+    choices = choose_label_temperatures(splits["validation"].labels, outputs["validation"])
+    temperatures = [c.temperature for c in choices]
+    fitted = {name: apply_label_temperatures(out, temperatures) for name, out in outputs.items()}
+    kept = sum(c.applied for c in choices)
+    report = {"per_label": {label: c.to_dict() for label, c in zip(names, choices)}, "labels_scaled": kept,
+              "ece_before": {n: label_ece(splits[n].labels, o) for n, o in outputs.items()},
+              "ece_after": {n: label_ece(splits[n].labels, o) for n, o in fitted.items()}}
+    console.print(f"temperature scaling per label (fitted on validation): kept for {kept} of {len(choices)} labels; "
+                  f"mean validation ECE {report['ece_before']['validation']:.4f} -> "
+                  f"{report['ece_after']['validation']:.4f}", soft_wrap=True)
+    model.meta.label_temperatures = temperatures if kept else None
+    return (fitted if kept else outputs), report
+
+
+# How each task's probabilities are calibrated (Task.calibration).
+CALIBRATIONS = {"softmax": _calibrate, "per_label": _calibrate_labels}
 
 
 def _decision_threshold(val_outputs: Any, val_labels: Any, cfg: RunConfig) -> float | None:

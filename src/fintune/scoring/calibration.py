@@ -136,3 +136,42 @@ def choose_temperature(y_true: np.ndarray, probs: np.ndarray, seed: int = 0) -> 
         return TemperatureChoice(fitted, applied=True, reason=f"applied: out-of-fold validation ECE {ece:.4f} -> "
                                  f"{ece_oof:.4f}, NLL {nll:.4f} -> {nll_oof:.4f}", **evidence)
     return TemperatureChoice(1.0, applied=False, reason=reason, **evidence)
+
+
+def as_two_class(p: np.ndarray) -> np.ndarray:
+    """One label's sigmoid probabilities as (1 - p, p): a softmax temperature on these two
+    columns is exactly a temperature on that label's logit, sigmoid(z / T)."""
+    p = np.asarray(p, dtype=np.float64)
+    return np.stack([1.0 - p, p], axis=1)
+
+
+def apply_label_temperatures(probs: np.ndarray, temperatures: list[float]) -> np.ndarray:
+    """Each label's probability with its own temperature: sigmoid(logit(p_j) / T_j)."""
+    p = np.asarray(probs, dtype=np.float64)
+    return np.stack([apply_temperature(as_two_class(p[:, j]), t)[:, 1] for j, t in enumerate(temperatures)],
+                    axis=1).astype(np.float32)
+
+
+def choose_label_temperatures(y_true: np.ndarray, probs: np.ndarray, seed: int = 0) -> list[TemperatureChoice]:
+    """Multi-label calibration: one temperature per label, each kept by the rule of
+    :func:`choose_temperature` on that label alone (a rare label with a degenerate fit keeps
+    T = 1 while the others are scaled)."""
+    truth = (np.asarray(y_true) >= 0.5).astype(int)
+    p = np.asarray(probs, dtype=np.float64)
+    return [choose_temperature(truth[:, j], as_two_class(p[:, j]), seed) for j in range(p.shape[1])]
+
+
+def label_ece(y_true: np.ndarray, probs: np.ndarray) -> float:
+    """The mean over labels of each label's ECE (as the multi-label metrics report it)."""
+    truth, p = (np.asarray(y_true) >= 0.5).astype(int), np.asarray(probs, dtype=np.float64)
+    return float(np.mean([expected_calibration_error(truth[:, j], as_two_class(p[:, j])) for j in range(p.shape[1])]))
+
+
+def calibrated(probs: np.ndarray, temperature: float | None, label_temperatures: list[float] | None) -> np.ndarray:
+    """A model's outputs after its calibration: one softmax temperature (classes) or one per
+    label (multi-label); unchanged where neither was kept."""
+    if temperature is not None:
+        probs = apply_temperature(probs, temperature)
+    if label_temperatures is not None:
+        probs = apply_label_temperatures(probs, label_temperatures)
+    return probs

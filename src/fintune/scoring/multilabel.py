@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, hamming_loss, precision_recall_fscore_support
 
-from fintune.scoring.calibration import expected_calibration_error
+from fintune.scoring.calibration import as_two_class, expected_calibration_error
 
 # Fewer validation rows holding a label than this: its own threshold would fit noise.
 MIN_POSITIVES = 5
@@ -57,7 +57,7 @@ def multi_label_metrics(y_true: np.ndarray, probs: np.ndarray, label_names: list
     metrics["n"] = int(truth.shape[0])
     cuts = np.broadcast_to(np.asarray(0.5 if thresholds is None else thresholds, dtype=np.float64), (k,))
     precision, recall, f1, support = precision_recall_fscore_support(truth, pred, average=None, zero_division=0)
-    eces = [expected_calibration_error(truth[:, j], np.stack([1 - p[:, j], p[:, j]], axis=1)) for j in range(k)]
+    eces = [expected_calibration_error(truth[:, j], as_two_class(p[:, j])) for j in range(k)]
     metrics["ece"] = _num(np.mean(eces))
     metrics["per_label"] = {
         name: {"precision": _num(precision[j]), "recall": _num(recall[j]), "f1": _num(f1[j]),

@@ -22,6 +22,9 @@ class Task:
     validation_metrics: ClassVar[tuple[str, ...] | None] = None
     # Class probabilities: what calibration, decision thresholds, fairness and drift read.
     scores_classes: ClassVar[bool] = False
+    # How its probabilities are calibrated on validation (decision.temperature_scaling): one
+    # softmax temperature, one temperature per label, or not at all.
+    calibration: ClassVar[Literal["softmax", "per_label"] | None] = None
     # Explanations attribute the probability of one class or label (the most probable) to the input.
     explained: ClassVar[bool] = False
     # Splits keep the label mix of the whole (classes to stratify by).

@@ -9,6 +9,7 @@ class Classification(Task):
     answer = "class"
     primary_metric = ("weighted_f1", "max")
     scores_classes = True
+    calibration = "softmax"
     explained = True
     stratified = True
     headline_metric = "weighted_f1"

@@ -10,13 +10,13 @@ class MultiLabel(Task):
     answer = "labels"
     primary_metric = ("micro_f1", "max")
     headline_metric = "micro_f1"
-    # Neither softmax class probabilities (calibration, fairness, drift read those) nor
-    # stratifiable by one class.
+    # Neither softmax class probabilities (fairness and drift read those) nor stratifiable by
+    # one class; each label's probability gets its own temperature.
     scores_classes = False
+    calibration = "per_label"
     explained = True
     stratified = False
     pipeline_tag = "text-classification"
     card_outputs = ("Predictions come with one probability per label (sigmoid, independent of the others); "
                     "a label is predicted where its probability reaches that label's threshold, tuned on "
                     "validation")
-    card_calibration = "Per-label probabilities are not recalibrated after training"

@@ -13,6 +13,7 @@ class Relation(Task):
     primary_metric = ("micro_f1", "max")
     headline_metric = "micro_f1"
     scores_classes = True
+    calibration = "softmax"
     explained = True
     stratified = True
     entity_pair = True
