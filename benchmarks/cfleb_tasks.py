@@ -30,7 +30,7 @@ import numpy as np
 CATEGORIES = ["中国", "外国", "公司", "新冠", "经济", "行业", "大盘", "政策", "国际", "政治", "期货", "能源", "债券",
               "房地产", "虚拟货币", "外汇"]
 KEYS = ["micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "accuracy", "train_rows", "validation_rows",
-        "train_seconds"]
+        "train_seconds", "unknown_token_share"]
 
 
 def finnl_splits(data: Path, out: Path) -> tuple[Path, Path]:
@@ -100,6 +100,32 @@ def run_tfidf(data: Path, out: Path) -> dict:
         "train_seconds": round(seconds, 1), "best_c": search.best_params_["clf__estimator__C"], "threshold": best}
 
 
+def minilm(cfg: dict, max_length: int) -> None:
+    """MiniLM, fully fine-tuned, in place in ``cfg``: an English encoder, to show what its
+    vocabulary makes of Chinese (the data check's unknown-token share is in the row)."""
+    cfg["model"] = {"backbone": "minilm", "max_length": max_length}
+    cfg["strategy"] = {"name": "full"}
+    cfg["train"].update(batch_size=32, lr=1e-4, weight_decay=0.01, warmup_fraction=0.1)
+
+
+def bow(cfg: dict, cs: list[float]) -> None:
+    """fintune's bag of characters (1-3-grams) with C by CV, in place in ``cfg``."""
+    cfg["model"] = {"kind": "bow", "bow": {"analyzer": "char", "ngram_max": 3}, "linear": {"C": cs}}
+
+
+def unknown_share(run_dir: Path) -> float:
+    """The training text's unknown-token share from the run's data check (0: no tokenizer)."""
+    check = json.loads((run_dir / "data_check.json").read_text(encoding="utf-8"))
+    return ((check.get("coverage") or {}).get("train") or {}).get("unknown_token_share", 0.0)
+
+
+# The model of each fintune row, by its name after the task prefix.
+FINNL_MODELS = {"fintune_bow_char": lambda cfg: bow(cfg, [1, 3, 10, 30]), "minilm_full": lambda cfg: minilm(cfg, 160),
+                "qwen_head_lora": lambda cfg: qwen_head(cfg, 160)}
+FINRE_MODELS = {"fintune_bow_char": lambda cfg: bow(cfg, [3, 10, 30]), "minilm_full": lambda cfg: minilm(cfg, 128),
+                "qwen_head_lora": lambda cfg: qwen_head(cfg, 128)}
+
+
 def run_fintune(row: str, data: Path, out: Path, runs: Path, epochs: int, rows: int) -> dict:
     """fintune's bag-of-words (char n-grams) or the Qwen head, task multi_label."""
     import pandas as pd
@@ -117,15 +143,13 @@ def run_fintune(row: str, data: Path, out: Path, runs: Path, epochs: int, rows: 
                           "label_column": "labels", "label_names": CATEGORIES,
                           "split": {"test_size": 0.0, "validation_size": 0.1}},
                  "train": {"epochs": epochs, "checkpoint_every": 0}}
-    if row == "finnl_fintune_bow_char":
-        cfg["model"] = {"kind": "bow", "bow": {"analyzer": "char", "ngram_max": 3}, "linear": {"C": [1, 3, 10, 30]}}
-    else:
-        qwen_head(cfg, 160)
+    FINNL_MODELS[row.removeprefix("finnl_")](cfg)
     result = api.train(validate_config(cfg), overwrite=True, show_progress=False)
     test, training = result.metrics["test"], result.metrics["training"]
     return {**{k: test[k] for k in ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy")},
             "train_rows": training["train_rows"], "validation_rows": test["n"],
             "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],
+            "unknown_token_share": unknown_share(result.run_dir), "ece": test.get("ece"),
             "thresholds": {name: s["threshold"] for name, s in test["per_label"].items()}}
 
 
@@ -205,10 +229,7 @@ def run_finre_fintune(row: str, data: Path, out: Path, runs: Path, epochs: int, 
                           "clean": {"drop_duplicates": False, "drop_conflicts": False},
                           "split": {"test_size": 0.0, "validation_size": 0.1}},
                  "train": {"epochs": epochs, "checkpoint_every": 0}}
-    if row == "finre_fintune_bow_char":
-        cfg["model"] = {"kind": "bow", "bow": {"analyzer": "char", "ngram_max": 3}, "linear": {"C": [3, 10, 30]}}
-    else:
-        qwen_head(cfg, 128)
+    FINRE_MODELS[row.removeprefix("finre_")](cfg)
     result = api.train(validate_config(cfg), overwrite=True, show_progress=False)
     from fintune.predictors import FintuneModel
 
@@ -218,4 +239,5 @@ def run_finre_fintune(row: str, data: Path, out: Path, runs: Path, epochs: int, 
     training = result.metrics["training"]
     return {**relation_scores(held["label"].tolist(), pred), "fintune_micro_f1": result.metrics["test"]["micro_f1"],
             "train_rows": training["train_rows"], "validation_rows": int(len(held)),
-            "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"]}
+            "train_seconds": training["train_seconds"], "train_samples_per_s": training["train_samples_per_s"],
+            "unknown_token_share": unknown_share(result.run_dir)}

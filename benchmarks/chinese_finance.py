@@ -15,15 +15,17 @@ Rows:
   minilm_full          fintune with MiniLM (English vocabulary): the unknown-token problem, with
                        the coverage the data check measures
   qwen_head_lora       qwen0.5b with a classification head, LoRA r=16, on --qwen-rows training
-                       posts (this CPU reads about one post a second)
+                       posts (3-7 posts a second on this CPU when nothing else runs)
 
     python benchmarks/chinese_finance.py --rows tfidf_char_logistic,fintune_bow_char,minilm_full
     python benchmarks/chinese_finance.py --rows qwen_head_lora --qwen-rows 1000
     python benchmarks/chinese_finance.py --rows finnl_tfidf_char_logistic,finnl_fintune_bow_char
     python benchmarks/chinese_finance.py --rows finnl_qwen_head_lora --qwen-rows 3000 --epochs 1
     python benchmarks/chinese_finance.py --rows finre_tfidf_char_logistic,finre_fintune_bow_char
+    python benchmarks/chinese_finance.py --rows finnl_minilm_full,finre_minilm_full --epochs 1
 
-FinNL (multi-label news categories) rows are prefixed finnl_, FinRE (relations) rows finre_;
+FinNL (multi-label news categories) rows are prefixed finnl_, FinRE (relations) rows finre_,
+each with the same four models (the baseline, bag of characters, MiniLM, the Qwen head);
 both are documented in cfleb_tasks.py.
 
 Writes benchmarks/results/chinese_finance.json, keyed by row (FinFE accuracy, weighted and
@@ -50,8 +52,8 @@ LABELS = ["negative", "neutral", "positive"]
 KEYS = ["accuracy", "weighted_f1", "macro_f1", "train_rows", "validation_rows", "train_seconds",
         "unknown_token_share"]
 ROWS = ["tfidf_char_logistic", "fintune_bow_char", "minilm_full", "qwen_head_lora", "finnl_tfidf_char_logistic",
-        "finnl_fintune_bow_char", "finnl_qwen_head_lora", "finre_tfidf_char_logistic", "finre_fintune_bow_char",
-        "finre_qwen_head_lora"]
+        "finnl_fintune_bow_char", "finnl_minilm_full", "finnl_qwen_head_lora", "finre_tfidf_char_logistic",
+        "finre_fintune_bow_char", "finre_minilm_full", "finre_qwen_head_lora"]
 
 
 def finfe_splits(out: Path) -> tuple[Path, Path]:

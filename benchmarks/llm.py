@@ -58,6 +58,8 @@ ROWS = {
     # The same on 2.5x the tweets (the 600 above among them): does more SFT data close the gap
     # to the 0.85 target? Its own folder, so the DPO row keeps the SFT start it was measured on.
     "qwen_instruct_lora_1500": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 1500),
+    # The same on every training tweet (9,451 after cleaning), where a session's CPU allows it.
+    "qwen_instruct_lora_all": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, None),
     # DPO starts from the merged SFT model above, on pairs from its first training rows: the
     # rejected answer is the SFT model's own where it is wrong, else a wrong one at random; the
     # RPO term (sft_weight) keeps the chosen answers likely. Without both, 199 random-rejection

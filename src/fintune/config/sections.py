@@ -236,6 +236,16 @@ class TrainConfig(Strict):
     focal_gamma: float = Field(2.0, ge=0)
     oversample: bool = False  # classification: minority rows repeated until classes are even
     group_by_length: bool = True
+    packing: bool | Literal["auto"] = Field(
+        "auto", description="several rows in one sequence of up to model.max_length tokens, attention kept inside "
+        "each row: the same logits and gradients as padding, in fewer and fuller sequences. auto: where it is "
+        "exact (BERT, MPNet, RoBERTa, XLM-R, Llama and Qwen sequence classifiers; one process, no DP-SGD, no "
+        "prompt-learning strategy); true: required (an error says why where it cannot); false: pad every row")
+    batch_tokens: int | None = Field(
+        None, ge=1, description="batches by tokens instead of rows: length-grouped rows are cut into batches of at "
+        "most this many real tokens (rows per batch vary, tokens stay steady). The loss is still the mean over a "
+        "batch's rows, and the schedule counts the first epoch's batches; batch_size then only sets how many rows "
+        "are length-grouped together (batch_size x 50)")
     eval_every: int | None = Field(None, ge=1)  # steps; None evaluates after each epoch
     checkpoint_every: int = Field(200, ge=0)  # steps; 0 turns checkpoints off
     early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()

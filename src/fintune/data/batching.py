@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from fintune.data.packing import token_budget_batches
+
 MEGABATCH = 50  # batches sorted together; large enough to group, small enough to stay random
 
 
@@ -31,23 +33,31 @@ def oversample(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int,
-                  group_by_length: bool, labels: np.ndarray | None = None) -> list[np.ndarray]:
+                  group_by_length: bool, labels: np.ndarray | None = None,
+                  batch_tokens: int | None = None) -> list[np.ndarray]:
     """The batches of one epoch as index arrays, reproducible from (seed, epoch).
 
     With ``labels`` the epoch is oversampled so every class is as frequent as the largest.
+    With ``batch_tokens`` each batch holds at most that many tokens (at least one row) instead
+    of ``batch_size`` rows.
     """
     rng = np.random.default_rng([seed, epoch])
     pool = oversample(labels, rng) if labels is not None else np.arange(len(lengths))
     order = pool[rng.permutation(len(pool))]
-    if not group_by_length:
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     lengths_arr = np.asarray(lengths)
+
+    def cut(rows: np.ndarray) -> list[np.ndarray]:
+        if batch_tokens is not None:
+            return token_budget_batches(rows, lengths_arr, batch_tokens)
+        return [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+
+    if not group_by_length:
+        return cut(order)
     batches: list[np.ndarray] = []
     span = batch_size * MEGABATCH
     for start in range(0, len(order), span):
         chunk = order[start:start + span]
-        chunk = chunk[np.argsort(-lengths_arr[chunk], kind="stable")]
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        batches.extend(cut(chunk[np.argsort(-lengths_arr[chunk], kind="stable")]))
     # Shuffle batch order so the model does not see all long texts at once.
     return [batches[i] for i in rng.permutation(len(batches))]
 

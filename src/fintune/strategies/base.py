@@ -49,6 +49,9 @@ class Strategy:
     # "preference"; None: the task's loss on each record's label or answer.
     objective: ClassVar[str | None] = None
     multi_process: ClassVar[bool] = True
+    # Whether its model reads packed batches as it reads padded ones (train.packing); prompt
+    # learning prepends virtual tokens in the PEFT wrapper's forward, which packing bypasses.
+    packable: ClassVar[bool] = True
 
     @classmethod
     def supports(cls, kind: str, task: str) -> bool:

@@ -27,6 +27,7 @@ class Prompt(PeftStrategy):
     name = "prompt"
     # Virtual tokens have no words to tag; PEFT's prompt methods here are sequence-level.
     tasks = frozenset({"classification", "regression"})
+    packable = False
     Config = PromptConfig
 
     def peft_config(self, model: nn.Module, causal: bool = False) -> Any:

@@ -26,6 +26,7 @@ class Ptuning(PeftStrategy):
     name = "ptuning"
     # Virtual tokens have no words to tag; PEFT's prompt methods here are sequence-level.
     tasks = frozenset({"classification", "regression"})
+    packable = False
     Config = PtuningConfig
 
     def peft_config(self, model: nn.Module, causal: bool = False) -> Any:

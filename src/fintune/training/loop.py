@@ -29,6 +29,7 @@ from fintune.data import Examples
 from fintune.data.batching import collate, epoch_batches, lengths_of
 from fintune.errors import ConfigError, TrainingStopped
 from fintune.models.inference import Inputs, autocast, model_outputs, resolve_precision
+from fintune.models.packing import PackedForward
 from fintune.strategies import Strategy, count_parameters
 from fintune.tasks import task_of
 from fintune.training import checkpoint
@@ -40,6 +41,7 @@ from fintune.training.objectives import (  # noqa: F401  (recipes name these typ
     Batcher, Evaluator, Objective, Supervised, check_metric, class_weights, eval_metrics, tracked_metric,
 )
 from fintune.training.optim import adamw, sgd, with_head_lr
+from fintune.training.packing import packed_batcher, packing_for
 from fintune.training.privacy import DPSGD
 from fintune.training.progress import TrainProgress
 
@@ -96,7 +98,10 @@ class Trainer:
         self.metric_name, self.mode = tracked_metric(cfg, task)
         enc_train, self.enc_val = inputs(train_data), inputs(validation)
         self.lengths, self.pad_id = lengths_of(enc_train), inputs.pad_id
-        self.batcher = batcher or self._collator(enc_train)
+        self.packing = packing_for(cfg.packing, model, strategy, enc_train, custom_batches=batcher is not None,
+                                   dp=self.dp is not None, distributed=self.dist is not None)
+        self.batcher = batcher or (packed_batcher(enc_train, self.packing, model, inputs.max_length, self.pad_id)
+                                   if self.packing else self._collator(enc_train))
         self.objective = objective or self._supervised(train_data)
         # Oversampling draws the epoch's rows from the labels; regression and soft targets do not.
         self.sample_labels = train_data.labels if cfg.oversample and task_of(task).scores_classes else None
@@ -126,7 +131,7 @@ class Trainer:
         if self.dp:
             return self.dp.batches(self.seed, epoch)
         return epoch_batches(self.lengths, self.cfg.batch_size, self.seed, epoch, self.cfg.group_by_length,
-                             self.sample_labels)
+                             self.sample_labels, self.cfg.batch_tokens)
 
     def _build_optimizer(self) -> None:
         cfg, model = self.cfg, self.model
@@ -139,6 +144,8 @@ class Trainer:
         # DP-SGD trains through a wrapper with per-example gradients and a noisy optimizer; the
         # plain ``model`` and ``optimizer`` stay what is checkpointed and returned.
         self.forward, self.stepper = self.dp.wrap(model, self.optimizer) if self.dp else (model, self.optimizer)
+        if self.packing is not None:  # one row of logits per packed row, from the model's own head
+            self.forward = PackedForward(model, self.packing)
         if self.dist is not None:
             self.forward, self.stepper = self.dist.prepare(model, self.optimizer)
 
