@@ -10,6 +10,7 @@ RSS is its own.
     python benchmarks/sentiment_tfns.py --epochs 1 # quicker
     python benchmarks/sentiment_tfns.py --systems fintune_fp32   # one row: fintune without bf16
     python benchmarks/sentiment_tfns.py --systems trainer_tuned  # Trainer grouped by length, bf16 where native
+    python benchmarks/sentiment_tfns.py --systems fintune_packed,fintune_padded,trainer_tuned  # train.packing
 
 Writes benchmarks/results/sentiment_tfns.json: {"fintune": {...}, "trainer": {...}}, plus
 "fintune_fp32" when that row is run. Rows already in the file and not rerun are kept.
@@ -42,7 +43,17 @@ def run_fintune_fp32(hp: dict, out: Path) -> dict:
     return run_fintune(hp, out, precision="fp32")
 
 
-def run_fintune(hp: dict, out: Path, precision: str = "auto") -> dict:
+def run_fintune_packed(hp: dict, out: Path) -> dict:
+    """fintune with train.packing: true (the default auto packs MiniLM too; this row says so)."""
+    return run_fintune(hp, out, packing=True)
+
+
+def run_fintune_padded(hp: dict, out: Path) -> dict:
+    """fintune with train.packing: false: every batch padded to its longest row, as before."""
+    return run_fintune(hp, out, packing=False)
+
+
+def run_fintune(hp: dict, out: Path, precision: str = "auto", packing: bool | str = "auto") -> dict:
     from fintune import api
     from fintune.config import validate_config
 
@@ -56,7 +67,7 @@ def run_fintune(hp: dict, out: Path, precision: str = "auto") -> dict:
         "strategy": {"name": "full"},
         "train": {"epochs": hp["epochs"], "batch_size": hp["batch_size"], "lr": hp["lr"],
                   "weight_decay": hp["weight_decay"], "warmup_fraction": hp["warmup_fraction"],
-                  "checkpoint_every": 0, "early_stopping": None, "precision": precision},
+                  "checkpoint_every": 0, "early_stopping": None, "precision": precision, "packing": packing},
     })
     result = api.train(cfg, show_progress=sys.stderr.isatty())
     training = result.metrics["training"]
@@ -66,7 +77,7 @@ def run_fintune(hp: dict, out: Path, precision: str = "auto") -> dict:
     return {"accuracy": val["accuracy"], "weighted_f1": val["weighted_f1"], "macro_f1": val["macro_f1"],
             "train_seconds": training["train_seconds"],
             "train_samples_per_s": training["train_samples_per_s"], "precision": training["precision"],
-            "validation_rows": val["n"],
+            "validation_rows": val["n"], "packing": packing,
             "weighted_f1_without_overlap": result.metrics["validation"]["weighted_f1"],
             "rows_without_overlap": result.metrics["validation"]["n"]}
 
@@ -174,7 +185,8 @@ def efficiency(results: dict) -> dict:
 
 
 SYSTEMS = {"fintune": run_fintune, "fintune_fp32": run_fintune_fp32, "trainer": run_trainer,
-           "trainer_tuned": run_trainer_tuned}
+           "trainer_tuned": run_trainer_tuned, "fintune_packed": run_fintune_packed,
+           "fintune_padded": run_fintune_padded}
 
 
 def child(system: str, epochs: int) -> None:

@@ -12,6 +12,9 @@ precision fintune picks on this machine. What each lever changes:
   threads_1        torch.set_num_threads(1)
   token_budget     batches filled to a budget of padded tokens (32 x the mean padded length)
                    instead of 32 rows: more rows when tweets are short, fewer when long
+  packing          train.packing: the 32 rows of each batch packed into sequences of up to 64
+                   tokens, attention kept inside each row (fintune.data.packing)
+  packing_fused    packing with fused AdamW, as fintune's loop runs (train.packing: auto)
 
     python benchmarks/speed_levers.py [--rows baseline,adamw_fused] [--steps 80]
 
@@ -31,7 +34,8 @@ from common import emit, print_table
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
 RESULT = ROOT / "benchmarks" / "results" / "speed_levers.json"
-LEVERS = ["baseline", "adamw_foreach", "adamw_fused", "compile", "threads_1", "token_budget"]
+LEVERS = ["baseline", "adamw_foreach", "adamw_fused", "compile", "threads_1", "token_budget", "packing",
+          "packing_fused"]
 WARMUP = 5
 
 
@@ -67,6 +71,8 @@ def child(lever: str, steps: int) -> dict:
     from fintune.config import CleanConfig
     from fintune.data.batching import epoch_batches
     from fintune.data.clean import clean_text
+    from fintune.data.packing import pack
+    from fintune.models.packing import PackedForward, packed_head
     from fintune.models.backbones import resolve_backbone
     from fintune.models.inference import resolve_precision
 
@@ -89,7 +95,8 @@ def child(lever: str, steps: int) -> dict:
         batches = epoch_batches(lengths, 32, 42, 0, True, None)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
     model.train()
-    optim_kwargs = {"adamw_foreach": {"foreach": True}, "adamw_fused": {"fused": True}}.get(lever, {})
+    optim_kwargs = {"adamw_foreach": {"foreach": True}, "adamw_fused": {"fused": True},
+                    "packing_fused": {"fused": True}}.get(lever, {})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, **optim_kwargs)
     forward = model
     compile_seconds = None
@@ -97,15 +104,25 @@ def child(lever: str, steps: int) -> dict:
         forward = torch.compile(model, dynamic=True)
     dtype = resolve_precision("auto", torch.device("cpu"))
 
-    def step(index) -> None:
+    head = packed_head(model) if lever.startswith("packing") else None
+    packed = PackedForward(model, head) if head is not None else None
+
+    def inputs(index) -> dict:
+        if head is not None:
+            return pack([ids[i] for i in index], 64, tokenizer.pad_token_id,
+                        position_offset=head.position_offset(model.config))
         width = max(lengths[i] for i in index)
         input_ids = torch.full((len(index), width), tokenizer.pad_token_id)
         mask = torch.zeros((len(index), width), dtype=torch.long)
         for row, i in enumerate(index):
             input_ids[row, :lengths[i]] = torch.tensor(ids[i])
             mask[row, :lengths[i]] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    def step(index) -> None:
+        batch = inputs(index)
         with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-            logits = forward(input_ids=input_ids, attention_mask=mask).logits
+            logits = (packed or forward)(**batch).logits
         loss = torch.nn.functional.cross_entropy(logits.float(), labels[index])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,7 +17,9 @@ from fintune.models.inference import CUT
 from fintune.strategies import build_strategy
 from fintune.strategies.full import FullConfig
 from fintune.strategies.prompt import PromptConfig
-from fintune.training.packing import packing_for
+from fintune.training.objectives import Supervised
+from fintune.models.packing import PACKED_LMS
+from fintune.training.packing import plan_packing
 
 SIZE = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
         "vocab_size": 30, "num_labels": 2}
@@ -39,18 +42,20 @@ REFUSALS: dict[str, tuple[dict[str, Any], str]] = {
     "dp-sgd": ({"dp": True}, "DP-SGD"),
     "several processes": ({"distributed": True}, "DistributedDataParallel"),
     "prompt learning": ({"strategy": "prompt"}, "virtual tokens"),
-    "features": ({"encoded": {**TOKENS, "features": [[1.0]]}}, "more than token ids"),
-    "no packed head": ({"model": "token classifier"}, "has no packed head"),
+    "features": ({"encoded": {**TOKENS, "features": [[1.0]]}}, "no packed form"),
+    "no packed head": ({"model": "token classifier"}, "no packed form"),
+    "another objective": ({"objective": lambda logits, index: logits.sum()}, "no packed form"),
 }
 
 
 def _decide(setting: Any, strategy: str = "full", encoded: dict | None = None, model: str = "bert",
-            **flags: bool) -> Any:
+            objective: Any = None, **flags: bool) -> Any:
     from transformers import BertConfig, BertForTokenClassification
 
     net = BertForTokenClassification(BertConfig(**SIZE)) if model == "token classifier" else _bert()
-    return packing_for(setting, net, _strategy(strategy), encoded or TOKENS,
-                       **{"custom_batches": False, "dp": False, "distributed": False, **flags})
+    objective = objective or Supervised(np.array([0]), "classification")
+    return plan_packing(setting, net, _strategy(strategy), encoded or TOKENS, objective, width=8, pad_id=0,
+                        **{"custom_batches": False, "dp": False, "distributed": False, **flags})
 
 
 def test_auto_packs_a_bert_classifier_and_false_never_packs() -> None:
@@ -91,3 +96,64 @@ def test_a_token_budget_batches_by_tokens(make_config: Any) -> None:
     rows = result.metrics["training"]["train_rows"]
     # Short rows come several to a 64-token batch: fewer steps than rows, more than rows / 8.
     assert rows / 64 < len(steps) < rows
+
+
+def _causal_lm(name: str) -> torch.nn.Module:
+    import transformers
+
+    config = getattr(transformers, name.replace("ForCausalLM", "Config"))(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+        vocab_size=40, pad_token_id=0, initializer_range=0.5)
+    return getattr(transformers, name)(config)
+
+
+@pytest.mark.parametrize("name", sorted(PACKED_LMS))
+def test_packed_instruction_loss_and_gradients_equal_the_padded_ones(name: str) -> None:
+    from fintune.data.batching import collate
+    from fintune.models.generation import AnswerLoss
+
+    torch.manual_seed(0)
+    lm = _causal_lm(name).eval()
+    # Three records, each a prompt and then its answer (the tokens from answer_start on).
+    encoded = {"input_ids": [[2, 5, 6, 7, 8, 3], [2, 9, 10, 11, 12, 13, 3], [2, 14, 15, 3]],
+               "answer_start": [4, 5, 2], CUT: [False] * 3}
+    loss = AnswerLoss(encoded)
+    index = np.arange(3)
+    padded = loss(lm(**collate(encoded, index, 0)).logits, index)
+    padded.backward()
+    expected = {n: p.grad.clone() for n, p in lm.named_parameters() if p.grad is not None}
+    lm.zero_grad()
+    plan = plan_packing(True, lm, _strategy("full"), encoded, loss, width=12, pad_id=0, custom_batches=False,
+                        dp=False, distributed=False)
+    assert plan is not None
+    batch, key = plan.batcher(index, 0, 0)
+    assert batch["input_ids"].shape[0] < 3  # rows share sequences
+    packed = plan.objective(plan.forward(**batch).logits, key)
+    torch.testing.assert_close(packed, padded, atol=1e-5, rtol=1e-5)
+    packed.backward()
+    for n, p in lm.named_parameters():
+        if n in expected:
+            torch.testing.assert_close(p.grad, expected[n], atol=2e-5, rtol=1e-3, msg=f"{name}: {n}")
+
+
+def test_a_packed_instruction_run_trains_as_the_padded_run_does(tmp_path: Path, tiny_chat_llama: Path) -> None:
+    from tests.conftest import sentiment_frame, write_config
+
+    frame = sentiment_frame(48)
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps({"instruction": "what is the sentiment of this news ?", "input": t,
+                                        "output": y}) + "\n" for t, y in zip(frame["text"], frame["label"])))
+    steps = {}
+    for packing in (True, False):
+        config = write_config(tmp_path / f"{packing}.yaml", tiny_chat_llama, path, tmp_path / f"run_{packing}",
+                              task="generation",
+                              data={"train": str(path), "text_column": "input", "label_column": "output",
+                                    "instruction_column": "instruction"},
+                              model={"backbone": str(tiny_chat_llama), "kind": "causal", "max_length": 48,
+                                     "max_new_tokens": 2, "dropout": 0.0},
+                              train={"epochs": 1, "batch_size": 8, "lr": 3e-3, "checkpoint_every": 0,
+                                     "precision": "fp32", "packing": packing})
+        steps[packing] = _steps(api.train(config, show_progress=False).run_dir)
+    assert len(steps[True]) == len(steps[False]) > 2
+    for a, b in zip(steps[True], steps[False]):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-4)

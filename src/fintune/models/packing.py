@@ -1,4 +1,4 @@
-"""Which sequence classifiers read packed batches exactly, and how (see fintune.data.packing).
+"""Which models read packed batches exactly, and how (see fintune.data.packing).
 
 A Hugging Face ``...ForSequenceClassification`` pools one token per sequence; packed, a
 sequence holds several rows, so the transformer inside it runs on the packed batch and each
@@ -51,6 +51,11 @@ PACKED_HEADS: dict[str, PackedHead] = {
 }
 
 
+# Causal LMs whose attention transformers restricts to each row from the position ids alone
+# (instruction tuning: the loss on each row's answer tokens, never across a row boundary).
+PACKED_LMS = frozenset({"LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"})
+
+
 def hf_model(model: nn.Module) -> nn.Module:
     """The Hugging Face model inside a PEFT wrapper (its LoRA layers are in place in it)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -92,3 +97,16 @@ class PackedForward(nn.Module):
         rows = row_first if self.spec.pool == "first" else row_last
         pooled = hidden.reshape(-1, hidden.shape[-1])[rows]
         return SimpleNamespace(logits=self.spec.head(inner, pooled))
+
+
+class PackedLM(nn.Module):
+    """A causal LM on a packed batch: next-token logits at every packed position."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, row_first: torch.Tensor,
+                row_last: torch.Tensor) -> SimpleNamespace:
+        out = hf_model(self.model)(input_ids=input_ids, position_ids=position_ids, use_cache=False)
+        return SimpleNamespace(logits=out.logits)

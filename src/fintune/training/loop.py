@@ -29,7 +29,6 @@ from fintune.data import Examples
 from fintune.data.batching import collate, epoch_batches, lengths_of
 from fintune.errors import ConfigError, TrainingStopped
 from fintune.models.inference import Inputs, autocast, model_outputs, resolve_precision
-from fintune.models.packing import PackedForward
 from fintune.strategies import Strategy, count_parameters
 from fintune.tasks import task_of
 from fintune.training import checkpoint
@@ -41,7 +40,7 @@ from fintune.training.objectives import (  # noqa: F401  (recipes name these typ
     Batcher, Evaluator, Objective, Supervised, check_metric, class_weights, eval_metrics, tracked_metric,
 )
 from fintune.training.optim import adamw, sgd, with_head_lr
-from fintune.training.packing import packed_batcher, packing_for
+from fintune.training.packing import plan_packing
 from fintune.training.privacy import DPSGD
 from fintune.training.progress import TrainProgress
 
@@ -98,11 +97,13 @@ class Trainer:
         self.metric_name, self.mode = tracked_metric(cfg, task)
         enc_train, self.enc_val = inputs(train_data), inputs(validation)
         self.lengths, self.pad_id = lengths_of(enc_train), inputs.pad_id
-        self.packing = packing_for(cfg.packing, model, strategy, enc_train, custom_batches=batcher is not None,
-                                   dp=self.dp is not None, distributed=self.dist is not None)
-        self.batcher = batcher or (packed_batcher(enc_train, self.packing, model, inputs.max_length, self.pad_id)
-                                   if self.packing else self._collator(enc_train))
         self.objective = objective or self._supervised(train_data)
+        self.packing = plan_packing(cfg.packing, model, strategy, enc_train, self.objective, width=inputs.max_length,
+                                    pad_id=self.pad_id, custom_batches=batcher is not None, dp=self.dp is not None,
+                                    distributed=self.dist is not None)
+        self.batcher = batcher or (self.packing.batcher if self.packing else self._collator(enc_train))
+        if self.packing is not None:
+            self.objective = self.packing.objective
         # Oversampling draws the epoch's rows from the labels; regression and soft targets do not.
         self.sample_labels = train_data.labels if cfg.oversample and task_of(task).scores_classes else None
         self.per_epoch = (self.dp.steps_per_epoch if self.dp else
@@ -144,8 +145,8 @@ class Trainer:
         # DP-SGD trains through a wrapper with per-example gradients and a noisy optimizer; the
         # plain ``model`` and ``optimizer`` stay what is checkpointed and returned.
         self.forward, self.stepper = self.dp.wrap(model, self.optimizer) if self.dp else (model, self.optimizer)
-        if self.packing is not None:  # one row of logits per packed row, from the model's own head
-            self.forward = PackedForward(model, self.packing)
+        if self.packing is not None:  # the model on packed sequences (per row, or per packed position)
+            self.forward = self.packing.forward
         if self.dist is not None:
             self.forward, self.stepper = self.dist.prepare(model, self.optimizer)
 

@@ -1,12 +1,16 @@
-"""train.packing: whether a run trains on packed batches, and its batches.
+"""train.packing: whether a run trains on packed batches, and how.
 
-Packing is exact (the same logits and gradients as padding, see fintune.data.packing), so
-``auto`` turns it on wherever the model, the strategy and the loop allow it, and says nothing
-where they do not; ``true`` makes the reason an error.
+Packing is exact (the same logits, losses and gradients as padding, see
+fintune.data.packing), so ``auto`` turns it on wherever the model, the objective, the strategy
+and the loop allow it, and says nothing where they do not; ``true`` makes the reason an error.
+Two forms: a sequence classifier pools each row's own token through its own head
+(:class:`~fintune.models.packing.PackedForward`); a causal LM being instruction-tuned scores
+each row's answer tokens at their packed positions (:class:`PackedAnswerLoss`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -15,52 +19,102 @@ from torch import nn
 
 from fintune.data.packing import pack
 from fintune.errors import ConfigError
+from fintune.models.generation import AnswerLoss
 from fintune.models.inference import CUT
-from fintune.models.packing import PackedHead, hf_model, packed_head
+from fintune.models.packing import PACKED_LMS, PackedForward, PackedHead, PackedLM, hf_model, packed_head
 from fintune.strategies import Strategy
-from fintune.training.objectives import Batcher
+from fintune.training.objectives import Batcher, Objective, Supervised
 
-# What a packed batch carries: token ids and segment ids (and the rows cut at max_length).
-PACKABLE_INPUTS = frozenset({"input_ids", "token_type_ids", CUT})
+# What a packed batch carries: token ids and segment ids (and the rows cut at max_length);
+# instruction records also where each answer starts and which tokens are learned.
+CLASSIFIER_INPUTS = frozenset({"input_ids", "token_type_ids", CUT})
+ANSWER_INPUTS = frozenset({"input_ids", "answer_start", "loss_mask", CUT})
 
 
-def packing_for(setting: bool | Literal["auto"], model: nn.Module, strategy: Strategy, encoded: dict[str, Any], *,
-                custom_batches: bool, dp: bool, distributed: bool) -> PackedHead | None:
+@dataclass
+class Packing:
+    """A packed run's batches, forward and objective (each replaces the padded one)."""
+
+    batcher: Batcher
+    forward: nn.Module
+    objective: Objective
+
+
+def plan_packing(setting: bool | Literal["auto"], model: nn.Module, strategy: Strategy, encoded: dict[str, Any],
+                 objective: Objective, *, width: int, pad_id: int, custom_batches: bool, dp: bool,
+                 distributed: bool) -> Packing | None:
     """The packing this run trains with, or None (padded batches); an error where
     ``train.packing: true`` asks for what cannot be packed exactly."""
     if setting is False:
         return None
-    head = packed_head(model)
+    head, name = packed_head(model), type(hf_model(model)).__name__
+    classifier = isinstance(objective, Supervised) and head is not None and set(encoded) <= CLASSIFIER_INPUTS
+    answers = isinstance(objective, AnswerLoss) and name in PACKED_LMS and set(encoded) <= ANSWER_INPUTS
     reasons = [
-        (custom_batches, "its objective builds batches of its own (preference pairs, masked tokens, answers)"),
+        (custom_batches, "its objective builds batches of its own (preference pairs, masked tokens)"),
         (dp, "DP-SGD computes each example's gradient from a padded row"),
         (distributed, "several processes train through DistributedDataParallel's own forward"),
         (not strategy.packable, f"strategy '{strategy.name}' adds virtual tokens in its own forward"),
-        (not set(encoded) <= PACKABLE_INPUTS, "the model reads more than token ids (features, windows or word "
-                                              "shapes)"),
-        (head is None, f"{type(hf_model(model)).__name__} has no packed head (fintune.models.packing lists the "
-                       "architectures that have one)"),
+        (not (classifier or answers), f"{name} trained on this task has no packed form (fintune.models.packing lists "
+                                      "the sequence classifiers and causal LMs that have one; features, windows, "
+                                      "word shapes and label-word prompts are read padded)"),
     ]
     reason = next((why for failed, why in reasons if failed), None)
-    if reason is None:
-        return head
-    if setting is True:
-        raise ConfigError(f"train.packing is true, but this run cannot be packed exactly: {reason}. Set "
-                          "train.packing to auto (pack where exact) or false")
-    return None
+    if reason is not None:
+        if setting is True:
+            raise ConfigError(f"train.packing is true, but this run cannot be packed exactly: {reason}. Set "
+                              "train.packing to auto (pack where exact) or false")
+        return None
+    width = max(width, max((len(ids) for ids in encoded["input_ids"]), default=1))
+    if classifier:
+        assert head is not None
+        return Packing(_batcher(encoded, width, pad_id, head.position_offset(hf_model(model).config), not head.causal),
+                       PackedForward(model, head), objective)
+    assert isinstance(objective, AnswerLoss)
+    return Packing(_batcher(encoded, width, pad_id, 0, False, with_layout=True), PackedLM(model),
+                   PackedAnswerLoss(objective))
 
 
-def packed_batcher(encoded: dict[str, Any], head: PackedHead, model: nn.Module, width: int,
-                   pad_id: int) -> Batcher:
-    """Training batches of ``encoded``'s rows packed into sequences of at most ``width`` tokens."""
-    offset = head.position_offset(hf_model(model).config)
-    longest = max((len(ids) for ids in encoded["input_ids"]), default=1)
-    width = max(width, longest)
+def _batcher(encoded: dict[str, Any], width: int, pad_id: int, offset: int, mask: bool,
+             with_layout: bool = False) -> Batcher:
+    """Batches of ``encoded``'s rows packed into sequences of at most ``width`` tokens; with
+    ``with_layout`` the objective gets (rows, where each row starts) instead of the rows."""
     extra_keys = [key for key in ("token_type_ids",) if key in encoded]
 
     def batcher(part: np.ndarray, epoch: int, step: int) -> tuple[dict[str, torch.Tensor], Any]:
         rows = [encoded["input_ids"][i] for i in part]
         extra = {key: [encoded[key][i] for i in part] for key in extra_keys}
-        return pack(rows, width, pad_id, position_offset=offset, mask=not head.causal, extra=extra), part
+        batch = pack(rows, width, pad_id, position_offset=offset, mask=mask, extra=extra)
+        return batch, ((part, batch["row_first"]) if with_layout else part)
 
     return batcher
+
+
+class PackedAnswerLoss:
+    """:class:`AnswerLoss` on packed sequences: each answer token is predicted at the packed
+    position before it, inside its own row (a row's first token is never a target, so no loss
+    crosses a boundary), averaged per record and then over records, as padded."""
+
+    def __init__(self, loss: AnswerLoss) -> None:
+        self.loss = loss
+
+    def __call__(self, logits: torch.Tensor, key: tuple[np.ndarray, torch.Tensor]) -> torch.Tensor:
+        index, first = key
+        flat = logits.reshape(-1, logits.shape[-1])
+        positions, targets, owners = [], [], []
+        for j, i in enumerate(index):
+            ids = self.loss.ids[i]
+            masks = self.loss.masks
+            learned = ([t for t in range(1, len(ids)) if masks[i][t]] if masks is not None
+                       else range(self.loss.starts[i], len(ids)))
+            start = int(first[j])
+            positions += [start + t - 1 for t in learned]
+            targets += [ids[t] for t in learned]
+            owners += [j] * len(learned)
+        where = torch.tensor(positions, dtype=torch.long, device=logits.device)
+        token_loss = nn.functional.cross_entropy(flat[where].float(), torch.tensor(targets, device=logits.device),
+                                                 reduction="none")
+        owner = torch.tensor(owners, dtype=torch.long, device=logits.device)
+        sums = torch.zeros(len(index), device=logits.device).index_add(0, owner, token_loss)
+        counts = torch.zeros(len(index), device=logits.device).index_add(0, owner, torch.ones_like(token_loss))
+        return (sums / counts.clamp_min(1)).mean()
