@@ -10,11 +10,17 @@ precision fintune picks on this machine. What each lever changes:
   adamw_fused      AdamW(fused=True): the fused CPU kernel
   compile          torch.compile(model, dynamic=True); compile seconds reported apart
   threads_1        torch.set_num_threads(1)
-  token_budget     batches filled to a budget of padded tokens (32 x the mean padded length)
-                   instead of 32 rows: more rows when tweets are short, fewer when long
+  token_budget     train.batch_tokens: batches of at most 32 x the mean real length tokens
+                   instead of 32 rows (more rows when tweets are short, fewer when long), fused AdamW
   packing          train.packing: the 32 rows of each batch packed into sequences of up to 64
                    tokens, attention kept inside each row (fintune.data.packing)
   packing_fused    packing with fused AdamW, as fintune's loop runs (train.packing: auto)
+  random_batches   32 rows in random order (train.group_by_length: false), padded to the longest
+                   of each batch, fused AdamW
+  random_packed    the same random batches, packed (train.group_by_length: false, packing: true)
+  scoring_padded   not training: scoring all 2,388 validation tweets (eval batches of 128,
+                   sorted by length, as `fintune predict` reads them), bf16
+  scoring_packed   the same rows packed into sequences of up to 64 tokens
 
     python benchmarks/speed_levers.py [--rows baseline,adamw_fused] [--steps 80]
 
@@ -35,34 +41,59 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "twitter_financial_news_sentiment"
 RESULT = ROOT / "benchmarks" / "results" / "speed_levers.json"
 LEVERS = ["baseline", "adamw_foreach", "adamw_fused", "compile", "threads_1", "token_budget", "packing",
-          "packing_fused"]
+          "packing_fused", "random_batches", "random_packed", "scoring_padded", "scoring_packed"]
 WARMUP = 5
 
 
-def token_budget_batches(lengths, budget: int, seed: int) -> list:
-    """Length-sorted megabatches cut where rows x longest would pass ``budget`` tokens."""
-    import numpy as np
+def scoring(lever: str) -> dict:
+    """Inference over the validation tweets in length-sorted batches of 128, padded or packed."""
+    import pandas as pd
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from fintune.data.batching import MEGABATCH
+    from fintune.config import CleanConfig
+    from fintune.data.batching import collate, eval_batches
+    from fintune.data.clean import clean_text
+    from fintune.data.packing import pack
+    from fintune.models.backbones import resolve_backbone
+    from fintune.models.inference import resolve_precision
+    from fintune.models.packing import PackedForward, packed_head
 
-    rng = np.random.default_rng(seed)
-    order, lengths = rng.permutation(len(lengths)), np.asarray(lengths)
-    batches, span = [], 32 * MEGABATCH
-    for start in range(0, len(order), span):
-        chunk = order[start:start + span]
-        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
-        current: list[int] = []
-        for i in chunk:
-            if current and (len(current) + 1) * lengths[current[0]] > budget:
-                batches.append(np.asarray(current))
-                current = []
-            current.append(int(i))
-        if current:
-            batches.append(np.asarray(current))
-    return [batches[i] for i in rng.permutation(len(batches))]
+    path = resolve_backbone("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    frame = pd.read_csv(DATA / "sent_valid.csv")
+    ids = tokenizer([clean_text(t, CleanConfig(replace_urls=True)) for t in frame["text"]], truncation=True,
+                    max_length=64)["input_ids"]
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=3).eval()
+    head = packed_head(model)
+    packed = PackedForward(model, head)
+    dtype = resolve_precision("auto", torch.device("cpu"))
+    batches = eval_batches([len(x) for x in ids], 128)
+    outputs = {}
+
+    def run() -> float:
+        started = time.perf_counter()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            for index in batches:
+                if lever == "scoring_packed":
+                    batch = pack([ids[i] for i in index], 64, tokenizer.pad_token_id,
+                                 position_offset=head.position_offset(model.config))
+                    logits = packed(**batch).logits
+                else:
+                    logits = model(**collate({"input_ids": ids}, index, tokenizer.pad_token_id)).logits
+                outputs.update(zip(index.tolist(), logits.float()))
+        return time.perf_counter() - started
+
+    run()  # warm-up
+    seconds = min(run() for _ in range(3))
+    return {"samples_per_s": round(len(ids) / seconds, 1),
+            "real_tokens_per_s": round(sum(map(len, ids)) / seconds, 1), "seconds": round(seconds, 2),
+            "rows": len(ids), "threads": torch.get_num_threads(), "precision": "bf16" if dtype is not None else "fp32"}
 
 
 def child(lever: str, steps: int) -> dict:
+    if lever.startswith("scoring"):
+        return scoring(lever)
     import numpy as np
     import pandas as pd
     import torch
@@ -88,15 +119,14 @@ def child(lever: str, steps: int) -> dict:
     lengths = [len(x) for x in ids]
     labels = torch.tensor(frame["label"].to_numpy())
     if lever == "token_budget":
-        grouped = epoch_batches(lengths, 32, 42, 0, True, None)
-        mean_padded = float(np.mean([max(lengths[i] for i in b) for b in grouped]))
-        batches = token_budget_batches(lengths, int(32 * mean_padded), 42)
+        # train.batch_tokens: length-grouped rows cut at 32 x the mean real length.
+        batches = epoch_batches(lengths, 32, 42, 0, True, None, batch_tokens=int(32 * np.mean(lengths)))
     else:
-        batches = epoch_batches(lengths, 32, 42, 0, True, None)
+        batches = epoch_batches(lengths, 32, 42, 0, not lever.startswith("random"), None)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=3)
     model.train()
-    optim_kwargs = {"adamw_foreach": {"foreach": True}, "adamw_fused": {"fused": True},
-                    "packing_fused": {"fused": True}}.get(lever, {})
+    optim_kwargs = {"adamw_foreach": {"foreach": True}, "adamw_fused": {"fused": True}, "packing_fused": {"fused": True},
+                    "random_batches": {"fused": True}, "token_budget": {"fused": True}, "random_packed": {"fused": True}}.get(lever, {})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, **optim_kwargs)
     forward = model
     compile_seconds = None
@@ -104,7 +134,7 @@ def child(lever: str, steps: int) -> dict:
         forward = torch.compile(model, dynamic=True)
     dtype = resolve_precision("auto", torch.device("cpu"))
 
-    head = packed_head(model) if lever.startswith("packing") else None
+    head = packed_head(model) if lever in ("packing", "packing_fused", "random_packed") else None
     packed = PackedForward(model, head) if head is not None else None
 
     def inputs(index) -> dict:
@@ -165,8 +195,11 @@ def main() -> None:
         line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
         results[lever] = json.loads(line[len("RESULT "):])
         base = results.get("baseline", {}).get("samples_per_s")
-        for row in results.values():
-            row["speedup"] = round(row["samples_per_s"] / base, 3) if base else None
+        scored = results.get("scoring_padded", {}).get("samples_per_s")
+        for name, row in results.items():
+            # Scoring rows against padded scoring, training rows against the training baseline.
+            against = scored if name.startswith("scoring") else base
+            row["speedup"] = round(row["samples_per_s"] / against, 3) if against else None
         RESULT.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results, ["samples_per_s", "real_tokens_per_s", "speedup", "seconds", "compile_seconds"], "lever")
 

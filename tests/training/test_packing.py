@@ -55,12 +55,14 @@ def _decide(setting: Any, strategy: str = "full", encoded: dict | None = None, m
     net = BertForTokenClassification(BertConfig(**SIZE)) if model == "token classifier" else _bert()
     objective = objective or Supervised(np.array([0]), "classification")
     return plan_packing(setting, net, _strategy(strategy), encoded or TOKENS, objective, width=8, pad_id=0,
-                        **{"custom_batches": False, "dp": False, "distributed": False, **flags})
+                        **{"custom_batches": False, "dp": False, "distributed": False, "grouped": False, **flags})
 
 
-def test_auto_packs_a_bert_classifier_and_false_never_packs() -> None:
+def test_auto_packs_ungrouped_batches_of_a_bert_classifier_and_false_never_packs() -> None:
     assert _decide("auto") is not None and _decide(True) is not None
     assert _decide(False) is None
+    # Length-grouped batches have few pads: auto leaves them padded, true still packs them.
+    assert _decide("auto", grouped=True) is None and _decide(True, grouped=True) is not None
 
 
 @pytest.mark.parametrize("case", sorted(REFUSALS))
@@ -124,7 +126,7 @@ def test_packed_instruction_loss_and_gradients_equal_the_padded_ones(name: str) 
     expected = {n: p.grad.clone() for n, p in lm.named_parameters() if p.grad is not None}
     lm.zero_grad()
     plan = plan_packing(True, lm, _strategy("full"), encoded, loss, width=12, pad_id=0, custom_batches=False,
-                        dp=False, distributed=False)
+                        dp=False, distributed=False, grouped=True)
     assert plan is not None
     batch, key = plan.batcher(index, 0, 0)
     assert batch["input_ids"].shape[0] < 3  # rows share sequences
@@ -157,3 +159,13 @@ def test_a_packed_instruction_run_trains_as_the_padded_run_does(tmp_path: Path, 
     assert len(steps[True]) == len(steps[False]) > 2
     for a, b in zip(steps[True], steps[False]):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-3, abs=1e-4)
+
+
+@pytest.mark.slow  # compiling even the tiny model takes 30-45 s on 2 cores
+def test_train_compile_trains_through_the_compiled_forward(make_config: Any) -> None:
+    config = make_config("compiled.yaml", model={"dropout": 0.0},
+                         train={"epochs": 1, "max_steps": 2, "batch_size": 8, "compile": True, "packing": False})
+    plain = make_config("plain.yaml", model={"dropout": 0.0},
+                        train={"epochs": 1, "max_steps": 2, "batch_size": 8, "packing": False})
+    compiled, eager = (_steps(api.train(c, show_progress=False).run_dir) for c in (config, plain))
+    assert [s["loss"] for s in compiled] == pytest.approx([s["loss"] for s in eager], rel=1e-3)

@@ -239,13 +239,18 @@ class TrainConfig(Strict):
     packing: bool | Literal["auto"] = Field(
         "auto", description="several rows in one sequence of up to model.max_length tokens, attention kept inside "
         "each row: the same logits and gradients as padding, in fewer and fuller sequences. auto: where it is "
-        "exact (BERT, MPNet, RoBERTa, XLM-R, Llama and Qwen sequence classifiers; one process, no DP-SGD, no "
-        "prompt-learning strategy); true: required (an error says why where it cannot); false: pad every row")
+        "exact (BERT, MPNet, RoBERTa, XLM-R, Llama and Qwen sequence classifiers, Llama/Qwen2/Mistral instruction "
+        "tuning; one process, no DP-SGD, no prompt learning) and the batches are not length-grouped (grouped "
+        "batches have few pads and train faster padded on a CPU); true: pack wherever exact (an error says why "
+        "where it cannot); false: pad every row")
     batch_tokens: int | None = Field(
         None, ge=1, description="batches by tokens instead of rows: length-grouped rows are cut into batches of at "
         "most this many real tokens (rows per batch vary, tokens stay steady). The loss is still the mean over a "
         "batch's rows, and the schedule counts the first epoch's batches; batch_size then only sets how many rows "
         "are length-grouped together (batch_size x 50)")
+    compile: bool = Field(False, description="torch.compile the training forward (dynamic shapes). Measured on "
+                          "MiniLM here: 7% faster steps after about 70 s of compiling, so it pays back on runs "
+                          "over about 17 minutes of training; needs a working C++ compiler")
     eval_every: int | None = Field(None, ge=1)  # steps; None evaluates after each epoch
     checkpoint_every: int = Field(200, ge=0)  # steps; 0 turns checkpoints off
     early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()

@@ -53,6 +53,8 @@ class TrainResult:
     total_params: int
     precision: str
     resumed_from_step: int | None = None
+    train_tokens_per_s: float | None = None  # real (non-pad) tokens of the rows trained on, per second
+    packed: bool = False  # trained on packed batches (train.packing)
     privacy: dict[str, Any] | None = None  # DP-SGD: budget, epsilon spent, noise
     processes: int = 1
     ranks_in_sync: bool | None = None  # several processes: identical weights on every rank at the end

@@ -100,7 +100,7 @@ class Trainer:
         self.objective = objective or self._supervised(train_data)
         self.packing = plan_packing(cfg.packing, model, strategy, enc_train, self.objective, width=inputs.max_length,
                                     pad_id=self.pad_id, custom_batches=batcher is not None, dp=self.dp is not None,
-                                    distributed=self.dist is not None)
+                                    distributed=self.dist is not None, grouped=cfg.group_by_length)
         self.batcher = batcher or (self.packing.batcher if self.packing else self._collator(enc_train))
         if self.packing is not None:
             self.objective = self.packing.objective
@@ -147,6 +147,8 @@ class Trainer:
         self.forward, self.stepper = self.dp.wrap(model, self.optimizer) if self.dp else (model, self.optimizer)
         if self.packing is not None:  # the model on packed sequences (per row, or per packed position)
             self.forward = self.packing.forward
+        if cfg.compile:  # the same module, traced and compiled on its first batches; weights stay shared
+            self.forward = torch.compile(self.forward, dynamic=True)
         if self.dist is not None:
             self.forward, self.stepper = self.dist.prepare(model, self.optimizer)
 
@@ -212,6 +214,7 @@ class Trainer:
     def step(self, group: list[np.ndarray]) -> tuple[int, float]:
         """One optimizer step over a group of micro-batches; the rows seen and the loss."""
         rows = sum(len(index) for index in group)
+        self.tokens_this_run += sum(self.lengths[i] for index in group for i in index)
         loss_value = 0.0
         for index in group:
             # Several processes: this one trains on its share of the global batch.
@@ -246,7 +249,7 @@ class Trainer:
         # Seconds are banked into the state at each checkpoint, so a resumed run reports the
         # time of all its processes together.
         self.start = banked_at = time.perf_counter()
-        self.eval_at_start, self.samples_this_run = state.eval_seconds, 0
+        self.eval_at_start, self.samples_this_run, self.tokens_this_run = state.eval_seconds, 0, 0
         stop = StopRequest()
         with self.progress, stop:
             while state.epoch < cfg.epochs and state.global_step < self.total_steps and not state.stopped_early:
@@ -312,6 +315,7 @@ class Trainer:
             train_seconds=round(state.train_seconds - state.eval_seconds, 3),
             eval_seconds=round(state.eval_seconds, 3),
             train_samples_per_s=round(self.samples_this_run / max(step_seconds, 1e-9), 3),
+            train_tokens_per_s=round(self.tokens_this_run / max(step_seconds, 1e-9), 1), packed=self.packing is not None,
             trainable_params=self.trainable, total_params=self.total,
             precision="bf16" if self.dtype is torch.bfloat16 else "fp32", resumed_from_step=self.resumed_from,
             privacy=self.dp.report(state.dp_steps) if self.dp else None,

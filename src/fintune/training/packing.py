@@ -42,10 +42,14 @@ class Packing:
 
 def plan_packing(setting: bool | Literal["auto"], model: nn.Module, strategy: Strategy, encoded: dict[str, Any],
                  objective: Objective, *, width: int, pad_id: int, custom_batches: bool, dp: bool,
-                 distributed: bool) -> Packing | None:
+                 distributed: bool, grouped: bool) -> Packing | None:
     """The packing this run trains with, or None (padded batches); an error where
-    ``train.packing: true`` asks for what cannot be packed exactly."""
-    if setting is False:
+    ``train.packing: true`` asks for what cannot be packed exactly.
+
+    ``auto`` packs only batches that are not length-grouped (``grouped``): grouped batches are
+    already nearly free of pads, and packing them makes each sequence's attention longer
+    (measured on MiniLM here: 14% slower; benchmarks/speed_levers.py)."""
+    if setting is False or (setting == "auto" and grouped):
         return None
     head, name = packed_head(model), type(hf_model(model)).__name__
     classifier = isinstance(objective, Supervised) and head is not None and set(encoded) <= CLASSIFIER_INPUTS
