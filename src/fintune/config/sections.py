@@ -240,9 +240,9 @@ class TrainConfig(Strict):
         "auto", description="several rows in one sequence of up to model.max_length tokens, attention kept inside "
         "each row: the same logits and gradients as padding, in fewer and fuller sequences. auto: where it is "
         "exact (BERT, MPNet, RoBERTa, XLM-R, Llama and Qwen sequence classifiers, Llama/Qwen2/Mistral instruction "
-        "tuning; one process, no DP-SGD, no prompt learning) and the batches are not length-grouped (grouped "
-        "batches have few pads and train faster padded on a CPU); true: pack wherever exact (an error says why "
-        "where it cannot); false: pad every row")
+        "tuning; one process, no DP-SGD, no prompt learning), for classifiers only where batches are not "
+        "length-grouped (grouped batches have few pads and train faster padded on a CPU); true: pack wherever "
+        "exact (an error says why where it cannot); false: pad every row")
     batch_tokens: int | None = Field(
         None, ge=1, description="batches by tokens instead of rows: length-grouped rows are cut into batches of at "
         "most this many real tokens (rows per batch vary, tokens stay steady). The loss is still the mean over a "

@@ -98,7 +98,8 @@ class Trainer:
         enc_train, self.enc_val = inputs(train_data), inputs(validation)
         self.lengths, self.pad_id = lengths_of(enc_train), inputs.pad_id
         self.objective = objective or self._supervised(train_data)
-        self.packing = plan_packing(cfg.packing, model, strategy, enc_train, self.objective, width=inputs.max_length,
+        self.packing = plan_packing(cfg.packing, model, strategy, enc_train, self.objective,
+                                    width=getattr(inputs, "max_length", 1),  # a probe's vector inputs have none
                                     pad_id=self.pad_id, custom_batches=batcher is not None, dp=self.dp is not None,
                                     distributed=self.dist is not None, grouped=cfg.group_by_length)
         self.batcher = batcher or (self.packing.batcher if self.packing else self._collator(enc_train))
