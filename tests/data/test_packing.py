@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fintune.data.batching import epoch_batches
-from fintune.data.packing import first_fit, pack, token_budget_batches
+from fintune.data.batching import epoch_batches, token_budget_batches
+from fintune.data.packing import first_fit, pack
 
 
 def test_first_fit_fills_sequences_up_to_the_width_and_keeps_every_row_once() -> None:

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from fintune.data.packing import token_budget_batches
-
 MEGABATCH = 50  # batches sorted together; large enough to group, small enough to stay random
 
 
@@ -60,6 +58,22 @@ def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int
         batches.extend(cut(chunk[np.argsort(-lengths_arr[chunk], kind="stable")]))
     # Shuffle batch order so the model does not see all long texts at once.
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def token_budget_batches(order: np.ndarray, lengths: np.ndarray, budget: int) -> list[np.ndarray]:
+    """``order`` cut into consecutive batches of at most ``budget`` tokens each (a row longer
+    than the budget is a batch of its own)."""
+    batches: list[np.ndarray] = []
+    start, used = 0, 0
+    for k, i in enumerate(order):
+        n = int(lengths[i])
+        if k > start and used + n > budget:
+            batches.append(order[start:k])
+            start, used = k, 0
+        used += n
+    if start < len(order):
+        batches.append(order[start:])
+    return batches
 
 
 def eval_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:

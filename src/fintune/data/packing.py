@@ -89,18 +89,3 @@ def pack(rows: Sequence[Sequence[int]], width: int, pad_id: int, *, position_off
         batch["attention_mask"] = same[:, None]
     return batch
 
-
-def token_budget_batches(order: np.ndarray, lengths: np.ndarray, budget: int) -> list[np.ndarray]:
-    """``order`` cut into consecutive batches of at most ``budget`` tokens each (a row longer
-    than the budget is a batch of its own)."""
-    batches: list[np.ndarray] = []
-    start, used = 0, 0
-    for k, i in enumerate(order):
-        n = int(lengths[i])
-        if k > start and used + n > budget:
-            batches.append(order[start:k])
-            start, used = k, 0
-        used += n
-    if start < len(order):
-        batches.append(order[start:])
-    return batches

@@ -163,18 +163,23 @@ class AnswerLoss:
         self.ids, self.starts = encoded["input_ids"], encoded["answer_start"]
         self.masks = encoded.get("loss_mask")  # conversations: every assistant answer, not one span
 
+    def learned(self, i: int) -> list[int]:
+        """The positions of record ``i``'s tokens that are learned (its answers); never 0, so
+        each is predicted from the token before it, inside the record."""
+        ids = self.ids[i]
+        if self.masks is not None:
+            return [t for t in range(1, len(ids)) if self.masks[i][t]]
+        return list(range(self.starts[i], len(ids)))
+
     def token_losses(self, logits: torch.Tensor, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Negative log-likelihood of every answer token of a right-padded batch (the order of
         ``index``), 0 elsewhere, and how many answer tokens each record has."""
         targets = torch.full(logits.shape[:2], -100, dtype=torch.long, device=logits.device)
         for j, i in enumerate(index):
-            ids, start = self.ids[i], self.starts[i]
+            learned = self.learned(i)
             # Token t is predicted at position t - 1.
-            if self.masks is not None:
-                learned = [t for t in range(1, len(ids)) if self.masks[i][t]]
-                targets[j, [t - 1 for t in learned]] = torch.tensor([ids[t] for t in learned], device=logits.device)
-            else:
-                targets[j, start - 1:len(ids) - 1] = torch.tensor(ids[start:], device=logits.device)
+            targets[j, [t - 1 for t in learned]] = torch.tensor([self.ids[i][t] for t in learned],
+                                                                dtype=torch.long, device=logits.device)
         token_loss = nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=-100,
                                                  reduction="none")
         return token_loss, (targets != -100).sum(1)

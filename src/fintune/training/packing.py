@@ -111,13 +111,9 @@ class PackedAnswerLoss:
         flat = logits.reshape(-1, logits.shape[-1])
         positions, targets, owners = [], [], []
         for j, i in enumerate(index):
-            ids = self.loss.ids[i]
-            masks = self.loss.masks
-            learned = ([t for t in range(1, len(ids)) if masks[i][t]] if masks is not None
-                       else range(self.loss.starts[i], len(ids)))
-            start = int(first[j])
+            learned, start = self.loss.learned(i), int(first[j])
             positions += [start + t - 1 for t in learned]
-            targets += [ids[t] for t in learned]
+            targets += [self.loss.ids[i][t] for t in learned]
             owners += [j] * len(learned)
         where = torch.tensor(positions, dtype=torch.long, device=logits.device)
         token_loss = nn.functional.cross_entropy(flat[where].float(), torch.tensor(targets, device=logits.device),
