@@ -133,7 +133,11 @@ def test_packed_instruction_loss_and_gradients_equal_the_padded_ones(name: str) 
                         dp=False, distributed=False, grouped=True) is not None
     batch, key = plan.batcher(index, 0, 0)
     assert batch["input_ids"].shape[0] < 3  # rows share sequences
-    packed = plan.objective(plan.forward(**batch).logits, key)
+    logits = plan.forward(**batch).logits
+    # Only the positions that predict an answer token are projected onto the vocabulary.
+    answer_tokens = sum(len(ids) - start for ids, start in zip(encoded["input_ids"], encoded["answer_start"]))
+    assert logits.shape == (answer_tokens, 40)
+    packed = plan.objective(logits, key)
     torch.testing.assert_close(packed, padded, atol=1e-5, rtol=1e-5)
     packed.backward()
     for n, p in lm.named_parameters():

@@ -79,23 +79,41 @@ def plan_packing(setting: bool | Literal["auto"], model: nn.Module, strategy: St
         return Packing(_batcher(encoded, width, pad_id, head.position_offset(hf_model(model).config), not head.causal),
                        PackedForward(model, head), objective)
     assert isinstance(objective, AnswerLoss)
-    return Packing(_batcher(encoded, width, pad_id, 0, False, with_layout=True), PackedLM(model),
-                   PackedAnswerLoss(objective))
+    answers = PackedAnswerLoss(objective)
+    return Packing(_batcher(encoded, width, pad_id, 0, False, answers=answers), PackedLM(model), answers)
 
 
 def _batcher(encoded: dict[str, Any], width: int, pad_id: int, offset: int, mask: bool,
-             with_layout: bool = False) -> Batcher:
+             answers: PackedAnswerLoss | None = None) -> Batcher:
     """Batches of ``encoded``'s rows packed into sequences of at most ``width`` tokens; with
-    ``with_layout`` the objective gets (rows, where each row starts) instead of the rows."""
+    ``answers`` the batch also says which positions need logits, and the objective gets the
+    answer tokens' layout instead of the rows."""
     extra_keys = [key for key in ("token_type_ids",) if key in encoded]
 
     def batcher(part: np.ndarray, epoch: int, step: int) -> tuple[dict[str, torch.Tensor], Any]:
         rows = [encoded["input_ids"][i] for i in part]
         extra = {key: [encoded[key][i] for i in part] for key in extra_keys}
         batch = pack(rows, width, pad_id, position_offset=offset, mask=mask, extra=extra)
-        return batch, ((part, batch["row_first"]) if with_layout else part)
+        if answers is None:
+            return batch, part
+        layout = answers.layout(part, batch["row_first"], batch["input_ids"].shape)
+        batch["keep"] = layout.keep
+        return batch, layout
 
     return batcher
+
+
+@dataclass
+class AnswerLayout:
+    """Where a packed batch's answer tokens are predicted: ``keep`` marks those positions
+    (batch, L); the model returns their logits flattened in row-major order, and the
+    ``order``-th of them predicts ``targets``, for the ``owners``-th record of the batch."""
+
+    keep: torch.Tensor
+    order: torch.Tensor
+    targets: torch.Tensor
+    owners: torch.Tensor
+    records: int
 
 
 class PackedAnswerLoss:
@@ -106,19 +124,29 @@ class PackedAnswerLoss:
     def __init__(self, loss: AnswerLoss) -> None:
         self.loss = loss
 
-    def __call__(self, logits: torch.Tensor, key: tuple[np.ndarray, torch.Tensor]) -> torch.Tensor:
-        index, first = key
-        flat = logits.reshape(-1, logits.shape[-1])
+    def layout(self, index: np.ndarray, first: torch.Tensor, shape: torch.Size) -> AnswerLayout:
+        """The answer tokens of the rows ``index``, packed from the flat positions ``first``
+        into sequences of ``shape``."""
         positions, targets, owners = [], [], []
         for j, i in enumerate(index):
             learned, start = self.loss.learned(i), int(first[j])
             positions += [start + t - 1 for t in learned]
             targets += [self.loss.ids[i][t] for t in learned]
             owners += [j] * len(learned)
-        where = torch.tensor(positions, dtype=torch.long, device=logits.device)
-        token_loss = nn.functional.cross_entropy(flat[where].float(), torch.tensor(targets, device=logits.device),
+        flat = torch.tensor(positions, dtype=torch.long)
+        keep = torch.zeros(shape.numel(), dtype=torch.bool)
+        keep[flat] = True
+        # Rank of each position among the kept ones: where its logits land in the output.
+        rank = torch.cumsum(keep.long(), 0) - 1
+        return AnswerLayout(keep.reshape(shape), rank[flat], torch.tensor(targets, dtype=torch.long),
+                            torch.tensor(owners, dtype=torch.long), len(index))
+
+    def __call__(self, logits: torch.Tensor, layout: AnswerLayout) -> torch.Tensor:
+        device = logits.device
+        flat = logits.reshape(-1, logits.shape[-1])  # (kept positions, vocabulary)
+        token_loss = nn.functional.cross_entropy(flat[layout.order.to(device)].float(), layout.targets.to(device),
                                                  reduction="none")
-        owner = torch.tensor(owners, dtype=torch.long, device=logits.device)
-        sums = torch.zeros(len(index), device=logits.device).index_add(0, owner, token_loss)
-        counts = torch.zeros(len(index), device=logits.device).index_add(0, owner, torch.ones_like(token_loss))
+        owner = layout.owners.to(device)
+        sums = torch.zeros(layout.records, device=device).index_add(0, owner, token_loss)
+        counts = torch.zeros(layout.records, device=device).index_add(0, owner, torch.ones_like(token_loss))
         return (sums / counts.clamp_min(1)).mean()
