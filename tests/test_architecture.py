@@ -16,6 +16,9 @@ SRC = Path(__file__).parent.parent / "src"
 # Lowest first. A module belongs to the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
     ("fintune.errors", "fintune.console", "fintune.files"),
+    # The catalogue of vetted weights: fetched and checksummed with no torch; data.files reads
+    # through its OCR and speech entries, the model layer through its backbones.
+    ("fintune.models.catalogue",),
     ("fintune.tasks", "fintune.kinds"),  # declarations: each task's labels and answers, each kind's tasks
     ("fintune.strategies",),  # declarations only at import time (torch loads when one runs)
     ("fintune.config",),

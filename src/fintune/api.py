@@ -83,10 +83,23 @@ def data_check(config: RunConfig | str | Path, overrides: list[str] | tuple[str,
                                                                   cfg.model.backbone))
         report = data.report
         print_report(report, console)
+        if cfg.data.files is not None:
+            report["files"] = _files_report(cfg)
         if label_issues:
             report["label_issues_found"] = _write_label_issues(data, cfg, folds, out.with_name(ISSUES_FILE))
     write_text(out, json.dumps(report, indent=2), "data report")
     console.print(f"data report written to [bold]{out}[/]")
+    return report
+
+
+def _files_report(cfg: RunConfig) -> dict[str, Any]:
+    """How data.files read each split (cached readings): confidence, low-confidence files, errors."""
+    from fintune.data.ingest import readings_of
+    from fintune.data.ingest.report import files_report, print_files_report
+
+    paths = {"train": cfg.data.train, "validation": cfg.data.validation, "test": cfg.data.test}
+    report = files_report(readings_of(paths, cfg.data), cfg.data)
+    print_files_report(report, console)
     return report
 
 

