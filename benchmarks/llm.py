@@ -58,6 +58,9 @@ ROWS = {
     # The same on 2.5x the tweets (the 600 above among them): does more SFT data close the gap
     # to the 0.85 target? Its own folder, so the DPO row keeps the SFT start it was measured on.
     "qwen_instruct_lora_1500": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 1500),
+    # The same on 3,000 tweets (the 1,500 above among them): the next point of the curve, an
+    # hour here now that packed instruction tuning projects only the answer positions.
+    "qwen_instruct_lora_3000": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 3000),
     # The same on every training tweet (9,451 after cleaning), where a session's CPU allows it.
     "qwen_instruct_lora_all": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, None),
     # DPO starts from the merged SFT model above, on pairs from its first training rows: the

@@ -378,6 +378,8 @@ class ServeConfig(Strict):
     max_texts: int = Field(64, ge=1, description="texts or rows per request")
     max_text_chars: int = Field(4000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1)
+    max_upload_bytes: int = Field(20_000_000, ge=1, description="/v1/predict/files: the whole upload (scans, "
+                                  "PDFs, recordings); each file must be of a type data.files reads")
     api_key_env: str | None = Field("FINTUNE_API_KEY", description="environment variable holding the API "
                                     "key; when it is set, requests need the X-API-Key header")
     require_api_key: bool | None = Field(None, description="refuse to start without an API key; null: required "

@@ -13,18 +13,24 @@ from fintune.deploy.metrics import ServerMetrics
 
 
 class BodyLimit:
-    """Refuse bodies over ``max_bytes`` with a 413, by Content-Length or while reading them."""
+    """Refuse bodies over ``max_bytes`` with a 413 (``uploads`` on the file upload endpoint),
+    by Content-Length or while reading them."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, uploads: int | None = None) -> None:
+        self.app, self.max_bytes, self.uploads = app, max_bytes, uploads
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        from fintune.deploy.files_api import UPLOAD_PATH
+
+        upload = self.uploads is not None and scope.get("path") == UPLOAD_PATH
+        limit, name = (self.uploads, "max_upload_bytes") if upload else (self.max_bytes, "max_body_bytes")
+        assert limit is not None
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            error = limit_error(413, "max_body_bytes", self.max_bytes, int(declared), "request body too large")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            error = limit_error(413, name, limit, int(declared), "request body too large")
             await JSONResponse(error.detail, status_code=413)(scope, receive, send)
             return
         seen = 0
@@ -33,8 +39,8 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:  # a chunked body that declared no length
-                raise limit_error(413, "max_body_bytes", self.max_bytes, None, "request body too large")
+            if seen > limit:  # a chunked body that declared no length
+                raise limit_error(413, name, limit, None, "request body too large")
             return message
 
         await self.app(scope, counted, send)

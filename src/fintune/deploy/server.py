@@ -84,6 +84,10 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
 
     if model.servable is None:
         app.include_router(scoring_router(service, require_key))
+        if model.data_config.text_column is not None and model.features is None:
+            from fintune.deploy.files_api import files_router
+
+            app.include_router(files_router(service, require_key, model.data_config.files))
     if model.chats is None:
         from fintune.deploy.chat_api import ChatService, add_chat_routes
 
@@ -91,7 +95,8 @@ def create_app(model: FintuneModel, cfg: ServeConfig, *, name: str = "fintune", 
                            lambda _: metrics.predicted.labels(label="(generated)").inc())
         add_chat_routes(app, chat, require_key, ERRORS)
     app.include_router(operations_router(service, metrics))
-    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes)  # refuses before the body is parsed
+    # Refuses before the body is parsed; uploads of scans and recordings have a limit of their own.
+    app.add_middleware(BodyLimit, max_bytes=cfg.max_body_bytes, uploads=cfg.max_upload_bytes)
 
     app.add_middleware(Measure, metrics=metrics)  # added last, so outermost: 413s are counted too
 
