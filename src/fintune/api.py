@@ -357,6 +357,11 @@ def predict(run: str | Path, input: str | Path, output: str | Path, *, batch_siz
                 offset = written
             columns = model.predict_columns(rows, offset, offset + len(chunk), chunk.copy(), batch_size,
                                             on_batch=lambda n: progress.advance(bar, n))
+            if cfg.files is not None and "entities" in columns:  # where each entity sits on its page
+                from fintune.data.ingest import DIGEST_COLUMN, placed_entities
+
+                columns["entities"] = placed_entities(columns["entities"], list(chunk[cfg.files.column]),
+                                                      list(chunk[DIGEST_COLUMN]), cfg.files)
             out = chunk.copy()
             for name, values in columns.items():
                 out[name] = values

@@ -196,3 +196,27 @@ def test_speech_is_transcribed_with_time_spans(tmp_path: Path, monkeypatch: pyte
     assert reading.error is None and reading.language == "en"
     assert "revenue" in reading.text.lower() and "10%" in reading.text and "bank" in reading.text
     assert reading.segments[0].start == 0.0 and reading.segments[-1].end > 1.0
+
+
+def test_entities_found_in_the_text_are_placed_on_the_page_or_in_the_recording(tmp_path: Path) -> None:
+    from fintune.data.ingest import Extraction, Segment, place, placed_entities
+
+    scan = Extraction("a.png", "image", "x", "Lender: Wells Fargo\nBorrower: Acme",
+                      [Segment("Lender: Wells Fargo", 0, 0.99, 1, (100.0, 50.0, 290.0, 80.0)),
+                       Segment("Borrower: Acme", 20, 0.98, 1, (100.0, 90.0, 240.0, 120.0))])
+    wells = {"type": "ORG", "text": "Wells Fargo", "start": 8, "end": 19, "score": 0.9}
+    # The entity takes the last 11 of its line's 19 characters: that part of the line's box.
+    assert place(scan, wells) == {"page": 1, "box": [180.0, 50.0, 290.0, 80.0]}
+    # Offsets moved by cleaning are found again by the entity's text nearby.
+    assert place(scan, {**wells, "text": "Acme", "start": 29, "end": 33})["box"][1] == 90.0
+    call = Extraction("c.wav", "audio", "x", "Acme beat estimates. Shares rose.",
+                      [Segment("Acme beat estimates.", 0, 0.7, start=0.0, end=2.5),
+                       Segment("Shares rose.", 21, 0.8, start=2.5, end=4.0)])
+    assert place(call, {"type": "ORG", "text": "Acme", "start": 0, "end": 4}) == {"start_s": 0.0, "end_s": 2.5}
+    # From the cache, by the file's sha256, as predict does for a tagger's entities.
+    image = render("Lender: Wells Fargo", tmp_path / "lender.png")
+    reading = read_file(image, SETTINGS)
+    at = reading.text.find("Wells")
+    entity = {"type": "ORG", "text": reading.text[at:], "start": at, "end": len(reading.text), "score": 0.9}
+    (placed,) = placed_entities([[entity]], [str(image)], [content_hash(image)], SETTINGS)
+    assert placed[0]["page"] == 1 and placed[0]["box"][2] == pytest.approx(reading.segments[-1].box[2], abs=1)

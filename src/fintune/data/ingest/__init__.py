@@ -13,6 +13,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,9 @@ from fintune.errors import DataError
 READERS: dict[str, Reader] = {reader.kind: reader for reader in (ImageReader(), PdfReader(), AudioReader())}
 SUFFIXES: dict[str, Reader] = {suffix: reader for reader in READERS.values() for suffix in reader.suffixes}
 CONFIDENCE_COLUMN = "file_confidence"
+DIGEST_COLUMN = "file_sha256"
 
-__all__ = ["CONFIDENCE_COLUMN", "READERS", "SUFFIXES", "Extraction", "ReadingCache", "Segment", "files_of",
+__all__ = ["CONFIDENCE_COLUMN", "DIGEST_COLUMN", "place", "placed_entities", "READERS", "SUFFIXES", "Extraction", "ReadingCache", "Segment", "files_of",
            "files_table", "folder_table", "ingest_table", "read_file", "read_files", "readings_of"]
 
 
@@ -56,9 +58,45 @@ def read_file(path: Path, settings: FilesConfig, cache: ReadingCache | None = No
     try:
         extraction = reader.read(path, settings)
     except Exception as exc:  # noqa: BLE001 - a damaged file is reported, the others still read
-        return Extraction(str(path), reader.kind, signature, error=f"{type(exc).__name__}: {exc}")
+        return Extraction(str(path), reader.kind, signature, error=f"{type(exc).__name__}: {exc}", digest=digest)
+    extraction.digest = digest
     cache.put(digest, signature, extraction)
     return extraction
+
+
+def placed_entities(entities: list[list[dict[str, Any]]], files: list[str], digests: list[str],
+                    settings: FilesConfig) -> list[list[dict[str, Any]]]:
+    """Each row's entities (a tagger's predictions on the text read from its file) with where
+    they sit in the file: ``page`` and ``box`` (pixels, x0 y0 x1 y1) on a scan, ``start_s`` and
+    ``end_s`` in a recording. Readings come from the cache, so nothing is read again."""
+    cache = ReadingCache()
+    out = []
+    for row, file, digest in zip(entities, files, digests, strict=True):
+        reader = SUFFIXES.get(Path(str(file)).suffix.lower())
+        reading = cache.get(str(digest), reader.signature(settings), str(file)) if reader is not None else None
+        out.append([{**e, **place(reading, e)} for e in row] if reading is not None else row)
+    return out
+
+
+def place(reading: Extraction, entity: dict[str, Any]) -> dict[str, Any]:
+    """Where one entity of ``reading.text`` sits: the part of its line's box its characters
+    take (proportionally), or its segment's time span. The entity's text is looked up near
+    its offset first, since cleaning may have moved offsets by a character or two."""
+    at = reading.text.find(entity["text"], max(0, int(entity["start"]) - 20))
+    start, end = (at, at + len(entity["text"])) if at >= 0 else (int(entity["start"]), int(entity["end"]))
+    segments = reading.locate(start, end)
+    if not segments:
+        return {}
+    first, last = segments[0], segments[-1]
+    if first.start is not None:
+        return {"start_s": round(first.start, 2), "end_s": round(last.end or first.start, 2)}
+    if first.box is None:
+        return {"page": first.page}
+    x0, y0, x1, y1 = first.box
+    if len(segments) == 1 and first.text:
+        share = (x1 - x0) / len(first.text)
+        x0, x1 = x0 + share * max(start - first.offset, 0), x0 + share * min(end - first.offset, len(first.text))
+    return {"page": first.page, "box": [round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1)]}
 
 
 def read_files(paths: list[Path], settings: FilesConfig, cache: ReadingCache | None = None,
@@ -142,5 +180,8 @@ def ingest_table(table: pd.DataFrame, paths: list[Path], settings: FilesConfig, 
     out = table.copy()
     out[text_column] = [e.text for e in readings]
     out[CONFIDENCE_COLUMN] = [e.confidence for e in readings]
+    # Which exact bytes each row was read from: provenance for a review, and the key of the
+    # reading in the cache (where an entity found later is placed on its page).
+    out[DIGEST_COLUMN] = [e.digest for e in readings]
     out.attrs["files_seconds"] = time.perf_counter() - started
     return out.loc[[e.error is None for e in readings]]

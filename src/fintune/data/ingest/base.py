@@ -37,6 +37,7 @@ class Extraction:
     seconds: float = 0.0
     error: str | None = None
     language: str | None = None
+    digest: str | None = None  # sha256 of the file's bytes
 
     @property
     def confidence(self) -> float | None:
