@@ -52,7 +52,7 @@ def finnl_splits(data: Path, out: Path) -> tuple[Path, Path]:
 
 def qwen_head(cfg: dict, max_length: int) -> None:
     """Qwen2.5-0.5B with a classification head and LoRA r=16, in place in ``cfg``."""
-    from fintune.models.catalogue import fetch
+    from fintune.catalogue import fetch
 
     fetch("qwen0.5b")
     cfg["model"] = {"backbone": "qwen0.5b", "kind": "causal", "head": "classifier", "max_length": max_length}

@@ -108,7 +108,7 @@ def run_fintune(row: str, out: Path, epochs: int, qwen_rows: int) -> dict:
 
     from fintune import api
     from fintune.config import validate_config
-    from fintune.models.catalogue import fetch
+    from fintune.catalogue import fetch
 
     train_path, valid_path = finfe_splits(out)
     if row == "qwen_head_lora":

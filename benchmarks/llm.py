@@ -193,9 +193,9 @@ def run_row(row: str, epochs: int, train_rows: int | None, eval_rows: int, shift
             reuse: bool = False) -> dict:
     from fintune import api
     from fintune.config import validate_config
-    from fintune.models.catalogue import fetch
+    from fintune.catalogue import fetch
 
-    from fintune.models.catalogue import CATALOGUE
+    from fintune.catalogue import CATALOGUE
 
     backbone, mode, strategy, lr, limit = ROWS[row]
     if backbone in CATALOGUE:

@@ -61,7 +61,7 @@ def final_loss(losses: list[float]) -> float:
 def run_fintune(row: str, rows: list[dict], out: Path) -> dict:
     from fintune import api
     from fintune.config import validate_config
-    from fintune.models.catalogue import fetch
+    from fintune.catalogue import fetch
 
     fetch("smollm2")
     path = out / "train.jsonl"
@@ -92,7 +92,7 @@ def run_trl(row: str, rows: list[dict], out: Path) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from fintune.models.catalogue import fetch
+    from fintune.catalogue import fetch
     from fintune.models.inference import resolve_precision
 
     folder = fetch("smollm2")

@@ -81,7 +81,7 @@ def _subset(rows: int, out: Path) -> Path:
 def run_row(row: str, epochs: int, train_rows: int | None = None) -> dict:
     from fintune import api
     from fintune.config import PII_TYPES, validate_config
-    from fintune.models.catalogue import fetch
+    from fintune.catalogue import fetch
 
     backbone, strategy, lr = ROWS[row]
     if backbone is not None:

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fintune.errors", "fintune.console", "fintune.files"),
     # The catalogue of vetted weights: fetched and checksummed with no torch; data.files reads
     # through its OCR and speech entries, the model layer through its backbones.
-    ("fintune.models.catalogue",),
+    ("fintune.catalogue",),
     ("fintune.tasks", "fintune.kinds"),  # declarations: each task's labels and answers, each kind's tasks
     ("fintune.strategies",),  # declarations only at import time (torch loads when one runs)
     ("fintune.config",),

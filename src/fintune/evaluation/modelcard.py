@@ -8,7 +8,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from fintune.config import RunConfig
-from fintune.models.catalogue import CATALOGUE
+from fintune.catalogue import CATALOGUE
 from fintune.models.predictor import Predictor
 from fintune.scoring.intervals import format_interval
 from fintune.tasks import task_of

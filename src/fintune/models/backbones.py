@@ -17,7 +17,7 @@ from transformers import (
 from fintune.config import ModelConfig, Task
 from fintune.errors import ConfigError, FintuneError
 from fintune.kinds import kind_of
-from fintune.models.catalogue import CATALOGUE, READERS, verified_folder
+from fintune.catalogue import CATALOGUE, READERS, verified_folder
 from fintune.models.causal import DEFAULT_CHAT_PROMPT, DEFAULT_PROMPT, CausalClassifier, PromptFormat, label_words
 from fintune.models.chat import ChatFormat, chat_template_of
 from fintune.models.generation import GenerationFormat, default_prompt

@@ -9,14 +9,12 @@ from pathlib import Path
 
 from fintune.data.ingest.base import Extraction
 from fintune.files import fintune_home, write_text
+from fintune.catalogue import sha256
 
 
 def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The sha256 of a file's bytes (read in blocks, as the catalogue checks weights)."""
+    return sha256(path)
 
 
 class ReadingCache:

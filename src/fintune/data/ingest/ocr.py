@@ -40,7 +40,7 @@ def _rapidocr() -> Any:
     except ImportError:
         raise FintuneError("OCR needs fintune[documents] (rapidocr-onnxruntime): pip install 'fintune[documents]'") \
             from None
-    from fintune.models.catalogue import verified_folder
+    from fintune.catalogue import verified_folder
 
     verified_folder("rapidocr")  # the ONNX files are the vetted ones
     return RapidOCR()

@@ -21,7 +21,7 @@ def _whisper(name: str) -> Any:
     except ImportError:
         raise FintuneError("speech-to-text needs fintune[audio] (faster-whisper): pip install 'fintune[audio]'") \
             from None
-    from fintune.models.catalogue import verified_folder
+    from fintune.catalogue import verified_folder
 
     # int8 on the CPU: a quarter of fp32's memory and the fastest CTranslate2 kernels there.
     threads = max(1, min(os.cpu_count() or 1, 8))

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from fintune.cli import app
 from fintune.errors import FintuneError
-from fintune.models import catalogue
+from fintune import catalogue
 from fintune.models.backbones import resolve_backbone
-from fintune.models.catalogue import CATALOGUE, MANIFEST, Backbone, fetch, folder_of, verify
+from fintune.catalogue import CATALOGUE, MANIFEST, Backbone, fetch, folder_of, verify
 
 PARTS = 3
 
