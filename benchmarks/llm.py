@@ -61,6 +61,7 @@ ROWS = {
     # The same on 3,000 tweets (the 1,500 above among them): the next point of the curve, an
     # hour here now that packed instruction tuning projects only the answer positions.
     "qwen_instruct_lora_3000": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 3000),
+    "qwen_instruct_lora_6000": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, 6000),
     # The same on every training tweet (9,451 after cleaning), where a session's CPU allows it.
     "qwen_instruct_lora_all": ("qwen0.5b", "instruct", {**LORA, "merge": True}, 2e-4, None),
     # DPO starts from the merged SFT model above, on pairs from its first training rows: the
