@@ -54,6 +54,7 @@ def read_file(path: Path, settings: FilesConfig, cache: ReadingCache | None = No
     signature, digest = reader.signature(settings), content_hash(path)
     cached = cache.get(digest, signature, str(path))
     if cached is not None:
+        cached.digest = digest
         return cached
     try:
         extraction = reader.read(path, settings)
