@@ -17,6 +17,8 @@ Rows:
 - ``asr_whisper_base``: word error rate and seconds per audio minute.
 - ``sentiment_*``: a fintune MiniLM classifier trained on TFNS on the clean tweets and on the
   transcripts of the same tweets: weighted F1.
+Needs Debian's tesseract-ocr, espeak-ng and the DejaVu and Liberation fonts, the `bench` extra
+(jiwer) and `fintune models fetch whisper-base`.
 Targets (issue 37): CER <= 2% at 300 dpi, <= 5% degraded; NER F1 on OCR within 3 points of
 clean; sentiment on transcripts within 3 points of clean.
 """
