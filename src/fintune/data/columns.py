@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,21 @@ def load_table(path: str, cfg: DataConfig) -> pd.DataFrame:
         return build_windows(table, cfg, path)
     table.index = np.arange(1, len(table) + 1)
     return table
+
+
+def _files_read(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int) -> pd.DataFrame:
+    """A frame of file paths (a model's ``predict`` on a DataFrame, a server request's rows) with
+    each file read into the text column; a file that cannot be read is a DataError naming it,
+    since every row given must get its prediction."""
+    from fintune.data.ingest import read_files
+
+    assert cfg.files is not None and cfg.text_column is not None
+    readings = read_files([Path(str(v)) for v in df[cfg.files.column]], cfg.files)
+    for pos, reading in enumerate(readings):
+        if reading.error is not None:
+            raise DataError(f"cannot read {reading.file}: {reading.error}", file=source, row=first_row + pos,
+                            column=cfg.files.column)
+    return df.assign(**{cfg.text_column: [r.text for r in readings]})
 
 
 def input_columns(cfg: DataConfig) -> list[str]:
@@ -130,6 +146,8 @@ def frame_to_texts(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: in
     right row. A missing, non-string or (after cleaning) empty text is a DataError.
     """
     if cfg.text_column is not None:
+        if cfg.files is not None and cfg.text_column not in df.columns and cfg.files.column in df.columns:
+            df = _files_read(df, cfg, source, first_row)
         check_columns(df, [(cfg.text_column, "text")], source)
         texts = [clean_cell(value, cfg, source, first_row + pos)
                  for pos, value in enumerate(df[cfg.text_column].tolist())]

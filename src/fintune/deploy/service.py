@@ -66,6 +66,11 @@ class Service:
             frame = pd.DataFrame({column: request.texts})
         else:
             frame = pd.DataFrame(request.rows)
+            files = self.model.data_config.files
+            if files is not None and files.column in frame.columns:
+                # A path in a request would make the server open its own files: uploads only.
+                raise HTTPException(422, {"error": f"'{files.column}' names files on the server; upload the files "
+                                                   "to /v1/predict/files instead"})
         examples = self.model.examples_of(frame, "request")
         if self.model.features is not None:
             self.model.inputs(examples)  # unusable values fail this request alone, before batching

@@ -50,3 +50,25 @@ def test_scans_are_checked_trained_on_and_predicted(tmp_path: Path) -> None:
     assert list(table["file"].map(lambda f: Path(f).name)) == ["a.png", "b.png"]
     assert list(table["predicted_label"]) == ["positive", "negative"]
     assert table["file_confidence"].between(0.9, 1).all()
+    # The Python API takes a DataFrame of paths too; every row given gets its prediction, so an
+    # unreadable file is an error that names it.
+    from fintune.errors import DataError
+    from fintune.predictors import FintuneModel
+
+    model = FintuneModel.load(run)
+    frame = pd.DataFrame({"file": [str(tmp_path / "new" / "b.png"), str(tmp_path / "new" / "a.png")]})
+    assert list(model.predict(frame)) == ["negative", "positive"]
+    with pytest.raises(DataError, match="torn.png"):
+        model.predict(pd.DataFrame({"file": [str(tmp_path / "scans" / "negative" / "torn.png")]}))
+    # Served, the run takes uploads; a path in a request's rows is refused, never opened.
+    from fastapi.testclient import TestClient
+
+    from fintune.config import ServeConfig
+    from fintune.deploy.server import create_app
+
+    with TestClient(create_app(model, ServeConfig())) as client:
+        refused = client.post("/v1/predict", json={"rows": [{"file": "/etc/passwd"}]})
+        assert refused.status_code == 422 and "/v1/predict/files" in refused.json()["error"]
+        uploaded = client.post("/v1/predict/files",
+                               files=[("files", ("b.png", (tmp_path / "new" / "b.png").read_bytes()))]).json()
+        assert uploaded["files"][0]["prediction"]["label"] == "negative"
