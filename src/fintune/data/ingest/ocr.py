@@ -23,9 +23,10 @@ Line = dict[str, Any]  # text, confidence (0-1), box (x0, y0, x1, y1)
 
 # PP-OCRv4's recognizer reads lines scaled to 48 px high; smaller lines (a 150-200 dpi scan at
 # 11 pt is 20-35 px) lose the spaces between words. A page whose median line is under
-# SMALL_LINE px is read again scaled up by UPSCALE: on pages made from FIN5 sentences (never
-# the benchmark's FIN3 pages) the degraded set's CER went from 12.9% to 3.7%; scaling to a
-# fixed line height instead (x2 for the smallest) did worse (6.1%).
+# SMALL_LINE px (its detected box, padding included) is read again scaled up by UPSCALE. On
+# ten pages made from FIN5 sentences (never the benchmark's FIN3 pages) the degraded set's CER
+# went from 12.9% to 5.6%; scaling to a fixed line height instead (x2 for the smallest) gave
+# 6.1%, and 300 dpi pages were unchanged (0.2%).
 SMALL_LINE = 55
 UPSCALE = 1.5
 # The angle classifier turns whole lines by 180 degrees when it guesses wrong, which on
