@@ -96,7 +96,7 @@ def test_a_pdf_reads_its_text_layer_and_ocrs_pages_without_one(tmp_path: Path) -
     assert "Pagetwo:debt200" in reading.text.replace(" ", "")
 
 
-@pytest.mark.parametrize("case", ["missing", "unsupported", "too_large", "damaged"])
+@pytest.mark.parametrize("case", ["missing", "unsupported", "too_large", "damaged", "blank"])
 def test_a_file_that_cannot_be_read_is_an_error_in_its_reading_not_an_exception(tmp_path: Path, case: str) -> None:
     settings = SETTINGS
     path = tmp_path / "x.png"
@@ -108,9 +108,12 @@ def test_a_file_that_cannot_be_read_is_an_error_in_its_reading_not_an_exception(
         settings = SETTINGS.model_copy(update={"max_megabytes": 1e-6})
     elif case == "damaged":
         path.write_bytes(b"\x89PNG not really")
+    elif case == "blank":
+        render("", path)
     reading = read_file(path, settings)
     expected = {"missing": "no such file", "unsupported": "unsupported file type '.docx'",
-                "too_large": "over data.files.max_megabytes", "damaged": "UnidentifiedImageError"}[case]
+                "too_large": "over data.files.max_megabytes", "damaged": "UnidentifiedImageError",
+                "blank": "no text found"}[case]
     assert reading.error is not None and expected in reading.error and reading.text == ""
 
 

@@ -61,6 +61,10 @@ def read_file(path: Path, settings: FilesConfig, cache: ReadingCache | None = No
     except Exception as exc:  # noqa: BLE001 - a damaged file is reported, the others still read
         return Extraction(str(path), reader.kind, signature, error=f"{type(exc).__name__}: {exc}", digest=digest)
     extraction.digest = digest
+    if not extraction.text.strip():
+        # A row with no text would stop the run later (an empty input); it is dropped here,
+        # named, like a file that cannot be read.
+        extraction.error = "no text found in it (a blank page, a picture without text, or silence)"
     cache.put(digest, signature, extraction)
     return extraction
 
