@@ -67,15 +67,13 @@ def _files_read(df: pd.DataFrame, cfg: DataConfig, source: str, first_row: int) 
     """A frame of file paths (a model's ``predict`` on a DataFrame, a server request's rows) with
     each file read into the text column; a file that cannot be read is a DataError naming it,
     since every row given must get its prediction."""
-    from fintune.data.ingest import read_files
+    from fintune.data.ingest import ingest_table
 
     assert cfg.files is not None and cfg.text_column is not None
-    readings = read_files([Path(str(v)) for v in df[cfg.files.column]], cfg.files)
-    for pos, reading in enumerate(readings):
-        if reading.error is not None:
-            raise DataError(f"cannot read {reading.file}: {reading.error}", file=source, row=first_row + pos,
-                            column=cfg.files.column)
-    return df.assign(**{cfg.text_column: [r.text for r in readings]})
+    numbered = df.set_axis(np.arange(first_row, first_row + len(df)))  # the rows errors name
+    read = ingest_table(numbered, [Path(str(v)) for v in df[cfg.files.column]],
+                        cfg.files.model_copy(update={"on_error": "fail"}), cfg.text_column, source)
+    return read.set_axis(df.index)
 
 
 def input_columns(cfg: DataConfig) -> list[str]:

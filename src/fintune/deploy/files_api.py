@@ -13,11 +13,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from fintune.config import FilesConfig
-from fintune.deploy.limits import limit_error
+from fintune.deploy.limits import UPLOAD_PATH, limit_error
 from fintune.deploy.schemas import Prediction, PredictRequest
 from fintune.deploy.service import Service
-
-UPLOAD_PATH = "/v1/predict/files"
 
 
 class FileResult(BaseModel):

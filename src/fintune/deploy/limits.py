@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
+UPLOAD_PATH = "/v1/predict/files"  # scans and recordings: serve.max_upload_bytes, not max_body_bytes
+
 
 def limit_error(status: int, limit: str, allowed: int, got: int | None, what: str) -> HTTPException:
     """A refusal that names the limit, what it allows, and what the request had."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from fintune.deploy.limits import limit_error
+from fintune.deploy.limits import UPLOAD_PATH, limit_error
 from fintune.deploy.metrics import ServerMetrics
 
 
@@ -23,8 +23,6 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from fintune.deploy.files_api import UPLOAD_PATH
-
         upload = self.uploads is not None and scope.get("path") == UPLOAD_PATH
         limit, name = (self.uploads, "max_upload_bytes") if upload else (self.max_bytes, "max_body_bytes")
         assert limit is not None

@@ -9,7 +9,6 @@ each :class:`Extraction`; the table gets ``file_confidence``.
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -33,8 +32,9 @@ SUFFIXES: dict[str, Reader] = {suffix: reader for reader in READERS.values() for
 CONFIDENCE_COLUMN = "file_confidence"
 DIGEST_COLUMN = "file_sha256"
 
-__all__ = ["CONFIDENCE_COLUMN", "DIGEST_COLUMN", "place", "placed_entities", "READERS", "SUFFIXES", "Extraction", "ReadingCache", "Segment", "files_of",
-           "files_table", "folder_table", "ingest_table", "read_file", "read_files", "readings_of"]
+__all__ = ["CONFIDENCE_COLUMN", "DIGEST_COLUMN", "READERS", "SUFFIXES", "Extraction", "ReadingCache", "Segment",
+           "files_of", "files_table", "folder_table", "ingest_table", "place", "placed_entities", "read_file",
+           "read_files", "readings_of"]
 
 
 def read_file(path: Path, settings: FilesConfig, cache: ReadingCache | None = None) -> Extraction:
@@ -169,7 +169,6 @@ def ingest_table(table: pd.DataFrame, paths: list[Path], settings: FilesConfig, 
 
     from fintune.console import console
 
-    started = time.perf_counter()
     with Progress(console=console, disable=not show_progress, transient=True) as progress:
         bar = progress.add_task("reading files", total=len(paths))
         readings = read_files(paths, settings, on_file=lambda _: progress.advance(bar))
@@ -188,5 +187,4 @@ def ingest_table(table: pd.DataFrame, paths: list[Path], settings: FilesConfig, 
     # Which exact bytes each row was read from: provenance for a review, and the key of the
     # reading in the cache (where an entity found later is placed on its page).
     out[DIGEST_COLUMN] = [e.digest for e in readings]
-    out.attrs["files_seconds"] = time.perf_counter() - started
     return out.loc[[e.error is None for e in readings]]
